@@ -1,0 +1,50 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Allot",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "allot", targets: ["allot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // ---- C libraries, each wrapped once ----
+        .systemLibrary(name: "CEvent", pkgConfig: "libevent_pthreads",
+                       providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis",
+                       providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+
+        // ---- thin Swift layers over them: no business rules ----
+        .target(name: "EventHTTP", dependencies: ["CEvent"]),
+        .target(name: "RedisClient", dependencies: ["CHiredis", "CEvent", "EventHTTP"]),
+        .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
+
+        // ---- the domain: no I/O at all ----
+        .target(name: "AllotDomain", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // ---- the application: routes, handlers, persister, config ----
+        .target(name: "AllotServer", dependencies: [
+            "AllotDomain", "EventHTTP", "RedisClient", "SQLiteStore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("Scripts")]),
+
+        .executableTarget(name: "allot", dependencies: [
+            "AllotServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),
+        .testTarget(name: "AllotServerTests", dependencies: ["AllotServer", "AllotDomain", "SQLiteStore"]),
+    ]
+)

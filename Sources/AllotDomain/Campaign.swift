@@ -1,0 +1,101 @@
+public enum CampaignStatus: String, Sendable, CaseIterable {
+    case draft, open, paused, closed
+}
+
+/// A campaign as operators configure it (API.md `Campaign`).
+public struct Campaign: Equatable, Sendable {
+    public static let nameBytesMax = 200
+    public static let perCitizenLimitMax = 100
+
+    public var id: String
+    public var name: String
+    public var status: CampaignStatus
+    public var idScheme: IDScheme
+    public var perCitizenLimit: Int
+    public var opensAtMillis: Int64
+    public var closesAtMillis: Int64
+
+    public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
+                perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.idScheme = idScheme
+        self.perCitizenLimit = perCitizenLimit
+        self.opensAtMillis = opensAtMillis
+        self.closesAtMillis = closesAtMillis
+    }
+
+    /// The status a citizen sees: an open campaign past `closes_at` is closed.
+    public func effectiveStatus(nowMillis: Int64) -> CampaignStatus {
+        status == .open && nowMillis >= closesAtMillis ? .closed : status
+    }
+
+    /// Whether a reservation may be made now (the script checks the same with
+    /// Redis time; this one decides what the read API shows).
+    public func acceptsReservations(nowMillis: Int64) -> Bool {
+        status == .open && nowMillis >= opensAtMillis && nowMillis < closesAtMillis
+    }
+
+    /// Listed by `GET /v1/campaigns`: open now or opening later.
+    public func isListed(nowMillis: Int64) -> Bool {
+        status == .open && nowMillis < closesAtMillis
+    }
+
+    public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at"]
+
+    /// Decodes `POST /v1/admin/campaigns`.
+    public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
+        try fields.allowOnly(fieldNames)
+        let statusText = try fields.optionalString("status") ?? CampaignStatus.draft.rawValue
+        guard let status = CampaignStatus(rawValue: statusText) else {
+            throw Problem.invalidField("status", "must be one of draft, open, paused, closed")
+        }
+        guard let scheme = IDScheme(rawValue: try fields.string("id_scheme")) else {
+            throw Problem.invalidField("id_scheme", "must be one of any, cn-resident, tw-national")
+        }
+        let campaign = Campaign(
+            id: try fields.identifier("id"), name: try fields.string("name", bytesMax: nameBytesMax),
+            status: status, idScheme: scheme,
+            perCitizenLimit: try fields.integer("per_citizen_limit", in: 1...perCitizenLimitMax),
+            opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"))
+        try campaign.validateWindow()
+        return campaign
+    }
+
+    /// Applies `PATCH /v1/admin/campaigns/{cid}`.
+    public func patched(with fields: Fields) throws(Problem) -> Campaign {
+        try fields.allowOnly(["name", "status", "per_citizen_limit", "opens_at", "closes_at"])
+        var next = self
+        if let name = try fields.optionalString("name", bytesMax: Self.nameBytesMax) { next.name = name }
+        if let text = try fields.optionalString("status") {
+            guard let status = CampaignStatus(rawValue: text) else {
+                throw Problem.invalidField("status", "must be one of draft, open, paused, closed")
+            }
+            next.status = status
+        }
+        if let limit = try fields.optionalInteger("per_citizen_limit", in: 1...Self.perCitizenLimitMax) {
+            next.perCitizenLimit = limit
+        }
+        if let opens = try fields.optionalTimestamp("opens_at") { next.opensAtMillis = opens }
+        if let closes = try fields.optionalTimestamp("closes_at") { next.closesAtMillis = closes }
+        try next.validateWindow()
+        return next
+    }
+
+    func validateWindow() throws(Problem) {
+        guard opensAtMillis < closesAtMillis else { throw Problem.invalidField("closes_at", "must be after opens_at") }
+    }
+
+    public func write(to json: inout JSONWriter, nowMillis: Int64) {
+        json.beginObject()
+        json.field("id", id)
+        json.field("name", name)
+        json.field("status", effectiveStatus(nowMillis: nowMillis).rawValue)
+        json.field("id_scheme", idScheme.rawValue)
+        json.field("per_citizen_limit", perCitizenLimit)
+        json.field("opens_at", Timestamp.format(millis: opensAtMillis, alwaysFraction: false))
+        json.field("closes_at", Timestamp.format(millis: closesAtMillis, alwaysFraction: false))
+        json.endObject()
+    }
+}

@@ -1,0 +1,36 @@
+@preconcurrency import Crypto
+
+/// Turns a normalised citizen id into the only form Allot keeps: a keyed hash
+/// (HMAC-SHA256 under the server's citizen key). The raw id goes no further
+/// than this call.
+public struct CitizenKeyer: Sendable {
+    /// Bytes of the HMAC kept (128 bits: collisions among 10⁹ citizens stay
+    /// below 10⁻²⁰, and Redis keeps half the bytes of the full digest).
+    public static let keyBytes = 16
+    private let key: SymmetricKey
+
+    public init(secret: [UInt8]) {
+        precondition(secret.count >= 32, "citizen key must have at least 256 bits")
+        key = SymmetricKey(data: secret)
+    }
+
+    /// Lower-case hex of the truncated HMAC: 32 characters.
+    public func citizenKey(normalizedID: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(normalizedID.utf8), using: key)
+        return Hex.encode(mac.prefix(Self.keyBytes))
+    }
+}
+
+public enum Hex {
+    static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

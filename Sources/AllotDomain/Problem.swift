@@ -1,0 +1,92 @@
+/// Every 4xx/5xx answer (API.md "Errors"): RFC 9457 problem details plus the
+/// contract's `code`.
+public struct Problem: Error, Equatable, Sendable {
+    public let status: Int
+    public let code: String
+    public let title: String
+    public let detail: String
+    /// Extra response headers (Retry-After, RateLimit…).
+    public var headers: [(String, String)] = []
+
+    public static func == (lhs: Problem, rhs: Problem) -> Bool {
+        lhs.status == rhs.status && lhs.code == rhs.code && lhs.detail == rhs.detail
+    }
+
+    public init(status: Int, code: String, title: String, detail: String, headers: [(String, String)] = []) {
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.headers = headers
+    }
+
+    public var body: [UInt8] {
+        var json = JSONWriter(capacity: 160)
+        json.beginObject()
+        json.field("type", "/problems/" + code.replacingOccurrences(of: "_", with: "-"))
+        json.field("title", title)
+        json.field("status", status)
+        json.field("code", code)
+        json.field("detail", detail)
+        json.endObject()
+        return json.bytes
+    }
+
+    // MARK: the contract's problems
+
+    public static func invalidJSON(_ detail: String) -> Problem {
+        Problem(status: 400, code: "invalid_json", title: "Body is not valid JSON", detail: detail)
+    }
+    public static func invalidField(_ field: String, _ why: String) -> Problem {
+        Problem(status: 400, code: "invalid_field", title: "Invalid field", detail: "\(field): \(why)")
+    }
+    public static let invalidCitizenID = Problem(
+        status: 400, code: "invalid_citizen_id", title: "Invalid citizen id",
+        detail: "citizen_id fails the campaign's id scheme")
+    public static let unauthorized = Problem(
+        status: 401, code: "unauthorized", title: "Unauthorized",
+        detail: "a valid bearer token is required", headers: [("WWW-Authenticate", "Bearer")])
+    public static func forbidden(_ detail: String) -> Problem {
+        Problem(status: 403, code: "forbidden", title: "Forbidden", detail: detail)
+    }
+    public static func campaignNotOpen(_ campaign: String) -> Problem {
+        Problem(status: 403, code: "campaign_not_open", title: "Campaign is not open",
+                detail: "campaign \(campaign) is not open for reservations")
+    }
+    public static func notFound(_ detail: String) -> Problem {
+        Problem(status: 404, code: "not_found", title: "Not found", detail: detail)
+    }
+    public static func methodNotAllowed(_ allowed: String) -> Problem {
+        Problem(status: 405, code: "method_not_allowed", title: "Method not allowed",
+                detail: "allowed: \(allowed)", headers: [("Allow", allowed)])
+    }
+    public static func slotFull(_ slot: String) -> Problem {
+        Problem(status: 409, code: "slot_full", title: "Slot is full", detail: "slot \(slot) has no places left")
+    }
+    public static func citizenLimitReached(_ limit: Int) -> Problem {
+        Problem(status: 409, code: "citizen_limit_reached", title: "Citizen limit reached",
+                detail: "this citizen already holds \(limit) active reservation(s) in the campaign")
+    }
+    public static let notCancellable = Problem(
+        status: 409, code: "not_cancellable", title: "Not cancellable",
+        detail: "the reservation is already cancelled or redeemed")
+    public static let notRedeemable = Problem(
+        status: 409, code: "not_redeemable", title: "Not redeemable",
+        detail: "the reservation is cancelled or already redeemed")
+    public static func bodyTooLarge(_ bytesMax: Int) -> Problem {
+        Problem(status: 413, code: "body_too_large", title: "Body too large",
+                detail: "request body is over \(bytesMax) bytes")
+    }
+    public static let idempotencyConflict = Problem(
+        status: 422, code: "idempotency_conflict", title: "Idempotency key reused",
+        detail: "this Idempotency-Key was used with a different body")
+    public static func rateLimited(_ rejection: RateLimitRejection) -> Problem {
+        Problem(status: 429, code: "rate_limited", title: "Too many requests",
+                detail: "the \(rejection.bucket.rawValue) rate limit is exhausted; retry later",
+                headers: rejection.headers)
+    }
+    public static func unavailable(_ detail: String, retryAfterSeconds: Int = 1) -> Problem {
+        Problem(status: 503, code: "unavailable", title: "Service unavailable", detail: detail,
+                headers: [("Retry-After", String(retryAfterSeconds))])
+    }
+}

@@ -1,0 +1,117 @@
+public enum HTTPMethod: String, Sendable {
+    case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE", other = "OTHER"
+}
+
+/// Every endpoint of API.md, with its path parameters already validated.
+public enum Route: Equatable, Sendable {
+    case healthz, readyz, metrics
+    case listCampaigns
+    case getCampaign(campaign: String)
+    case listSites(campaign: String)
+    case listSlots(campaign: String)
+    case reserve(campaign: String)
+    case getReservation(ReservationID)
+    case cancelReservation(ReservationID)
+    case redeemReservation(ReservationID)
+    case createCampaign
+    case patchCampaign(campaign: String)
+    case putSites(campaign: String)
+    case putSlots(campaign: String)
+    case patchSlot(campaign: String, slot: String)
+    case putRateLimits(campaign: String)
+    case campaignStats(campaign: String)
+    case exportReservations(campaign: String)
+
+    /// Admin and staff routes need a bearer token.
+    public var needsToken: Bool {
+        switch self {
+        case .createCampaign, .patchCampaign, .putSites, .putSlots, .patchSlot, .putRateLimits,
+             .campaignStats, .exportReservations, .redeemReservation: return true
+        default: return false
+        }
+    }
+}
+
+/// Maps method + path to a `Route`. Pure: no allocation beyond the split of
+/// at most `segmentsMax` segments, so a hostile path costs O(its length).
+public enum Router {
+    static let segmentsMax = 8
+
+    public static func route(method: HTTPMethod, path: Substring) -> Result<Route, Problem> {
+        guard path.first == "/" else { return .failure(.notFound("no such path")) }
+        let segments = path.dropFirst().split(separator: "/", maxSplits: segmentsMax, omittingEmptySubsequences: false)
+        guard segments.count <= segmentsMax else { return .failure(.notFound("no such path")) }
+        return match(method, segments)
+    }
+
+    private static func match(_ method: HTTPMethod, _ s: [Substring]) -> Result<Route, Problem> {
+        switch s.count {
+        case 1: return matchOperations(method, s[0])
+        case 2 where s[0] == "v1" && s[1] == "campaigns":
+            return only(.get, method, .listCampaigns)
+        case 3...4 where s[0] == "v1" && s[1] == "campaigns":
+            return withID(s[2], "campaign") { campaign in matchCampaign(method, campaign, s.count == 4 ? s[3] : nil) }
+        case 3...4 where s[0] == "v1" && s[1] == "reservations":
+            guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such reservation")) }
+            return matchReservation(method, id, s.count == 4 ? s[3] : nil)
+        case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
+            return only(.post, method, .createCampaign)
+        case 4...6 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
+            return withID(s[3], "campaign") { campaign in matchAdmin(method, campaign, Array(s.dropFirst(4))) }
+        default:
+            return .failure(.notFound("no such path"))
+        }
+    }
+
+    private static func matchOperations(_ method: HTTPMethod, _ name: Substring) -> Result<Route, Problem> {
+        switch name {
+        case "healthz": return only(.get, method, .healthz)
+        case "readyz": return only(.get, method, .readyz)
+        case "metrics": return only(.get, method, .metrics)
+        default: return .failure(.notFound("no such path"))
+        }
+    }
+
+    private static func matchCampaign(_ method: HTTPMethod, _ campaign: String, _ tail: Substring?) -> Result<Route, Problem> {
+        switch tail {
+        case nil: return only(.get, method, .getCampaign(campaign: campaign))
+        case "sites": return only(.get, method, .listSites(campaign: campaign))
+        case "slots": return only(.get, method, .listSlots(campaign: campaign))
+        case "reservations": return only(.post, method, .reserve(campaign: campaign))
+        default: return .failure(.notFound("no such path"))
+        }
+    }
+
+    private static func matchReservation(_ method: HTTPMethod, _ id: ReservationID, _ tail: Substring?) -> Result<Route, Problem> {
+        switch (tail, method) {
+        case (nil, .get): return .success(.getReservation(id))
+        case (nil, .delete): return .success(.cancelReservation(id))
+        case (nil, _): return .failure(.methodNotAllowed("GET, DELETE"))
+        case ("redeem", _): return only(.post, method, .redeemReservation(id))
+        default: return .failure(.notFound("no such path"))
+        }
+    }
+
+    private static func matchAdmin(_ method: HTTPMethod, _ campaign: String, _ tail: [Substring]) -> Result<Route, Problem> {
+        switch tail.first {
+        case nil: return only(.patch, method, .patchCampaign(campaign: campaign))
+        case "sites" where tail.count == 1: return only(.put, method, .putSites(campaign: campaign))
+        case "slots" where tail.count == 1: return only(.put, method, .putSlots(campaign: campaign))
+        case "slots" where tail.count == 2:
+            return withID(tail[1], "slot") { slot in only(.patch, method, .patchSlot(campaign: campaign, slot: slot)) }
+        case "rate-limits" where tail.count == 1: return only(.put, method, .putRateLimits(campaign: campaign))
+        case "stats" where tail.count == 1: return only(.get, method, .campaignStats(campaign: campaign))
+        case "reservations.csv" where tail.count == 1: return only(.get, method, .exportReservations(campaign: campaign))
+        default: return .failure(.notFound("no such path"))
+        }
+    }
+
+    private static func only(_ allowed: HTTPMethod, _ method: HTTPMethod, _ route: Route) -> Result<Route, Problem> {
+        method == allowed ? .success(route) : .failure(.methodNotAllowed(allowed.rawValue))
+    }
+
+    private static func withID(_ segment: Substring, _ what: String, _ next: (String) -> Result<Route, Problem>) -> Result<Route, Problem> {
+        guard OperatorID.isValid(segment) else { return .failure(.notFound("no such \(what)")) }
+        return next(String(segment))
+    }
+}

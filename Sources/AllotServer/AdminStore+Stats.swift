@@ -1,0 +1,82 @@
+import AllotDomain
+import RedisClient
+import SQLiteStore
+
+/// `GET /v1/admin/campaigns/{cid}/stats`: live counts from Redis, what SQLite
+/// holds, and how far the persister is behind.
+extension AdminStore {
+    static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
+
+    func stats(_ id: String) throws -> Answer {
+        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+        let keys = CampaignKeys(id)
+        let reply = try redis.run(Scripts.stats, keys: [keys.stats, keys.remaining, keys.capacity], arguments: [])
+        guard let parts = reply.elements, parts.count == 3 else { throw RedisError(reply.errorMessage ?? "stats: bad reply") }
+        let counters = parts[0].integerPairs
+        let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
+            .rows([.text(id)]) { $0.int(0) }.first ?? 0
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("capacity", Int(parts[1].integer ?? 0))
+        json.field("confirmed", counters["confirmed"] ?? 0)
+        json.field("cancelled", counters["cancelled"] ?? 0)
+        json.field("redeemed", counters["redeemed"] ?? 0)
+        json.field("remaining", Int(parts[2].integer ?? 0))
+        json.field("attempts", counters["attempts"] ?? 0)
+        json.key("rejected")
+        json.beginObject()
+        for reason in Self.rejectionReasons {
+            json.key(reason)
+            json.number(counters["rej_" + reason] ?? 0)
+        }
+        json.endObject()
+        json.field("persisted", Int(persisted))
+        json.field("persist_lag_ms", Int(try persistLagMillis(keys)))
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
+    /// Age of the oldest stream entry not yet acknowledged by the persister:
+    /// the smallest pending entry, or the first one not yet delivered.
+    func persistLagMillis(_ keys: CampaignKeys) throws -> Int64 {
+        let replies = try redis.pipeline([
+            ["XPENDING", keys.stream, GlobalKeys.persistGroup],
+            ["XINFO", "GROUPS", keys.stream],
+            ["TIME"],
+        ])
+        guard let time = replies[2].elements, time.count == 2, let seconds = time[0].integer, let micros = time[1].integer
+        else { return 0 }
+        let nowMillis = seconds * 1000 + micros / 1000
+        var oldest: Int64?
+        if let pending = replies[0].elements, pending.count >= 2, (pending[0].integer ?? 0) > 0, let smallest = pending[1].text {
+            oldest = StreamID.millis(smallest)
+        }
+        if let lastDelivered = Self.lastDeliveredID(replies[1]) {
+            let next = try redis.command(["XRANGE", keys.stream, "(" + lastDelivered, "+", "COUNT", "1"])
+            if let entry = next.elements?.first?.elements?.first?.text, let millis = StreamID.millis(entry) {
+                oldest = min(oldest ?? millis, millis)
+            }
+        }
+        guard let oldest else { return 0 }
+        return max(0, nowMillis - oldest)
+    }
+
+    static func lastDeliveredID(_ groups: RedisReply) -> String? {
+        for group in groups.elements ?? [] {
+            guard let fields = group.elements else { continue }
+            var values: [String: String] = [:]
+            for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                if let key = fields[index].text, let value = fields[index + 1].text { values[key] = value }
+            }
+            if values["name"] == GlobalKeys.persistGroup { return values["last-delivered-id"] }
+        }
+        return nil
+    }
+}
+
+enum StreamID {
+    /// The millisecond part of a stream entry id `1700000000000-0`.
+    static func millis(_ id: String) -> Int64? {
+        id.split(separator: "-").first.flatMap { Int64($0) }
+    }
+}

@@ -1,0 +1,224 @@
+import AllotDomain
+import Logging
+import RedisClient
+import SQLiteStore
+
+/// Operator changes: SQLite first (the record of truth for configuration),
+/// then Redis (the record of truth for live counters). Every write is an
+/// upsert, so an operator whose call failed half-way simply sends it again.
+/// Runs on the admin worker thread only.
+final class AdminStore {
+    let database: SQLiteDatabase
+    let redis: RedisSyncClient
+    let logger: Logger
+    /// Slots sent to Redis per script run (bounded script time).
+    static let slotsPerScriptMax = 1_000
+
+    init(database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger) {
+        self.database = database
+        self.redis = redis
+        self.logger = logger
+    }
+
+    func close() { redis.close() }
+
+    // MARK: campaigns
+
+    func loadCampaign(_ id: String) throws -> Campaign? {
+        let rows = try database.statement(
+            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at FROM campaigns WHERE id = ?"
+        ).rows([.text(id)]) { row in
+            Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
+                     idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
+                     opensAtMillis: row.int(4), closesAtMillis: row.int(5))
+        }
+        return rows.first
+    }
+
+    /// Creates a campaign. A create that reached SQLite but not Redis is
+    /// completed when it is sent again.
+    func createCampaign(_ campaign: Campaign) throws -> Answer {
+        if let existing = try loadCampaign(campaign.id) {
+            let inRedis = try redis.checked(["EXISTS", CampaignKeys(campaign.id).config]).integer == 1
+            guard !inRedis, existing == campaign else {
+                return .problem(.invalidField("id", "campaign \(campaign.id) already exists"))
+            }
+        } else {
+            let now = WallClock.nowMillis()
+            try database.statement("""
+                INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
+                          .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
+                          .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now)])
+        }
+        try pushCampaign(campaign)
+        let keys = CampaignKeys(campaign.id)
+        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"])
+        if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+        try redis.checked(["SADD", GlobalKeys.campaigns, campaign.id])
+        logger.info("campaign created", metadata: ["campaign": "\(campaign.id)", "status": "\(campaign.status.rawValue)"])
+        return campaignAnswer(campaign, status: 201)
+    }
+
+    func patchCampaign(_ id: String, _ fields: Fields) throws -> Answer {
+        guard let campaign = try loadCampaign(id) else { return .problem(.notFound("no such campaign")) }
+        let next: Campaign
+        do { next = try campaign.patched(with: fields) } catch { return .problem(error) }
+        try database.statement("""
+            UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, updated_at = ?
+            WHERE id = ?
+            """).run([.text(next.name), .text(next.status.rawValue), .integer(Int64(next.perCitizenLimit)),
+                      .integer(next.opensAtMillis), .integer(next.closesAtMillis), .integer(WallClock.nowMillis()), .text(id)])
+        try pushCampaign(next)
+        logger.info("campaign changed", metadata: ["campaign": "\(id)", "status": "\(campaign.status.rawValue) -> \(next.status.rawValue)"])
+        return campaignAnswer(next, status: 200)
+    }
+
+    private func pushCampaign(_ campaign: Campaign) throws {
+        let keys = CampaignKeys(campaign.id)
+        _ = try redis.pipeline([
+            ["HSET", keys.config, "status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
+             "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
+             "scheme", campaign.idScheme.rawValue, "name", campaign.name],
+            ["HINCRBY", keys.config, "ver", "1"],
+        ]).map { reply in if let message = reply.errorMessage { throw RedisError(message) } }
+    }
+
+    private func campaignAnswer(_ campaign: Campaign, status: Int) -> Answer {
+        var json = JSONWriter()
+        campaign.write(to: &json, nowMillis: WallClock.nowMillis())
+        return .json(status, json.bytes)
+    }
+
+    // MARK: sites, slots, rate limits
+
+    func putSites(_ id: String, _ sites: [Site]) throws -> Answer {
+        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+        try database.transaction {
+            let upsert = try database.statement("""
+                INSERT INTO sites (campaign_id, id, name, address) VALUES (?, ?, ?, ?)
+                ON CONFLICT (campaign_id, id) DO UPDATE SET name = excluded.name, address = excluded.address
+                """)
+            for site in sites { try upsert.run([.text(id), .text(site.id), .text(site.name), .text(site.address)]) }
+        }
+        let keys = CampaignKeys(id)
+        if !sites.isEmpty {
+            try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, CampaignView.siteMetadata($0)] })
+        }
+        try redis.checked(["HINCRBY", keys.config, "ver", "1"])
+        logger.info("sites put", metadata: ["campaign": "\(id)", "count": "\(sites.count)"])
+        return .json(200, Array("{\"updated\":\(sites.count)}".utf8))
+    }
+
+    func putSlots(_ id: String, _ slots: [Slot]) throws -> Answer {
+        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+        let knownSites = Set(try database.statement("SELECT id FROM sites WHERE campaign_id = ?").rows([.text(id)]) { $0.text(0) })
+        for (index, slot) in slots.enumerated() where !knownSites.contains(slot.siteID) {
+            return .problem(.invalidField("slots[\(index)].site_id", "no site \(slot.siteID) in this campaign"))
+        }
+        try upsertSlots(id, slots)
+        var effective: [Int] = []
+        for chunk in stride(from: 0, to: slots.count, by: Self.slotsPerScriptMax) {
+            let part = slots[chunk..<min(slots.count, chunk + Self.slotsPerScriptMax)]
+            effective += try pushSlots(id, Array(part), withMetadata: true)
+        }
+        let raised = try recordRaisedCapacities(id, slots, effective)
+        logger.info("slots put", metadata: ["campaign": "\(id)", "count": "\(slots.count)", "raised": "\(raised.count)"])
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("updated", slots.count)
+        json.key("raised")
+        json.beginArray()
+        for (slot, capacity) in raised {
+            json.beginObject(); json.field("id", slot); json.field("capacity", capacity); json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
+    func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int) throws -> Answer {
+        let rows = try database.statement(
+            "SELECT site_id, starts_at, ends_at FROM slots WHERE campaign_id = ? AND id = ?"
+        ).rows([.text(id), .text(slotID)]) { row in
+            Slot(id: slotID, siteID: row.text(0), startsAtMillis: row.int(1), endsAtMillis: row.int(2), capacity: capacity)
+        }
+        guard let slot = rows.first else { return .problem(.notFound("no such slot")) }
+        try upsertSlots(id, [slot])
+        let effective = try pushSlots(id, [slot], withMetadata: false)
+        _ = try recordRaisedCapacities(id, [slot], effective)
+        let remaining = try redis.checked(["HGET", CampaignKeys(id).remaining, slotID]).integer ?? 0
+        logger.info("slot capacity changed", metadata: ["campaign": "\(id)", "slot": "\(slotID)", "capacity": "\(effective[0])"])
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("id", slot.id)
+        json.field("site_id", slot.siteID)
+        json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
+        json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
+        json.field("capacity", effective[0])
+        json.field("remaining", Int(remaining))
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
+    private func upsertSlots(_ id: String, _ slots: [Slot]) throws {
+        try database.transaction {
+            let upsert = try database.statement("""
+                INSERT INTO slots (campaign_id, id, site_id, starts_at, ends_at, capacity) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (campaign_id, id) DO UPDATE SET site_id = excluded.site_id, starts_at = excluded.starts_at,
+                  ends_at = excluded.ends_at, capacity = excluded.capacity
+                """)
+            for slot in slots {
+                try upsert.run([.text(id), .text(slot.id), .text(slot.siteID), .integer(slot.startsAtMillis),
+                                .integer(slot.endsAtMillis), .integer(Int64(slot.capacity))])
+            }
+        }
+    }
+
+    private func pushSlots(_ id: String, _ slots: [Slot], withMetadata: Bool) throws -> [Int] {
+        let keys = CampaignKeys(id)
+        let arguments = slots.flatMap { [$0.id, String($0.capacity), withMetadata ? CampaignView.slotMetadata($0) : ""] }
+        let reply = try redis.run(Scripts.putSlots, keys: [keys.config, keys.remaining, keys.capacity, keys.slots],
+                                  arguments: arguments)
+        guard let values = reply.elements?.compactMap(\.integer), values.count == slots.count else {
+            throw RedisError(reply.errorMessage ?? "put_slots: bad reply")
+        }
+        return values.map { Int($0) }
+    }
+
+    /// Where Redis kept a capacity above the one asked for (places already
+    /// taken), SQLite records the capacity in force.
+    private func recordRaisedCapacities(_ id: String, _ slots: [Slot], _ effective: [Int]) throws -> [(String, Int)] {
+        let raised = zip(slots, effective).filter { $0.0.capacity != $0.1 }.map { ($0.0.id, $0.1) }
+        guard !raised.isEmpty else { return [] }
+        try database.transaction {
+            let update = try database.statement("UPDATE slots SET capacity = ? WHERE campaign_id = ? AND id = ?")
+            for (slot, capacity) in raised { try update.run([.integer(Int64(capacity)), .text(id), .text(slot)]) }
+        }
+        return raised
+    }
+
+    func putRateLimits(_ id: String, _ limits: RateLimits) throws -> Answer {
+        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+        var json = JSONWriter()
+        limits.write(to: &json)
+        try database.statement("UPDATE campaigns SET rate_limits = ?, updated_at = ? WHERE id = ?")
+            .run([.text(json.text), .integer(WallClock.nowMillis()), .text(id)])
+        let keys = CampaignKeys(id)
+        var set = ["HSET", keys.config]
+        var unset = ["HDEL", keys.config]
+        for (bucket, prefix) in [(BucketName.global, "g"), (.ip, "ip"), (.citizen, "c")] {
+            if let policy = limits[bucket] {
+                set += [prefix + "_rate", String(policy.rate), prefix + "_burst", String(policy.burst)]
+            } else {
+                unset += [prefix + "_rate", prefix + "_burst"]
+            }
+        }
+        var commands = [unset, ["HINCRBY", keys.config, "ver", "1"]]
+        if set.count > 2 { commands.insert(set, at: 0) }
+        for reply in try redis.pipeline(commands) { if let message = reply.errorMessage { throw RedisError(message) } }
+        logger.info("rate limits changed", metadata: ["campaign": "\(id)", "limits": "\(json.text)"])
+        return .json(200, json.bytes)
+    }
+}

@@ -1,0 +1,124 @@
+import AllotDomain
+import EventHTTP
+
+/// The citizen's read endpoints, answered from the loop's snapshot.
+extension LoopContext {
+    func listCampaigns() -> Answer {
+        guard let catalog = freshCatalog else { return .problem(.unavailable("campaign data is not available")) }
+        return .json(200, cached(catalog, "campaigns") {
+            let now = WallClock.nowMillis()
+            var json = JSONWriter(capacity: 1024)
+            json.beginObject()
+            json.key("campaigns")
+            json.beginArray()
+            let listed = catalog.campaigns.values.map(\.campaign).filter { $0.isListed(nowMillis: now) }
+            for campaign in listed.sorted(by: { ($0.opensAtMillis, $0.id) < ($1.opensAtMillis, $1.id) }) {
+                campaign.write(to: &json, nowMillis: now)
+            }
+            json.endArray()
+            json.endObject()
+            return json.bytes
+        })
+    }
+
+    func getCampaign(_ id: String) -> Answer {
+        switch visibleCampaign(id) {
+        case .failure(let problem): return .problem(problem)
+        case .success(let view):
+            var json = JSONWriter()
+            view.campaign.write(to: &json, nowMillis: WallClock.nowMillis())
+            return .json(200, json.bytes)
+        }
+    }
+
+    func listSites(_ id: String) -> Answer {
+        let view: CampaignView
+        switch visibleCampaign(id) {
+        case .failure(let problem): return .problem(problem)
+        case .success(let found): view = found
+        }
+        return .json(200, cached(catalog, "sites:" + id) {
+            var remainingBySite: [String: Int] = [:]
+            for slot in view.slots { remainingBySite[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
+            var json = JSONWriter(capacity: 128 * view.sites.count + 16)
+            json.beginObject()
+            json.key("sites")
+            json.beginArray()
+            for site in view.sites {
+                json.beginObject()
+                json.field("id", site.id)
+                json.field("name", site.name)
+                json.field("address", site.address)
+                json.field("remaining", remainingBySite[site.id] ?? 0)
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+            return json.bytes
+        })
+    }
+
+    func listSlots(_ id: String, query: Substring?) -> Answer {
+        let view: CampaignView
+        switch visibleCampaign(id) {
+        case .failure(let problem): return .problem(problem)
+        case .success(let found): view = found
+        }
+        let site = QueryString.value(of: "site", in: query)
+        if let site {
+            guard OperatorID.isValid(site) else { return .problem(.invalidField("site", "must be a site id")) }
+            guard view.sites.contains(where: { $0.id == site }) else { return .problem(.notFound("no such site")) }
+        }
+        return .json(200, cached(catalog, "slots:" + id + "?" + (site ?? "")) {
+            var json = JSONWriter(capacity: 160 * view.slots.count + 16)
+            json.beginObject()
+            json.key("slots")
+            json.beginArray()
+            for slot in view.slots where site == nil || slot.siteID == site {
+                json.beginObject()
+                json.field("id", slot.id)
+                json.field("site_id", slot.siteID)
+                json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
+                json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
+                json.field("capacity", slot.capacity)
+                json.field("remaining", view.remaining[slot.id] ?? 0)
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+            return json.bytes
+        })
+    }
+
+    /// A campaign citizens may see: any but drafts.
+    func visibleCampaign(_ id: String) -> Result<CampaignView, Problem> {
+        guard let catalog = freshCatalog else { return .failure(.unavailable("campaign data is not available")) }
+        guard let view = catalog.campaigns[id], view.campaign.status != .draft else {
+            return .failure(.notFound("no such campaign"))
+        }
+        return .success(view)
+    }
+
+    /// A rendered body, kept until the snapshot's next refresh.
+    private func cached(_ catalog: Catalog, _ key: String, _ render: () -> [UInt8]) -> [UInt8] {
+        if let body = catalog.renderedCache[key] { return body }
+        let body = render()
+        // Bounded: a hostile client could vary `?site=`; only valid site ids
+        // of the campaign get here, and the cache is dropped every refresh.
+        if catalog.renderedCache.count < 4096 { catalog.renderedCache[key] = body }
+        return body
+    }
+}
+
+enum QueryString {
+    /// The raw value of `name` in `a=1&b=2`; no percent-decoding (the values
+    /// Allot reads are ids that never need it).
+    static func value(of name: String, in query: Substring?) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&", maxSplits: 32) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2, parts[0] == name { return String(parts[1]) }
+        }
+        return nil
+    }
+}

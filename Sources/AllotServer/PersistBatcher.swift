@@ -1,0 +1,201 @@
+import AllotDomain
+import Foundation
+import Logging
+import RedisClient
+import SQLiteStore
+
+/// One persister's state: which streams it reads and where it stands in
+/// each. Lives on the persister thread only.
+final class PersistBatcher {
+    private let settings: Persister.Settings
+    private let database: SQLiteDatabase
+    private let redis: RedisSyncClient
+    private let logger: Logger
+    private let health: SharedHealth
+    private var campaigns: [String] = []
+    /// Streams whose own pending entries (left by a previous run) are done.
+    private var recovered: Set<String> = []
+    private var lastAcked: [String: String] = [:]
+    private var campaignsCheckedAt: Int64 = 0
+    private var trimmedAt: Int64 = 0
+
+    init(settings: Persister.Settings, database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger, health: SharedHealth) {
+        self.settings = settings
+        self.database = database
+        self.redis = redis
+        self.logger = logger
+        self.health = health
+    }
+
+    func close() { redis.close() }
+
+    /// One read–write–ack round; returns the entries written.
+    @discardableResult
+    func round() throws -> Int {
+        let now = monotonicMicros() / 1000
+        if now - campaignsCheckedAt >= 1_000 || campaigns.isEmpty {
+            try refreshCampaigns()
+            campaignsCheckedAt = now
+        }
+        guard !campaigns.isEmpty else {
+            try probeSQLite()
+            Thread.sleep(forTimeInterval: Double(settings.blockMillis) / 1000)
+            return 0
+        }
+        let written = try readAndPersist()
+        if now - trimmedAt >= Int64(settings.trimEveryMillis) {
+            try trim()
+            trimmedAt = now
+            if written == 0 { try probeSQLite() }
+        }
+        return written
+    }
+
+    private func refreshCampaigns() throws {
+        let members = try redis.checked(["SMEMBERS", GlobalKeys.campaigns]).elements?.compactMap(\.text) ?? []
+        let fresh = members.filter { OperatorID.isValid($0) }.sorted()
+        for campaign in fresh where !campaigns.contains(campaign) {
+            let stream = CampaignKeys(campaign).stream
+            let reply = try redis.command(["XGROUP", "CREATE", stream, GlobalKeys.persistGroup, "0", "MKSTREAM"])
+            if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+            try claimAbandoned(stream)
+        }
+        campaigns = fresh
+    }
+
+    /// Takes over entries a dead consumer read but never acknowledged.
+    private func claimAbandoned(_ stream: String) throws {
+        var cursor = "0-0"
+        repeat {
+            let reply = try redis.checked(["XAUTOCLAIM", stream, GlobalKeys.persistGroup, settings.consumer,
+                                           String(settings.claimIdleMillis), cursor, "COUNT", "1000", "JUSTID"])
+            cursor = reply.elements?.first?.text ?? "0-0"
+        } while cursor != "0-0"
+    }
+
+    /// Reads own pending entries first (id 0: what a crash left unacked),
+    /// then new ones ('>'), blocking briefly when there are none.
+    private func readAndPersist() throws -> Int {
+        let streams = campaigns.map { CampaignKeys($0).stream }
+        let ids = streams.map { recovered.contains($0) ? ">" : "0" }
+        var command = ["XREADGROUP", "GROUP", GlobalKeys.persistGroup, settings.consumer,
+                       "COUNT", String(settings.batchRowsMax)]
+        if ids.allSatisfy({ $0 == ">" }) { command += ["BLOCK", String(settings.blockMillis)] }
+        command += ["STREAMS"] + streams + ids
+        let reply = try redis.checked(command)
+        let batch = StreamBatch(reply)
+        for (stream, id) in zip(streams, ids) where id == "0" && (batch.entries[stream]?.isEmpty ?? true) {
+            recovered.insert(stream)
+        }
+        guard batch.count > 0 else { return 0 }
+        try write(batch)
+        health.sqliteWritable.store(true, ordering: .relaxed)
+        for (stream, entries) in batch.entries where !entries.isEmpty {
+            try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + entries.map(\.streamID))
+            lastAcked[stream] = entries.last!.streamID
+        }
+        return batch.count
+    }
+
+    private func write(_ batch: StreamBatch) throws {
+        try database.transaction {
+            let upsert = try database.statement(ReservationEvent.upsertSQL)
+            for (stream, entries) in batch.entries {
+                let campaign = String(stream.dropFirst(3).prefix { $0 != "}" })
+                for entry in entries {
+                    guard let event = ReservationEvent(entry.fields, campaign: campaign) else {
+                        logger.error("unreadable stream entry skipped", metadata: ["stream": "\(stream)", "id": "\(entry.streamID)"])
+                        continue
+                    }
+                    try upsert.run(event.bindings)
+                }
+            }
+        }
+    }
+
+    /// Trims each stream below the oldest entry still pending (or below the
+    /// last one acknowledged when nothing is pending).
+    private func trim() throws {
+        for campaign in campaigns {
+            let stream = CampaignKeys(campaign).stream
+            let pending = try redis.checked(["XPENDING", stream, GlobalKeys.persistGroup]).elements ?? []
+            let floor: String?
+            if let count = pending.first?.integer, count > 0 { floor = pending[1].text } else { floor = lastAcked[stream] }
+            guard let floor else { continue }
+            try redis.checked(["XTRIM", stream, "MINID", floor])
+        }
+    }
+
+    /// Proves SQLite takes writes, for /readyz, when there is nothing to write.
+    private func probeSQLite() throws {
+        try database.execute("BEGIN IMMEDIATE; COMMIT")
+        health.sqliteWritable.store(true, ordering: .relaxed)
+    }
+}
+
+/// An XREADGROUP reply: stream → entries in order.
+struct StreamBatch {
+    struct Entry {
+        let streamID: String
+        let fields: [String: String]
+    }
+
+    var entries: [String: [Entry]] = [:]
+    var count = 0
+
+    init(_ reply: RedisReply) {
+        for stream in reply.elements ?? [] {
+            guard let parts = stream.elements, parts.count == 2, let name = parts[0].text else { continue }
+            var list: [Entry] = []
+            for entry in parts[1].elements ?? [] {
+                guard let pair = entry.elements, pair.count == 2, let id = pair[0].text else { continue }
+                list.append(Entry(streamID: id, fields: pair[1].pairs ?? [:]))
+            }
+            count += list.count
+            entries[name] = list
+        }
+    }
+}
+
+/// A state change read from a campaign stream, as a row of `reservations`.
+struct ReservationEvent {
+    let id: String
+    let campaign: String
+    let site: String
+    let slot: String
+    let status: String
+    let code: String
+    let citizenKey: String
+    let createdAt: Int64
+    let updatedAt: Int64
+
+    /// Insert, or move a confirmed row on to its final status; replaying an
+    /// older event never moves a row back.
+    static let upsertSQL = """
+        INSERT INTO reservations (id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
+        WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
+        """
+
+    init?(_ fields: [String: String], campaign: String) {
+        guard let id = fields["id"], let site = fields["site"], let slot = fields["slot"], let status = fields["st"],
+              ReservationStatus(rawValue: status) != nil, let code = fields["code"], let citizenKey = fields["ck"],
+              let createdAt = fields["t"].flatMap({ Int64($0) }), let updatedAt = fields["u"].flatMap({ Int64($0) })
+        else { return nil }
+        self.id = id
+        self.campaign = campaign
+        self.site = site
+        self.slot = slot
+        self.status = status
+        self.code = code
+        self.citizenKey = citizenKey
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    var bindings: [SQLiteValue] {
+        [.text(id), .text(campaign), .text(site), .text(slot), .text(status), .text(code), .text(citizenKey),
+         .integer(createdAt), .integer(updatedAt)]
+    }
+}

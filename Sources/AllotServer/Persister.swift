@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import RedisClient
+import SQLiteStore
+import Synchronization
+
+/// The hand-off from Redis to SQLite (DESIGN.md "Persistence"): reads every
+/// campaign stream through the consumer group "persist", writes each batch
+/// in one SQLite transaction, and only then XACKs it. Upserts make a replay
+/// harmless, so a crash anywhere between XREADGROUP and XACK loses nothing:
+/// the entries stay pending and are read again (our own with id 0 at start,
+/// a dead consumer's by XAUTOCLAIM). The stream is trimmed only below what
+/// has been acknowledged.
+final class Persister: Sendable {
+    struct Settings: Sendable {
+        var databasePath: String
+        var redisHost: String
+        var redisPort: Int
+        var consumer = "persister"
+        var batchRowsMax = 2_000
+        var blockMillis = 100
+        /// Another consumer's entries idle this long are taken over.
+        var claimIdleMillis = 30_000
+        var trimEveryMillis = 1_000
+        var retryDelayMillis = 200
+    }
+
+    private let settings: Settings
+    private let logger: Logger
+    private let health: SharedHealth
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(settings: Settings, logger: Logger, health: SharedHealth) {
+        self.settings = settings
+        self.logger = logger
+        self.health = health
+    }
+
+    func start() throws {
+        let database = UncheckedBox(try Schema.open(path: settings.databasePath))
+        let thread = Thread { [self] in
+            let batcher = PersistBatcher(settings: settings, database: database.value,
+                                         redis: RedisSyncClient(host: settings.redisHost, port: settings.redisPort,
+                                                                timeoutMillis: settings.blockMillis + 2_000),
+                                         logger: logger, health: health)
+            run(batcher)
+            finished.signal()
+        }
+        thread.name = "allot-persister"
+        thread.start()
+    }
+
+    /// Drains what Redis holds for SQLite (up to `deadlineMillis`), then stops.
+    func stop(deadlineMillis: Int) {
+        stopping.store(true, ordering: .relaxed)
+        _ = finished.wait(timeout: .now() + .milliseconds(deadlineMillis + 3_000))
+    }
+
+    private func run(_ batcher: PersistBatcher) {
+        while !stopping.load(ordering: .relaxed) {
+            do {
+                try batcher.round()
+            } catch {
+                health.sqliteWritable.store(!(error is SQLiteError), ordering: .relaxed)
+                logger.warning("persister retrying", metadata: ["error": "\(error)"])
+                Thread.sleep(forTimeInterval: Double(settings.retryDelayMillis) / 1000)
+            }
+        }
+        // Final drain: whatever is already in the streams goes to SQLite.
+        for _ in 0..<50 {
+            guard let written = try? batcher.round(), written > 0 else { break }
+        }
+        batcher.close()
+    }
+}
+
+/// The health a persister reports to the loops' `/readyz`.
+final class SharedHealth: Sendable {
+    let sqliteWritable = Atomic<Bool>(false)
+}

@@ -1,0 +1,97 @@
+import EventHTTP
+import Foundation
+import Logging
+import RedisClient
+import Synchronization
+
+/// Starts and watches a private `redis-server` for `allot serve` without
+/// `--redis`: AOF on (fsync every second), data under the data directory,
+/// restarted if it dies (it reloads its AOF), stopped with the server.
+public final class RedisSupervisor: Sendable {
+    static let startTimeoutMillis = 10_000
+    static let restartDelayMillisMin = 200
+    static let restartDelayMillisMax = 5_000
+
+    public let port: Int
+    let directory: String
+    let appendFsync: String
+    private let logger: Logger
+    private let process = Mutex<Process?>(nil)
+    private let stopping = Atomic<Bool>(false)
+    private let restartDelayMillis = Atomic<Int>(restartDelayMillisMin)
+
+    public init(directory: String, port: Int, appendFsync: String = "everysec", logger: Logger) {
+        // Absolute: redis-server changes into --dir before it opens its log.
+        self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        self.port = port
+        self.appendFsync = appendFsync
+        self.logger = logger
+    }
+
+    /// A port nobody listens on now (the kernel's choice).
+    public static func freePort() throws -> Int {
+        let (fd, port) = try ListeningSocket.open(host: "127.0.0.1", port: 0)
+        close(fd)
+        return Int(port)
+    }
+
+    public func start() throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try launch()
+        try waitUntilAnswering()
+        logger.info("redis-server started", metadata: ["port": "\(port)", "dir": "\(directory)"])
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        guard let running = process.withLock({ $0 }) else { return }
+        running.terminate()  // SIGTERM: redis flushes its AOF and exits.
+        running.waitUntilExit()
+    }
+
+    private func launch() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: try Self.redisServerPath())
+        child.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
+                           "--appendonly", "yes", "--appendfsync", appendFsync, "--save", "",
+                           "--protected-mode", "yes", "--daemonize", "no",
+                           "--logfile", directory + "/redis.log"]
+        child.terminationHandler = { [weak self] finished in
+            guard let self, !self.stopping.load(ordering: .relaxed) else { return }
+            // Back off while it keeps dying at once (a bad config, a full disk).
+            let delay = self.restartDelayMillis.load(ordering: .relaxed)
+            self.restartDelayMillis.store(min(Self.restartDelayMillisMax, delay * 2), ordering: .relaxed)
+            self.logger.error("redis-server exited; restarting",
+                              metadata: ["status": "\(finished.terminationStatus)", "delay_ms": "\(delay)"])
+            Thread.sleep(forTimeInterval: Double(delay) / 1000)
+            try? self.launch()
+        }
+        try child.run()
+        process.withLock { $0 = child }
+    }
+
+    private func waitUntilAnswering() throws {
+        let client = RedisSyncClient(host: "127.0.0.1", port: port, timeoutMillis: 500)
+        defer { client.close() }
+        let deadline = Date().addingTimeInterval(Double(Self.startTimeoutMillis) / 1000)
+        while Date() < deadline {
+            // LOADING while the AOF is read back: keep waiting.
+            if let reply = try? client.command(["PING"]), reply == .status("PONG") {
+                restartDelayMillis.store(Self.restartDelayMillisMin, ordering: .relaxed)
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw RedisError("redis-server did not answer on port \(port) within \(Self.startTimeoutMillis) ms")
+    }
+
+    static func redisServerPath() throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let directories = path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
+        for directory in directories {
+            let candidate = directory + "/redis-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw RedisError("redis-server not found: install the Debian package redis-server, or pass --redis HOST:PORT")
+    }
+}

@@ -1,0 +1,29 @@
+import Crypto
+import Foundation
+
+/// The Lua scripts, loaded from the bundle's `.lua` resources. Their SHA1 is
+/// computed here, so EVALSHA works before SCRIPT LOAD has answered.
+struct LuaScript: Sendable {
+    let name: String
+    let source: String
+    let sha: String
+
+    init(name: String) {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
+              let source = try? String(contentsOf: url, encoding: .utf8) else {
+            fatalError("missing script resource \(name).lua")
+        }
+        self.name = name
+        self.source = source
+        sha = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+enum Scripts {
+    static let reserve = LuaScript(name: "reserve")
+    static let transition = LuaScript(name: "transition")
+    static let putSlots = LuaScript(name: "put_slots")
+    static let snapshot = LuaScript(name: "snapshot")
+    static let stats = LuaScript(name: "stats")
+    static let all = [reserve, transition, putSlots, snapshot, stats]
+}

@@ -1,0 +1,107 @@
+-- reserve.lua: one reservation attempt, atomically (DESIGN.md "The shape").
+--
+-- Every check comes before the first write: Redis does not roll a script
+-- back when it fails half-way, so a half-done attempt must be impossible by
+-- construction. All keys share the campaign's hash tag {c:<cid>}.
+--
+-- KEYS: 1 cfg  2 remaining  3 holdings  4 stats  5 record  6 stream
+--       7 bucket:global  8 bucket:ip  9 bucket:citizen  10 idempotency
+-- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
+--       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
+-- Returns {'ok', created_ms} | {'replay', stored answer} | {'idempotency_conflict'}
+--       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
+--       | {'citizen_limit_reached', limit}
+--       | {'rate_limited', bucket, retry_after_s, rate, burst}
+
+local slot, site, rid, code, ckey = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local fingerprint, idem_ttl = ARGV[6], tonumber(ARGV[7])
+local time = redis.call('TIME')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now_ms = math.floor(now_us / 1000)
+
+-- ---- idempotency: a key seen before answers as it did then ----
+if fingerprint ~= '' then
+  local prior = redis.call('GET', KEYS[10])
+  if prior then
+    local bar = string.find(prior, '|', 1, true)
+    if string.sub(prior, 1, bar - 1) ~= fingerprint then return {'idempotency_conflict'} end
+    return {'replay', string.sub(prior, bar + 1)}
+  end
+end
+
+local function remember(answer)
+  if fingerprint ~= '' then
+    redis.call('SET', KEYS[10], fingerprint .. '|' .. answer, 'EX', idem_ttl)
+  end
+end
+
+-- ---- checks: no writes in this section but rejection counters ----
+local cfg = redis.call('HMGET', KEYS[1], 'status', 'opens', 'closes', 'limit',
+  'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst')
+if not cfg[1] then return {'not_found', 'campaign'} end
+if cfg[1] ~= 'open' or now_ms < tonumber(cfg[2]) or now_ms >= tonumber(cfg[3]) then
+  redis.call('HINCRBY', KEYS[4], 'attempts', 1)
+  redis.call('HINCRBY', KEYS[4], 'rej_campaign_not_open', 1)
+  return {'campaign_not_open'}
+end
+local remaining = redis.call('HGET', KEYS[2], slot)
+if not remaining then
+  redis.call('HINCRBY', KEYS[4], 'attempts', 1)
+  redis.call('HINCRBY', KEYS[4], 'rej_invalid', 1)
+  return {'not_found', 'slot'}
+end
+
+-- Token buckets: refill for the time passed, then need one whole token.
+-- The same formulas as AllotDomain/TokenBucket.swift.
+local buckets = {}
+local specs = {{'global', KEYS[7], cfg[5], cfg[6]}, {'ip', KEYS[8], cfg[7], cfg[8]},
+               {'citizen', KEYS[9], cfg[9], cfg[10]}}
+for _, spec in ipairs(specs) do
+  if spec[3] then
+    local rate, burst = tonumber(spec[3]), tonumber(spec[4])
+    local state = redis.call('HMGET', spec[2], 't', 'u')
+    local tokens = tonumber(state[1]) or burst
+    local updated = tonumber(state[2]) or now_us
+    tokens = math.min(burst, tokens + math.max(0, now_us - updated) / 1000000 * rate)
+    if tokens < 1 then
+      redis.call('HINCRBY', KEYS[4], 'attempts', 1)
+      redis.call('HINCRBY', KEYS[4], 'rej_rate_limited', 1)
+      local retry = math.max(1, math.ceil((1 - tokens) / rate))
+      return {'rate_limited', spec[1], retry, spec[3], spec[4]}
+    end
+    buckets[#buckets + 1] = {spec[2], tokens - 1, math.ceil(burst / rate * 1000) + 1000}
+  end
+end
+
+local limit = tonumber(cfg[4])
+local held = tonumber(redis.call('HGET', KEYS[3], ckey) or '0')
+local outcome = 'ok'
+if held >= limit then outcome = 'citizen_limit_reached'
+elseif tonumber(remaining) <= 0 then outcome = 'slot_full' end
+
+-- ---- writes: the attempt passed every bucket, so it spends its tokens ----
+for _, bucket in ipairs(buckets) do
+  redis.call('HSET', bucket[1], 't', bucket[2], 'u', now_us)
+  redis.call('PEXPIRE', bucket[1], bucket[3])
+end
+redis.call('HINCRBY', KEYS[4], 'attempts', 1)
+
+if outcome == 'citizen_limit_reached' then
+  redis.call('HINCRBY', KEYS[4], 'rej_citizen_limit_reached', 1)
+  remember('citizen_limit_reached|' .. limit)
+  return {'citizen_limit_reached', limit}
+elseif outcome == 'slot_full' then
+  redis.call('HINCRBY', KEYS[4], 'rej_slot_full', 1)
+  remember('slot_full')
+  return {'slot_full'}
+end
+
+redis.call('HINCRBY', KEYS[2], slot, -1)
+redis.call('HINCRBY', KEYS[3], ckey, 1)
+redis.call('HSET', KEYS[5], 'slot', slot, 'site', site, 'st', 'confirmed', 'code', code,
+  'ck', ckey, 't', now_ms, 'u', now_ms)
+redis.call('HINCRBY', KEYS[4], 'confirmed', 1)
+redis.call('XADD', KEYS[6], '*', 'e', 'reserve', 'id', rid, 'slot', slot, 'site', site,
+  'st', 'confirmed', 'code', code, 'ck', ckey, 't', now_ms, 'u', now_ms)
+remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms)
+return {'ok', now_ms}

@@ -1,0 +1,28 @@
+/// Everything `allot serve` is told. Limits are named with the unit last.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port: UInt16 = 8080
+    public var threads = 2
+    public var redisHost = "127.0.0.1"
+    public var redisPort = 6379
+    public var databasePath = "var/allot.db"
+    /// Bearer token of the bootstrap admin (`ALLOT_ADMIN_TOKEN`); nil: the
+    /// admin API answers 401 to everyone.
+    public var adminToken: String?
+    public var citizenSecret: [UInt8] = []
+
+    /// Citizen request bodies; admin bodies may be larger (slot uploads).
+    public var citizenBodyBytesMax = 16 * 1024
+    public var adminBodyBytesMax = 4 * 1024 * 1024
+    public var redisCommandTimeoutMillis = 1_000
+    /// How often each loop refreshes its read snapshot from Redis.
+    public var snapshotRefreshMillis = 250
+    /// Reads keep answering from a snapshot this old while Redis is away.
+    public var snapshotStaleMillisMax = 5_000
+    public var idempotencyTTLSeconds = 24 * 3600
+    public var persistBatchRowsMax = 2_000
+    public var persistBlockMillis = 100
+    public var shutdownDrainMillisMax = 5_000
+
+    public init() {}
+}

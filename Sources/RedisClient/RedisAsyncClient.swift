@@ -1,0 +1,224 @@
+import CHiredis
+import EventHTTP
+import Glibc
+
+/// One hiredis async connection on one event loop (the libevent adapter).
+/// Commands are pipelined on the socket; replies come back in order, so the
+/// pending commands form a FIFO. hiredis 0.14 has no command timeout: a timer
+/// checks the oldest pending command, and past its deadline every pending
+/// command fails with `.timeout` and the connection is dropped and redialled,
+/// so a frozen Redis gives fast failures instead of hung requests.
+public final class RedisAsyncClient {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        public var commandTimeoutMillis = 1_000
+        public var reconnectDelayMillisMin = 50
+        public var reconnectDelayMillisMax = 2_000
+        /// Commands in flight at once; more are refused (load shedding).
+        public var pendingCommandsMax = 50_000
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public typealias Completion = (Result<RedisReply, RedisFailure>) -> Void
+
+    private let loop: EventLoop
+    private let settings: Settings
+    private var context: UnsafeMutablePointer<redisAsyncContext>?
+    private var pending = PendingQueue()
+    private var connected = false
+    private var reconnectDelayMillis: Int
+    private var watchdog: LoopTimer?
+    private var stopped = false
+    /// Runs on every (re)connect, before any other command is sent.
+    public var onConnect: ((RedisAsyncClient) -> Void)?
+
+    public init(loop: EventLoop, settings: Settings) {
+        self.loop = loop
+        self.settings = settings
+        self.reconnectDelayMillis = settings.reconnectDelayMillisMin
+    }
+
+    public var isConnected: Bool { connected }
+    public var pendingCount: Int { pending.count }
+
+    /// Dials Redis and keeps redialling with backoff until `stop`.
+    public func start() {
+        loop.preconditionInLoop()
+        let period = max(10, settings.commandTimeoutMillis / 4)
+        watchdog = loop.schedule(everyMillis: period) { [unowned self] in self.expireOverdue() }
+        connect()
+    }
+
+    public func stop() {
+        loop.preconditionInLoop()
+        stopped = true
+        watchdog?.cancel()
+        watchdog = nil
+        dropConnection(.disconnected)
+    }
+
+    /// Sends one command. The completion runs exactly once, on the loop.
+    public func send(_ arguments: [String], completion: @escaping Completion) {
+        loop.preconditionInLoop()
+        guard connected, let context, pending.count < settings.pendingCommandsMax else {
+            completion(.failure(.disconnected))
+            return
+        }
+        let command = PendingCommand(completion: completion, deadlineMicros: monotonicMicros() + Int64(settings.commandTimeoutMillis) * 1000)
+        let retained = Unmanaged.passRetained(command)
+        let status = withArgv(arguments) { argc, argv, lengths in
+            redisAsyncCommandArgv(context, { _, reply, privdata in
+                let command = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
+                command.client?.received(command, reply: reply?.assumingMemoryBound(to: redisReply.self))
+            }, retained.toOpaque(), argc, argv, lengths)
+        }
+        guard status == REDIS_OK else {
+            retained.release()
+            completion(.failure(.disconnected))
+            return
+        }
+        command.client = self
+        pending.append(command)
+    }
+
+    private func received(_ command: PendingCommand, reply: UnsafeMutablePointer<redisReply>?) {
+        pending.remove(command)
+        guard !command.isDone else { return }
+        command.isDone = true
+        if let reply {
+            command.completion(.success(RedisReply(copying: reply)))
+        } else {
+            command.completion(.failure(.disconnected))
+        }
+    }
+
+    // MARK: connection life cycle
+
+    private func connect() {
+        guard !stopped, context == nil else { return }
+        guard let ac = redisAsyncConnect(settings.host, Int32(settings.port)) else { scheduleReconnect(); return }
+        if ac.pointee.err != 0 {
+            redisAsyncFree(ac)
+            scheduleReconnect()
+            return
+        }
+        ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        context = ac
+        _ = allot_redis_libevent_attach(ac, loop.eventBase)
+        redisAsyncSetConnectCallback(ac) { ac, status in
+            let client = Unmanaged<RedisAsyncClient>.fromOpaque(ac!.pointee.data!).takeUnretainedValue()
+            client.connectFinished(ok: status == REDIS_OK)
+        }
+        redisAsyncSetDisconnectCallback(ac) { ac, _ in
+            let client = Unmanaged<RedisAsyncClient>.fromOpaque(ac!.pointee.data!).takeUnretainedValue()
+            client.disconnected()
+        }
+    }
+
+    private func connectFinished(ok: Bool) {
+        guard ok else {
+            // hiredis frees the context itself after a failed connect.
+            context = nil
+            scheduleReconnect()
+            return
+        }
+        connected = true
+        reconnectDelayMillis = settings.reconnectDelayMillisMin
+        onConnect?(self)
+    }
+
+    /// hiredis has failed every pending callback and frees the context.
+    private func disconnected() {
+        context = nil
+        connected = false
+        failAllPending(.disconnected)
+        scheduleReconnect()
+    }
+
+    private func scheduleReconnect() {
+        guard !stopped else { return }
+        let delay = reconnectDelayMillis
+        reconnectDelayMillis = min(settings.reconnectDelayMillisMax, reconnectDelayMillis * 2)
+        loop.schedule(afterMillis: delay) { [weak self] in self?.connect() }
+    }
+
+    private func expireOverdue() {
+        guard let oldest = pending.first, oldest.deadlineMicros < monotonicMicros() else { return }
+        dropConnection(.timeout)
+        scheduleReconnect()
+    }
+
+    /// Fails what is pending, then frees the context (its callbacks then see
+    /// commands already done). Called from a timer, never from a hiredis
+    /// callback, as hiredis requires.
+    private func dropConnection(_ failure: RedisFailure) {
+        connected = false
+        failAllPending(failure)
+        if let context {
+            self.context = nil
+            context.pointee.data = nil
+            redisAsyncSetDisconnectCallback(context, nil)
+            redisAsyncFree(context)
+        }
+    }
+
+    private func failAllPending(_ failure: RedisFailure) {
+        let commands = pending.removeAll()
+        for command in commands where !command.isDone {
+            command.isDone = true
+            command.completion(.failure(failure))
+        }
+    }
+}
+
+final class PendingCommand {
+    let completion: RedisAsyncClient.Completion
+    let deadlineMicros: Int64
+    var isDone = false
+    weak var client: RedisAsyncClient?
+
+    init(completion: @escaping RedisAsyncClient.Completion, deadlineMicros: Int64) {
+        self.completion = completion
+        self.deadlineMicros = deadlineMicros
+    }
+}
+
+/// FIFO of commands in reply order (an array with a moving head: O(1)
+/// amortised, no per-command allocation beyond the command itself).
+struct PendingQueue {
+    private var items: [PendingCommand?] = []
+    private var head = 0
+
+    var count: Int { items.count - head }
+    var first: PendingCommand? { head < items.count ? items[head] : nil }
+
+    mutating func append(_ command: PendingCommand) { items.append(command) }
+
+    mutating func remove(_ command: PendingCommand) {
+        guard head < items.count, items[head] === command else { return }
+        items[head] = nil
+        head += 1
+        if head > 1024, head * 2 > items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
+
+    mutating func removeAll() -> [PendingCommand] {
+        let commands = items[head...].compactMap { $0 }
+        items.removeAll(keepingCapacity: true)
+        head = 0
+        return commands
+    }
+}
+
+public func monotonicMicros() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+}

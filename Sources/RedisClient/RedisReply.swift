@@ -1,0 +1,117 @@
+import CHiredis
+
+/// A Redis reply copied out of hiredis's borrowed `redisReply` (hiredis frees
+/// its reply when the callback returns).
+public enum RedisReply: Equatable, Sendable {
+    case string([UInt8])
+    case status(String)
+    case integer(Int64)
+    case array([RedisReply])
+    case null
+    case error(String)
+
+    /// Replies nested deeper than this are refused: Allot's scripts return
+    /// at most two levels.
+    static let depthMax = 8
+
+    init(copying reply: UnsafePointer<redisReply>, depth: Int = 0) {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            self = .string(Self.bytes(r.str, r.len))
+        case REDIS_REPLY_STATUS:
+            self = .status(String(decoding: Self.bytes(r.str, r.len), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            self = .error(String(decoding: Self.bytes(r.str, r.len), as: UTF8.self))
+        case REDIS_REPLY_INTEGER:
+            self = .integer(r.integer)
+        case REDIS_REPLY_ARRAY where depth < Self.depthMax:
+            var elements: [RedisReply] = []
+            elements.reserveCapacity(r.elements)
+            for index in 0..<r.elements {
+                if let element = r.element[index] { elements.append(RedisReply(copying: element, depth: depth + 1)) }
+                else { elements.append(.null) }
+            }
+            self = .array(elements)
+        case REDIS_REPLY_ARRAY:
+            self = .error("reply nested deeper than \(Self.depthMax)")
+        default:
+            self = .null
+        }
+    }
+
+    private static func bytes(_ pointer: UnsafeMutablePointer<CChar>?, _ count: Int) -> [UInt8] {
+        guard let pointer, count > 0 else { return [] }
+        return pointer.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }
+    }
+
+    // MARK: reading replies
+
+    public var text: String? {
+        switch self {
+        case .string(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .status(let text): return text
+        case .integer(let value): return String(value)
+        default: return nil
+        }
+    }
+
+    public var integer: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .string(let bytes): return Int64(String(decoding: bytes, as: UTF8.self))
+        default: return nil
+        }
+    }
+
+    public var elements: [RedisReply]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
+    public var errorMessage: String? {
+        if case .error(let message) = self { return message }
+        return nil
+    }
+
+    /// An array of field/value pairs (HGETALL) as a dictionary.
+    public var pairs: [String: String]? {
+        guard let elements, elements.count % 2 == 0 else { return nil }
+        var result: [String: String] = [:]
+        result.reserveCapacity(elements.count / 2)
+        for index in stride(from: 0, to: elements.count, by: 2) {
+            guard let key = elements[index].text, let value = elements[index + 1].text else { return nil }
+            result[key] = value
+        }
+        return result
+    }
+}
+
+/// Why a command got no reply.
+public enum RedisFailure: Error, Equatable, Sendable {
+    /// Not connected (or the connection dropped with the command in flight).
+    case disconnected
+    /// No reply within the command deadline; the connection was dropped.
+    case timeout
+}
+
+/// Runs `body` with a C argv (pointers and lengths) over `arguments`, copied
+/// once into one buffer: hiredis formats the command before returning.
+func withArgv<T>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
+    let total = arguments.reduce(0) { $0 + $1.utf8.count }
+    let storage = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, total))
+    let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: arguments.count)
+    let lengths = UnsafeMutablePointer<Int>.allocate(capacity: arguments.count)
+    defer { storage.deallocate(); pointers.deallocate(); lengths.deallocate() }
+    var offset = 0
+    for (index, argument) in arguments.enumerated() {
+        let count = argument.utf8.count
+        storage.advanced(by: offset).withMemoryRebound(to: UInt8.self, capacity: count) { destination in
+            _ = UnsafeMutableBufferPointer(start: destination, count: count).initialize(from: argument.utf8)
+        }
+        pointers[index] = UnsafePointer(storage.advanced(by: offset))
+        lengths[index] = count
+        offset += count
+    }
+    return body(Int32(arguments.count), pointers, lengths)
+}

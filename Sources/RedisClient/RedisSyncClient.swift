@@ -1,0 +1,91 @@
+import CHiredis
+import Glibc
+
+public struct RedisError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "Redis: \(message)" }
+}
+
+/// A blocking hiredis connection for threads that may block (the persister,
+/// the admin worker): never used on an event loop. Reconnects on the next
+/// command after an I/O error.
+public final class RedisSyncClient {
+    public let host: String
+    public let port: Int
+    public let timeoutMillis: Int
+    private var context: UnsafeMutablePointer<redisContext>?
+
+    public init(host: String, port: Int, timeoutMillis: Int = 2_000) {
+        self.host = host
+        self.port = port
+        self.timeoutMillis = timeoutMillis
+    }
+
+    deinit { if let context { redisFree(context) } }
+
+    private func connection() throws -> UnsafeMutablePointer<redisContext> {
+        if let context { return context }
+        let timeout = timeval(tv_sec: timeoutMillis / 1000, tv_usec: (timeoutMillis % 1000) * 1000)
+        guard let fresh = redisConnectWithTimeout(host, Int32(port), timeout) else { throw RedisError("out of memory") }
+        if fresh.pointee.err != 0 {
+            let message = errorText(fresh)
+            redisFree(fresh)
+            throw RedisError("connect \(host):\(port): \(message)")
+        }
+        redisSetTimeout(fresh, timeout)
+        context = fresh
+        return fresh
+    }
+
+    /// One command, one reply. A Redis error reply is returned, not thrown;
+    /// I/O failures throw and drop the connection.
+    public func command(_ arguments: [String]) throws -> RedisReply {
+        try pipeline([arguments])[0]
+    }
+
+    /// Sends every command, then reads every reply: one round trip.
+    public func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        let context = try connection()
+        for arguments in commands {
+            let status = withArgv(arguments) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
+            guard status == REDIS_OK else { throw drop(context) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw drop(context) }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(RedisReply(copying: reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// Like `command`, but an error reply throws.
+    @discardableResult
+    public func checked(_ arguments: [String]) throws -> RedisReply {
+        let reply = try command(arguments)
+        if let message = reply.errorMessage { throw RedisError(message) }
+        return reply
+    }
+
+    public func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    private func drop(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
+        let error = RedisError(errorText(context))
+        redisFree(context)
+        self.context = nil
+        return error
+    }
+
+    private func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import CSQLite
+
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    public let code: Int32
+    public let message: String
+    public var description: String { "SQLite error \(code): \(message)" }
+    public var isBusy: Bool { code & 0xFF == SQLITE_BUSY || code & 0xFF == SQLITE_LOCKED }
+}
+
+/// One SQLite connection, used by one thread at a time (it is not shared:
+/// the persister and the admin worker each open their own). Holds no rules
+/// of Allot's; `Schema` and the stores above it do.
+public final class SQLiteDatabase {
+    let handle: OpaquePointer
+    private var statements: [String: SQLiteStatement] = [:]
+
+    public init(path: String, busyTimeoutMillis: Int32 = 5_000) throws {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let status = sqlite3_open_v2(path, &handle, flags, nil)
+        guard status == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(handle)
+            throw SQLiteError(code: status, message: message)
+        }
+        self.handle = handle
+        sqlite3_busy_timeout(handle, busyTimeoutMillis)
+        sqlite3_extended_result_codes(handle, 1)
+    }
+
+    deinit {
+        statements.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    public func execute(_ sql: String) throws {
+        var message: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(handle, sql, nil, nil, &message)
+        guard status == SQLITE_OK else {
+            let text = message.map { String(cString: $0) } ?? "unknown"
+            sqlite3_free(message)
+            throw SQLiteError(code: status, message: text)
+        }
+    }
+
+    /// A prepared statement, cached by its text for the life of the
+    /// connection (the hot statements are prepared once).
+    public func statement(_ sql: String) throws -> SQLiteStatement {
+        if let cached = statements[sql] {
+            cached.reset()
+            return cached
+        }
+        var raw: OpaquePointer?
+        let status = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        guard status == SQLITE_OK, let raw else { throw error(status) }
+        let statement = SQLiteStatement(raw: raw, database: self)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` in one IMMEDIATE transaction: committed if it returns,
+    /// rolled back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
+    func error(_ status: Int32) -> SQLiteError {
+        SQLiteError(code: status, message: String(cString: sqlite3_errmsg(handle)))
+    }
+}
+
+public enum SQLiteValue: Equatable, Sendable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+}
+
+public final class SQLiteStatement {
+    private let raw: OpaquePointer
+    private unowned let database: SQLiteDatabase
+
+    init(raw: OpaquePointer, database: SQLiteDatabase) {
+        self.raw = raw
+        self.database = database
+    }
+
+    deinit { sqlite3_finalize(raw) }
+
+    func reset() {
+        sqlite3_reset(raw)
+        sqlite3_clear_bindings(raw)
+    }
+
+    /// Binds parameters 1…n in order.
+    @discardableResult
+    public func bind(_ values: [SQLiteValue]) throws -> SQLiteStatement {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let status: Int32
+            switch value {
+            case .null: status = sqlite3_bind_null(raw, index)
+            case .integer(let number): status = sqlite3_bind_int64(raw, index, number)
+            case .real(let number): status = sqlite3_bind_double(raw, index, number)
+            case .text(let text): status = sqlite3_bind_text(raw, index, text, -1, allot_sqlite_transient())
+            }
+            guard status == SQLITE_OK else { throw database.error(status) }
+        }
+        return self
+    }
+
+    /// Steps once: true while a row is available.
+    public func step() throws -> Bool {
+        let status = sqlite3_step(raw)
+        switch status {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = database.error(status)
+            sqlite3_reset(raw)
+            throw error
+        }
+    }
+
+    /// Runs to completion (for statements without rows).
+    public func run(_ values: [SQLiteValue] = []) throws {
+        try bind(values)
+        while try step() {}
+        sqlite3_reset(raw)
+    }
+
+    public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
+    public func double(_ column: Int32) -> Double { sqlite3_column_double(raw, column) }
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
+
+    public func text(_ column: Int32) -> String {
+        guard let pointer = sqlite3_column_text(raw, column) else { return "" }
+        return String(cString: pointer)
+    }
+
+    /// Collects every row through `row`.
+    public func rows<T>(_ values: [SQLiteValue] = [], _ row: (SQLiteStatement) -> T) throws -> [T] {
+        try bind(values)
+        var result: [T] = []
+        while try step() { result.append(row(self)) }
+        sqlite3_reset(raw)
+        return result
+    }
+}

@@ -1,0 +1,86 @@
+import AllotServer
+import ArgumentParser
+import Dispatch
+import Foundation
+import Glibc
+import Logging
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the HTTP API (starts its own redis-server unless --redis is given).")
+
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port: UInt16 = 8080
+    @Option(help: "Event loops (threads); default: number of cores.") var threads: Int?
+    @Option(help: "Redis HOST:PORT to use (env ALLOT_REDIS); without it a private redis-server is started.")
+    var redis: String?
+    @Option(help: "SQLite database file (env ALLOT_DB); default: <data-dir>/allot.db.") var db: String?
+    @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
+    @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        let logger = Logger(label: "allot")
+        let environment = ProcessInfo.processInfo.environment
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+
+        var config = ServerConfig()
+        config.host = host
+        config.port = port
+        config.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        config.databasePath = db ?? environment["ALLOT_DB"] ?? dataDir + "/allot.db"
+        config.adminToken = environment["ALLOT_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        config.citizenSecret = try CitizenSecret.load(environment: environment, dataDirectory: dataDir)
+        if config.adminToken == nil {
+            logger.warning("ALLOT_ADMIN_TOKEN is not set: the admin API will answer 401 to every request")
+        }
+
+        var supervisor: RedisSupervisor?
+        if let address = redis ?? environment["ALLOT_REDIS"] {
+            let parts = address.split(separator: ":")
+            guard parts.count == 2, let redisPort = Int(parts[1]) else {
+                throw ValidationError("--redis takes HOST:PORT, got \(address)")
+            }
+            config.redisHost = String(parts[0])
+            config.redisPort = redisPort
+        } else {
+            let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(), logger: logger)
+            try own.start()
+            config.redisPort = own.port
+            supervisor = own
+        }
+
+        let server = AllotServer(config: config, logger: logger)
+        do {
+            try server.start()
+            if demo { try server.seedDemoCampaign() }
+        } catch {
+            supervisor?.stop()
+            throw error
+        }
+        print("allot: serving on http://\(config.host):\(server.port)")
+        waitForTermination()
+        logger.info("shutting down")
+        server.stop()
+        supervisor?.stop()
+    }
+
+    /// Blocks until SIGTERM or SIGINT.
+    private func waitForTermination() {
+        let done = DispatchSemaphore(value: 0)
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { done.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        done.wait()
+        sources.forEach { $0.cancel() }
+    }
+}
