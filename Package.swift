@@ -45,6 +45,9 @@ let package = Package(
         ]),
 
         .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),
-        .testTarget(name: "AllotServerTests", dependencies: ["AllotServer", "AllotDomain", "SQLiteStore"]),
+        .testTarget(name: "AllotServerTests", dependencies: [
+            "AllotServer", "AllotDomain", "SQLiteStore", "RedisClient",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

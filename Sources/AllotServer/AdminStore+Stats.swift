@@ -15,14 +15,21 @@ extension AdminStore {
         let counters = parts[0].integerPairs
         let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
             .rows([.text(id)]) { $0.int(0) }.first ?? 0
+        // The reservation script counts rejections only: places taken are
+        // capacity − remaining (= confirmed + redeemed), and every attempt
+        // either took a place (kept or cancelled since) or was rejected.
+        let capacity = Int(parts[1].integer ?? 0), remaining = Int(parts[2].integer ?? 0)
+        let taken = capacity - remaining
+        let cancelled = counters["cancelled"] ?? 0, redeemed = counters["redeemed"] ?? 0
+        let rejected = Self.rejectionReasons.reduce(0) { $0 + (counters["rej_" + $1] ?? 0) }
         var json = JSONWriter()
         json.beginObject()
-        json.field("capacity", Int(parts[1].integer ?? 0))
-        json.field("confirmed", counters["confirmed"] ?? 0)
-        json.field("cancelled", counters["cancelled"] ?? 0)
-        json.field("redeemed", counters["redeemed"] ?? 0)
-        json.field("remaining", Int(parts[2].integer ?? 0))
-        json.field("attempts", counters["attempts"] ?? 0)
+        json.field("capacity", capacity)
+        json.field("confirmed", taken - redeemed)
+        json.field("cancelled", cancelled)
+        json.field("redeemed", redeemed)
+        json.field("remaining", remaining)
+        json.field("attempts", taken + cancelled + rejected)
         json.key("rejected")
         json.beginObject()
         for reason in Self.rejectionReasons {

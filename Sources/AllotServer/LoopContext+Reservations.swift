@@ -4,21 +4,16 @@ import RedisClient
 
 /// `GET`/`DELETE /v1/reservations/{rid}` and `POST …/redeem`. The id names no
 /// campaign, so the record is looked for under each campaign's tag: one
-/// pipelined HMGET per campaign (a handful), which keeps every script on one
+/// pipelined GET per campaign (a handful), which keeps every script on one
 /// cluster slot.
 extension LoopContext {
-    static let recordFields = ["st", "slot", "site", "code", "t"]
-
     func getReservation(_ id: ReservationID, exchange: HTTPExchange) {
         let bound = LoopBound(exchange, loop: loop)
         locate(id) { found in
             switch found {
             case .failure(let problem): bound.wrapped.send(.problem(problem))
-            case .success(let (campaign, fields)):
-                guard let reservation = Self.reservation(id, campaign: campaign, fields: fields) else {
-                    return bound.wrapped.send(.problem(.notFound("no such reservation")))
-                }
-                bound.wrapped.send(.json(200, reservation.json))
+            case .success(let (campaign, record)):
+                bound.wrapped.send(.json(200, record.reservation(id: id, campaign: campaign).json))
             }
         }
     }
@@ -45,30 +40,28 @@ extension LoopContext {
             return .problem(.unavailable("the reservation store is unreachable; nothing was changed"))
         }
         switch outcome {
-        case "ok" where parts.count == 5:
-            let reservation = Reservation(id: id, campaignID: campaign, slotID: parts[1].text ?? "", siteID: parts[2].text ?? "",
-                                          status: target, code: parts[3].text ?? "", createdAtMillis: parts[4].integer ?? 0)
-            return .json(200, reservation.json)
+        case "ok" where parts.count == 2:
+            guard let record = parts[1].text.flatMap(ReservationRecord.init) else { break }
+            return .json(200, record.reservation(id: id, campaign: campaign).json)
         case "refused": return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
-        default: return .problem(.notFound("no such reservation"))
+        default: break
         }
+        return .problem(.notFound("no such reservation"))
     }
 
-    /// Finds the campaign holding reservation `id`, with its record fields.
-    private func locate(_ id: ReservationID, completion: @escaping (Result<(String, [RedisReply]), Problem>) -> Void) {
+    /// Finds the campaign holding reservation `id`, with its record.
+    private func locate(_ id: ReservationID, completion: @escaping (Result<(String, ReservationRecord), Problem>) -> Void) {
         guard let catalog = freshCatalog else { return completion(.failure(.unavailable("reservations are not available"))) }
         let campaigns = catalog.campaigns.keys.sorted()
         guard !campaigns.isEmpty else { return completion(.failure(.notFound("no such reservation"))) }
         var outstanding = campaigns.count
-        var found: (String, [RedisReply])?
+        var found: (String, ReservationRecord)?
         var unavailable = false
         for campaign in campaigns {
-            redis.send(["HMGET", CampaignKeys(campaign).record(id.text)] + Self.recordFields) { result in
+            redis.send(["GET", CampaignKeys(campaign).record(id.text)]) { result in
                 switch result {
                 case .success(let reply):
-                    if let fields = reply.elements, fields.count == Self.recordFields.count, fields[0] != .null {
-                        found = (campaign, fields)
-                    }
+                    if let record = reply.text.flatMap(ReservationRecord.init) { found = (campaign, record) }
                 case .failure: unavailable = true
                 }
                 outstanding -= 1
@@ -78,14 +71,6 @@ extension LoopContext {
                 else { completion(.failure(.notFound("no such reservation"))) }
             }
         }
-    }
-
-    private static func reservation(_ id: ReservationID, campaign: String, fields: [RedisReply]) -> Reservation? {
-        guard let status = fields[0].text.flatMap(ReservationStatus.init(rawValue:)),
-              let slot = fields[1].text, let site = fields[2].text, let code = fields[3].text,
-              let createdAt = fields[4].integer else { return nil }
-        return Reservation(id: id, campaignID: campaign, slotID: slot, siteID: site, status: status,
-                           code: code, createdAtMillis: createdAt)
     }
 }
 

@@ -54,7 +54,6 @@ final class LoopContext {
         guard !invalidAttempts.isEmpty, redis.isConnected else { return }
         for (campaign, count) in invalidAttempts {
             let keys = CampaignKeys(campaign)
-            redis.send(["HINCRBY", keys.stats, "attempts", String(count)]) { _ in }
             redis.send(["HINCRBY", keys.stats, "rej_invalid", String(count)]) { _ in }
         }
         invalidAttempts.removeAll(keepingCapacity: true)

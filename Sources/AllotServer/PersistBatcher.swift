@@ -161,13 +161,7 @@ struct StreamBatch {
 struct ReservationEvent {
     let id: String
     let campaign: String
-    let site: String
-    let slot: String
-    let status: String
-    let code: String
-    let citizenKey: String
-    let createdAt: Int64
-    let updatedAt: Int64
+    let record: ReservationRecord
 
     /// Insert, or move a confirmed row on to its final status; replaying an
     /// older event never moves a row back.
@@ -179,23 +173,14 @@ struct ReservationEvent {
         """
 
     init?(_ fields: [String: String], campaign: String) {
-        guard let id = fields["id"], let site = fields["site"], let slot = fields["slot"], let status = fields["st"],
-              ReservationStatus(rawValue: status) != nil, let code = fields["code"], let citizenKey = fields["ck"],
-              let createdAt = fields["t"].flatMap({ Int64($0) }), let updatedAt = fields["u"].flatMap({ Int64($0) })
-        else { return nil }
+        guard let id = fields["id"], let record = fields["r"].flatMap(ReservationRecord.init) else { return nil }
         self.id = id
         self.campaign = campaign
-        self.site = site
-        self.slot = slot
-        self.status = status
-        self.code = code
-        self.citizenKey = citizenKey
-        self.createdAt = createdAt
-        self.updatedAt = updatedAt
+        self.record = record
     }
 
     var bindings: [SQLiteValue] {
-        [.text(id), .text(campaign), .text(site), .text(slot), .text(status), .text(code), .text(citizenKey),
-         .integer(createdAt), .integer(updatedAt)]
+        [.text(id), .text(campaign), .text(record.site), .text(record.slot), .text(record.status.rawValue),
+         .text(record.code), .text(record.citizenKey), .integer(record.createdAtMillis), .integer(record.updatedAtMillis)]
     }
 }

@@ -16,7 +16,7 @@ public final class RedisSupervisor: Sendable {
     let directory: String
     let appendFsync: String
     private let logger: Logger
-    private let process = Mutex<Process?>(nil)
+    private let process = Mutex<ChildProcess?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let restartDelayMillis = Atomic<Int>(restartDelayMillisMin)
 
@@ -44,30 +44,30 @@ public final class RedisSupervisor: Sendable {
 
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        guard let running = process.withLock({ $0 }) else { return }
-        running.terminate()  // SIGTERM: redis flushes its AOF and exits.
-        running.waitUntilExit()
+        // SIGTERM: redis flushes its AOF and exits.
+        process.withLock { $0 }?.stop()
     }
 
     private func launch() throws {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: try Self.redisServerPath())
-        child.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
-                           "--appendonly", "yes", "--appendfsync", appendFsync, "--save", "",
-                           "--protected-mode", "yes", "--daemonize", "no",
-                           "--logfile", directory + "/redis.log"]
-        child.terminationHandler = { [weak self] finished in
-            guard let self, !self.stopping.load(ordering: .relaxed) else { return }
-            // Back off while it keeps dying at once (a bad config, a full disk).
-            let delay = self.restartDelayMillis.load(ordering: .relaxed)
-            self.restartDelayMillis.store(min(Self.restartDelayMillisMax, delay * 2), ordering: .relaxed)
-            self.logger.error("redis-server exited; restarting",
-                              metadata: ["status": "\(finished.terminationStatus)", "delay_ms": "\(delay)"])
-            Thread.sleep(forTimeInterval: Double(delay) / 1000)
-            try? self.launch()
+        let arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
+                         "--appendonly", "yes", "--appendfsync", appendFsync, "--save", "",
+                         "--protected-mode", "yes", "--daemonize", "no",
+                         "--logfile", directory + "/redis.log"]
+        let child = try ChildProcess(path: try Self.redisServerPath(), arguments: arguments) { [weak self] status in
+            self?.exited(status: status)
         }
-        try child.run()
         process.withLock { $0 = child }
+    }
+
+    private func exited(status: Int32) {
+        guard !stopping.load(ordering: .relaxed) else { return }
+        // Back off while it keeps dying at once (a bad config, a full disk).
+        let delay = restartDelayMillis.load(ordering: .relaxed)
+        restartDelayMillis.store(min(Self.restartDelayMillisMax, delay * 2), ordering: .relaxed)
+        logger.error("redis-server exited; restarting", metadata: ["status": "\(status)", "delay_ms": "\(delay)"])
+        Thread.sleep(forTimeInterval: Double(delay) / 1000)
+        guard !stopping.load(ordering: .relaxed) else { return }
+        do { try launch() } catch { logger.error("redis-server restart failed", metadata: ["error": "\(error)"]) }
     }
 
     private func waitUntilAnswering() throws {

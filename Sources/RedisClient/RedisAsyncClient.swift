@@ -110,13 +110,15 @@ public final class RedisAsyncClient {
         ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         context = ac
         _ = allot_redis_libevent_attach(ac, loop.eventBase)
+        // `data` is cleared when we free the context ourselves: hiredis then
+        // still calls back (a set callback cannot be unset in 0.14).
         redisAsyncSetConnectCallback(ac) { ac, status in
-            let client = Unmanaged<RedisAsyncClient>.fromOpaque(ac!.pointee.data!).takeUnretainedValue()
-            client.connectFinished(ok: status == REDIS_OK)
+            guard let data = ac?.pointee.data else { return }
+            Unmanaged<RedisAsyncClient>.fromOpaque(data).takeUnretainedValue().connectFinished(ok: status == REDIS_OK)
         }
         redisAsyncSetDisconnectCallback(ac) { ac, _ in
-            let client = Unmanaged<RedisAsyncClient>.fromOpaque(ac!.pointee.data!).takeUnretainedValue()
-            client.disconnected()
+            guard let data = ac?.pointee.data else { return }
+            Unmanaged<RedisAsyncClient>.fromOpaque(data).takeUnretainedValue().disconnected()
         }
     }
 
@@ -162,7 +164,6 @@ public final class RedisAsyncClient {
         if let context {
             self.context = nil
             context.pointee.data = nil
-            redisAsyncSetDisconnectCallback(context, nil)
             redisAsyncFree(context)
         }
     }

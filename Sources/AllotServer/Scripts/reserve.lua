@@ -36,41 +36,42 @@ local function remember(answer)
 end
 
 -- ---- checks: no writes in this section but rejection counters ----
+-- Success writes no counter: places taken are capacity - remaining, and
+-- attempts are derived from those and the rejection counters (stats.lua).
 local cfg = redis.call('HMGET', KEYS[1], 'status', 'opens', 'closes', 'limit',
   'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst')
 if not cfg[1] then return {'not_found', 'campaign'} end
 if cfg[1] ~= 'open' or now_ms < tonumber(cfg[2]) or now_ms >= tonumber(cfg[3]) then
-  redis.call('HINCRBY', KEYS[4], 'attempts', 1)
   redis.call('HINCRBY', KEYS[4], 'rej_campaign_not_open', 1)
   return {'campaign_not_open'}
 end
 local remaining = redis.call('HGET', KEYS[2], slot)
 if not remaining then
-  redis.call('HINCRBY', KEYS[4], 'attempts', 1)
   redis.call('HINCRBY', KEYS[4], 'rej_invalid', 1)
   return {'not_found', 'slot'}
 end
 
 -- Token buckets: refill for the time passed, then need one whole token.
 -- The same formulas as AllotDomain/TokenBucket.swift.
-local buckets = {}
-local specs = {{'global', KEYS[7], cfg[5], cfg[6]}, {'ip', KEYS[8], cfg[7], cfg[8]},
-               {'citizen', KEYS[9], cfg[9], cfg[10]}}
-for _, spec in ipairs(specs) do
-  if spec[3] then
-    local rate, burst = tonumber(spec[3]), tonumber(spec[4])
-    local state = redis.call('HMGET', spec[2], 't', 'u')
-    local tokens = tonumber(state[1]) or burst
-    local updated = tonumber(state[2]) or now_us
-    tokens = math.min(burst, tokens + math.max(0, now_us - updated) / 1000000 * rate)
-    if tokens < 1 then
-      redis.call('HINCRBY', KEYS[4], 'attempts', 1)
-      redis.call('HINCRBY', KEYS[4], 'rej_rate_limited', 1)
-      local retry = math.max(1, math.ceil((1 - tokens) / rate))
-      return {'rate_limited', spec[1], retry, spec[3], spec[4]}
-    end
-    buckets[#buckets + 1] = {spec[2], tokens - 1, math.ceil(burst / rate * 1000) + 1000}
+local spent = {}
+local function take(name, key, rate_text, burst_text)
+  if not rate_text then return nil end
+  local rate, burst = tonumber(rate_text), tonumber(burst_text)
+  local state = redis.call('HMGET', key, 't', 'u')
+  local tokens = tonumber(state[1]) or burst
+  local updated = tonumber(state[2]) or now_us
+  tokens = math.min(burst, tokens + math.max(0, now_us - updated) / 1000000 * rate)
+  if tokens < 1 then
+    return {'rate_limited', name, math.max(1, math.ceil((1 - tokens) / rate)), rate_text, burst_text}
   end
+  spent[#spent + 1] = {key, tokens - 1, math.ceil(burst / rate * 1000) + 1000}
+  return nil
+end
+local limited = take('global', KEYS[7], cfg[5], cfg[6]) or take('ip', KEYS[8], cfg[7], cfg[8])
+  or take('citizen', KEYS[9], cfg[9], cfg[10])
+if limited then
+  redis.call('HINCRBY', KEYS[4], 'rej_rate_limited', 1)
+  return limited
 end
 
 local limit = tonumber(cfg[4])
@@ -80,11 +81,10 @@ if held >= limit then outcome = 'citizen_limit_reached'
 elseif tonumber(remaining) <= 0 then outcome = 'slot_full' end
 
 -- ---- writes: the attempt passed every bucket, so it spends its tokens ----
-for _, bucket in ipairs(buckets) do
+for _, bucket in ipairs(spent) do
   redis.call('HSET', bucket[1], 't', bucket[2], 'u', now_us)
   redis.call('PEXPIRE', bucket[1], bucket[3])
 end
-redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 
 if outcome == 'citizen_limit_reached' then
   redis.call('HINCRBY', KEYS[4], 'rej_citizen_limit_reached', 1)
@@ -96,12 +96,12 @@ elseif outcome == 'slot_full' then
   return {'slot_full'}
 end
 
+-- The record and the stream entry share one layout (RecordFormat.swift):
+-- status|slot|site|code|citizen key|created ms|updated ms
+local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms .. '|' .. now_ms
 redis.call('HINCRBY', KEYS[2], slot, -1)
 redis.call('HINCRBY', KEYS[3], ckey, 1)
-redis.call('HSET', KEYS[5], 'slot', slot, 'site', site, 'st', 'confirmed', 'code', code,
-  'ck', ckey, 't', now_ms, 'u', now_ms)
-redis.call('HINCRBY', KEYS[4], 'confirmed', 1)
-redis.call('XADD', KEYS[6], '*', 'e', 'reserve', 'id', rid, 'slot', slot, 'site', site,
-  'st', 'confirmed', 'code', code, 'ck', ckey, 't', now_ms, 'u', now_ms)
+redis.call('SET', KEYS[5], record)
+redis.call('XADD', KEYS[6], '*', 'id', rid, 'r', record)
 remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms)
 return {'ok', now_ms}

@@ -1,0 +1,61 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// A child process started with posix_spawn and reaped with waitpid (the
+/// Foundation `Process` of this toolchain can hang in `waitUntilExit`).
+public final class ChildProcess: Sendable {
+    public let pid: pid_t
+    private let exitStatus = Mutex<Int32?>(nil)
+    private let exited = DispatchSemaphore(value: 0)
+
+    /// Starts `path` with `arguments`; `onExit` runs on a waiter thread when
+    /// the child ends, with its wait status.
+    public init(path: String, arguments: [String], onExit: (@Sendable (Int32) -> Void)? = nil) throws {
+        var spawned: pid_t = 0
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let status = posix_spawn(&spawned, path, nil, nil, argv, environ)
+        guard status == 0 else { throw ChildProcessError(path: path, errno: status) }
+        let pid = spawned
+        self.pid = pid
+        let thread = Thread { [self] in
+            var waitStatus: Int32 = 0
+            while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+            exitStatus.withLock { $0 = waitStatus }
+            exited.signal()
+            onExit?(waitStatus)
+        }
+        thread.name = "allot-child-\(pid)"
+        thread.start()
+    }
+
+    public var isRunning: Bool { exitStatus.withLock { $0 == nil } }
+
+    public func signal(_ number: Int32) {
+        if isRunning { kill(pid, number) }
+    }
+
+    /// Waits for the child to end; true if it did within the timeout.
+    @discardableResult
+    public func wait(timeoutMillis: Int = 30_000) -> Bool {
+        guard exited.wait(timeout: .now() + .milliseconds(timeoutMillis)) == .success else { return false }
+        exited.signal()  // later waiters return at once too
+        return true
+    }
+
+    /// SIGTERM, then SIGKILL if it has not ended in `graceMillis`.
+    public func stop(graceMillis: Int = 10_000) {
+        signal(SIGTERM)
+        if !wait(timeoutMillis: graceMillis) {
+            signal(SIGKILL)
+            wait()
+        }
+    }
+}
+
+public struct ChildProcessError: Error, CustomStringConvertible {
+    let path: String
+    let errno: Int32
+    public var description: String { "cannot start \(path): \(String(cString: strerror(errno)))" }
+}

@@ -1,0 +1,184 @@
+import AllotServer
+import Foundation
+import Glibc
+import Logging
+import RedisClient
+import SQLiteStore
+
+/// A real redis-server on a free port, a real SQLite file in a temporary
+/// directory, and the server itself, in-process. One per test.
+final class LiveStack {
+    static let adminToken = "test-admin-token-0123456789"
+    let directory: String
+    let redis: RedisProcess
+    let server: AllotServer
+    var port: UInt16 { server.port }
+    var databasePath: String { directory + "/allot.db" }
+
+    init(threads: Int = 2, configure: (inout ServerConfig) -> Void = { _ in }) throws {
+        directory = NSTemporaryDirectory() + "allot-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        redis = try RedisProcess(directory: directory + "/redis")
+        var config = ServerConfig()
+        config.port = 0
+        config.threads = threads
+        config.redisPort = redis.port
+        config.databasePath = directory + "/allot.db"
+        config.adminToken = Self.adminToken
+        config.citizenSecret = Array("test-citizen-secret-0123456789-abcdef".utf8)
+        config.redisCommandTimeoutMillis = 500
+        configure(&config)
+        var logger = Logger(label: "allot-test")
+        logger.logLevel = .warning
+        server = AllotServer(config: config, logger: logger)
+        try server.start()
+    }
+
+    func shutdown() {
+        server.stop()
+        redis.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func client() -> HTTPClient { HTTPClient(port: port) }
+
+    // MARK: operator helpers
+
+    var adminHeaders: [String: String] { ["Authorization": "Bearer \(Self.adminToken)"] }
+
+    @discardableResult
+    func admin(_ method: String, _ path: String, _ body: String? = nil) throws -> HTTPClient.Response {
+        try client().request(method, path, body: body, headers: adminHeaders)
+    }
+
+    /// A campaign with one site and `slots` slots of `capacity`, open now.
+    func makeCampaign(_ id: String, scheme: String = "any", limit: Int = 1, slots: Int = 3, capacity: Int = 10,
+                      status: String = "open", opensAt: String = "2020-01-01T00:00:00Z",
+                      closesAt: String = "2099-01-01T00:00:00Z") throws {
+        let created = try admin("POST", "/v1/admin/campaigns", """
+            {"id":"\(id)","name":"Test \(id)","status":"\(status)","id_scheme":"\(scheme)","per_citizen_limit":\(limit),
+             "opens_at":"\(opensAt)","closes_at":"\(closesAt)"}
+            """)
+        precondition(created.status == 201, created.text)
+        let sites = try admin("PUT", "/v1/admin/campaigns/\(id)/sites", #"{"sites":[{"id":"hall","name":"Hall","address":"1 Road"}]}"#)
+        precondition(sites.status == 200, sites.text)
+        let list = (0..<slots).map {
+            #"{"id":"s\#($0)","site_id":"hall","starts_at":"2030-01-01T09:00:00Z","ends_at":"2030-01-01T10:00:00Z","capacity":\#(capacity)}"#
+        }.joined(separator: ",")
+        let put = try admin("PUT", "/v1/admin/campaigns/\(id)/slots", #"{"slots":[\#(list)]}"#)
+        precondition(put.status == 200, put.text)
+        try waitUntilVisible(id, slots: slots)
+    }
+
+    /// Waits for the loops' snapshots to show the campaign's slots.
+    func waitUntilVisible(_ id: String, slots: Int) throws {
+        let client = client()
+        for _ in 0..<100 {
+            let response = try client.get("/v1/campaigns/\(id)/slots")
+            if response.status == 200, (response.json["slots"] as? [Any])?.count == slots {
+                // Each loop has its own snapshot: give the other one its refresh too.
+                Thread.sleep(forTimeInterval: 0.3)
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestFailure("campaign \(id) never became visible")
+    }
+
+    func stats(_ id: String) throws -> [String: Any] {
+        try admin("GET", "/v1/admin/campaigns/\(id)/stats").json
+    }
+
+    /// Waits until the persister has written everything Redis holds.
+    func waitForPersistence(_ id: String, expected: Int) throws -> [String: Any] {
+        for _ in 0..<200 {
+            let stats = try stats(id)
+            if stats["persisted"] as? Int == expected, stats["persist_lag_ms"] as? Int == 0 { return stats }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw TestFailure("persister did not catch up: \(try stats(id))")
+    }
+
+    func sqlite() throws -> SQLiteDatabase { try SQLiteDatabase(path: databasePath) }
+
+    func reserve(_ client: HTTPClient, campaign: String, citizen: String, slot: String,
+                 headers: [String: String] = [:]) throws -> HTTPClient.Response {
+        try client.request("POST", "/v1/campaigns/\(campaign)/reservations",
+                           body: #"{"citizen_id":"\#(citizen)","slot_id":"\#(slot)"}"#, headers: headers)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// redis-server as a child process, AOF on, on a free port.
+final class RedisProcess {
+    let directory: String
+    let port: Int
+    private var process: ChildProcess?
+
+    init(directory: String) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        port = try RedisSupervisor.freePort()
+        try start()
+    }
+
+    func start() throws {
+        process = try ChildProcess(path: try Self.executable(), arguments: [
+            "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
+            "--save", "", "--logfile", directory + "/redis.log"])
+        let client = RedisSyncClient(host: "127.0.0.1", port: port, timeoutMillis: 300)
+        defer { client.close() }
+        for _ in 0..<200 {
+            if (try? client.command(["PING"])) == .status("PONG") { return }
+            Thread.sleep(forTimeInterval: 0.025)
+        }
+        throw TestFailure("redis-server did not start on \(port)")
+    }
+
+    /// SIGKILL: like a crash.
+    func kill() {
+        process?.signal(SIGKILL)
+        process?.wait()
+        process = nil
+    }
+
+    /// SIGSTOP / SIGCONT: a frozen Redis.
+    func pause() { process?.signal(SIGSTOP) }
+    func resume() { process?.signal(SIGCONT) }
+
+    func stop() {
+        process?.stop()
+        process = nil
+    }
+
+    func command(_ arguments: [String]) throws -> RedisReply {
+        let client = RedisSyncClient(host: "127.0.0.1", port: port)
+        defer { client.close() }
+        return try client.command(arguments)
+    }
+
+    static func executable() throws -> String {
+        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
+        where FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        throw TestFailure("redis-server is not installed (apt-get install redis-server)")
+    }
+}
+
+/// Runs `body` on `count` threads at once and waits for all of them.
+func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for index in 0..<count {
+        group.enter()
+        let thread = Thread {
+            body(index)
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
+}
