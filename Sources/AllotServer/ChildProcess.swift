@@ -15,7 +15,21 @@ public final class ChildProcess: Sendable {
         var spawned: pid_t = 0
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let status = posix_spawn(&spawned, path, nil, nil, argv, environ)
+        // A child inherits the spawning thread's blocked signals and ignored
+        // dispositions (dispatch threads block them all): start it clean, or
+        // it would never see SIGTERM.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for number in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGCHLD] { sigaddset(&defaults, number) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let status = posix_spawn(&spawned, path, nil, &attributes, argv, environ)
         guard status == 0 else { throw ChildProcessError(path: path, errno: status) }
         let pid = spawned
         self.pid = pid

@@ -3,6 +3,8 @@ import Glibc
 
 public struct RedisError: Error, CustomStringConvertible, Sendable {
     public let message: String
+    /// The connection failed (not an error reply from Redis).
+    public var isConnectionError = false
     public init(_ message: String) { self.message = message }
     public var description: String { "Redis: \(message)" }
 }
@@ -44,8 +46,21 @@ public final class RedisSyncClient {
         try pipeline([arguments])[0]
     }
 
-    /// Sends every command, then reads every reply: one round trip.
+    /// Sends every command, then reads every reply: one round trip. A
+    /// connection that was idle may have been closed by a Redis restart: the
+    /// first failure on a reused connection redials and sends once more, so
+    /// callers must send commands that are safe to repeat (all of Allot's
+    /// operator and persister commands are).
     public func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        let reused = context != nil
+        do {
+            return try send(commands)
+        } catch let error as RedisError where reused && error.isConnectionError {
+            return try send(commands)
+        }
+    }
+
+    private func send(_ commands: [[String]]) throws -> [RedisReply] {
         let context = try connection()
         for arguments in commands {
             let status = withArgv(arguments) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
@@ -77,7 +92,8 @@ public final class RedisSyncClient {
     }
 
     private func drop(_ context: UnsafeMutablePointer<redisContext>) -> RedisError {
-        let error = RedisError(errorText(context))
+        var error = RedisError(errorText(context))
+        error.isConnectionError = true
         redisFree(context)
         self.context = nil
         return error

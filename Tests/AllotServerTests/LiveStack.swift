@@ -7,7 +7,7 @@ import SQLiteStore
 
 /// A real redis-server on a free port, a real SQLite file in a temporary
 /// directory, and the server itself, in-process. One per test.
-final class LiveStack {
+final class LiveStack: @unchecked Sendable {
     static let adminToken = "test-admin-token-0123456789"
     let directory: String
     let redis: RedisProcess

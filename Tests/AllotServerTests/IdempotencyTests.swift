@@ -1,0 +1,40 @@
+import Foundation
+import Synchronization
+import Testing
+
+@Suite(.serialized) struct IdempotencyTests {
+    @Test func sameKeySameBodyGivesTheFirstAnswerByteForByte() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("i1", limit: 2, slots: 2, capacity: 10)
+        let client = stack.client()
+        let key = ["Idempotency-Key": "order-1"]
+        let first = try stack.reserve(client, campaign: "i1", citizen: "ann", slot: "s0", headers: key)
+        let again = try stack.reserve(client, campaign: "i1", citizen: "ann", slot: "s0", headers: key)
+        #expect(first.status == 201)
+        #expect(again.status == 201)
+        #expect(again.body == first.body)
+        let conflict = try stack.reserve(client, campaign: "i1", citizen: "ann", slot: "s1", headers: key)
+        #expect(conflict.status == 422)
+        #expect(conflict.code == "idempotency_conflict")
+        #expect(try stack.stats("i1")["confirmed"] as? Int == 1)
+    }
+
+    @Test func concurrentRequestsWithOneKeyMakeOneReservation() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("i2", limit: 5, slots: 1, capacity: 100)
+        let bodies = Mutex<[[UInt8]]>([])
+        concurrently(50) { _ in
+            let client = HTTPClient(port: stack.port)
+            if let response = try? stack.reserve(client, campaign: "i2", citizen: "bea", slot: "s0",
+                                                 headers: ["Idempotency-Key": "same-key"]), response.status == 201 {
+                bodies.withLock { $0.append(response.body) }
+            }
+        }
+        let all = bodies.withLock { $0 }
+        #expect(all.count == 50)
+        #expect(Set(all).count == 1)
+        #expect(try stack.stats("i2")["confirmed"] as? Int == 1)
+    }
+}
