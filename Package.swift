@@ -14,11 +14,11 @@ let package = Package(
     ],
     targets: [
         // ---- C libraries, each wrapped once ----
-        .systemLibrary(name: "CEvent", pkgConfig: "libevent_pthreads",
+        .systemLibrary(name: "CEvent",
                        providers: [.apt(["libevent-dev"])]),
-        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis",
+        .systemLibrary(name: "CHiredis",
                        providers: [.apt(["libhiredis-dev"])]),
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3",
+        .systemLibrary(name: "CSQLite",
                        providers: [.apt(["libsqlite3-dev"])]),
 
         // ---- thin Swift layers over them: no business rules ----
