@@ -62,7 +62,8 @@ final class Persister: Sendable {
             do {
                 try batcher.round()
             } catch {
-                health.sqliteWritable.store(!(error is SQLiteError), ordering: .relaxed)
+                // A Redis failure says nothing about SQLite; only its own do.
+                if error is SQLiteError { health.sqliteWritable.store(false, ordering: .relaxed) }
                 logger.warning("persister retrying", metadata: ["error": "\(error)"])
                 Thread.sleep(forTimeInterval: Double(settings.retryDelayMillis) / 1000)
             }
