@@ -28,7 +28,11 @@ public final class ChildProcess: Sendable {
         sigemptyset(&defaults)
         for number in [SIGTERM, SIGINT, SIGPIPE, SIGHUP, SIGCHLD] { sigaddset(&defaults, number) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // Its own process group: a Ctrl-C at the terminal reaches only us,
+        // and we stop the child when shutdown order says (after the
+        // persister has drained).
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         let status = posix_spawn(&spawned, path, nil, &attributes, argv, environ)
         guard status == 0 else { throw ChildProcessError(path: path, errno: status) }
         let pid = spawned
