@@ -21,6 +21,7 @@ public final class AllotServer: @unchecked Sendable {
     private var threads: [Thread] = []
     private let stoppedLoops = DispatchGroup()
     public private(set) var port: UInt16 = 0
+    private var stopped = false
 
     public init(config: ServerConfig, logger: Logger) {
         precondition(config.threads >= 1 && config.threads <= 256)
@@ -86,6 +87,8 @@ public final class AllotServer: @unchecked Sendable {
     /// Graceful stop: stop accepting, let in-flight requests finish, stop
     /// the loops, drain the persister into SQLite, stop the admin worker.
     public func stop() {
+        guard !stopped else { return }
+        stopped = true
         for (index, loop) in loops.enumerated() {
             loop.execute { [self] in servers[index]?.stopAccepting() }
         }

@@ -13,7 +13,7 @@ final class LoopContext {
     var config: ServerConfig { shared.config }
     /// Invalid attempts per campaign since the last flush to Redis stats.
     var invalidAttempts: [String: Int] = [:]
-    var random = SystemRandomNumberGenerator()
+    var random = BufferedRandom()
     private var refreshTimer: LoopTimer?
 
     init(loop: EventLoop, shared: SharedServices) {

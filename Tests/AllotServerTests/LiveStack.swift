@@ -11,7 +11,9 @@ final class LiveStack: @unchecked Sendable {
     static let adminToken = "test-admin-token-0123456789"
     let directory: String
     let redis: RedisProcess
-    let server: AllotServer
+    private(set) var server: AllotServer
+    private let config: ServerConfig
+    private let logger: Logger
     var port: UInt16 { server.port }
     var databasePath: String { directory + "/allot.db" }
 
@@ -30,6 +32,17 @@ final class LiveStack: @unchecked Sendable {
         configure(&config)
         var logger = Logger(label: "allot-test")
         logger.logLevel = .warning
+        self.config = config
+        self.logger = logger
+        server = AllotServer(config: config, logger: logger)
+        try server.start()
+    }
+
+    /// Stops the server, runs `meanwhile`, and starts a new one on the same
+    /// Redis and SQLite file (on a new port).
+    func restartServer(meanwhile: () throws -> Void = {}) throws {
+        server.stop()
+        try meanwhile()
         server = AllotServer(config: config, logger: logger)
         try server.start()
     }
