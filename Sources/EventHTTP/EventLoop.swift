@@ -21,7 +21,14 @@ public final class EventLoop: @unchecked Sendable {
 
     public init(index: Int) {
         precondition(Self.threadingEnabled, "evthread_use_pthreads failed")
-        guard let base = event_base_new() else { fatalError("event_base_new failed") }
+        // The epoll changelist folds the add/delete of write interest that
+        // evhttp and hiredis make for every reply into one epoll_ctl per fd
+        // per loop iteration (it showed in the profile). Safe here: no fd is
+        // dup()ed behind libevent's back.
+        let config = event_config_new()
+        event_config_set_flag(config, Int32(EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST.rawValue))
+        guard let base = event_base_new_with_config(config) else { fatalError("event_base_new failed") }
+        event_config_free(config)
         self.index = index
         self.base = base
         let context = Unmanaged.passUnretained(self).toOpaque()
