@@ -13,6 +13,7 @@ final class CampaignView {
     let slots: [Slot]
     let slotIndex: [String: Int]
     var remaining: [String: Int]
+    let keys: CampaignKeys
 
     init(version: String, campaign: Campaign, rateLimits: RateLimits, sites: [Site], slots: [Slot], remaining: [String: Int]) {
         self.version = version
@@ -21,6 +22,7 @@ final class CampaignView {
         self.sites = sites
         self.slots = slots
         self.remaining = remaining
+        keys = CampaignKeys(campaign.id)
         var index: [String: Int] = [:]
         for (position, slot) in slots.enumerated() { index[slot.id] = position }
         slotIndex = index

@@ -15,7 +15,7 @@ extension LoopContext {
             return exchange.send(.problem(problem))
         case .success(let attempt): request = attempt
         }
-        let keys = CampaignKeys(campaignID)
+        let keys = request.keys
         let bound = LoopBound(exchange, loop: loop)
         redis.run(Scripts.reserve, keys: [
             keys.config, keys.remaining, keys.holdings, keys.stats, keys.record(request.id.text), keys.stream,
@@ -53,7 +53,7 @@ extension LoopContext {
         }
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), using: &random)
         return .success(ReservationAttempt(
-            id: id, code: PickupCode.make(using: &random), campaignID: campaignID, slot: slot,
+            id: id, code: PickupCode.make(using: &random), campaignID: campaignID, keys: view.keys, slot: slot,
             citizenKey: citizenKey, address: exchange.peerAddress, limit: view.campaign.perCitizenLimit,
             rateLimits: view.rateLimits, idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
     }
@@ -117,6 +117,7 @@ struct ReservationAttempt {
     let id: ReservationID
     let code: String
     let campaignID: String
+    let keys: CampaignKeys
     let slot: Slot
     let citizenKey: String
     let address: String

@@ -103,7 +103,7 @@ final class PersistBatcher {
             for (stream, entries) in batch.entries {
                 let campaign = String(stream.dropFirst(3).prefix { $0 != "}" })
                 for entry in entries {
-                    guard let event = ReservationEvent(entry.fields, campaign: campaign) else {
+                    guard let event = ReservationEvent(entry, campaign: campaign) else {
                         logger.error("unreadable stream entry skipped", metadata: ["stream": "\(stream)", "id": "\(entry.streamID)"])
                         continue
                     }
@@ -137,7 +137,17 @@ final class PersistBatcher {
 struct StreamBatch {
     struct Entry {
         let streamID: String
-        let fields: [String: String]
+        /// The entry's fields, name and value alternating.
+        let fields: [RedisReply]
+
+        func field(_ name: String) -> String? {
+            var index = 0
+            while index + 1 < fields.count {
+                if fields[index].text == name { return fields[index + 1].text }
+                index += 2
+            }
+            return nil
+        }
     }
 
     var entries: [String: [Entry]] = [:]
@@ -149,7 +159,7 @@ struct StreamBatch {
             var list: [Entry] = []
             for entry in parts[1].elements ?? [] {
                 guard let pair = entry.elements, pair.count == 2, let id = pair[0].text else { continue }
-                list.append(Entry(streamID: id, fields: pair[1].pairs ?? [:]))
+                list.append(Entry(streamID: id, fields: pair[1].elements ?? []))
             }
             count += list.count
             entries[name] = list
@@ -172,8 +182,8 @@ struct ReservationEvent {
         WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
         """
 
-    init?(_ fields: [String: String], campaign: String) {
-        guard let id = fields["id"], let record = fields["r"].flatMap(ReservationRecord.init) else { return nil }
+    init?(_ entry: StreamBatch.Entry, campaign: String) {
+        guard let id = entry.field("id"), let record = entry.field("r").flatMap(ReservationRecord.init) else { return nil }
         self.id = id
         self.campaign = campaign
         self.record = record

@@ -4,7 +4,13 @@ extension RedisAsyncClient {
     /// EVALSHA; on NOSCRIPT (Redis restarted empty, or SCRIPT FLUSH) the
     /// script is loaded and the call retried once.
     func run(_ script: LuaScript, keys: [String], arguments: [String], completion: @escaping Completion) {
-        let command = ["EVALSHA", script.sha, String(keys.count)] + keys + arguments
+        var command: [String] = []
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append("EVALSHA")
+        command.append(script.sha)
+        command.append(String(keys.count))
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
         send(command) { [weak self] result in
             guard case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT"), let self else {
                 completion(result)

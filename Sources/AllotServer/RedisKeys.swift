@@ -1,23 +1,31 @@
 /// Names of Redis keys. Every key of a campaign carries the hash tag
 /// `{c:<cid>}`, so each script touches one Redis Cluster slot.
+/// The fixed keys are made once (a campaign's view keeps its `CampaignKeys`),
+/// as the reservation path names six of them per request.
 struct CampaignKeys: Sendable {
     let campaign: String
     let tag: String
+    let config: String
+    let remaining: String
+    let holdings: String
+    let stats: String
+    let stream: String
+    let globalBucket: String
 
     init(_ campaign: String) {
         self.campaign = campaign
         tag = "{c:\(campaign)}"
+        config = tag + ":cfg"
+        remaining = tag + ":rem"
+        holdings = tag + ":held"
+        stats = tag + ":stats"
+        stream = tag + ":ev"
+        globalBucket = tag + ":tb:g"
     }
 
-    var config: String { tag + ":cfg" }
-    var remaining: String { tag + ":rem" }
     var capacity: String { tag + ":cap" }
-    var holdings: String { tag + ":held" }
-    var stats: String { tag + ":stats" }
     var sites: String { tag + ":sites" }
     var slots: String { tag + ":slots" }
-    var stream: String { tag + ":ev" }
-    var globalBucket: String { tag + ":tb:g" }
     func ipBucket(_ address: String) -> String { tag + ":tb:ip:" + address }
     func citizenBucket(_ citizenKey: String) -> String { tag + ":tb:c:" + citizenKey }
     func record(_ id: String) -> String { tag + ":r:" + id }

@@ -34,8 +34,11 @@ public final class RedisAsyncClient {
     private var reconnectDelayMillis: Int
     private var watchdog: LoopTimer?
     private var stopped = false
+    private var argv = ArgvBuffer()
     /// Runs on every (re)connect, before any other command is sent.
     public var onConnect: ((RedisAsyncClient) -> Void)?
+
+    deinit { argv.deallocate() }
 
     public init(loop: EventLoop, settings: Settings) {
         self.loop = loop
@@ -71,7 +74,7 @@ public final class RedisAsyncClient {
         }
         let command = PendingCommand(completion: completion, deadlineMicros: monotonicMicros() + Int64(settings.commandTimeoutMillis) * 1000)
         let retained = Unmanaged.passRetained(command)
-        let status = withArgv(arguments) { argc, argv, lengths in
+        let status = argv.with(arguments) { argc, argv, lengths in
             redisAsyncCommandArgv(context, { _, reply, privdata in
                 let command = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
                 command.client?.received(command, reply: reply?.assumingMemoryBound(to: redisReply.self))

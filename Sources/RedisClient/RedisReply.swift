@@ -115,3 +115,51 @@ func withArgv<T>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<Uns
     }
     return body(Int32(arguments.count), pointers, lengths)
 }
+
+/// A C argv that grows and is reused, for a client that sends many commands
+/// from one thread: no allocation per command once warm.
+struct ArgvBuffer {
+    private var storage = UnsafeMutablePointer<CChar>.allocate(capacity: 1024)
+    private var storageCapacity = 1024
+    private var pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: 32)
+    private var lengths = UnsafeMutablePointer<Int>.allocate(capacity: 32)
+    private var slotsCapacity = 32
+
+    func deallocate() {
+        storage.deallocate()
+        pointers.deallocate()
+        lengths.deallocate()
+    }
+
+    mutating func with<T>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
+        var total = 0
+        for argument in arguments { total += argument.utf8.count }
+        if total > storageCapacity {
+            storage.deallocate()
+            storageCapacity = max(total, storageCapacity * 2)
+            storage = .allocate(capacity: storageCapacity)
+        }
+        if arguments.count > slotsCapacity {
+            pointers.deallocate()
+            lengths.deallocate()
+            slotsCapacity = max(arguments.count, slotsCapacity * 2)
+            pointers = .allocate(capacity: slotsCapacity)
+            lengths = .allocate(capacity: slotsCapacity)
+        }
+        var offset = 0
+        for (index, argument) in arguments.enumerated() {
+            let count = argument.utf8.count
+            let destination = UnsafeMutableRawPointer(storage.advanced(by: offset))
+            // Native strings are contiguous UTF-8; a bridged one is copied byte by byte.
+            if count > 0, argument.utf8.withContiguousStorageIfAvailable({
+                destination.copyMemory(from: $0.baseAddress!, byteCount: count)
+            }) == nil {
+                _ = UnsafeMutableRawBufferPointer(start: destination, count: count).copyBytes(from: argument.utf8)
+            }
+            pointers[index] = UnsafePointer(storage.advanced(by: offset))
+            lengths[index] = count
+            offset += count
+        }
+        return body(Int32(arguments.count), pointers, lengths)
+    }
+}
