@@ -27,7 +27,7 @@ extension LoopContext {
                 return bound.wrapped.send(.problem(found.failureProblem ?? .notFound("no such reservation")))
             }
             let keys = CampaignKeys(campaign)
-            redis.run(Scripts.transition, keys: [keys.record(id.text), keys.remaining, keys.holdings, keys.stats, keys.stream],
+            redis.run(Scripts.transition, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream],
                       arguments: [id.text, target.rawValue]) { result in
                 bound.wrapped.send(Self.transitionAnswer(result, id: id, campaign: campaign, target: target))
             }
@@ -58,7 +58,7 @@ extension LoopContext {
         var found: (String, ReservationRecord)?
         var unavailable = false
         for campaign in campaigns {
-            redis.send(["GET", CampaignKeys(campaign).record(id.text)]) { result in
+            redis.send(["HGET", CampaignKeys(campaign).records, id.text]) { result in
                 switch result {
                 case .success(let reply):
                     if let record = reply.text.flatMap(ReservationRecord.init) { found = (campaign, record) }

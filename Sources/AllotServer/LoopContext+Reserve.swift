@@ -18,7 +18,7 @@ extension LoopContext {
         let keys = request.keys
         let bound = LoopBound(exchange, loop: loop)
         redis.run(Scripts.reserve, keys: [
-            keys.config, keys.remaining, keys.holdings, keys.stats, keys.record(request.id.text), keys.stream,
+            keys.config, keys.remaining, keys.holdings, keys.stats, keys.records, keys.stream,
             keys.globalBucket, keys.ipBucket(request.address), keys.citizenBucket(request.citizenKey),
             keys.idempotency(request.idempotencyKeyHash),
         ], arguments: [

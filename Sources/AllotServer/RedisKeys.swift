@@ -11,6 +11,8 @@ struct CampaignKeys: Sendable {
     let stats: String
     let stream: String
     let globalBucket: String
+    /// Reservation id → record (ReservationRecord.swift), one hash per campaign.
+    let records: String
 
     init(_ campaign: String) {
         self.campaign = campaign
@@ -21,6 +23,7 @@ struct CampaignKeys: Sendable {
         stats = tag + ":stats"
         stream = tag + ":ev"
         globalBucket = tag + ":tb:g"
+        records = tag + ":recs"
     }
 
     var capacity: String { tag + ":cap" }
@@ -28,7 +31,6 @@ struct CampaignKeys: Sendable {
     var slots: String { tag + ":slots" }
     func ipBucket(_ address: String) -> String { tag + ":tb:ip:" + address }
     func citizenBucket(_ citizenKey: String) -> String { tag + ":tb:c:" + citizenKey }
-    func record(_ id: String) -> String { tag + ":r:" + id }
     func idempotency(_ keyHash: String) -> String { tag + ":idem:" + keyHash }
 }
 

@@ -1,9 +1,10 @@
 import AllotDomain
 
-/// A reservation as Redis keeps it, in its record key and in each stream
-/// entry: `status|slot|site|code|citizen key|created ms|updated ms`. One
-/// string rather than a hash: the reservation script writes it with one
-/// SET, the hottest write in the system. No field can hold a `|` (ids,
+/// A reservation as Redis keeps it, as its field of the campaign's records
+/// hash and in each stream entry:
+/// `status|slot|site|code|citizen key|created ms|updated ms`. One string
+/// rather than a hash per reservation: the reservation script writes it with
+/// one HSET into a hash that already exists, the hottest write in the system. No field can hold a `|` (ids,
 /// codes and keys have fixed alphabets).
 struct ReservationRecord: Equatable {
     let status: ReservationStatus

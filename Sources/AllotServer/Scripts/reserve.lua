@@ -4,7 +4,7 @@
 -- back when it fails half-way, so a half-done attempt must be impossible by
 -- construction. All keys share the campaign's hash tag {c:<cid>}.
 --
--- KEYS: 1 cfg  2 remaining  3 holdings  4 stats  5 record  6 stream
+-- KEYS: 1 cfg  2 remaining  3 holdings  4 stats  5 records  6 stream
 --       7 bucket:global  8 bucket:ip  9 bucket:citizen  10 idempotency
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
@@ -101,7 +101,7 @@ end
 local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms .. '|' .. now_ms
 redis.call('HINCRBY', KEYS[2], slot, -1)
 redis.call('HINCRBY', KEYS[3], ckey, 1)
-redis.call('SET', KEYS[5], record)
+redis.call('HSET', KEYS[5], rid, record)
 redis.call('XADD', KEYS[6], '*', 'id', rid, 'r', record)
 remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms)
 return {'ok', now_ms}

@@ -3,13 +3,13 @@
 -- citizen at once; a redeem keeps both taken. The event goes to the stream
 -- like every other state change.
 --
--- KEYS: 1 record  2 remaining  3 holdings  4 stats  5 stream
+-- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream
 -- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')
 -- Returns {'ok', record} | {'not_found'} | {'refused', status}
 -- Record layout: status|slot|site|code|citizen key|created ms|updated ms
 
 local rid, target = ARGV[1], ARGV[2]
-local record = redis.call('GET', KEYS[1])
+local record = redis.call('HGET', KEYS[1], rid)
 if not record then return {'not_found'} end
 local status, slot, site, code, ckey, created =
   string.match(record, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|')
@@ -19,7 +19,7 @@ local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local next_record = target .. '|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. created .. '|' .. now_ms
 
-redis.call('SET', KEYS[1], next_record)
+redis.call('HSET', KEYS[1], rid, next_record)
 redis.call('HINCRBY', KEYS[4], target, 1)
 if target == 'cancelled' then
   redis.call('HINCRBY', KEYS[2], slot, 1)
