@@ -33,7 +33,7 @@ non2xx=$(echo "$reserve" | grep -o 'Non-2xx or 3xx responses: [0-9]*' || true)
 
 sha=$(redis-cli -p "$redis_port" script load "$(cat Sources/AllotServer/Scripts/reserve.lua)")
 redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000000 -q evalsha "$sha" 10 \
-  '{c:bench}:cfg' '{c:bench}:rem' '{c:bench}:held' '{c:bench}:stats' '{c:bench}:r:__rand_int__' '{c:bench}:ev' \
+  '{c:bench}:cfg' '{c:bench}:rem' '{c:bench}:held' '{c:bench}:stats' '{c:bench}:recs' '{c:bench}:ev' \
   '{c:bench}:tb:g' '{c:bench}:tb:ip:x' '{c:bench}:tb:c:__rand_int__' '{c:bench}:idem:-' \
   s1 hall "RID__rand_int__" CODE "ck__rand_int__" '' 86400 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}')
 
