@@ -10,9 +10,15 @@ struct Answer: Sendable {
     var contentType: String
     var headers: [(String, String)]
     var body: [UInt8]
+    /// A cached body sent by reference instead of `body`.
+    var sharedBody: SharedBytes? = nil
 
     static func json(_ status: Int, _ body: [UInt8], headers: [(String, String)] = []) -> Answer {
         Answer(status: status, contentType: jsonType, headers: headers, body: body)
+    }
+
+    static func json(_ status: Int, shared: SharedBytes) -> Answer {
+        Answer(status: status, contentType: jsonType, headers: [], body: [], sharedBody: shared)
     }
 
     static func problem(_ problem: Problem) -> Answer {
@@ -26,7 +32,11 @@ struct Answer: Sendable {
 
 extension HTTPExchange {
     func send(_ answer: Answer) {
-        respond(status: answer.status, contentType: answer.contentType, headers: answer.headers, body: answer.body)
+        if let shared = answer.sharedBody {
+            respond(status: answer.status, contentType: answer.contentType, headers: answer.headers, sharedBody: shared)
+        } else {
+            respond(status: answer.status, contentType: answer.contentType, headers: answer.headers, body: answer.body)
+        }
     }
 }
 

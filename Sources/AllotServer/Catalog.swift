@@ -13,7 +13,7 @@ final class Catalog {
     private(set) var refreshedAtMicros: Int64 = 0
     private var refreshInFlight = false
     /// Rendered listings, valid until the next refresh.
-    var renderedCache: [String: [UInt8]] = [:]
+    var renderedCache: [String: SharedBytes] = [:]
 
     init(loop: EventLoop, redis: RedisAsyncClient) {
         self.loop = loop

@@ -5,7 +5,7 @@ import EventHTTP
 extension LoopContext {
     func listCampaigns() -> Answer {
         guard let catalog = freshCatalog else { return .problem(.unavailable("campaign data is not available")) }
-        return .json(200, cached(catalog, "campaigns") {
+        return .json(200, shared: cached(catalog, "campaigns") {
             let now = WallClock.nowMillis()
             var json = JSONWriter(capacity: 1024)
             json.beginObject()
@@ -37,7 +37,7 @@ extension LoopContext {
         case .failure(let problem): return .problem(problem)
         case .success(let found): view = found
         }
-        return .json(200, cached(catalog, "sites:" + id) {
+        return .json(200, shared: cached(catalog, "sites:" + id) {
             var remainingBySite: [String: Int] = [:]
             for slot in view.slots { remainingBySite[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
             var json = JSONWriter(capacity: 128 * view.sites.count + 16)
@@ -69,7 +69,7 @@ extension LoopContext {
             guard OperatorID.isValid(site) else { return .problem(.invalidField("site", "must be a site id")) }
             guard view.sites.contains(where: { $0.id == site }) else { return .problem(.notFound("no such site")) }
         }
-        return .json(200, cached(catalog, "slots:" + id + "?" + (site ?? "")) {
+        return .json(200, shared: cached(catalog, "slots:" + id + "?" + (site ?? "")) {
             var json = JSONWriter(capacity: 160 * view.slots.count + 16)
             json.beginObject()
             json.key("slots")
@@ -100,9 +100,9 @@ extension LoopContext {
     }
 
     /// A rendered body, kept until the snapshot's next refresh.
-    private func cached(_ catalog: Catalog, _ key: String, _ render: () -> [UInt8]) -> [UInt8] {
+    private func cached(_ catalog: Catalog, _ key: String, _ render: () -> [UInt8]) -> SharedBytes {
         if let body = catalog.renderedCache[key] { return body }
-        let body = render()
+        let body = SharedBytes(render())
         // Bounded: a hostile client could vary `?site=`; only valid site ids
         // of the campaign get here, and the cache is dropped every refresh.
         if catalog.renderedCache.count < 4096 { catalog.renderedCache[key] = body }

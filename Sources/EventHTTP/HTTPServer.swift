@@ -133,6 +133,25 @@ public final class HTTPExchange {
         self.request = nil
     }
 
+    /// Answers with a body that is shared between many answers (a cached
+    /// listing): evhttp references the bytes instead of copying them, and
+    /// releases them once they are written out.
+    public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
+        guard let request else { preconditionFailure("answered twice") }
+        addHeaders(request, contentType: contentType, headers)
+        let output = evhttp_request_get_output_buffer(request)
+        let retained = Unmanaged.passRetained(sharedBody)
+        let added = evbuffer_add_reference(output, sharedBody.bytes.baseAddress, sharedBody.bytes.count, { _, _, context in
+            Unmanaged<SharedBytes>.fromOpaque(context!).release()
+        }, retained.toOpaque())
+        if added != 0 {
+            retained.release()
+            _ = evbuffer_add(output, sharedBody.bytes.baseAddress, sharedBody.bytes.count)
+        }
+        evhttp_send_reply(request, Int32(status), HTTPStatus.reason(status), nil)
+        self.request = nil
+    }
+
     // MARK: streaming (chunked transfer encoding)
 
     private var streamClosed = false
@@ -234,4 +253,19 @@ enum HTTPStatus {
         default: return "Status"
         }
     }
+}
+
+/// Immutable bytes at a stable address, shared by reference between
+/// answers (and so between the loop and libevent's buffers). Reference
+/// counting is atomic, so the cleanup libevent runs may release it anywhere.
+public final class SharedBytes: @unchecked Sendable {
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(_ source: [UInt8]) {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, source.count), alignment: 1)
+        source.withUnsafeBytes { copy.copyMemory(from: $0) }
+        bytes = UnsafeRawBufferPointer(start: copy.baseAddress, count: source.count)
+    }
+
+    deinit { UnsafeMutableRawBufferPointer(mutating: bytes).deallocate() }
 }
