@@ -15,10 +15,9 @@ public final class AllotServer: @unchecked Sendable {
     var adminWorker: AdminWorker { admin }
     private let persister: Persister
     private let shared: SharedServices
-    private var loops: [EventLoop] = []
-    private var contexts: [LoopContext?] = []
-    private var servers: [HTTPServer?] = []
-    private var threads: [Thread] = []
+    /// One per loop, made before the loops start; each loop thread fills in
+    /// only its own handle (the array itself is never mutated concurrently).
+    private var handles: [LoopHandle] = []
     private let stoppedLoops = DispatchGroup()
     public private(set) var port: UInt16 = 0
     private var stopped = false
@@ -56,31 +55,28 @@ public final class AllotServer: @unchecked Sendable {
         }
         self.port = port
         let ready = DispatchGroup()
-        for (index, fd) in listeners.enumerated() {
-            let loop = EventLoop(index: index)
-            loops.append(loop)
-            contexts.append(nil)
-            servers.append(nil)
+        handles = listeners.indices.map { LoopHandle(loop: EventLoop(index: $0)) }
+        for (handle, fd) in zip(handles, listeners) {
             ready.enter()
             stoppedLoops.enter()
-            loop.execute { [self] in
+            let loop = handle.loop
+            loop.execute { [shared] in
                 let context = LoopContext(loop: loop, shared: shared)
                 context.start()
-                contexts[index] = context
-                servers[index] = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits) { context.handle($0) }
+                handle.context = context
+                handle.server = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits) { context.handle($0) }
                 ready.leave()
             }
-            let thread = Thread { [self] in
+            let thread = Thread { [stoppedLoops] in
                 loop.run()
                 stoppedLoops.leave()
             }
-            thread.name = "allot-loop-\(index)"
+            thread.name = "allot-loop-\(loop.index)"
             thread.stackSize = 1 << 20
-            threads.append(thread)
             thread.start()
         }
         ready.wait()
-        guard servers.allSatisfy({ $0 != nil }) else { throw ServerStartError("an event loop could not start its HTTP server") }
+        guard handles.allSatisfy({ $0.hasServer }) else { throw ServerStartError("an event loop could not start its HTTP server") }
         logger.info("serving", metadata: ["host": "\(config.host)", "port": "\(port)", "loops": "\(config.threads)"])
     }
 
@@ -89,15 +85,15 @@ public final class AllotServer: @unchecked Sendable {
     public func stop() {
         guard !stopped else { return }
         stopped = true
-        for (index, loop) in loops.enumerated() {
-            loop.execute { [self] in servers[index]?.stopAccepting() }
+        for handle in handles {
+            handle.loop.execute { handle.server?.stopAccepting() }
         }
         waitForInFlight()
-        for (index, loop) in loops.enumerated() {
-            loop.execute { [self] in
-                contexts[index]?.stop()
-                servers[index]?.close()
-                loop.stop()
+        for handle in handles {
+            handle.loop.execute {
+                handle.context?.stop()
+                handle.server?.close()
+                handle.loop.stop()
             }
         }
         stoppedLoops.wait()
@@ -113,10 +109,10 @@ public final class AllotServer: @unchecked Sendable {
         while monotonicMillis() < deadline {
             let busy = Atomic<Int>(0)
             let checked = DispatchGroup()
-            for (index, loop) in loops.enumerated() {
+            for handle in handles {
                 checked.enter()
-                loop.execute { [self] in
-                    if let context = contexts[index], context.redis.pendingCount > 0 { busy.add(1, ordering: .relaxed) }
+                handle.loop.execute {
+                    if let context = handle.context, context.redis.pendingCount > 0 { busy.add(1, ordering: .relaxed) }
                     checked.leave()
                 }
             }
@@ -132,4 +128,15 @@ public final class AllotServer: @unchecked Sendable {
 public struct ServerStartError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// What one loop owns, reachable from other threads only through
+/// `loop.execute`. `hasServer` is read after the start handshake.
+private final class LoopHandle: @unchecked Sendable {
+    let loop: EventLoop
+    var context: LoopContext?
+    var server: HTTPServer?
+    var hasServer: Bool { server != nil }
+
+    init(loop: EventLoop) { self.loop = loop }
 }

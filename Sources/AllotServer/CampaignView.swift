@@ -7,7 +7,6 @@ import RedisClient
 final class CampaignView {
     let version: String
     let campaign: Campaign
-    let rateLimits: RateLimits
     /// Sorted by id, for stable listings.
     let sites: [Site]
     let slots: [Slot]
@@ -15,10 +14,9 @@ final class CampaignView {
     var remaining: [String: Int]
     let keys: CampaignKeys
 
-    init(version: String, campaign: Campaign, rateLimits: RateLimits, sites: [Site], slots: [Slot], remaining: [String: Int]) {
+    init(version: String, campaign: Campaign, sites: [Site], slots: [Slot], remaining: [String: Int]) {
         self.version = version
         self.campaign = campaign
-        self.rateLimits = rateLimits
         self.sites = sites
         self.slots = slots
         self.remaining = remaining
@@ -47,17 +45,7 @@ final class CampaignView {
         let slotList = slots.compactMap { entry in
             decodeSlot(id: entry.key, json: entry.value, capacity: capacity[entry.key].flatMap { Int($0) } ?? 0)
         }.sorted { ($0.startsAtMillis, $0.id) < ($1.startsAtMillis, $1.id) }
-        return CampaignView(version: version, campaign: campaign, rateLimits: decodeRateLimits(config),
-                            sites: siteList, slots: slotList, remaining: remaining)
-    }
-
-    static func decodeRateLimits(_ config: [String: String]) -> RateLimits {
-        func policy(_ prefix: String) -> BucketPolicy? {
-            guard let rate = config[prefix + "_rate"].flatMap(Double.init),
-                  let burst = config[prefix + "_burst"].flatMap(Double.init) else { return nil }
-            return BucketPolicy(rate: rate, burst: burst)
-        }
-        return RateLimits(global: policy("g"), ip: policy("ip"), citizen: policy("c"))
+        return CampaignView(version: version, campaign: campaign, sites: siteList, slots: slotList, remaining: remaining)
     }
 
     static func decodeSite(id: String, json: String) -> Site? {

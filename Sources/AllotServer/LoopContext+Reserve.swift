@@ -8,24 +8,26 @@ extension LoopContext {
     static let idempotencyKeyBytesMax = 128
 
     func reserve(campaignID: String, exchange: HTTPExchange) {
-        let request: ReservationAttempt
+        let attempt: ReservationAttempt
         switch prepareAttempt(campaignID: campaignID, exchange: exchange) {
         case .failure(let problem):
-            if problem.status == 400 || problem.status == 404 { countInvalid(campaignID) }
+            // Counted only for a campaign that exists: a hostile client
+            // naming random campaigns must not grow this map or Redis.
+            if problem.status != 503, catalog.campaigns[campaignID] != nil { countInvalid(campaignID) }
             return exchange.send(.problem(problem))
-        case .success(let attempt): request = attempt
+        case .success(let prepared): attempt = prepared
         }
-        let keys = request.keys
+        let keys = attempt.keys
         let bound = LoopBound(exchange, loop: loop)
         redis.run(Scripts.reserve, keys: [
             keys.config, keys.remaining, keys.holdings, keys.stats, keys.records, keys.stream,
-            keys.globalBucket, keys.ipBucket(request.address), keys.citizenBucket(request.citizenKey),
-            keys.idempotency(request.idempotencyKeyHash),
+            keys.globalBucket, keys.ipBucket(attempt.address), keys.citizenBucket(attempt.citizenKey),
+            keys.idempotency(attempt.idempotencyKeyHash),
         ], arguments: [
-            request.slot.id, request.slot.siteID, request.id.text, request.code, request.citizenKey,
-            request.fingerprint, String(config.idempotencyTTLSeconds),
+            attempt.slot.id, attempt.slot.siteID, attempt.id.text, attempt.code, attempt.citizenKey,
+            attempt.fingerprint, String(config.idempotencyTTLSeconds),
         ]) { [self] result in
-            bound.wrapped.send(answer(for: result, attempt: request))
+            bound.wrapped.send(answer(for: result, attempt: attempt))
         }
     }
 
@@ -41,6 +43,8 @@ extension LoopContext {
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
         let citizenKey = shared.keyer.citizenKey(normalizedID: normalized)
+        // Without a key the script gets an empty fingerprint and never reads
+        // or writes the placeholder key "-".
         var idempotencyKeyHash = "-", fingerprint = ""
         if let key = exchange.header("Idempotency-Key") {
             guard !key.isEmpty, key.utf8.count <= Self.idempotencyKeyBytesMax,
@@ -55,7 +59,7 @@ extension LoopContext {
         return .success(ReservationAttempt(
             id: id, code: PickupCode.make(using: &random), campaignID: campaignID, keys: view.keys, slot: slot,
             citizenKey: citizenKey, address: exchange.peerAddress, limit: view.campaign.perCitizenLimit,
-            rateLimits: view.rateLimits, idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
+            idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
     }
 
     private func answer(for result: Result<RedisReply, RedisFailure>, attempt: ReservationAttempt) -> Answer {
@@ -122,7 +126,6 @@ struct ReservationAttempt {
     let citizenKey: String
     let address: String
     let limit: Int
-    let rateLimits: RateLimits
     let idempotencyKeyHash: String
     let fingerprint: String
 }

@@ -13,6 +13,8 @@ final class PersistBatcher {
     private let logger: Logger
     private let health: SharedHealth
     private var campaigns: [String] = []
+    /// Stream key → campaign id, for the rows written from each stream.
+    private var campaignOfStream: [String: String] = [:]
     /// Streams whose own pending entries (left by a previous run) are done.
     private var recovered: Set<String> = []
     private var lastAcked: [String: String] = [:]
@@ -61,6 +63,7 @@ final class PersistBatcher {
             try claimAbandoned(stream)
         }
         campaigns = fresh
+        campaignOfStream = Dictionary(uniqueKeysWithValues: fresh.map { (CampaignKeys($0).stream, $0) })
     }
 
     /// Takes over entries a dead consumer read but never acknowledged.
@@ -101,7 +104,8 @@ final class PersistBatcher {
         try database.transaction {
             let upsert = try database.statement(ReservationEvent.upsertSQL)
             for (stream, entries) in batch.entries {
-                let campaign = String(stream.dropFirst(3).prefix { $0 != "}" })
+                // Only the streams of `campaigns` are read, so each is known.
+                guard let campaign = campaignOfStream[stream] else { preconditionFailure("read an unknown stream \(stream)") }
                 for entry in entries {
                     guard let event = ReservationEvent(entry, campaign: campaign) else {
                         logger.error("unreadable stream entry skipped", metadata: ["stream": "\(stream)", "id": "\(entry.streamID)"])

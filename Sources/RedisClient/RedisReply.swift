@@ -95,27 +95,6 @@ public enum RedisFailure: Error, Equatable, Sendable {
     case timeout
 }
 
-/// Runs `body` with a C argv (pointers and lengths) over `arguments`, copied
-/// once into one buffer: hiredis formats the command before returning.
-func withArgv<T>(_ arguments: [String], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
-    let total = arguments.reduce(0) { $0 + $1.utf8.count }
-    let storage = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, total))
-    let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: arguments.count)
-    let lengths = UnsafeMutablePointer<Int>.allocate(capacity: arguments.count)
-    defer { storage.deallocate(); pointers.deallocate(); lengths.deallocate() }
-    var offset = 0
-    for (index, argument) in arguments.enumerated() {
-        let count = argument.utf8.count
-        storage.advanced(by: offset).withMemoryRebound(to: UInt8.self, capacity: count) { destination in
-            _ = UnsafeMutableBufferPointer(start: destination, count: count).initialize(from: argument.utf8)
-        }
-        pointers[index] = UnsafePointer(storage.advanced(by: offset))
-        lengths[index] = count
-        offset += count
-    }
-    return body(Int32(arguments.count), pointers, lengths)
-}
-
 /// A C argv that grows and is reused, for a client that sends many commands
 /// from one thread: no allocation per command once warm.
 struct ArgvBuffer {

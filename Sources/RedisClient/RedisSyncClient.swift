@@ -17,6 +17,7 @@ public final class RedisSyncClient {
     public let port: Int
     public let timeoutMillis: Int
     private var context: UnsafeMutablePointer<redisContext>?
+    private var argv = ArgvBuffer()
 
     public init(host: String, port: Int, timeoutMillis: Int = 2_000) {
         self.host = host
@@ -24,7 +25,10 @@ public final class RedisSyncClient {
         self.timeoutMillis = timeoutMillis
     }
 
-    deinit { if let context { redisFree(context) } }
+    deinit {
+        if let context { redisFree(context) }
+        argv.deallocate()
+    }
 
     private func connection() throws -> UnsafeMutablePointer<redisContext> {
         if let context { return context }
@@ -63,7 +67,7 @@ public final class RedisSyncClient {
     private func send(_ commands: [[String]]) throws -> [RedisReply] {
         let context = try connection()
         for arguments in commands {
-            let status = withArgv(arguments) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
+            let status = argv.with(arguments) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
             guard status == REDIS_OK else { throw drop(context) }
         }
         var replies: [RedisReply] = []
