@@ -57,4 +57,22 @@ import Testing
         _ = try? garbage.raw(Array("\u{01}\u{02} GARBAGE\r\n\r\n".utf8))
         #expect(try stack.client().get("/healthz").status == 200)
     }
+
+    @Test func unknownCampaignsLeaveNoTraceInRedis() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("real")
+        let client = stack.client()
+        for index in 0..<300 {
+            let response = try stack.reserve(client, campaign: "ghost-\(index)", citizen: "x", slot: "s0")
+            #expect(response.code == "not_found")
+        }
+        Thread.sleep(forTimeInterval: 0.6)  // past a flush of the invalid counters
+        let ghosts = try stack.redis.command(["KEYS", "{c:ghost-*"]).elements ?? []
+        #expect(ghosts.isEmpty)
+        // Invalid attempts on a real campaign are counted.
+        _ = try stack.reserve(client, campaign: "real", citizen: "x", slot: "nope")
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect((try stack.stats("real")["rejected"] as? [String: Int])?["invalid"] == 1)
+    }
 }
