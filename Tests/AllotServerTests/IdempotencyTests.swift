@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 
 @Suite(.serialized) struct IdempotencyTests {
@@ -24,7 +23,7 @@ import Testing
         let stack = try LiveStack()
         defer { stack.shutdown() }
         try stack.makeCampaign("i2", limit: 5, slots: 1, capacity: 100)
-        let bodies = Mutex<[[UInt8]]>([])
+        let bodies = Locked<[[UInt8]]>([])
         concurrently(50) { _ in
             let client = HTTPClient(port: stack.port)
             if let response = try? stack.reserve(client, campaign: "i2", citizen: "bea", slot: "s0",

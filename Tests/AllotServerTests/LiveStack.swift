@@ -28,7 +28,10 @@ final class LiveStack: @unchecked Sendable {
         config.databasePath = directory + "/allot.db"
         config.adminToken = Self.adminToken
         config.citizenSecret = Array("test-citizen-secret-0123456789-abcdef".utf8)
-        config.redisCommandTimeoutMillis = 500
+        // Short, so fail-closed tests are quick; ALLOT_TEST_REDIS_TIMEOUT_MS
+        // lengthens it for slow runs (ThreadSanitizer).
+        config.redisCommandTimeoutMillis = ProcessInfo.processInfo.environment["ALLOT_TEST_REDIS_TIMEOUT_MS"]
+            .flatMap { Int($0) } ?? 500
         configure(&config)
         var logger = Logger(label: "allot-test")
         logger.logLevel = .warning
@@ -178,6 +181,19 @@ final class RedisProcess {
         for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
         where FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         throw TestFailure("redis-server is not installed (apt-get install redis-server)")
+    }
+}
+
+/// A value behind an NSLock: pthread mutexes are visible to ThreadSanitizer,
+/// Synchronization.Mutex (a raw futex) is not.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }
 

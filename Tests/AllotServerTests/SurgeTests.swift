@@ -1,7 +1,6 @@
 import AllotDomain
 import Foundation
 import SQLiteStore
-import Synchronization
 import Testing
 
 /// The invariants of DESIGN.md under real concurrency: 64 connections at
@@ -35,7 +34,7 @@ import Testing
         defer { stack.shutdown() }
         try stack.makeCampaign("surge", scheme: "cn-resident", limit: 1, slots: Self.slots, capacity: Self.capacity)
 
-        let outcomes = Mutex<[Outcome]>([])
+        let outcomes = Locked<[Outcome]>([])
         let port = stack.port
         concurrently(Self.connections) { connection in
             let client = HTTPClient(port: port)
