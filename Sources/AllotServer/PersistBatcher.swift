@@ -144,10 +144,12 @@ struct StreamBatch {
         /// The entry's fields, name and value alternating.
         let fields: [RedisReply]
 
-        func field(_ name: String) -> String? {
+        /// The value of field `name` (given as bytes: compared without
+        /// making a String per field, as this runs for every row).
+        func field(_ name: [UInt8]) -> String? {
             var index = 0
             while index + 1 < fields.count {
-                if fields[index].text == name { return fields[index + 1].text }
+                if case .string(let bytes) = fields[index], bytes == name { return fields[index + 1].text }
                 index += 2
             }
             return nil
@@ -186,8 +188,12 @@ struct ReservationEvent {
         WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
         """
 
+    static let idField = Array("id".utf8)
+    static let recordField = Array("r".utf8)
+
     init?(_ entry: StreamBatch.Entry, campaign: String) {
-        guard let id = entry.field("id"), let record = entry.field("r").flatMap(ReservationRecord.init) else { return nil }
+        guard let id = entry.field(Self.idField), let record = entry.field(Self.recordField).flatMap(ReservationRecord.init)
+        else { return nil }
         self.id = id
         self.campaign = campaign
         self.record = record
