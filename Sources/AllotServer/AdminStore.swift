@@ -77,12 +77,12 @@ final class AdminStore {
 
     private func pushCampaign(_ campaign: Campaign) throws {
         let keys = CampaignKeys(campaign.id)
-        _ = try redis.pipeline([
+        try redis.checkedPipeline([
             ["HSET", keys.config, "status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
              "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
              "scheme", campaign.idScheme.rawValue, "name", campaign.name],
             ["HINCRBY", keys.config, "ver", "1"],
-        ]).map { reply in if let message = reply.errorMessage { throw RedisError(message) } }
+        ])
     }
 
     private func campaignAnswer(_ campaign: Campaign, status: Int) -> Answer {
@@ -217,7 +217,7 @@ final class AdminStore {
         }
         var commands = [unset, ["HINCRBY", keys.config, "ver", "1"]]
         if set.count > 2 { commands.insert(set, at: 0) }
-        for reply in try redis.pipeline(commands) { if let message = reply.errorMessage { throw RedisError(message) } }
+        try redis.checkedPipeline(commands)
         logger.info("rate limits changed", metadata: ["campaign": "\(id)", "limits": "\(json.text)"])
         return .json(200, json.bytes)
     }

@@ -24,18 +24,19 @@ extension AllotServer {
                                   endsAtMillis: starts + 3_600_000, capacity: 100))
             }
         }
-        let existing = try runAdmin { store in try store.loadCampaign(campaign.id) != nil ? .text(200, "") : .text(404, "") }
-        guard existing.status == 404 else { return }
         let slotList = slots
-        for step: AdminWorker.ThrowingJob in [
-            { try $0.createCampaign(campaign) },
-            { try $0.putSites(campaign.id, sites) },
-            { try $0.putSlots(campaign.id, slotList) },
-        ] {
-            let answer = try runAdmin(step)
-            guard answer.status < 300 else {
-                throw ServerStartError("demo seeding failed: \(String(decoding: answer.body, as: UTF8.self))")
+        // One job: the campaign is kept as it is when it already exists.
+        let answer = try runAdmin { store in
+            guard try store.loadCampaign(campaign.id) == nil else { return .json(200, []) }
+            for step in [{ try store.createCampaign(campaign) }, { try store.putSites(campaign.id, sites) },
+                         { try store.putSlots(campaign.id, slotList) }] {
+                let answer = try step()
+                guard answer.status < 300 else { return answer }
             }
+            return .json(201, [])
+        }
+        guard answer.status < 300 else {
+            throw ServerStartError("demo seeding failed: \(String(decoding: answer.body, as: UTF8.self))")
         }
     }
 

@@ -4,13 +4,7 @@ extension RedisAsyncClient {
     /// EVALSHA; on NOSCRIPT (Redis restarted empty, or SCRIPT FLUSH) the
     /// script is loaded and the call retried once.
     func run(_ script: LuaScript, keys: [String], arguments: [String], completion: @escaping Completion) {
-        var command: [String] = []
-        command.reserveCapacity(3 + keys.count + arguments.count)
-        command.append("EVALSHA")
-        command.append(script.sha)
-        command.append(String(keys.count))
-        command.append(contentsOf: keys)
-        command.append(contentsOf: arguments)
+        let command = script.command(keys: keys, arguments: arguments)
         send(command) { [weak self] result in
             guard case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT"), let self else {
                 completion(result)
@@ -32,7 +26,7 @@ extension RedisAsyncClient {
 extension RedisSyncClient {
     /// The blocking twin of `RedisAsyncClient.run`.
     func run(_ script: LuaScript, keys: [String], arguments: [String]) throws -> RedisReply {
-        let command = ["EVALSHA", script.sha, String(keys.count)] + keys + arguments
+        let command = script.command(keys: keys, arguments: arguments)
         let reply = try self.command(command)
         guard let message = reply.errorMessage, message.hasPrefix("NOSCRIPT") else { return reply }
         try checked(["SCRIPT", "LOAD", script.source])

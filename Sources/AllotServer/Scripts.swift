@@ -17,6 +17,18 @@ struct LuaScript: Sendable {
         self.source = source
         sha = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
     }
+
+    /// `EVALSHA sha numkeys keys… arguments…`, built in one allocation.
+    func command(keys: [String], arguments: [String]) -> [String] {
+        var command: [String] = []
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append("EVALSHA")
+        command.append(sha)
+        command.append(String(keys.count))
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
+        return command
+    }
 }
 
 enum Scripts {

@@ -90,6 +90,14 @@ public final class RedisSyncClient {
         return reply
     }
 
+    /// Like `pipeline`, but the first error reply throws.
+    @discardableResult
+    public func checkedPipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        let replies = try pipeline(commands)
+        if let message = replies.lazy.compactMap(\.errorMessage).first { throw RedisError(message) }
+        return replies
+    }
+
     public func close() {
         if let context { redisFree(context) }
         context = nil

@@ -72,8 +72,6 @@ public final class SQLiteDatabase {
         }
     }
 
-    public var changes: Int { Int(sqlite3_changes(handle)) }
-
     func error(_ status: Int32) -> SQLiteError {
         SQLiteError(code: status, message: String(cString: sqlite3_errmsg(handle)))
     }
@@ -140,8 +138,6 @@ public final class SQLiteStatement {
     }
 
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
-    public func double(_ column: Int32) -> Double { sqlite3_column_double(raw, column) }
-    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
 
     public func text(_ column: Int32) -> String {
         guard let pointer = sqlite3_column_text(raw, column) else { return "" }
