@@ -215,8 +215,8 @@ final class AdminStore {
                 unset += [prefix + "_rate", prefix + "_burst"]
             }
         }
-        var commands = [unset, ["HINCRBY", keys.config, "ver", "1"]]
-        if set.count > 2 { commands.insert(set, at: 0) }
+        // HSET and HDEL without fields are errors: send only the ones with some.
+        let commands = [set, unset].filter { $0.count > 2 } + [["HINCRBY", keys.config, "ver", "1"]]
         try redis.checkedPipeline(commands)
         logger.info("rate limits changed", metadata: ["campaign": "\(id)", "limits": "\(json.text)"])
         return .json(200, json.bytes)

@@ -45,6 +45,19 @@ import Testing
         #expect(try stack.reserve(client, campaign: "glob", citizen: "g10", slot: "s0").status == 201)
     }
 
+    @Test func allThreeBucketsCanBeSetAtOnce() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("all3", limit: 10, capacity: 100)
+        let limits = #"{"global":{"rate":100,"burst":100},"ip":{"rate":0.001,"burst":2},"citizen":{"rate":100,"burst":100}}"#
+        let put = try stack.admin("PUT", "/v1/admin/campaigns/all3/rate-limits", limits)
+        #expect(put.status == 200, "\(put.text)")
+        Thread.sleep(forTimeInterval: 0.6)
+        let client = stack.client()
+        for index in 0..<2 { #expect(try stack.reserve(client, campaign: "all3", citizen: "a\(index)", slot: "s0").status == 201) }
+        expectLimited(try stack.reserve(client, campaign: "all3", citizen: "a9", slot: "s0"), bucket: "ip", burst: 2)
+    }
+
     @Test func bucketsRefillAtTheirRate() throws {
         let stack = try LiveStack()
         defer { stack.shutdown() }
