@@ -14,6 +14,8 @@ final class LiveStack: @unchecked Sendable {
     private(set) var server: AllotServer
     private let config: ServerConfig
     private let logger: Logger
+    /// Everything the server logged, message and metadata, one entry a line.
+    let logLines: Locked<[String]>
     var port: UInt16 { server.port }
     var databasePath: String { directory + "/allot.db" }
 
@@ -33,8 +35,11 @@ final class LiveStack: @unchecked Sendable {
         config.redisCommandTimeoutMillis = ProcessInfo.processInfo.environment["ALLOT_TEST_REDIS_TIMEOUT_MS"]
             .flatMap { Int($0) } ?? 500
         configure(&config)
-        var logger = Logger(label: "allot-test")
-        logger.logLevel = .warning
+        // Every line at every level is kept, so tests can check what was logged.
+        let logLines = Locked<[String]>([])
+        self.logLines = logLines
+        var logger = Logger(label: "allot-test") { _ in CapturingLogHandler(lines: logLines) }
+        logger.logLevel = .trace
         self.config = config
         self.logger = logger
         server = AllotServer(config: config, logger: logger)
@@ -210,4 +215,24 @@ func concurrently(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
         thread.start()
     }
     group.wait()
+}
+
+/// Keeps each log line (message and metadata) and prints warnings and errors.
+struct CapturingLogHandler: LogHandler {
+    let lines: Locked<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+             source: String, file: String, function: String, line: UInt) {
+        let all = self.metadata.merging(explicit ?? [:]) { $1 }
+        let text = "\(level) \(message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))"
+        lines.withLock { $0.append(text) }
+        if level >= .warning { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+    }
 }

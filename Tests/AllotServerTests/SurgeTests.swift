@@ -96,6 +96,9 @@ import Testing
             let leaked = rawIDs.filter { text.contains($0) }
             #expect(leaked.isEmpty, "raw citizen ids found in \(path)")
         }
+        let logged = stack.logLines.withLock { $0 }.joined(separator: "\n").uppercased()
+        #expect(!logged.isEmpty)
+        #expect(rawIDs.filter { logged.contains($0) }.isEmpty, "raw citizen ids found in the log")
         #expect(files.contains { $0.0.hasSuffix("allot.db") })
         #expect(files.contains { $0.0.contains("appendonly") })
     }
