@@ -59,6 +59,8 @@ public struct JSONWriter {
     }
 
     public mutating func bool(_ value: Bool) { separate(); bytes.append(contentsOf: Array((value ? "true" : "false").utf8)) }
+    /// Embeds JSON this program wrote itself (never text from a client).
+    public mutating func raw(_ json: String) { separate(); bytes.append(contentsOf: Array(json.utf8)) }
     public mutating func null() { separate(); bytes.append(contentsOf: Array("null".utf8)) }
 
     public mutating func field(_ name: StaticString, _ value: String) { key(name); string(value) }

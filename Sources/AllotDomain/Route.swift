@@ -21,15 +21,7 @@ public enum Route: Equatable, Sendable {
     case putRateLimits(campaign: String)
     case campaignStats(campaign: String)
     case exportReservations(campaign: String)
-
-    /// Admin and staff routes need a bearer token.
-    public var needsToken: Bool {
-        switch self {
-        case .createCampaign, .patchCampaign, .putSites, .putSlots, .patchSlot, .putRateLimits,
-             .campaignStats, .exportReservations, .redeemReservation: return true
-        default: return false
-        }
-    }
+    case auditTrail
 }
 
 /// Maps method + path to a `Route`. Pure: no allocation beyond the split of
@@ -56,6 +48,8 @@ public enum Router {
             return matchReservation(method, id, s.count == 4 ? s[3] : nil)
         case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
             return only(.post, method, .createCampaign)
+        case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit":
+            return only(.get, method, .auditTrail)
         case 4...6 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
             return withID(s[3], "campaign") { campaign in matchAdmin(method, campaign, Array(s.dropFirst(4))) }
         default:

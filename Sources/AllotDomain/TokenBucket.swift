@@ -54,6 +54,13 @@ public struct TokenBucket: Equatable, Sendable {
         return .empty(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
     }
 
+    /// Seconds until a token is available, or nil if one is now; takes nothing.
+    public func waitSeconds(policy: BucketPolicy, nowMicros: Int64) -> Int? {
+        var copy = self
+        if case .empty(let seconds) = copy.take(policy: policy, nowMicros: nowMicros) { return seconds }
+        return nil
+    }
+
     public enum TakeResult: Equatable, Sendable {
         case taken(remaining: Int)
         case empty(retryAfterSeconds: Int)

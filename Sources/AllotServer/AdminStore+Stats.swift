@@ -81,6 +81,22 @@ extension AdminStore {
     }
 }
 
+extension AdminStore {
+    /// `GET /v1/admin/audit?after=ID&limit=N`: the next rows of the trail.
+    func auditPage(after: Int64, limit: Int) throws -> Answer {
+        let rows = try AuditLog(database: database).page(after: after, limit: limit)
+        var json = JSONWriter(capacity: 512 * max(1, rows.count))
+        json.beginObject()
+        json.key("entries")
+        json.beginArray()
+        for row in rows { row.entry.write(to: &json, hash: row.hash) }
+        json.endArray()
+        json.field("next_after", Int(rows.last?.entry.id ?? after))
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+}
+
 enum StreamID {
     /// The millisecond part of a stream entry id `1700000000000-0`.
     static func millis(_ id: String) -> Int64? {

@@ -25,19 +25,12 @@ final class AdminStore {
     // MARK: campaigns
 
     func loadCampaign(_ id: String) throws -> Campaign? {
-        let rows = try database.statement(
-            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at FROM campaigns WHERE id = ?"
-        ).rows([.text(id)]) { row in
-            Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
-                     idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
-                     opensAtMillis: row.int(4), closesAtMillis: row.int(5))
-        }
-        return rows.first
+        try StoredConfig(database: database).campaign(id)
     }
 
     /// Creates a campaign. A create that reached SQLite but not Redis is
     /// completed when it is sent again.
-    func createCampaign(_ campaign: Campaign) throws -> Answer {
+    func createCampaign(_ campaign: Campaign, by actor: String) throws -> Answer {
         if let existing = try loadCampaign(campaign.id) {
             let inRedis = try redis.checked(["EXISTS", CampaignKeys(campaign.id).config]).integer == 1
             guard !inRedis, existing == campaign else {
@@ -45,44 +38,70 @@ final class AdminStore {
             }
         } else {
             let now = WallClock.nowMillis()
-            try database.statement("""
-                INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
-                          .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
-                          .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now)])
+            try database.transaction {
+                try database.statement("""
+                    INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
+                              .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
+                              .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now)])
+                try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
+            }
         }
         try pushCampaign(campaign)
         let keys = CampaignKeys(campaign.id)
         let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"])
         if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
         try redis.checked(["SADD", GlobalKeys.campaigns, campaign.id])
-        logger.info("campaign created", metadata: ["campaign": "\(campaign.id)", "status": "\(campaign.status.rawValue)"])
+        logger.info("campaign created", metadata: ["actor": "\(actor)", "campaign": "\(campaign.id)",
+                                                   "status": "\(campaign.status.rawValue)"])
         return campaignAnswer(campaign, status: 201)
     }
 
-    func patchCampaign(_ id: String, _ fields: Fields) throws -> Answer {
+    func patchCampaign(_ id: String, _ fields: Fields, by actor: String) throws -> Answer {
         guard let campaign = try loadCampaign(id) else { return .problem(.notFound("no such campaign")) }
         let next: Campaign
         do { next = try campaign.patched(with: fields) } catch { return .problem(error) }
-        try database.statement("""
-            UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, updated_at = ?
-            WHERE id = ?
-            """).run([.text(next.name), .text(next.status.rawValue), .integer(Int64(next.perCitizenLimit)),
-                      .integer(next.opensAtMillis), .integer(next.closesAtMillis), .integer(WallClock.nowMillis()), .text(id)])
+        try database.transaction {
+            try database.statement("""
+                UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, updated_at = ?
+                WHERE id = ?
+                """).run([.text(next.name), .text(next.status.rawValue), .integer(Int64(next.perCitizenLimit)),
+                          .integer(next.opensAtMillis), .integer(next.closesAtMillis), .integer(WallClock.nowMillis()), .text(id)])
+            try audit(actor, "campaign.patch", "campaign:\(id)", before: Self.auditJSON(campaign), after: Self.auditJSON(next))
+        }
         try pushCampaign(next)
-        logger.info("campaign changed", metadata: ["campaign": "\(id)", "status": "\(campaign.status.rawValue) -> \(next.status.rawValue)"])
+        logger.info("campaign changed", metadata: ["actor": "\(actor)", "campaign": "\(id)",
+                                                   "status": "\(campaign.status.rawValue) -> \(next.status.rawValue)"])
         return campaignAnswer(next, status: 200)
     }
 
     private func pushCampaign(_ campaign: Campaign) throws {
         let keys = CampaignKeys(campaign.id)
         try redis.checkedPipeline([
-            ["HSET", keys.config, "status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
-             "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
-             "scheme", campaign.idScheme.rawValue, "name", campaign.name],
+            ["HSET", keys.config] + RedisConfig.campaignFields(campaign),
             ["HINCRBY", keys.config, "ver", "1"],
         ])
+    }
+
+    /// A campaign as stored (its status as set, not as in force now).
+    static func auditJSON(_ campaign: Campaign) -> String {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("name", campaign.name)
+        json.field("status", campaign.status.rawValue)
+        json.field("id_scheme", campaign.idScheme.rawValue)
+        json.field("per_citizen_limit", campaign.perCitizenLimit)
+        json.field("opens_at", Timestamp.format(millis: campaign.opensAtMillis, alwaysFraction: false))
+        json.field("closes_at", Timestamp.format(millis: campaign.closesAtMillis, alwaysFraction: false))
+        json.endObject()
+        return json.text
+    }
+
+    /// Appends one audit row; inside the caller's transaction.
+    func audit(_ actor: String, _ action: String, _ subject: String, before: String = "null", after: String = "null") throws {
+        try AuditLog(database: database).append([AuditEntry(atMillis: WallClock.nowMillis(), actor: actor, action: action,
+                                                            subject: subject, before: before, after: after)])
     }
 
     private func campaignAnswer(_ campaign: Campaign, status: Int) -> Answer {
@@ -93,9 +112,20 @@ final class AdminStore {
 
     // MARK: sites, slots, rate limits
 
-    func putSites(_ id: String, _ sites: [Site]) throws -> Answer {
+    func putSites(_ id: String, _ sites: [Site], by actor: String) throws -> Answer {
         guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
         try database.transaction {
+            let existing = try database.statement("SELECT name, address FROM sites WHERE campaign_id = ? AND id = ?")
+            var before = JSONWriter(), after = JSONWriter()
+            before.beginObject(); after.beginObject()
+            for site in sites {
+                if let old = try existing.rows([.text(id), .text(site.id)], { Site(id: site.id, name: $0.text(0), address: $0.text(1)) }).first {
+                    before.key(site.id); before.raw(CampaignView.siteMetadata(old))
+                }
+                after.key(site.id); after.raw(CampaignView.siteMetadata(site))
+            }
+            before.endObject(); after.endObject()
+            try audit(actor, "sites.put", "campaign:\(id)", before: before.text, after: after.text)
             let upsert = try database.statement("""
                 INSERT INTO sites (campaign_id, id, name, address) VALUES (?, ?, ?, ?)
                 ON CONFLICT (campaign_id, id) DO UPDATE SET name = excluded.name, address = excluded.address
@@ -107,24 +137,25 @@ final class AdminStore {
             try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, CampaignView.siteMetadata($0)] })
         }
         try redis.checked(["HINCRBY", keys.config, "ver", "1"])
-        logger.info("sites put", metadata: ["campaign": "\(id)", "count": "\(sites.count)"])
+        logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
         return .json(200, Array("{\"updated\":\(sites.count)}".utf8))
     }
 
-    func putSlots(_ id: String, _ slots: [Slot]) throws -> Answer {
+    func putSlots(_ id: String, _ slots: [Slot], by actor: String) throws -> Answer {
         guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
         let knownSites = Set(try database.statement("SELECT id FROM sites WHERE campaign_id = ?").rows([.text(id)]) { $0.text(0) })
         for (index, slot) in slots.enumerated() where !knownSites.contains(slot.siteID) {
             return .problem(.invalidField("slots[\(index)].site_id", "no site \(slot.siteID) in this campaign"))
         }
-        try upsertSlots(id, slots)
+        try upsertSlots(id, slots, by: actor, action: "slots.put")
         var effective: [Int] = []
         for chunk in stride(from: 0, to: slots.count, by: Self.slotsPerScriptMax) {
             let part = slots[chunk..<min(slots.count, chunk + Self.slotsPerScriptMax)]
             effective += try pushSlots(id, Array(part), withMetadata: true)
         }
         let raised = try recordRaisedCapacities(id, slots, effective)
-        logger.info("slots put", metadata: ["campaign": "\(id)", "count": "\(slots.count)", "raised": "\(raised.count)"])
+        logger.info("slots put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(slots.count)",
+                                            "raised": "\(raised.count)"])
         var json = JSONWriter()
         json.beginObject()
         json.field("updated", slots.count)
@@ -138,18 +169,19 @@ final class AdminStore {
         return .json(200, json.bytes)
     }
 
-    func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int) throws -> Answer {
+    func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int, by actor: String) throws -> Answer {
         let rows = try database.statement(
             "SELECT site_id, starts_at, ends_at FROM slots WHERE campaign_id = ? AND id = ?"
         ).rows([.text(id), .text(slotID)]) { row in
             Slot(id: slotID, siteID: row.text(0), startsAtMillis: row.int(1), endsAtMillis: row.int(2), capacity: capacity)
         }
         guard let slot = rows.first else { return .problem(.notFound("no such slot")) }
-        try upsertSlots(id, [slot])
+        try upsertSlots(id, [slot], by: actor, action: "slot.capacity")
         let effective = try pushSlots(id, [slot], withMetadata: false)
         _ = try recordRaisedCapacities(id, [slot], effective)
         let remaining = try redis.checked(["HGET", CampaignKeys(id).remaining, slotID]).integer ?? 0
-        logger.info("slot capacity changed", metadata: ["campaign": "\(id)", "slot": "\(slotID)", "capacity": "\(effective[0])"])
+        logger.info("slot capacity changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "slot": "\(slotID)",
+                                                        "capacity": "\(effective[0])"])
         var json = JSONWriter()
         json.beginObject()
         json.field("id", slot.id)
@@ -162,8 +194,20 @@ final class AdminStore {
         return .json(200, json.bytes)
     }
 
-    private func upsertSlots(_ id: String, _ slots: [Slot]) throws {
+    /// Writes slots and their audit row (capacities before → after) in one transaction.
+    private func upsertSlots(_ id: String, _ slots: [Slot], by actor: String, action: String) throws {
         try database.transaction {
+            let existing = try database.statement("SELECT capacity FROM slots WHERE campaign_id = ? AND id = ?")
+            var before = JSONWriter(), after = JSONWriter()
+            before.beginObject(); after.beginObject()
+            for slot in slots {
+                if let old = try existing.rows([.text(id), .text(slot.id)], { $0.int(0) }).first {
+                    before.key(slot.id); before.number(Int(old))
+                }
+                after.key(slot.id); after.number(slot.capacity)
+            }
+            before.endObject(); after.endObject()
+            try audit(actor, action, "campaign:\(id)", before: before.text, after: after.text)
             let upsert = try database.statement("""
                 INSERT INTO slots (campaign_id, id, site_id, starts_at, ends_at, capacity) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (campaign_id, id) DO UPDATE SET site_id = excluded.site_id, starts_at = excluded.starts_at,
@@ -194,20 +238,53 @@ final class AdminStore {
         guard !raised.isEmpty else { return [] }
         try database.transaction {
             let update = try database.statement("UPDATE slots SET capacity = ? WHERE campaign_id = ? AND id = ?")
-            for (slot, capacity) in raised { try update.run([.integer(Int64(capacity)), .text(id), .text(slot)]) }
+            var after = JSONWriter()
+            after.beginObject()
+            for (slot, capacity) in raised {
+                try update.run([.integer(Int64(capacity)), .text(id), .text(slot)])
+                after.key(slot); after.number(capacity)
+            }
+            after.endObject()
+            // Not the operator's doing: the places already taken held the capacity up.
+            try audit("system", "slots.capacity_held", "campaign:\(id)", after: after.text)
         }
         return raised
     }
 
-    func putRateLimits(_ id: String, _ limits: RateLimits) throws -> Answer {
+    func putRateLimits(_ id: String, _ limits: RateLimits, by actor: String) throws -> Answer {
         guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
         var json = JSONWriter()
         limits.write(to: &json)
-        try database.statement("UPDATE campaigns SET rate_limits = ?, updated_at = ? WHERE id = ?")
-            .run([.text(json.text), .integer(WallClock.nowMillis()), .text(id)])
+        try database.transaction {
+            let before = try database.statement("SELECT rate_limits FROM campaigns WHERE id = ?").rows([.text(id)]) { $0.text(0) }
+            try database.statement("UPDATE campaigns SET rate_limits = ?, updated_at = ? WHERE id = ?")
+                .run([.text(json.text), .integer(WallClock.nowMillis()), .text(id)])
+            try audit(actor, "rate_limits.put", "campaign:\(id)", before: before.first ?? "null", after: json.text)
+        }
         let keys = CampaignKeys(id)
-        var set = ["HSET", keys.config]
-        var unset = ["HDEL", keys.config]
+        let (set, unset) = RedisConfig.rateLimitFields(limits)
+        // HSET and HDEL without fields are errors: send only the ones with some.
+        let commands = [["HSET", keys.config] + set, ["HDEL", keys.config] + unset].filter { $0.count > 2 }
+            + [["HINCRBY", keys.config, "ver", "1"]]
+        try redis.checkedPipeline(commands)
+        logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
+        return .json(200, json.bytes)
+    }
+}
+
+/// How configuration is laid out in a campaign's Redis config hash (read
+/// by reserve.lua and the snapshot); shared by operators' changes and by
+/// `allot recover`.
+enum RedisConfig {
+    static func campaignFields(_ campaign: Campaign) -> [String] {
+        ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
+         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
+         "scheme", campaign.idScheme.rawValue, "name", campaign.name]
+    }
+
+    /// Fields to set (configured buckets) and to delete (unlimited ones).
+    static func rateLimitFields(_ limits: RateLimits) -> (set: [String], unset: [String]) {
+        var set: [String] = [], unset: [String] = []
         for (bucket, prefix) in [(BucketName.global, "g"), (.ip, "ip"), (.citizen, "c")] {
             if let policy = limits[bucket] {
                 set += [prefix + "_rate", String(policy.rate), prefix + "_burst", String(policy.burst)]
@@ -215,10 +292,6 @@ final class AdminStore {
                 unset += [prefix + "_rate", prefix + "_burst"]
             }
         }
-        // HSET and HDEL without fields are errors: send only the ones with some.
-        let commands = [set, unset].filter { $0.count > 2 } + [["HINCRBY", keys.config, "ver", "1"]]
-        try redis.checkedPipeline(commands)
-        logger.info("rate limits changed", metadata: ["campaign": "\(id)", "limits": "\(json.text)"])
-        return .json(200, json.bytes)
+        return (set, unset)
     }
 }

@@ -1,3 +1,4 @@
+import EventHTTP
 import Foundation
 import Logging
 import RedisClient
@@ -23,18 +24,25 @@ final class AdminWorker: Sendable {
     private let redisHost: String
     private let redisPort: Int
     private let logger: Logger
+    private let tokens: TokenDirectory
+    private let tokenRefreshMillis: Int
     private let finished = DispatchSemaphore(value: 0)
 
-    init(databasePath: String, redisHost: String, redisPort: Int, logger: Logger) {
+    init(databasePath: String, redisHost: String, redisPort: Int, tokens: TokenDirectory, tokenRefreshMillis: Int,
+         logger: Logger) {
         self.databasePath = databasePath
         self.redisHost = redisHost
         self.redisPort = redisPort
+        self.tokens = tokens
+        self.tokenRefreshMillis = tokenRefreshMillis
         self.logger = logger
     }
 
+    /// Opens SQLite and loads the tokens before any loop serves.
     func start() throws {
         let store = AdminStore(database: try Schema.open(path: databasePath),
                                redis: RedisSyncClient(host: redisHost, port: redisPort), logger: logger)
+        tokens.replace(with: try TokenStore(database: store.database).activeGrants())
         let box = UncheckedBox(store)
         let thread = Thread { [self] in run(box.value) }
         thread.name = "allot-admin"
@@ -60,13 +68,34 @@ final class AdminWorker: Sendable {
     }
 
     private func run(_ store: AdminStore) {
+        var refreshedAt = monotonicMicros()
         while true {
-            wakeUp.wait()
+            let woken = wakeUp.wait(timeout: .now() + .milliseconds(tokenRefreshMillis)) == .success
+            if monotonicMicros() - refreshedAt >= Int64(tokenRefreshMillis) * 1000 {
+                refreshTokens(store)
+                refreshedAt = monotonicMicros()
+            }
+            guard woken else { continue }
             guard let item = items.withLock({ $0.removeFirst() }) else { break }
             item.reply(item.job(store))
         }
+        refreshTokens(store)
         store.close()
         finished.signal()
+    }
+}
+
+extension AdminWorker {
+    /// Reloads tokens (made or revoked by `allot token` meanwhile) and
+    /// writes back when each was last used.
+    private func refreshTokens(_ store: AdminStore) {
+        let tokenStore = TokenStore(database: store.database)
+        do {
+            try tokenStore.recordLastUsed(tokens.takeLastUsed())
+            tokens.replace(with: try tokenStore.activeGrants())
+        } catch {
+            logger.warning("tokens not reloaded", metadata: ["error": "\(error)"])
+        }
     }
 }
 

@@ -28,8 +28,8 @@ extension AllotServer {
         // One job: the campaign is kept as it is when it already exists.
         let answer = try runAdmin { store in
             guard try store.loadCampaign(campaign.id) == nil else { return .json(200, []) }
-            for step in [{ try store.createCampaign(campaign) }, { try store.putSites(campaign.id, sites) },
-                         { try store.putSlots(campaign.id, slotList) }] {
+            for step in [{ try store.createCampaign(campaign, by: "system") }, { try store.putSites(campaign.id, sites, by: "system") },
+                         { try store.putSlots(campaign.id, slotList, by: "system") }] {
                 let answer = try step()
                 guard answer.status < 300 else { return answer }
             }

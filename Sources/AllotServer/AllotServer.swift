@@ -15,6 +15,7 @@ public final class AllotServer: @unchecked Sendable {
     var adminWorker: AdminWorker { admin }
     private let persister: Persister
     private let shared: SharedServices
+    let metrics: ServerMetrics
     /// One per loop, made before the loops start; each loop thread fills in
     /// only its own handle (the array itself is never mutated concurrently).
     private var handles: [LoopHandle] = []
@@ -26,14 +27,18 @@ public final class AllotServer: @unchecked Sendable {
         precondition(config.threads >= 1 && config.threads <= 256)
         self.config = config
         self.logger = logger
+        let tokens = TokenDirectory(bootstrapToken: config.adminToken)
+        metrics = ServerMetrics(loops: config.threads)
         admin = AdminWorker(databasePath: config.databasePath, redisHost: config.redisHost,
-                            redisPort: config.redisPort, logger: logger)
+                            redisPort: config.redisPort, tokens: tokens, tokenRefreshMillis: config.tokenRefreshMillis,
+                            logger: logger)
         var persistSettings = Persister.Settings(databasePath: config.databasePath, redisHost: config.redisHost,
                                                  redisPort: config.redisPort)
         persistSettings.batchRowsMax = config.persistBatchRowsMax
         persistSettings.blockMillis = config.persistBlockMillis
-        persister = Persister(settings: persistSettings, logger: logger, health: health)
-        shared = SharedServices(config: config, logger: logger, admin: admin, health: health)
+        persister = Persister(settings: persistSettings, logger: logger, health: health, metrics: metrics)
+        shared = SharedServices(config: config, logger: logger, admin: admin, tokens: tokens, metrics: metrics,
+                                health: health)
     }
 
     /// Starts everything and returns once every loop accepts connections.
@@ -64,7 +69,14 @@ public final class AllotServer: @unchecked Sendable {
                 let context = LoopContext(loop: loop, shared: shared)
                 context.start()
                 handle.context = context
-                handle.server = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits) { context.handle($0) }
+                let server = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits) { context.handle($0) }
+                let requests = LoopRequestMetrics(context.shared.metrics)
+                server?.responded = { exchange, status in
+                    requests.responded(route: exchange.label, status: status,
+                                       elapsedMicros: monotonicMicros() - exchange.startedMicros)
+                }
+                handle.server = server
+                context.openConnections = { server?.openConnections ?? 0 }
                 ready.leave()
             }
             let thread = Thread { [stoppedLoops] in
@@ -77,6 +89,7 @@ public final class AllotServer: @unchecked Sendable {
         }
         ready.wait()
         guard handles.allSatisfy({ $0.hasServer }) else { throw ServerStartError("an event loop could not start its HTTP server") }
+        metrics.eventLoops.record(config.threads)
         logger.info("serving", metadata: ["host": "\(config.host)", "port": "\(port)", "loops": "\(config.threads)"])
     }
 

@@ -10,8 +10,6 @@ import Synchronization
 /// once the client has taken the previous one, so memory stays at one page
 /// however many rows there are.
 enum CSVExport {
-    static let header = "reservation_id,campaign_id,site_id,slot_id,status,code,citizen_key,created_at,updated_at\r\n"
-    static let rowsPerPage = 1_000
     static let exportsConcurrentMax = 4
     static let running = Atomic<Int>(0)
 
@@ -39,33 +37,17 @@ enum CSVExport {
 
     private static func stream(campaign: String, databasePath: String, exchange: LoopBound<HTTPExchange>) throws {
         let database = try SQLiteDatabase(path: databasePath)
-        let exists = try database.statement("SELECT 1 FROM campaigns WHERE id = ?").rows([.text(campaign)]) { _ in true }
-        guard !exists.isEmpty else {
+        guard try ReservationRows.campaignExists(campaign, in: database) else {
             exchange.loop.execute { exchange.wrapped.send(.problem(.notFound("no such campaign"))) }
             return
         }
-        let page = try database.statement("""
-            SELECT id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at
-            FROM reservations WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ?
-            """)
+        var rows = try ReservationRows(database: database, campaign: campaign, format: .csv)
         exchange.loop.execute {
             exchange.wrapped.startStream(status: 200, contentType: "text/csv; charset=utf-8",
                                          headers: [("Content-Disposition", "attachment; filename=\"\(campaign)-reservations.csv\"")])
         }
-        var after = ""
-        var first = true
-        while true {
-            var text = first ? header : ""
-            first = false
-            let rows = try page.rows([.text(campaign), .text(after), .integer(Int64(rowsPerPage))]) { row -> String in
-                let fields = (0..<7).map { row.text(Int32($0)) }
-                    + [Timestamp.format(millis: row.int(7)), Timestamp.format(millis: row.int(8))]
-                return fields.map(csvField).joined(separator: ",") + "\r\n"
-            }
-            text += rows.joined()
-            guard !rows.isEmpty else { break }
-            after = String(rows.last!.prefix(ReservationID.textLength))
-            guard send(Array(text.utf8), exchange: exchange) else {
+        while let page = try rows.nextPage() {
+            guard send(Array(page.utf8), exchange: exchange) else {
                 exchange.loop.execute { exchange.wrapped.abortStream() }
                 return
             }
@@ -86,12 +68,6 @@ enum CSVExport {
         // A client that stops reading for this long loses its export.
         guard written.wait(timeout: .now() + 60) == .success else { return false }
         return alive.value.load(ordering: .relaxed)
-    }
-
-    /// RFC 4180: quote a field holding a comma, quote or line break.
-    static func csvField(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
 

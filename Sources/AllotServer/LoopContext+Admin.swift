@@ -4,13 +4,13 @@ import EventHTTP
 /// Operator routes: decoded and validated on the loop (pure work), then run
 /// on the admin worker, whose answer comes back to this loop.
 extension LoopContext {
-    func dispatchAdmin(_ route: Route, exchange: HTTPExchange) {
+    func dispatchAdmin(_ route: Route, query: Substring?, actor: String, exchange: HTTPExchange) {
         guard exchange.bodyCount <= config.adminBodyBytesMax else {
             return exchange.send(.problem(.bodyTooLarge(config.adminBodyBytesMax)))
         }
         let job: AdminWorker.ThrowingJob
         do {
-            job = try adminJob(route, body: exchange.body())
+            job = try adminJob(route, query: query, body: exchange.body(), actor: actor)
         } catch {
             return exchange.send(.problem(error))
         }
@@ -27,30 +27,44 @@ extension LoopContext {
         if !accepted { exchange.send(.problem(.unavailable("too many operator requests queued", retryAfterSeconds: 2))) }
     }
 
-    private func adminJob(_ route: Route, body: [UInt8]) throws(Problem) -> @Sendable (AdminStore) throws -> Answer {
+    private func adminJob(_ route: Route, query: Substring?, body: [UInt8],
+                          actor: String) throws(Problem) -> @Sendable (AdminStore) throws -> Answer {
         switch route {
         case .createCampaign:
             let campaign = try Campaign.decode(Fields.parse(body))
-            return { try $0.createCampaign(campaign) }
+            return { try $0.createCampaign(campaign, by: actor) }
         case .patchCampaign(let id):
             let fields = try Fields.parse(body)
-            return { try $0.patchCampaign(id, fields) }
+            return { try $0.patchCampaign(id, fields, by: actor) }
         case .putSites(let id):
             let sites = try Site.decodeList(Fields.parse(body))
-            return { try $0.putSites(id, sites) }
+            return { try $0.putSites(id, sites, by: actor) }
         case .putSlots(let id):
             let slots = try Slot.decodeList(Fields.parse(body))
-            return { try $0.putSlots(id, slots) }
+            return { try $0.putSlots(id, slots, by: actor) }
         case .patchSlot(let id, let slot):
             let capacity = try Slot.decodeCapacity(Fields.parse(body))
-            return { try $0.patchSlotCapacity(id, slot: slot, capacity: capacity) }
+            return { try $0.patchSlotCapacity(id, slot: slot, capacity: capacity, by: actor) }
         case .putRateLimits(let id):
             let limits = try RateLimits.decode(Fields.parse(body))
-            return { try $0.putRateLimits(id, limits) }
+            return { try $0.putRateLimits(id, limits, by: actor) }
         case .campaignStats(let id):
             return { try $0.stats(id) }
+        case .auditTrail:
+            let after = try Self.integerParameter("after", in: query, default: 0, range: 0...Int64.max)
+            let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))
+            return { try $0.auditPage(after: after, limit: Int(limit)) }
         default:
             preconditionFailure("not an admin route: \(route)")
         }
+    }
+
+    private static func integerParameter(_ name: String, in query: Substring?, default value: Int64,
+                                         range: ClosedRange<Int64>) throws(Problem) -> Int64 {
+        guard let text = QueryString.value(of: name, in: query) else { return value }
+        guard let number = Int64(text), range.contains(number) else {
+            throw .invalidField(name, "must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
     }
 }

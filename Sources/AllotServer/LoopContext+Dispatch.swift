@@ -20,35 +20,55 @@ extension LoopContext {
         case .failure(let problem):
             exchange.send(.problem(problem))
         case .success(let route):
-            if route.needsToken, let problem = authorise(exchange) { return exchange.send(.problem(problem)) }
-            dispatch(route, query: query, exchange: exchange)
+            exchange.label = route.name
+            var grant: Grant?
+            if let needed = route.neededRole {
+                switch authorise(exchange, needed) {
+                case .failure(let problem): return exchange.send(.problem(problem))
+                case .success(let granted): grant = granted
+                }
+            }
+            dispatch(route, query: query, grant: grant, exchange: exchange)
         }
     }
 
-    /// nil when the request carries the admin token.
-    private func authorise(_ exchange: HTTPExchange) -> Problem? {
+    /// The grant of the request's bearer token if its role may do `needed`.
+    /// An address that keeps failing is answered 429 before its token is
+    /// even looked at.
+    private func authorise(_ exchange: HTTPExchange, _ needed: Role) -> Result<Grant, Problem> {
+        let address = exchange.peerAddress
+        let failures = shared.authFailures
+        if let wait = failures.retryAfter(address) {
+            return .failure(.rateLimited(RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)))
+        }
         guard let header = exchange.header("Authorization"), header.hasPrefix("Bearer "),
-              shared.isAdminToken(header.dropFirst(7)) else { return .unauthorized }
-        return nil
+              let grant = shared.tokens.grant(for: header.dropFirst(7)) else {
+            failures.failed(address)
+            return .failure(.unauthorized)
+        }
+        guard grant.role.may(needed) else {
+            return .failure(.forbidden("the \(grant.role.rawValue) role may not do this (it needs \(needed.rawValue))"))
+        }
+        return .success(grant)
     }
 
-    private func dispatch(_ route: Route, query: Substring?, exchange: HTTPExchange) {
+    private func dispatch(_ route: Route, query: Substring?, grant: Grant?, exchange: HTTPExchange) {
         switch route {
         case .healthz: exchange.send(.json(200, Array("{\"status\":\"ok\"}".utf8)))
         case .readyz: exchange.send(readiness())
-        case .metrics: exchange.send(.text(200, metricsText()))
+        case .metrics: exchange.send(metricsAnswer())
         case .listCampaigns: exchange.send(listCampaigns())
         case .getCampaign(let id): exchange.send(getCampaign(id))
         case .listSites(let id): exchange.send(listSites(id))
         case .listSlots(let id): exchange.send(listSlots(id, query: query))
         case .reserve(let id): reserve(campaignID: id, exchange: exchange)
         case .getReservation(let id): getReservation(id, exchange: exchange)
-        case .cancelReservation(let id): transition(id, to: .cancelled, exchange: exchange)
-        case .redeemReservation(let id): transition(id, to: .redeemed, exchange: exchange)
+        case .cancelReservation(let id): transition(id, to: .cancelled, actor: "citizen", exchange: exchange)
+        case .redeemReservation(let id): transition(id, to: .redeemed, actor: grant!.actor, exchange: exchange)
         case .exportReservations(let id):
             CSVExport.start(campaign: id, databasePath: config.databasePath, exchange: LoopBound(exchange, loop: loop),
                             logger: shared.logger)
-        default: dispatchAdmin(route, exchange: exchange)
+        default: dispatchAdmin(route, query: query, actor: grant!.actor, exchange: exchange)
         }
     }
 
@@ -60,15 +80,8 @@ extension LoopContext {
         return .json(200, Array("{\"status\":\"ready\"}".utf8))
     }
 
-    private func metricsText() -> String {
-        """
-        # HELP allot_event_loops Event loops serving HTTP.
-        # TYPE allot_event_loops gauge
-        allot_event_loops \(config.threads)
-        # HELP allot_redis_connected Whether this loop's Redis connection is up.
-        # TYPE allot_redis_connected gauge
-        allot_redis_connected{loop="\(loop.index)"} \(redis.isConnected ? 1 : 0)
-
-        """
+    private func metricsAnswer() -> Answer {
+        Answer(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", headers: [],
+               body: shared.metrics.render())
     }
 }

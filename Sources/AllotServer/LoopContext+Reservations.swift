@@ -19,7 +19,9 @@ extension LoopContext {
     }
 
     /// Cancel (citizen) or redeem (staff): confirmed → `target`.
-    func transition(_ id: ReservationID, to target: ReservationStatus, exchange: HTTPExchange) {
+    /// Cancel (by the citizen) or redeem (by staff); `actor` goes with the
+    /// event into the stream and from there into the audit trail.
+    func transition(_ id: ReservationID, to target: ReservationStatus, actor: String, exchange: HTTPExchange) {
         precondition(target != .confirmed)
         let bound = LoopBound(exchange, loop: loop)
         locate(id) { [self] found in
@@ -28,7 +30,7 @@ extension LoopContext {
             }
             let keys = CampaignKeys(campaign)
             redis.run(Scripts.transition, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream],
-                      arguments: [id.text, target.rawValue]) { result in
+                      arguments: [id.text, target.rawValue, actor]) { result in
                 bound.wrapped.send(Self.transitionAnswer(result, id: id, campaign: campaign, target: target))
             }
         }

@@ -14,11 +14,13 @@ extension LoopContext {
             // Counted only for a campaign that exists: a hostile client
             // naming random campaigns must not grow this map or Redis.
             if problem.status != 503, catalog.campaigns[campaignID] != nil { countInvalid(campaignID) }
+            shared.metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
             return exchange.send(.problem(problem))
         case .success(let prepared): attempt = prepared
         }
         let keys = attempt.keys
         let bound = LoopBound(exchange, loop: loop)
+        let sentMicros = monotonicMicros()
         redis.run(Scripts.reserve, keys: [
             keys.config, keys.remaining, keys.holdings, keys.stats, keys.records, keys.stream,
             keys.globalBucket, keys.ipBucket(attempt.address), keys.citizenBucket(attempt.citizenKey),
@@ -27,7 +29,11 @@ extension LoopContext {
             attempt.slot.id, attempt.slot.siteID, attempt.id.text, attempt.code, attempt.citizenKey,
             attempt.fingerprint, String(config.idempotencyTTLSeconds),
         ]) { [self] result in
-            bound.wrapped.send(answer(for: result, attempt: attempt))
+            let metrics = shared.metrics
+            metrics.redisRoundTrip.recordMicroseconds(monotonicMicros() - sentMicros)
+            let (answer, outcome) = answer(for: result, attempt: attempt)
+            metrics.reservationOutcome(outcome)
+            bound.wrapped.send(answer)
         }
     }
 
@@ -62,27 +68,28 @@ extension LoopContext {
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
     }
 
-    private func answer(for result: Result<RedisReply, RedisFailure>, attempt: ReservationAttempt) -> Answer {
+    /// The answer to a script run, and its outcome for metrics.
+    private func answer(for result: Result<RedisReply, RedisFailure>, attempt: ReservationAttempt) -> (Answer, String) {
         guard case .success(let reply) = result else {
-            return .problem(.unavailable("the reservation store is unreachable; nothing was reserved"))
+            return (.problem(.unavailable("the reservation store is unreachable; nothing was reserved")), "unavailable")
         }
         guard let parts = reply.elements, let outcome = parts.first?.text else {
             shared.logger.error("reserve script failed", metadata: ["campaign": "\(attempt.campaignID)",
                                                                     "error": "\(reply.errorMessage ?? "bad reply")"])
-            return .problem(.unavailable("the reservation store failed; nothing was reserved"))
+            return (.problem(.unavailable("the reservation store failed; nothing was reserved")), "unavailable")
         }
         switch outcome {
         case "ok":
-            return created(attempt, id: attempt.id, code: attempt.code, createdAt: parts[1].integer ?? 0)
+            return (created(attempt, id: attempt.id, code: attempt.code, createdAt: parts[1].integer ?? 0), "confirmed")
         case "replay":
-            return replay(parts[1].text ?? "", attempt: attempt)
-        case "idempotency_conflict": return .problem(.idempotencyConflict)
-        case "not_found": return .problem(.notFound("no such \(parts[1].text ?? "campaign")"))
-        case "campaign_not_open": return .problem(.campaignNotOpen(attempt.campaignID))
-        case "slot_full": return .problem(.slotFull(attempt.slot.id))
-        case "citizen_limit_reached": return .problem(.citizenLimitReached(Int(parts[1].integer ?? 0)))
-        case "rate_limited": return rateLimited(parts)
-        default: return .problem(.unavailable("unexpected answer from the reservation store"))
+            return (replay(parts[1].text ?? "", attempt: attempt), "idempotent_replay")
+        case "idempotency_conflict": return (.problem(.idempotencyConflict), outcome)
+        case "not_found": return (.problem(.notFound("no such \(parts[1].text ?? "campaign")")), outcome)
+        case "campaign_not_open": return (.problem(.campaignNotOpen(attempt.campaignID)), outcome)
+        case "slot_full": return (.problem(.slotFull(attempt.slot.id)), outcome)
+        case "citizen_limit_reached": return (.problem(.citizenLimitReached(Int(parts[1].integer ?? 0))), outcome)
+        case "rate_limited": return (rateLimited(parts), outcome)
+        default: return (.problem(.unavailable("unexpected answer from the reservation store")), "unavailable")
         }
     }
 

@@ -14,6 +14,8 @@ final class LoopContext {
     /// Invalid attempts per campaign since the last flush to Redis stats.
     var invalidAttempts: [String: Int] = [:]
     var random = BufferedRandom()
+    /// This loop's HTTP server's open connections (set once it exists).
+    var openConnections: () -> Int = { 0 }
     private var refreshTimer: LoopTimer?
 
     init(loop: EventLoop, shared: SharedServices) {
@@ -36,6 +38,7 @@ final class LoopContext {
         refreshTimer = loop.schedule(everyMillis: config.snapshotRefreshMillis) { [unowned self] in
             self.catalog.refresh()
             self.flushInvalidAttempts()
+            self.shared.metrics.publishOpenConnections(loop: self.loop.index, self.openConnections())
         }
     }
 

@@ -1,3 +1,4 @@
+import EventHTTP
 import AllotDomain
 import Foundation
 import Logging
@@ -12,6 +13,7 @@ final class PersistBatcher {
     private let redis: RedisSyncClient
     private let logger: Logger
     private let health: SharedHealth
+    private let metrics: ServerMetrics
     private var campaigns: [String] = []
     /// Stream key → campaign id, for the rows written from each stream.
     private var campaignOfStream: [String: String] = [:]
@@ -21,12 +23,14 @@ final class PersistBatcher {
     private var campaignsCheckedAt: Int64 = 0
     private var trimmedAt: Int64 = 0
 
-    init(settings: Persister.Settings, database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger, health: SharedHealth) {
+    init(settings: Persister.Settings, database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger,
+         health: SharedHealth, metrics: ServerMetrics) {
         self.settings = settings
         self.database = database
         self.redis = redis
         self.logger = logger
         self.health = health
+        self.metrics = metrics
     }
 
     func close() { redis.close() }
@@ -44,7 +48,15 @@ final class PersistBatcher {
             Thread.sleep(forTimeInterval: Double(settings.blockMillis) / 1000)
             return 0
         }
-        let written = try readAndPersist()
+        let written: Int
+        do {
+            written = try readAndPersist()
+        } catch let error as RedisError where error.description.contains("NOGROUP") {
+            // Redis lost its data (and `allot recover` rebuilt it): learn the
+            // campaigns and their groups again.
+            campaigns.removeAll()
+            throw error
+        }
         if now - trimmedAt >= Int64(settings.trimEveryMillis) {
             try trim()
             trimmedAt = now
@@ -90,9 +102,21 @@ final class PersistBatcher {
         for (stream, id) in zip(streams, ids) where id == "0" && (batch.entries[stream]?.isEmpty ?? true) {
             recovered.insert(stream)
         }
-        guard batch.count > 0 else { return 0 }
-        try write(batch)
+        guard batch.count > 0 else {
+            metrics.persistLagMillis.record(0)
+            return 0
+        }
+        let changes = try write(batch)
         health.sqliteWritable.store(true, ordering: .relaxed)
+        metrics.persistBatchRows.record(batch.count)
+        metrics.persistedRows.increment(by: batch.count)
+        if let oldest = batch.oldestMillis { metrics.persistLagMillis.record(max(0, WallClock.nowMillis() - oldest)) }
+        for change in changes {
+            logger.info("reservation \(change.status.rawValue)", metadata: [
+                "campaign": "\(change.campaign)", "slot": "\(change.slot)", "actor": "\(change.actor)",
+                "audit_id": "\(change.auditID)",
+            ])
+        }
         for (stream, entries) in batch.entries where !entries.isEmpty {
             try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + entries.map(\.streamID))
             lastAcked[stream] = entries.last!.streamID
@@ -100,9 +124,23 @@ final class PersistBatcher {
         return batch.count
     }
 
-    private func write(_ batch: StreamBatch) throws {
+    /// A state change that reached SQLite, for its log line.
+    struct Change {
+        let campaign: String
+        let slot: String
+        let status: ReservationStatus
+        let actor: String
+        let auditID: Int64
+    }
+
+    /// Writes a batch and the audit rows of the state changes it made, in
+    /// one transaction. A replayed event changes no row, so it adds no
+    /// audit row either.
+    private func write(_ batch: StreamBatch) throws -> [Change] {
         try database.transaction {
             let upsert = try database.statement(ReservationEvent.upsertSQL)
+            var audited: [AuditEntry] = []
+            var changes: [Change] = []
             for (stream, entries) in batch.entries {
                 // Only the streams of `campaigns` are read, so each is known.
                 guard let campaign = campaignOfStream[stream] else { preconditionFailure("read an unknown stream \(stream)") }
@@ -112,7 +150,16 @@ final class PersistBatcher {
                         continue
                     }
                     try upsert.run(event.bindings)
+                    guard database.changes > 0 else { continue }
+                    audited.append(event.auditEntry)
+                    changes.append(Change(campaign: campaign, slot: event.record.slot, status: event.record.status,
+                                          actor: event.actor, auditID: 0))
                 }
+            }
+            let firstID = try AuditLog(database: database).append(audited)
+            return changes.enumerated().map { index, change in
+                Change(campaign: change.campaign, slot: change.slot, status: change.status, actor: change.actor,
+                       auditID: firstID + Int64(index))
             }
         }
     }
@@ -159,6 +206,11 @@ struct StreamBatch {
     var entries: [String: [Entry]] = [:]
     var count = 0
 
+    /// When the oldest entry of the batch was added (its id's milliseconds).
+    var oldestMillis: Int64? {
+        entries.values.compactMap { $0.first.flatMap { StreamID.millis($0.streamID) } }.min()
+    }
+
     init(_ reply: RedisReply) {
         for stream in reply.elements ?? [] {
             guard let parts = stream.elements, parts.count == 2, let name = parts[0].text else { continue }
@@ -188,8 +240,13 @@ struct ReservationEvent {
         WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
         """
 
+    /// Who made the change: `citizen` unless the event names someone
+    /// (staff redeeming, a token's name).
+    let actor: String
+
     static let idField = Array("id".utf8)
     static let recordField = Array("r".utf8)
+    static let actorField = Array("a".utf8)
 
     init?(_ entry: StreamBatch.Entry, campaign: String) {
         guard let id = entry.field(Self.idField), let record = entry.field(Self.recordField).flatMap(ReservationRecord.init)
@@ -197,6 +254,20 @@ struct ReservationEvent {
         self.id = id
         self.campaign = campaign
         self.record = record
+        actor = entry.field(Self.actorField) ?? "citizen"
+    }
+
+    var auditEntry: AuditEntry {
+        var after = JSONWriter(capacity: 128)
+        after.beginObject()
+        after.field("status", record.status.rawValue)
+        after.field("campaign_id", campaign)
+        after.field("site_id", record.site)
+        after.field("slot_id", record.slot)
+        after.endObject()
+        return AuditEntry(atMillis: record.updatedAtMillis, actor: actor, action: "reservation." + record.status.rawValue,
+                          subject: "reservation:" + id,
+                          before: record.status == .confirmed ? "null" : "{\"status\":\"confirmed\"}", after: after.text)
     }
 
     var bindings: [SQLiteValue] {

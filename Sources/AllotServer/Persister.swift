@@ -28,13 +28,15 @@ final class Persister: Sendable {
     private let settings: Settings
     private let logger: Logger
     private let health: SharedHealth
+    private let metrics: ServerMetrics
     private let stopping = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(settings: Settings, logger: Logger, health: SharedHealth) {
+    init(settings: Settings, logger: Logger, health: SharedHealth, metrics: ServerMetrics) {
         self.settings = settings
         self.logger = logger
         self.health = health
+        self.metrics = metrics
     }
 
     func start() throws {
@@ -43,7 +45,7 @@ final class Persister: Sendable {
             let batcher = PersistBatcher(settings: settings, database: database.value,
                                          redis: RedisSyncClient(host: settings.redisHost, port: settings.redisPort,
                                                                 timeoutMillis: settings.blockMillis + 2_000),
-                                         logger: logger, health: health)
+                                         logger: logger, health: health, metrics: metrics)
             run(batcher)
             finished.signal()
         }

@@ -31,6 +31,20 @@ enum Schema {
           created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
         """,
         "CREATE INDEX IF NOT EXISTS reservations_by_campaign ON reservations (campaign_id, id)",
+        // Bearer tokens: only their SHA-256 digest is kept.
+        """
+        CREATE TABLE IF NOT EXISTS tokens (
+          name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin', 'staff', 'auditor')),
+          digest TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER)
+        """,
+        // Hash-chained (AuditLog.swift): ids are given by the appender, so
+        // the hash covers them.
+        """
+        CREATE TABLE IF NOT EXISTS audit (
+          id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+          subject TEXT NOT NULL, before TEXT NOT NULL, after TEXT NOT NULL,
+          prev_hash TEXT NOT NULL, hash TEXT NOT NULL)
+        """,
     ]
 
     static func open(path: String) throws -> SQLiteDatabase {

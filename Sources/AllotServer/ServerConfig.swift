@@ -1,3 +1,5 @@
+import AllotDomain
+
 /// Everything `allot serve` is told. Limits are named with the unit last.
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
@@ -23,6 +25,11 @@ public struct ServerConfig: Sendable {
     public var persistBatchRowsMax = 2_000
     public var persistBlockMillis = 100
     public var shutdownDrainMillisMax = 5_000
+    /// Failed token checks an address may make: a burst, then a slow trickle.
+    public var authFailurePolicy = BucketPolicy(rate: 0.2, burst: 10)!
+    /// How often the admin worker reloads tokens from SQLite (revocations
+    /// take effect within this).
+    public var tokenRefreshMillis = 500
 
     public init() {}
 }

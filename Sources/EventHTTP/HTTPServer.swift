@@ -23,6 +23,14 @@ public final class HTTPServer {
     private let handler: Handler
     private var context: Unmanaged<HTTPServer>?
     private var boundSocket: OpaquePointer?
+    /// Connections that have sent a request, each with the exchange
+    /// streaming on it (if any). evhttp tells us when one closes.
+    private var connections: [OpaquePointer: HTTPExchange?] = [:]
+    /// Called with each answer's status as it is sent (metrics).
+    public var responded: ((HTTPExchange, Int) -> Void)?
+
+    /// Connections open on this server that have sent at least one request.
+    public var openConnections: Int { connections.count }
 
     public init(loop: EventLoop, listenerFD: Int32, limits: HTTPLimits, handler: @escaping Handler) throws {
         self.loop = loop
@@ -40,7 +48,8 @@ public final class HTTPServer {
         evhttp_set_gencb(http, { request, context in
             guard let request, let context else { return }
             let server = Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue()
-            server.handler(HTTPExchange(request: request))
+            server.track(request)
+            server.handler(HTTPExchange(request: request, server: server))
         }, context.toOpaque())
         guard let bound = evhttp_accept_socket_with_handle(http, listenerFD) else {
             throw SocketError(call: "evhttp_accept_socket", errno: errno)
@@ -56,11 +65,32 @@ public final class HTTPServer {
         boundSocket = nil
     }
 
+    /// Registers a connection on its first request, so that its close is
+    /// seen (open-connection count, streams whose reader went away).
+    private func track(_ request: OpaquePointer) {
+        guard let connection = evhttp_request_get_connection(request), connections[connection] == nil else { return }
+        connections[connection] = .some(nil)
+        evhttp_connection_set_closecb(connection, { connection, context in
+            guard let connection, let context else { return }
+            Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue().closed(connection)
+        }, context!.toOpaque())
+    }
+
+    private func closed(_ connection: OpaquePointer) {
+        if case .some(.some(let streaming)) = connections.removeValue(forKey: connection) { streaming.connectionClosed() }
+    }
+
+    fileprivate func setStreaming(_ exchange: HTTPExchange?, on connection: OpaquePointer) {
+        guard connections[connection] != nil else { return }
+        connections[connection] = .some(exchange)
+    }
+
     /// Stops accepting and frees the evhttp; on the loop thread.
     public func close() {
         loop.preconditionInLoop()
         if let http { evhttp_free(http) }
         http = nil
+        connections.removeAll()
         context?.release()
         context = nil
     }
@@ -71,8 +101,15 @@ public final class HTTPServer {
 /// client has gone, so a late answer is always safe.
 public final class HTTPExchange {
     private var request: OpaquePointer?
+    private weak var server: HTTPServer?
+    /// What the request turned out to be (a route name), for metrics.
+    public var label = "unmatched"
+    public let startedMicros = monotonicMicros()
 
-    init(request: OpaquePointer) { self.request = request }
+    init(request: OpaquePointer, server: HTTPServer) {
+        self.request = request
+        self.server = server
+    }
 
     public var isAnswered: Bool { request == nil }
 
@@ -131,6 +168,7 @@ public final class HTTPExchange {
         body.withUnsafeBytes { _ = evbuffer_add(output, $0.baseAddress, $0.count) }
         evhttp_send_reply(request, Int32(status), HTTPStatus.reason(status), nil)
         self.request = nil
+        server?.responded?(self, status)
     }
 
     /// Answers with a body that is shared between many answers (a cached
@@ -150,6 +188,7 @@ public final class HTTPExchange {
         }
         evhttp_send_reply(request, Int32(status), HTTPStatus.reason(status), nil)
         self.request = nil
+        server?.responded?(self, status)
     }
 
     // MARK: streaming (chunked transfer encoding)
@@ -164,14 +203,13 @@ public final class HTTPExchange {
             preconditionFailure("answered twice")
         }
         addHeaders(request, contentType: contentType, headers)
-        // The close callback tells a paced producer that nobody is reading
-        // any more; it holds the exchange until the stream ends.
-        let context = Unmanaged.passRetained(self)
-        streamContext = context
-        evhttp_connection_set_closecb(connection, { _, context in
-            Unmanaged<HTTPExchange>.fromOpaque(context!).takeUnretainedValue().connectionClosed()
-        }, context.toOpaque())
+        // The server tells a paced producer when its connection closes
+        // (nobody is reading any more); the context holds the exchange until
+        // the stream ends.
+        streamContext = Unmanaged.passRetained(self)
+        server?.setStreaming(self, on: connection)
         evhttp_send_reply_start(request, Int32(status), HTTPStatus.reason(status))
+        server?.responded?(self, status)
     }
 
     /// Sends one chunk; `flushed(true)` runs once the connection has written
@@ -193,7 +231,7 @@ public final class HTTPExchange {
 
     public func endStream() {
         if let request, !streamClosed, let connection = evhttp_request_get_connection(request) {
-            evhttp_connection_set_closecb(connection, nil, nil)
+            server?.setStreaming(nil, on: connection)
             evhttp_send_reply_end(request)
         }
         request = nil
@@ -205,7 +243,7 @@ public final class HTTPExchange {
     /// client stopped reading): the connection is dropped mid-body.
     public func abortStream() {
         if let request, !streamClosed, let connection = evhttp_request_get_connection(request) {
-            evhttp_connection_set_closecb(connection, nil, nil)
+            server?.setStreaming(nil, on: connection)
             evhttp_connection_free(connection)
         }
         request = nil
@@ -220,7 +258,7 @@ public final class HTTPExchange {
         flushed?(true)
     }
 
-    private func connectionClosed() {
+    fileprivate func connectionClosed() {
         streamClosed = true
         let flushed = pendingFlush
         pendingFlush = nil
@@ -268,4 +306,10 @@ public final class SharedBytes: @unchecked Sendable {
     }
 
     deinit { UnsafeMutableRawBufferPointer(mutating: bytes).deallocate() }
+}
+
+public func monotonicMicros() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
 }

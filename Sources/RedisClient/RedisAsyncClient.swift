@@ -224,8 +224,3 @@ struct PendingQueue {
     }
 }
 
-public func monotonicMicros() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
-}

@@ -45,6 +45,9 @@ public final class SQLiteDatabase {
 
     /// A prepared statement, cached by its text for the life of the
     /// connection (the hot statements are prepared once).
+    /// Rows the last INSERT/UPDATE/DELETE changed (0 when an upsert did nothing).
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
     public func statement(_ sql: String) throws -> SQLiteStatement {
         if let cached = statements[sql] {
             cached.reset()
@@ -138,10 +141,18 @@ public final class SQLiteStatement {
     }
 
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
 
     public func text(_ column: Int32) -> String {
         guard let pointer = sqlite3_column_text(raw, column) else { return "" }
         return String(cString: pointer)
+    }
+
+    /// Hands each row to `body` as it is stepped (no row is kept).
+    public func forEachRow(_ values: [SQLiteValue] = [], _ body: (SQLiteStatement) throws -> Void) throws {
+        try bind(values)
+        defer { sqlite3_reset(raw) }
+        while try step() { try body(self) }
     }
 
     /// Collects every row through `row`.

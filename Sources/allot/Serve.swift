@@ -17,11 +17,12 @@ struct Serve: ParsableCommand {
     @Option(help: "SQLite database file (env ALLOT_DB); default: <data-dir>/allot.db.") var db: String?
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
 
     func run() throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
+            handler.logLevel = logLevel
             return handler
         }
         let logger = Logger(label: "allot")
@@ -41,12 +42,7 @@ struct Serve: ParsableCommand {
 
         var supervisor: RedisSupervisor?
         if let address = redis ?? environment["ALLOT_REDIS"] {
-            let parts = address.split(separator: ":")
-            guard parts.count == 2, let redisPort = Int(parts[1]) else {
-                throw ValidationError("--redis takes HOST:PORT, got \(address)")
-            }
-            config.redisHost = String(parts[0])
-            config.redisPort = redisPort
+            (config.redisHost, config.redisPort) = try RedisAddress.parse(address)
         } else {
             let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(), logger: logger)
             try own.start()
@@ -84,3 +80,4 @@ struct Serve: ParsableCommand {
         sources.forEach { $0.cancel() }
     }
 }
+extension Logger.Level: @retroactive ExpressibleByArgument {}

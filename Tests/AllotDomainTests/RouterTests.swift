@@ -20,23 +20,34 @@ import Testing
         #expect(try route(.post, "/v1/reservations/\(rid)/redeem").get() == .redeemReservation(id))
     }
 
-    @Test func adminRoutesNeedTokens() throws {
-        let cases: [(HTTPMethod, String, Route)] = [
-            (.post, "/v1/admin/campaigns", .createCampaign),
-            (.patch, "/v1/admin/campaigns/c1", .patchCampaign(campaign: "c1")),
-            (.put, "/v1/admin/campaigns/c1/sites", .putSites(campaign: "c1")),
-            (.put, "/v1/admin/campaigns/c1/slots", .putSlots(campaign: "c1")),
-            (.patch, "/v1/admin/campaigns/c1/slots/s-0900", .patchSlot(campaign: "c1", slot: "s-0900")),
-            (.put, "/v1/admin/campaigns/c1/rate-limits", .putRateLimits(campaign: "c1")),
-            (.get, "/v1/admin/campaigns/c1/stats", .campaignStats(campaign: "c1")),
-            (.get, "/v1/admin/campaigns/c1/reservations.csv", .exportReservations(campaign: "c1")),
+    @Test func operatorRoutesAskForTheirRole() throws {
+        let cases: [(HTTPMethod, String, Route, Role)] = [
+            (.post, "/v1/admin/campaigns", .createCampaign, .admin),
+            (.patch, "/v1/admin/campaigns/c1", .patchCampaign(campaign: "c1"), .admin),
+            (.put, "/v1/admin/campaigns/c1/sites", .putSites(campaign: "c1"), .admin),
+            (.put, "/v1/admin/campaigns/c1/slots", .putSlots(campaign: "c1"), .admin),
+            (.patch, "/v1/admin/campaigns/c1/slots/s-0900", .patchSlot(campaign: "c1", slot: "s-0900"), .admin),
+            (.put, "/v1/admin/campaigns/c1/rate-limits", .putRateLimits(campaign: "c1"), .admin),
+            (.get, "/v1/admin/campaigns/c1/stats", .campaignStats(campaign: "c1"), .auditor),
+            (.get, "/v1/admin/campaigns/c1/reservations.csv", .exportReservations(campaign: "c1"), .auditor),
+            (.get, "/v1/admin/audit", .auditTrail, .auditor),
+            (.post, "/v1/reservations/\(rid)/redeem", .redeemReservation(ReservationID(parsing: Substring(rid))!), .staff),
         ]
-        for (method, path, expected) in cases {
+        for (method, path, expected, role) in cases {
             let matched = try route(method, path).get()
             #expect(matched == expected)
-            #expect(matched.needsToken, "\(path)")
+            #expect(matched.neededRole == role, "\(path)")
         }
-        #expect(try !route(.post, "/v1/campaigns/c1/reservations").get().needsToken)
+        #expect(try route(.post, "/v1/campaigns/c1/reservations").get().neededRole == nil)
+        #expect(try route(.delete, "/v1/reservations/\(rid)").get().neededRole == nil)
+    }
+
+    @Test func adminMayEverythingOthersOnlyTheirOwn() {
+        for needed in Role.allCases {
+            #expect(Role.admin.may(needed))
+            #expect(Role.staff.may(needed) == (needed == .staff))
+            #expect(Role.auditor.may(needed) == (needed == .auditor))
+        }
     }
 
     @Test func unknownPathsAndBadIdsAre404() {

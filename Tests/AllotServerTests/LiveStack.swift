@@ -228,11 +228,10 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-             source: String, file: String, function: String, line: UInt) {
-        let all = self.metadata.merging(explicit ?? [:]) { $1 }
-        let text = "\(level) \(message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))"
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let text = "\(event.level) \(event.message) \(all.map { "\($0)=\($1)" }.sorted().joined(separator: " "))"
         lines.withLock { $0.append(text) }
-        if level >= .warning { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+        if event.level >= .warning { FileHandle.standardError.write(Data((text + "\n").utf8)) }
     }
 }

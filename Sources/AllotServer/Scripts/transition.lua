@@ -4,7 +4,7 @@
 -- like every other state change.
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream
--- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')
+-- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')  3 actor
 -- Returns {'ok', record} | {'not_found'} | {'refused', status}
 -- Record layout: status|slot|site|code|citizen key|created ms|updated ms
 
@@ -25,5 +25,5 @@ if target == 'cancelled' then
   redis.call('HINCRBY', KEYS[2], slot, 1)
   if redis.call('HINCRBY', KEYS[3], ckey, -1) <= 0 then redis.call('HDEL', KEYS[3], ckey) end
 end
-redis.call('XADD', KEYS[5], '*', 'id', rid, 'r', next_record)
+redis.call('XADD', KEYS[5], '*', 'id', rid, 'r', next_record, 'a', ARGV[3])
 return {'ok', next_record}

@@ -1,0 +1,52 @@
+/// Who a bearer token speaks for (API.md "Staff and operator API").
+public enum Role: String, Sendable, CaseIterable {
+    /// Everything.
+    case admin
+    /// Redeems bookings at the counter.
+    case staff
+    /// Reads stats, exports and the audit trail.
+    case auditor
+
+    /// Whether this role may use a route that asks for `needed`.
+    public func may(_ needed: Role) -> Bool {
+        self == .admin || self == needed
+    }
+}
+
+extension Route {
+    /// The role a route asks for; nil for citizen and operations routes.
+    public var neededRole: Role? {
+        switch self {
+        case .createCampaign, .patchCampaign, .putSites, .putSlots, .patchSlot, .putRateLimits: return .admin
+        case .campaignStats, .exportReservations, .auditTrail: return .auditor
+        case .redeemReservation: return .staff
+        default: return nil
+        }
+    }
+
+    /// A short fixed name, for metrics labels (never a path parameter).
+    public var name: String {
+        switch self {
+        case .healthz: "healthz"
+        case .readyz: "readyz"
+        case .metrics: "metrics"
+        case .listCampaigns: "list_campaigns"
+        case .getCampaign: "get_campaign"
+        case .listSites: "list_sites"
+        case .listSlots: "list_slots"
+        case .reserve: "reserve"
+        case .getReservation: "get_reservation"
+        case .cancelReservation: "cancel_reservation"
+        case .redeemReservation: "redeem_reservation"
+        case .createCampaign: "create_campaign"
+        case .patchCampaign: "patch_campaign"
+        case .putSites: "put_sites"
+        case .putSlots: "put_slots"
+        case .patchSlot: "patch_slot"
+        case .putRateLimits: "put_rate_limits"
+        case .campaignStats: "campaign_stats"
+        case .exportReservations: "export_reservations"
+        case .auditTrail: "audit_trail"
+        }
+    }
+}

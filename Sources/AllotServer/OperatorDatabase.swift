@@ -1,0 +1,47 @@
+import AllotDomain
+import SQLiteStore
+
+/// What the `allot token` and `allot audit` commands do to the SQLite file,
+/// beside a running server or without one.
+public struct OperatorDatabase {
+    private let database: SQLiteDatabase
+
+    public init(path: String) throws {
+        database = try Schema.open(path: path)
+    }
+
+    public struct TokenRow: Sendable {
+        public let name: String
+        public let role: Role
+        public let createdAtMillis: Int64
+        public let lastUsedAtMillis: Int64?
+        public let revokedAtMillis: Int64?
+    }
+
+    /// Returns the token's name and the token itself (shown once, never stored).
+    public func createToken(role: Role, name: String?, actor: String) throws -> (name: String, token: String) {
+        try TokenStore(database: database).create(role: role, name: name, actor: actor)
+    }
+
+    public func revokeToken(name: String, actor: String) throws {
+        try TokenStore(database: database).revoke(name: name, actor: actor)
+    }
+
+    public func tokens() throws -> [TokenRow] {
+        try TokenStore(database: database).list().map {
+            TokenRow(name: $0.name, role: $0.role, createdAtMillis: $0.createdAtMillis,
+                     lastUsedAtMillis: $0.lastUsedAtMillis, revokedAtMillis: $0.revokedAtMillis)
+        }
+    }
+
+    public struct AuditVerdict: Sendable {
+        public let rowsChecked: Int
+        /// The first row that does not match, and how; nil when the chain holds.
+        public let firstBreak: AuditChainVerifier.Break?
+    }
+
+    public func verifyAudit() throws -> AuditVerdict {
+        let (rows, broken) = try AuditLog(database: database).verify()
+        return AuditVerdict(rowsChecked: rows, firstBreak: broken)
+    }
+}

@@ -1,0 +1,150 @@
+import AllotDomain
+import Logging
+import RedisClient
+import SQLiteStore
+
+/// `allot recover`: rebuilds the Redis state of every campaign from SQLite
+/// after Redis lost its data (DESIGN.md: SQLite is the record of truth for
+/// configuration and, once persisted, for reservations).
+///
+/// A campaign whose config hash is still in Redis is left alone: its live
+/// counters are newer than SQLite. For the others, everything is written
+/// first and the config hash last, because reserve.lua answers "no such
+/// campaign" without it: no reservation can run on a half-rebuilt state.
+/// What Redis held but SQLite did not (events not yet persisted when the
+/// data was lost, rejection counters, idempotency keys, token buckets)
+/// cannot come back.
+public struct Recovery {
+    public struct CampaignReport: Sendable {
+        public let campaign: String
+        /// False: Redis still had it, so it was left as it was.
+        public let rebuilt: Bool
+        public let slots: Int
+        public let reservations: Int
+        public let placesTaken: Int
+    }
+
+    static let commandsPerPipeline = 1_000
+    private let database: SQLiteDatabase
+    private let redis: RedisSyncClient
+    private let logger: Logger
+
+    public init(databasePath: String, redisHost: String, redisPort: Int, logger: Logger) throws {
+        database = try Schema.open(path: databasePath)
+        redis = RedisSyncClient(host: redisHost, port: redisPort, timeoutMillis: 30_000)
+        self.logger = logger
+    }
+
+    public func run() throws -> [CampaignReport] {
+        defer { redis.close() }
+        let config = StoredConfig(database: database)
+        return try config.campaignIDs().map { try recover($0, config) }
+    }
+
+    private func recover(_ id: String, _ config: StoredConfig) throws -> CampaignReport {
+        let keys = CampaignKeys(id)
+        guard let campaign = try config.campaign(id) else { throw RedisError("campaign \(id) vanished from SQLite") }
+        if try redis.checked(["EXISTS", keys.config]).integer == 1 {
+            logger.info("campaign present in Redis, left alone", metadata: ["campaign": "\(id)"])
+            return CampaignReport(campaign: id, rebuilt: false, slots: 0, reservations: 0, placesTaken: 0)
+        }
+        // Leftovers of an earlier, interrupted recovery are rebuilt from scratch.
+        try redis.checked(["DEL", keys.remaining, keys.capacity, keys.holdings, keys.records, keys.stats,
+                           keys.sites, keys.slots])
+
+        let reservations = try restoreRecords(id, keys)
+        try restoreHoldings(id, keys)
+        let taken = try placesTaken(id)
+        let slots = try config.slots(id)
+        var commands: [[String]] = []
+        for slot in slots {
+            let capacity = max(slot.capacity, taken[slot.id] ?? 0)
+            commands.append(["HSET", keys.capacity, slot.id, String(capacity)])
+            commands.append(["HSET", keys.remaining, slot.id, String(capacity - (taken[slot.id] ?? 0))])
+            commands.append(["HSET", keys.slots, slot.id, CampaignView.slotMetadata(slot)])
+        }
+        for site in try config.sites(id) {
+            commands.append(["HSET", keys.sites, site.id, CampaignView.siteMetadata(site)])
+        }
+        let counts = try statusCounts(id)
+        commands.append(["HSET", keys.stats, "cancelled", String(counts["cancelled"] ?? 0),
+                         "redeemed", String(counts["redeemed"] ?? 0)])
+        try send(commands)
+
+        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "$", "MKSTREAM"])
+        if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+        // Last: the config hash opens the campaign to reservations again.
+        let limits = RedisConfig.rateLimitFields(try config.rateLimits(id)).set
+        try redis.checkedPipeline([
+            ["HSET", keys.config] + RedisConfig.campaignFields(campaign) + limits,
+            ["HINCRBY", keys.config, "ver", "1"],
+            ["SADD", GlobalKeys.campaigns, id],
+        ])
+        let placesTaken = taken.values.reduce(0, +)
+        logger.info("campaign rebuilt in Redis", metadata: [
+            "campaign": "\(id)", "slots": "\(slots.count)", "reservations": "\(reservations)", "places_taken": "\(placesTaken)",
+        ])
+        return CampaignReport(campaign: id, rebuilt: true, slots: slots.count, reservations: reservations,
+                              placesTaken: placesTaken)
+    }
+
+    /// Every reservation back into the records hash, streamed in pages.
+    private func restoreRecords(_ id: String, _ keys: CampaignKeys) throws -> Int {
+        var count = 0
+        var pending: [String] = []
+        let query = try database.statement("""
+            SELECT id, status, slot_id, site_id, code, citizen_key, created_at, updated_at
+            FROM reservations WHERE campaign_id = ? ORDER BY id
+            """)
+        try query.forEachRow([.text(id)]) { row in
+            let record = [row.text(1), row.text(2), row.text(3), row.text(4), row.text(5),
+                          String(row.int(6)), String(row.int(7))].joined(separator: "|")
+            pending += [row.text(0), record]
+            count += 1
+            if pending.count >= 2 * Self.commandsPerPipeline {
+                try redis.checked(["HSET", keys.records] + pending)
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        if !pending.isEmpty { try redis.checked(["HSET", keys.records] + pending) }
+        return count
+    }
+
+    /// Each citizen's active reservations (confirmed or redeemed: only a
+    /// cancel gives a share back), grouped by SQLite, not in memory.
+    private func restoreHoldings(_ id: String, _ keys: CampaignKeys) throws {
+        var pending: [String] = []
+        let query = try database.statement("""
+            SELECT citizen_key, COUNT(*) FROM reservations
+            WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') GROUP BY citizen_key
+            """)
+        try query.forEachRow([.text(id)]) { row in
+            pending += [row.text(0), String(row.int(1))]
+            if pending.count >= 2 * Self.commandsPerPipeline {
+                try redis.checked(["HSET", keys.holdings] + pending)
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        if !pending.isEmpty { try redis.checked(["HSET", keys.holdings] + pending) }
+    }
+
+    private func placesTaken(_ id: String) throws -> [String: Int] {
+        let rows = try database.statement("""
+            SELECT slot_id, COUNT(*) FROM reservations
+            WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') GROUP BY slot_id
+            """).rows([.text(id)]) { ($0.text(0), Int($0.int(1))) }
+        return Dictionary(uniqueKeysWithValues: rows)
+    }
+
+    private func statusCounts(_ id: String) throws -> [String: Int] {
+        let rows = try database.statement("SELECT status, COUNT(*) FROM reservations WHERE campaign_id = ? GROUP BY status")
+            .rows([.text(id)]) { ($0.text(0), Int($0.int(1))) }
+        return Dictionary(uniqueKeysWithValues: rows)
+    }
+
+    private func send(_ commands: [[String]]) throws {
+        for start in stride(from: 0, to: commands.count, by: Self.commandsPerPipeline) {
+            try redis.checkedPipeline(Array(commands[start..<min(commands.count, start + Self.commandsPerPipeline)]))
+        }
+    }
+}

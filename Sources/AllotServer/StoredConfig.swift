@@ -1,0 +1,40 @@
+import AllotDomain
+import SQLiteStore
+
+/// Operators' configuration as SQLite holds it (the record of truth).
+struct StoredConfig {
+    let database: SQLiteDatabase
+
+    func campaignIDs() throws -> [String] {
+        try database.statement("SELECT id FROM campaigns ORDER BY id").rows { $0.text(0) }
+    }
+
+    func campaign(_ id: String) throws -> Campaign? {
+        try database.statement(
+            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at FROM campaigns WHERE id = ?"
+        ).rows([.text(id)]) { row in
+            Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
+                     idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
+                     opensAtMillis: row.int(4), closesAtMillis: row.int(5))
+        }.first
+    }
+
+    func rateLimits(_ id: String) throws -> RateLimits {
+        let text = try database.statement("SELECT rate_limits FROM campaigns WHERE id = ?").rows([.text(id)]) { $0.text(0) }
+        return (try? RateLimits.decode(Fields.parse(Array((text.first ?? "{}").utf8)))) ?? RateLimits()
+    }
+
+    func sites(_ id: String) throws -> [Site] {
+        try database.statement("SELECT id, name, address FROM sites WHERE campaign_id = ? ORDER BY id").rows([.text(id)]) {
+            Site(id: $0.text(0), name: $0.text(1), address: $0.text(2))
+        }
+    }
+
+    func slots(_ id: String) throws -> [Slot] {
+        try database.statement(
+            "SELECT id, site_id, starts_at, ends_at, capacity FROM slots WHERE campaign_id = ? ORDER BY id"
+        ).rows([.text(id)]) {
+            Slot(id: $0.text(0), siteID: $0.text(1), startsAtMillis: $0.int(2), endsAtMillis: $0.int(3), capacity: Int($0.int(4)))
+        }
+    }
+}
