@@ -93,13 +93,18 @@ public final class AllotServer: @unchecked Sendable {
         logger.info("serving", metadata: ["host": "\(config.host)", "port": "\(port)", "loops": "\(config.threads)"])
     }
 
-    /// Graceful stop: stop accepting, let in-flight requests finish, stop
-    /// the loops, drain the persister into SQLite, stop the admin worker.
+    /// Graceful stop (SIGTERM, SIGINT): stop accepting, answer new requests
+    /// on open connections 503 and close them, let in-flight requests finish
+    /// (bounded), stop the loops, drain the persister into SQLite, stop the
+    /// admin worker.
     public func stop() {
         guard !stopped else { return }
         stopped = true
         for handle in handles {
-            handle.loop.execute { handle.server?.stopAccepting() }
+            handle.loop.execute {
+                handle.server?.stopAccepting()
+                handle.context?.draining = true
+            }
         }
         waitForInFlight()
         for handle in handles {

@@ -5,6 +5,11 @@ import EventHTTP
 /// size, then hand it to its handler.
 extension LoopContext {
     func handle(_ exchange: HTTPExchange) {
+        if draining {
+            var answer = Answer.problem(.unavailable("the server is shutting down", retryAfterSeconds: 1))
+            answer.headers.append(("Connection", "close"))
+            return exchange.send(answer)
+        }
         let uri = exchange.uri
         let path: Substring
         let query: Substring?

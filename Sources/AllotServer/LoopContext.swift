@@ -14,6 +14,8 @@ final class LoopContext {
     /// Invalid attempts per campaign since the last flush to Redis stats.
     var invalidAttempts: [String: Int] = [:]
     var random = BufferedRandom()
+    /// Set on shutdown: new requests are refused so in-flight ones can end.
+    var draining = false
     /// This loop's HTTP server's open connections (set once it exists).
     var openConnections: () -> Int = { 0 }
     private var refreshTimer: LoopTimer?

@@ -1,3 +1,4 @@
+import EventHTTP
 import Foundation
 import Logging
 import RedisClient
@@ -30,6 +31,8 @@ final class Persister: Sendable {
     private let health: SharedHealth
     private let metrics: ServerMetrics
     private let stopping = Atomic<Bool>(false)
+    /// When the final drain must give up (monotonic µs), set by `stop`.
+    private let drainDeadlineMicros = Atomic<Int64>(0)
     private let finished = DispatchSemaphore(value: 0)
 
     init(settings: Settings, logger: Logger, health: SharedHealth, metrics: ServerMetrics) {
@@ -55,6 +58,7 @@ final class Persister: Sendable {
 
     /// Drains what Redis holds for SQLite (up to `deadlineMillis`), then stops.
     func stop(deadlineMillis: Int) {
+        drainDeadlineMicros.store(monotonicMicros() + Int64(deadlineMillis) * 1000, ordering: .relaxed)
         stopping.store(true, ordering: .relaxed)
         _ = finished.wait(timeout: .now() + .milliseconds(deadlineMillis + 3_000))
     }
@@ -70,8 +74,10 @@ final class Persister: Sendable {
                 Thread.sleep(forTimeInterval: Double(settings.retryDelayMillis) / 1000)
             }
         }
-        // Final drain: whatever is already in the streams goes to SQLite.
-        for _ in 0..<50 {
+        // Final drain: whatever is already in the streams goes to SQLite,
+        // until a round finds nothing or the deadline passes (what is left
+        // stays pending in Redis and is written on the next start).
+        while monotonicMicros() < drainDeadlineMicros.load(ordering: .relaxed) {
             guard let written = try? batcher.round(), written > 0 else { break }
         }
         batcher.close()

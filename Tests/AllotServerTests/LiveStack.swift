@@ -1,3 +1,4 @@
+import AllotDomain
 import AllotServer
 import Foundation
 import Glibc
@@ -34,6 +35,7 @@ final class LiveStack: @unchecked Sendable {
         // lengthens it for slow runs (ThreadSanitizer).
         config.redisCommandTimeoutMillis = ProcessInfo.processInfo.environment["ALLOT_TEST_REDIS_TIMEOUT_MS"]
             .flatMap { Int($0) } ?? 500
+        config.tokenRefreshMillis = 100
         configure(&config)
         // Every line at every level is kept, so tests can check what was logged.
         let logLines = Locked<[String]>([])
@@ -104,6 +106,14 @@ final class LiveStack: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw TestFailure("campaign \(id) never became visible")
+    }
+
+    /// A new token made the way `allot token create` makes it, once the
+    /// server has loaded it.
+    func makeToken(_ role: Role, name: String) throws -> String {
+        let made = try OperatorDatabase(path: databasePath).createToken(role: role, name: name, actor: "cli:test")
+        Thread.sleep(forTimeInterval: 0.35)  // > tokenRefreshMillis
+        return made.token
     }
 
     func stats(_ id: String) throws -> [String: Any] {
