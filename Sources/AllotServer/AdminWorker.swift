@@ -86,6 +86,15 @@ final class AdminWorker: Sendable {
 }
 
 extension AdminWorker {
+    /// Queues a reload of the tokens; `done` runs on the worker thread once
+    /// it is finished. False when the queue is full.
+    func reloadTokens(done: @escaping @Sendable () -> Void) -> Bool {
+        submit({ [self] store in
+            refreshTokens(store)
+            return .json(200, [])
+        }, reply: { _ in done() })
+    }
+
     /// Reloads tokens (made or revoked by `allot token` meanwhile) and
     /// writes back when each was last used.
     private func refreshTokens(_ store: AdminStore) {

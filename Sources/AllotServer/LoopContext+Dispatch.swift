@@ -26,35 +26,44 @@ extension LoopContext {
             exchange.send(.problem(problem))
         case .success(let route):
             exchange.label = route.name
-            var grant: Grant?
-            if let needed = route.neededRole {
-                switch authorise(exchange, needed) {
-                case .failure(let problem): return exchange.send(.problem(problem))
-                case .success(let granted): grant = granted
-                }
-            }
-            dispatch(route, query: query, grant: grant, exchange: exchange)
+            guard let needed = route.neededRole else { return dispatch(route, query: query, grant: nil, exchange: exchange) }
+            authorise(exchange, needed) { [self] grant in dispatch(route, query: query, grant: grant, exchange: exchange) }
         }
     }
 
-    /// The grant of the request's bearer token if its role may do `needed`.
-    /// An address that keeps failing is answered 429 before its token is
-    /// even looked at.
-    private func authorise(_ exchange: HTTPExchange, _ needed: Role) -> Result<Grant, Problem> {
+    /// Runs `proceed` with the grant of the request's bearer token if its
+    /// role may do `needed`; otherwise answers 401, 403, or 429 for an
+    /// address that keeps failing (before its token is even looked at).
+    private func authorise(_ exchange: HTTPExchange, _ needed: Role, proceed: @escaping (Grant) -> Void) {
         let address = exchange.peerAddress
         let failures = shared.authFailures
         if let wait = failures.retryAfter(address) {
-            return .failure(.rateLimited(RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)))
+            let rejection = RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)
+            return exchange.send(.problem(.rateLimited(rejection)))
         }
-        guard let header = exchange.header("Authorization"), header.hasPrefix("Bearer "),
-              let grant = shared.tokens.grant(for: header.dropFirst(7)) else {
+        guard let header = exchange.header("Authorization"), header.hasPrefix("Bearer ") else {
             failures.failed(address)
-            return .failure(.unauthorized)
+            return exchange.send(.problem(.unauthorized))
         }
-        guard grant.role.may(needed) else {
-            return .failure(.forbidden("the \(grant.role.rawValue) role may not do this (it needs \(needed.rawValue))"))
+        let token = String(header.dropFirst(7))
+        let decide = { [shared] (exchange: HTTPExchange) in
+            guard let grant = shared.tokens.grant(for: Substring(token)) else {
+                failures.failed(address)
+                return exchange.send(.problem(.unauthorized))
+            }
+            guard grant.role.may(needed) else {
+                return exchange.send(.problem(.forbidden("the \(grant.role.rawValue) role may not do this (it needs \(needed.rawValue))")))
+            }
+            proceed(grant)
         }
-        return .success(grant)
+        if shared.tokens.grant(for: Substring(token)) != nil { return decide(exchange) }
+        // Unknown here, but maybe made by `allot token create` a moment ago:
+        // the admin worker (which owns SQLite) reloads the tokens first.
+        let bound = LoopBound(exchange, loop: loop), boundDecide = LoopBound(decide, loop: loop)
+        let accepted = shared.admin.reloadTokens {
+            bound.loop.execute { boundDecide.wrapped(bound.wrapped) }
+        }
+        if !accepted { decide(exchange) }
     }
 
     private func dispatch(_ route: Route, query: Substring?, grant: Grant?, exchange: HTTPExchange) {
