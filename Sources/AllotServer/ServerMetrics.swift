@@ -23,10 +23,14 @@ final class ServerMetrics: Sendable {
                            "invalid", "not_found", "idempotency_conflict", "idempotent_replay", "unavailable"]
 
     /// Each loop's open connections, as it last published them.
-    private let connectionsPerLoop: Mutex<[Int]>
+    private let connectionsPerLoop: [PublishedCount]
+
+    private final class PublishedCount: Sendable {
+        let value = Atomic<Int>(0)
+    }
 
     init(loops: Int) {
-        connectionsPerLoop = Mutex(Array(repeating: 0, count: loops))
+        connectionsPerLoop = (0..<loops).map { _ in PublishedCount() }
         var factory = PrometheusMetricsFactory(registry: registry)
         // Request and Redis latencies live between 0.1 ms and seconds.
         factory.defaultDurationHistogramBuckets = [
@@ -61,12 +65,12 @@ final class ServerMetrics: Sendable {
     }
 
     func publishOpenConnections(loop: Int, _ count: Int) {
-        connectionsPerLoop.withLock { $0[loop] = count }
+        connectionsPerLoop[loop].value.store(count, ordering: .relaxed)
     }
 
     /// Prometheus text exposition of everything above.
     func render() -> [UInt8] {
-        openConnections.record(connectionsPerLoop.withLock { $0.reduce(0, +) })
+        openConnections.record(connectionsPerLoop.reduce(0) { $0 + $1.value.load(ordering: .relaxed) })
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
