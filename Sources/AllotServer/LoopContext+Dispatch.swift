@@ -45,9 +45,9 @@ extension LoopContext {
             failures.failed(address)
             return exchange.send(.problem(.unauthorized))
         }
-        let token = String(header.dropFirst(7))
-        let decide = { [shared] (exchange: HTTPExchange) in
-            guard let grant = shared.tokens.grant(for: Substring(token)) else {
+        let token = header.dropFirst(7)
+        let decide = { [shared] (grant: Grant?, exchange: HTTPExchange) in
+            guard let grant else {
                 failures.failed(address)
                 return exchange.send(.problem(.unauthorized))
             }
@@ -56,14 +56,16 @@ extension LoopContext {
             }
             proceed(grant)
         }
-        if shared.tokens.grant(for: Substring(token)) != nil { return decide(exchange) }
+        if let grant = shared.tokens.grant(for: token) { return decide(grant, exchange) }
         // Unknown here, but maybe made by `allot token create` a moment ago:
         // the admin worker (which owns SQLite) reloads the tokens first.
         let bound = LoopBound(exchange, loop: loop), boundDecide = LoopBound(decide, loop: loop)
+        let tokens = shared.tokens, presented = String(token)
         let accepted = shared.admin.reloadTokens {
-            bound.loop.execute { boundDecide.wrapped(bound.wrapped) }
+            let grant = tokens.grant(for: Substring(presented))
+            bound.loop.execute { boundDecide.wrapped(grant, bound.wrapped) }
         }
-        if !accepted { decide(exchange) }
+        if !accepted { decide(nil, exchange) }
     }
 
     private func dispatch(_ route: Route, query: Substring?, grant: Grant?, exchange: HTTPExchange) {

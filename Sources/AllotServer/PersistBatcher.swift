@@ -1,5 +1,5 @@
-import EventHTTP
 import AllotDomain
+import EventHTTP
 import Foundation
 import Logging
 import RedisClient
