@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "allot", targets: ["allot"]),
+        .executable(name: "allot-load", targets: ["allot-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -13,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.4"),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
         // ---- C libraries, each wrapped once ----
@@ -46,6 +49,21 @@ let package = Package(
             "AllotServer", "AllotDomain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // ---- the load harness load testers run (LoadTests/README.md) ----
+        .executableTarget(name: "allot-load", dependencies: [
+            "AllotDomain", "AllotServer", "EventHTTP", "SQLiteStore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], path: "LoadTests/allot-load"),
+
+        // ---- micro-benchmarks (BENCHMARKS.md): swift package benchmark ----
+        .executableTarget(name: "AllotBenchmarks", dependencies: [
+            "AllotDomain", "AllotServer", "SQLiteStore",
+            .product(name: "Benchmark", package: "benchmark"),
+        ], path: "Benchmarks/AllotBenchmarks", plugins: [
+            .plugin(name: "BenchmarkPlugin", package: "benchmark"),
         ]),
 
         .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),

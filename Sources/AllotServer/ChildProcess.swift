@@ -10,8 +10,10 @@ public final class ChildProcess: Sendable {
     private let exited = DispatchSemaphore(value: 0)
 
     /// Starts `path` with `arguments`; `onExit` runs on a waiter thread when
-    /// the child ends, with its wait status.
-    public init(path: String, arguments: [String], onExit: (@Sendable (Int32) -> Void)? = nil) throws {
+    /// the child ends, with its wait status. With `outputPath`, the child's
+    /// standard output and error go to that file instead of ours.
+    public init(path: String, arguments: [String], outputPath: String? = nil,
+                onExit: (@Sendable (Int32) -> Void)? = nil) throws {
         var spawned: pid_t = 0
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -33,7 +35,14 @@ public final class ChildProcess: Sendable {
         // persister has drained).
         posix_spawnattr_setpgroup(&attributes, 0)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
-        let status = posix_spawn(&spawned, path, nil, &attributes, argv, environ)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let outputPath {
+            posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        let status = posix_spawn(&spawned, path, &actions, &attributes, argv, environ)
         guard status == 0 else { throw ChildProcessError(path: path, errno: status) }
         let pid = spawned
         self.pid = pid

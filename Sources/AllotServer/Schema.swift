@@ -2,7 +2,7 @@ import SQLiteStore
 
 /// SQLite: the record of truth for configuration and, once persisted, for
 /// reservations. WAL with synchronous=FULL: one fsync per committed batch.
-enum Schema {
+public enum Schema {
     static let statements = [
         """
         CREATE TABLE IF NOT EXISTS campaigns (
@@ -47,7 +47,10 @@ enum Schema {
         """,
     ]
 
-    static func open(path: String) throws -> SQLiteDatabase {
+    /// The persister's write of one reservation event (PersistBatcher.swift).
+    public static let reservationUpsert = ReservationEvent.upsertSQL
+
+    public static func open(path: String) throws -> SQLiteDatabase {
         let database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA journal_mode = WAL")
         try database.execute("PRAGMA synchronous = FULL")

@@ -1,0 +1,82 @@
+import AllotDomain
+import AllotServer
+import Benchmark
+import Foundation
+import SQLiteStore
+
+/// Micro-benchmarks of the pure work on the reservation path and of the
+/// persister's SQLite write. Allocation counts are exact, so their
+/// thresholds are strict; times get a relative tolerance (shared, noisy
+/// machines). `swift package benchmark thresholds check` fails on a
+/// regression against `Benchmarks/Thresholds/` (BENCHMARKS.md).
+let benchmarks: @Sendable () -> Void = {
+    let timing = BenchmarkThresholds(relative: [.p50: 25.0, .p75: 35.0], absolute: [:])
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        maxDuration: .seconds(2),
+        thresholds: [.wallClock: timing, .mallocCountTotal: .strict])
+
+    let cnResident = "11010519491231002X"
+    Benchmark("id validation: cn-resident", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(IDScheme.cnResident.normalize(cnResident)) }
+    }
+
+    let keyer = CitizenKeyer(secret: Array("benchmark-citizen-secret-0123456789abcdef".utf8))
+    Benchmark("citizen key: HMAC-SHA256", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(keyer.citizenKey(normalizedID: cnResident)) }
+    }
+
+    let body = Array(#"{"citizen_id": "11010519491231002X", "slot_id": "pharmacy-17-h09"}"#.utf8)
+    Benchmark("request decode: reservation body", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try? ReserveRequest.decode(body)) }
+    }
+
+    var random = SystemRandomNumberGenerator()
+    let reservation = Reservation(id: ReservationID.make(millis: 1_767_225_600_000, using: &random), campaignID: "masks-w12",
+                                  slotID: "pharmacy-17-h09", siteID: "pharmacy-17", status: .confirmed,
+                                  code: "K7Q2-9XMD", createdAtMillis: 1_767_225_600_123)
+    Benchmark("response encode: reservation", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(reservation.json) }
+    }
+
+    let path: Substring = "/v1/campaigns/masks-w12/reservations"
+    Benchmark("routing: POST reservations", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(Router.route(method: .post, path: path)) }
+    }
+
+    let policy = BucketPolicy(rate: 2, burst: 5)!
+    Benchmark("token bucket: take", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var bucket = TokenBucket(policy: policy, nowMicros: 0)
+        var now: Int64 = 0
+        for _ in benchmark.scaledIterations {
+            now += 400_000
+            blackHole(bucket.take(policy: policy, nowMicros: now))
+        }
+    }
+
+    // One persister batch: 1 000 upserts in one transaction, in id order,
+    // with the durability the server runs with (WAL, synchronous=FULL).
+    let directory = NSTemporaryDirectory() + "allot-bench-" + UUID().uuidString
+    Benchmark("sqlite: batch of 1000 reservation upserts",
+              configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .one,
+                                   thresholds: [.wallClock: timing],
+                                   setup: { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) },
+                                   teardown: { try? FileManager.default.removeItem(atPath: directory) })) { benchmark in
+        let database = try Schema.open(path: directory + "/bench-\(UUID().uuidString).db")
+        var next: UInt64 = 1_767_225_600_000
+        var random = SystemRandomNumberGenerator()
+        for _ in benchmark.scaledIterations {
+            try database.transaction {
+                let upsert = try database.statement(Schema.reservationUpsert)
+                for _ in 0..<1_000 {
+                    next += 1
+                    let id = ReservationID.make(millis: next, using: &random).text
+                    try upsert.run([.text(id), .text("masks-w12"), .text("pharmacy-17"), .text("pharmacy-17-h09"),
+                                    .text("confirmed"), .text("K7Q2-9XMD"), .text("0123456789abcdef0123456789abcdef"),
+                                    .integer(Int64(next)), .integer(Int64(next))])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import EventHTTP
+
+/// The parts of an answer the harness acts on, read without a JSON parser
+/// (it runs beside the server on the same cores: its own cost matters).
+struct Answer {
+    let status: Int
+    let code: String?
+    let id: String?
+    let retryAfterSeconds: Int?
+
+    init(_ response: HTTPClientConnection.Response) {
+        status = response.status
+        code = status >= 400 ? Self.stringField("code", in: response.body) : nil
+        id = status == 201 ? Self.stringField("id", in: response.body) : nil
+        retryAfterSeconds = response.retryAfterSeconds
+    }
+
+    /// "201", "409 slot_full", "0 transport": the key outcomes are counted by.
+    var label: String {
+        switch status {
+        case 0: "0 transport"
+        case 200..<300: String(status)
+        default: "\(status) \(code ?? "-")"
+        }
+    }
+
+    /// The value of `"name": "…"` at the top of a flat JSON object.
+    static func stringField(_ name: String, in body: [UInt8]) -> String? {
+        let key = Array("\"\(name)\"".utf8)
+        guard body.count > key.count else { return nil }
+        var index = 0
+        while index + key.count <= body.count {
+            if body[index] == key[0], Array(body[index..<index + key.count]) == key {
+                var cursor = index + key.count
+                while cursor < body.count, body[cursor] == UInt8(ascii: " ") || body[cursor] == UInt8(ascii: ":") { cursor += 1 }
+                guard cursor < body.count, body[cursor] == UInt8(ascii: "\"") else { return nil }
+                let start = cursor + 1
+                guard let end = body[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+                return String(decoding: body[start..<end], as: UTF8.self)
+            }
+            index += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,73 @@
+import AllotDomain
+
+/// Valid cn-resident numbers for citizens 0..<count, and back: citizen i is
+/// born (1950-01-01 + i / 1000 days) with sequence number i % 1000, so a
+/// number found in a file can be traced to the citizen it was made for.
+enum CitizenIDs {
+    static let region = Array("110105".utf8)
+    static let firstDay = civilDays(1950, 1, 1)
+
+    static func make(_ index: Int) -> String {
+        var digits = region
+        let (year, month, day) = civilDate(firstDay + index / 1000)
+        digits += Array(String(format: "%04d%02d%02d%03d", year, month, day, index % 1000).utf8)
+        digits.append(CNResidentID.checkCharacter(digits))
+        return String(decoding: digits, as: UTF8.self)
+    }
+
+    /// The citizen a number was made for, if it is one of ours.
+    static func index(of id: some Collection<UInt8>) -> Int? {
+        let bytes = Array(id)
+        guard bytes.count == 18, Array(bytes[0..<6]) == region,
+              let year = Int(String(decoding: bytes[6..<10], as: UTF8.self)),
+              let month = Int(String(decoding: bytes[10..<12], as: UTF8.self)),
+              let day = Int(String(decoding: bytes[12..<14], as: UTF8.self)),
+              let sequence = Int(String(decoding: bytes[14..<17], as: UTF8.self)), (1...12).contains(month)
+        else { return nil }
+        let index = (civilDays(year, month, day) - firstDay) * 1000 + sequence
+        guard index >= 0, Array(make(index).utf8) == bytes else { return nil }
+        return index
+    }
+
+    /// Days since 0000-03-01 (Howard Hinnant's algorithm).
+    static func civilDays(_ year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = y / 400, yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        return era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    }
+
+    static func civilDate(_ days: Int) -> (Int, Int, Int) {
+        let era = days / 146_097, dayOfEra = days - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+/// Slot popularity: rank r is picked with probability ∝ 1 / (r + 1)^s.
+struct Zipf {
+    private let cumulative: [Double]
+
+    init(count: Int, exponent: Double) {
+        var total = 0.0
+        cumulative = (0..<count).map { rank in
+            total += 1 / pow(Double(rank + 1), exponent)
+            return total
+        }.map { $0 / total }
+    }
+
+    func sample(_ uniform: Double) -> Int {
+        var low = 0, high = cumulative.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] < uniform { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
+
+import Foundation

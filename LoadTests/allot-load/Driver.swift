@@ -1,0 +1,138 @@
+import EventHTTP
+import Foundation
+
+/// A request a workload wants sent, and when it was meant to go (latency
+/// is measured from then: an open-loop run that falls behind shows it).
+struct PlannedRequest {
+    var method = "POST"
+    var path: String
+    var headers: [(String, String)] = []
+    var body: [UInt8] = []
+    var intendedMicros: Int64
+    /// The workload's own reference (a citizen's index).
+    var tag = 0
+}
+
+/// One thread's share of a scenario. Lives on that thread's loop only.
+protocol Workload: AnyObject {
+    /// The next request to send now, if one is due.
+    func next(nowMicros: Int64) -> PlannedRequest?
+    func completed(_ request: PlannedRequest, _ response: HTTPClientConnection.Response, nowMicros: Int64)
+    /// True once nothing more will ever be sent.
+    var isFinished: Bool { get }
+}
+
+/// Runs workloads on `threads` event loops with `connections` keep-alive
+/// connections each: no thread or process per request. Idle connections
+/// take due requests as soon as one completes, and on a 1 ms tick.
+final class Driver: Sendable {
+    let host: String
+    let port: UInt16
+    let recorder: Recorder
+    private let deadlineMicros: Int64
+
+    init(host: String, port: UInt16, recorder: Recorder, deadlineMicros: Int64) {
+        self.host = host
+        self.port = port
+        self.recorder = recorder
+        self.deadlineMicros = deadlineMicros
+    }
+
+    /// Blocks until every workload is finished (or the deadline passes)
+    /// and every request in flight has its answer.
+    func run(workloads: [Workload], connectionsPerThread: Int,
+             outcome: @escaping @Sendable (HTTPClientConnection.Response) -> String) {
+        let done = DispatchGroup()
+        for (index, workload) in workloads.enumerated() {
+            done.enter()
+            let loop = EventLoop(index: index)
+            let box = Unchecked(workload)
+            _ = loop.execute { [self] in
+                ThreadRun(loop: loop, workload: box.value, driver: self, connections: connectionsPerThread, outcome: outcome) {
+                    loop.stop()
+                }.start()
+            }
+            let thread = Thread {
+                loop.run()
+                done.leave()
+            }
+            thread.name = "allot-load-\(index)"
+            thread.start()
+        }
+        done.wait()
+    }
+
+    /// One loop's connections and its pump.
+    private final class ThreadRun {
+        let loop: EventLoop
+        let workload: Workload
+        unowned let driver: Driver
+        var connections: [HTTPClientConnection] = []
+        let outcome: (HTTPClientConnection.Response) -> String
+        let finished: () -> Void
+        var timer: LoopTimer?
+        var inFlight = 0
+        var over = false
+        var closing = false
+        var keepAlive: ThreadRun?
+
+        init(loop: EventLoop, workload: Workload, driver: Driver, connections: Int,
+             outcome: @escaping (HTTPClientConnection.Response) -> String, finished: @escaping () -> Void) {
+            self.loop = loop
+            self.workload = workload
+            self.driver = driver
+            self.outcome = outcome
+            self.finished = finished
+            self.connections = (0..<connections).map { _ in HTTPClientConnection(loop: loop, host: driver.host, port: driver.port) }
+        }
+
+        func start() {
+            keepAlive = self
+            timer = loop.schedule(everyMillis: 1) { [unowned self] in pump() }
+            pump()
+        }
+
+        func pump() {
+            let now = monotonicMicros()
+            if !over && (workload.isFinished || now >= driver.deadlineMicros) { over = true }
+            if !over {
+                for connection in connections where !connection.isBusy {
+                    guard let request = workload.next(nowMicros: now) else { break }
+                    send(request, on: connection)
+                }
+            }
+            if over && inFlight == 0 && !closing {
+                closing = true
+                timer?.cancel()
+                // Torn down from the loop's inbox, not from inside the timer's
+                // or a connection's own callback.
+                let me = Unchecked(self)
+                _ = loop.execute {
+                    let run = me.value
+                    run.connections.removeAll()
+                    run.timer = nil
+                    run.keepAlive = nil
+                    run.finished()
+                }
+            }
+        }
+
+        func send(_ request: PlannedRequest, on connection: HTTPClientConnection) {
+            inFlight += 1
+            connection.send(method: request.method, path: request.path, headers: request.headers, body: request.body) {
+                [unowned self] response in
+                inFlight -= 1
+                let now = monotonicMicros()
+                driver.recorder.record(outcome: outcome(response), latencyMicros: now - request.intendedMicros, atMicros: now)
+                workload.completed(request, response, nowMicros: now)
+                pump()
+            }
+        }
+    }
+}
+
+/// Hands a value to the one thread that will own it.
+struct Unchecked<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,149 @@
+import AllotServer
+import EventHTTP
+import Foundation
+import Glibc
+
+/// A blocking client for the admin API and checks, on a loop of its own.
+final class BlockingClient: @unchecked Sendable {
+    private let loop = EventLoop(index: 99)
+    private var connection: HTTPClientConnection?
+    let host: String
+    let port: UInt16
+    let token: String?
+
+    init(host: String, port: UInt16, token: String?) {
+        self.host = host
+        self.port = port
+        self.token = token
+        let thread = Thread { [loop] in loop.run() }
+        thread.name = "allot-load-admin"
+        thread.start()
+    }
+
+    func request(_ method: String, _ path: String, body: String? = nil) -> (status: Int, body: String) {
+        let done = DispatchSemaphore(value: 0)
+        let result = Unchecked(ResultBox())
+        let headers = token.map { [("Authorization", "Bearer \($0)")] } ?? []
+        _ = loop.execute { [self] in
+            if connection == nil { connection = HTTPClientConnection(loop: loop, host: host, port: port, timeoutSeconds: 60) }
+            connection!.send(method: method, path: path, headers: headers, body: Array((body ?? "").utf8)) { response in
+                result.value.status = response.status
+                result.value.body = String(decoding: response.body, as: UTF8.self)
+                done.signal()
+            }
+        }
+        done.wait()
+        return (result.value.status, result.value.body)
+    }
+
+    func json(_ method: String, _ path: String, body: String? = nil) -> [String: Any] {
+        let answer = request(method, path, body: body)
+        return (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    private final class ResultBox: @unchecked Sendable {
+        var status = 0
+        var body = ""
+    }
+}
+
+/// The server under load: one this harness starts (with its own Redis,
+/// in a fresh data directory), or one already running at a URL.
+final class ServerUnderTest {
+    let host: String
+    let port: UInt16
+    let adminToken: String
+    /// Known when the harness started the server, or when given.
+    let databasePath: String?
+    let dataDirectory: String?
+    private let process: ChildProcess?
+
+    init(url: String?, adminToken: String?, databasePath: String?, dataDirectory: String?,
+         allotBinary: String, serverThreads: Int?) throws {
+        if let url {
+            guard let parsed = URL(string: url), let host = parsed.host, let port = parsed.port else {
+                throw HarnessError("--url takes http://HOST:PORT, got \(url)")
+            }
+            guard let token = adminToken ?? ProcessInfo.processInfo.environment["ALLOT_ADMIN_TOKEN"] else {
+                throw HarnessError("--url needs --admin-token (or ALLOT_ADMIN_TOKEN) to set up its campaign")
+            }
+            self.host = host
+            self.port = UInt16(port)
+            self.adminToken = token
+            self.databasePath = databasePath
+            self.dataDirectory = dataDirectory
+            process = nil
+            return
+        }
+        guard FileManager.default.isExecutableFile(atPath: allotBinary) else {
+            throw HarnessError("no server binary at \(allotBinary): run `swift build -c release --product allot`, or give --url")
+        }
+        let directory = dataDirectory ?? NSTemporaryDirectory() + "allot-load-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let token = "load-" + UUID().uuidString
+        setenv("ALLOT_ADMIN_TOKEN", token, 1)
+        let port = try RedisSupervisor.freePort()
+        var arguments = ["serve", "--port", String(port), "--data-dir", directory, "--log-level", "error"]
+        if let serverThreads { arguments += ["--threads", String(serverThreads)] }
+        process = try ChildProcess(path: allotBinary, arguments: arguments, outputPath: directory + "/server.log")
+        host = "127.0.0.1"
+        self.port = UInt16(port)
+        self.adminToken = token
+        self.databasePath = directory + "/allot.db"
+        self.dataDirectory = directory
+        let probe = BlockingClient(host: host, port: self.port, token: nil)
+        for _ in 0..<300 {
+            if probe.request("GET", "/readyz").status == 200 { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process?.stop()
+        throw HarnessError("the server did not become ready on port \(port)")
+    }
+
+    var startedHere: Bool { process != nil }
+
+    func stop() { process?.stop() }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Creates the run's campaign through the admin API and waits until every
+/// loop's snapshot shows it.
+enum CampaignSetup {
+    static func create(_ client: BlockingClient, slots: Int, capacity: Int, limit: Int, rateLimits: String?) throws -> CampaignPlan {
+        let id = "load-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
+        let now = Date()
+        let format = ISO8601DateFormatter()
+        let created = client.request("POST", "/v1/admin/campaigns", body: """
+            {"id":"\(id)","name":"Load test \(id)","status":"open","id_scheme":"cn-resident","per_citizen_limit":\(limit),
+             "opens_at":"\(format.string(from: now.addingTimeInterval(-60)))","closes_at":"\(format.string(from: now.addingTimeInterval(86_400)))"}
+            """)
+        guard created.status == 201 else { throw HarnessError("creating the campaign: \(created.status) \(created.body)") }
+        let sites = (0..<max(1, slots / 10)).map { #"{"id":"site-\#($0)","name":"Site \#($0)","address":"\#($0) Load Street"}"# }
+        let putSites = client.request("PUT", "/v1/admin/campaigns/\(id)/sites", body: #"{"sites":[\#(sites.joined(separator: ","))]}"#)
+        guard putSites.status == 200 else { throw HarnessError("sites: \(putSites.status) \(putSites.body)") }
+        let slotIDs = (0..<slots).map { "slot-\($0)" }
+        for chunk in stride(from: 0, to: slots, by: 10_000) {
+            let part = (chunk..<min(slots, chunk + 10_000)).map { index in
+                #"{"id":"slot-\#(index)","site_id":"site-\#(index % max(1, slots / 10))","starts_at":"2030-01-01T09:00:00Z","ends_at":"2030-01-01T10:00:00Z","capacity":\#(capacity)}"#
+            }
+            let put = client.request("PUT", "/v1/admin/campaigns/\(id)/slots", body: #"{"slots":[\#(part.joined(separator: ","))]}"#)
+            guard put.status == 200 else { throw HarnessError("slots: \(put.status) \(put.body)") }
+        }
+        if let rateLimits {
+            let put = client.request("PUT", "/v1/admin/campaigns/\(id)/rate-limits", body: rateLimits)
+            guard put.status == 200 else { throw HarnessError("rate limits: \(put.status) \(put.body)") }
+        }
+        for _ in 0..<100 {
+            if (client.json("GET", "/v1/campaigns/\(id)/slots")["slots"] as? [Any])?.count == slots {
+                Thread.sleep(forTimeInterval: 0.6)  // every loop's snapshot, not just one
+                return CampaignPlan(id: id, slots: slotIDs, capacityPerSlot: capacity, perCitizenLimit: limit)
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw HarnessError("the campaign never became visible")
+    }
+}
