@@ -7,28 +7,29 @@ import SQLiteStore
 /// Micro-benchmarks of the pure work on the reservation path and of the
 /// persister's SQLite write. Allocation counts are exact, so their
 /// thresholds are strict; times get a relative tolerance (shared, noisy
-/// machines). `swift package benchmark thresholds check` fails on a
-/// regression against `Benchmarks/Thresholds/` (BENCHMARKS.md).
+/// machines). `scripts/microbench.sh` fails on a regression against
+/// `Benchmarks/Thresholds/` (BENCHMARKS.md). Names avoid spaces: the
+/// threshold files are found by name.
 let benchmarks: @Sendable () -> Void = {
-    let timing = BenchmarkThresholds(relative: [.p50: 25.0, .p75: 35.0], absolute: [:])
+    let timing = BenchmarkThresholds(relative: [.p50: 30.0, .p75: 30.0, .p90: 30.0], absolute: [:])
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        metrics: [.wallClock, .mallocCountTotal],
         timeUnits: .nanoseconds,
         maxDuration: .seconds(2),
         thresholds: [.wallClock: timing, .mallocCountTotal: .strict])
 
     let cnResident = "11010519491231002X"
-    Benchmark("id validation: cn-resident", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("IDValidation.cnResident", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(IDScheme.cnResident.normalize(cnResident)) }
     }
 
     let keyer = CitizenKeyer(secret: Array("benchmark-citizen-secret-0123456789abcdef".utf8))
-    Benchmark("citizen key: HMAC-SHA256", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("CitizenKey.hmacSHA256", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(keyer.citizenKey(normalizedID: cnResident)) }
     }
 
     let body = Array(#"{"citizen_id": "11010519491231002X", "slot_id": "pharmacy-17-h09"}"#.utf8)
-    Benchmark("request decode: reservation body", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("RequestDecode.reservationBody", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(try? ReserveRequest.decode(body)) }
     }
 
@@ -36,17 +37,17 @@ let benchmarks: @Sendable () -> Void = {
     let reservation = Reservation(id: ReservationID.make(millis: 1_767_225_600_000, using: &random), campaignID: "masks-w12",
                                   slotID: "pharmacy-17-h09", siteID: "pharmacy-17", status: .confirmed,
                                   code: "K7Q2-9XMD", createdAtMillis: 1_767_225_600_123)
-    Benchmark("response encode: reservation", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("ResponseEncode.reservation", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(reservation.json) }
     }
 
     let path: Substring = "/v1/campaigns/masks-w12/reservations"
-    Benchmark("routing: POST reservations", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("Routing.postReservations", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(Router.route(method: .post, path: path)) }
     }
 
     let policy = BucketPolicy(rate: 2, burst: 5)!
-    Benchmark("token bucket: take", configuration: .init(scalingFactor: .kilo)) { benchmark in
+    Benchmark("TokenBucket.take", configuration: .init(scalingFactor: .kilo)) { benchmark in
         var bucket = TokenBucket(policy: policy, nowMicros: 0)
         var now: Int64 = 0
         for _ in benchmark.scaledIterations {
@@ -55,15 +56,23 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // One persister batch: 1 000 upserts in one transaction, in id order,
-    // with the durability the server runs with (WAL, synchronous=FULL).
-    let directory = NSTemporaryDirectory() + "allot-bench-" + UUID().uuidString
-    Benchmark("sqlite: batch of 1000 reservation upserts",
-              configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .one,
-                                   thresholds: [.wallClock: timing],
+    // One persister batch: 1 000 upserts in one transaction, in id order.
+    // Without the commit's fsync (synchronous=OFF): that is the disk's time,
+    // too noisy on a shared machine to show a regression of ours.
+    // In memory-backed /dev/shm when there is one, and a fixed number of
+    // batches: the same file size every run, no disk in the measurement.
+    let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm/" : NSTemporaryDirectory()
+    let directory = base + "allot-bench-" + UUID().uuidString
+    Benchmark("SQLite.batchOf1000ReservationUpserts",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal], scalingFactor: .one,
+                                   maxDuration: .seconds(30), maxIterations: 50,
+                                   // Its time varies by half on this shared box; allocations do not.
+                                   thresholds: [.wallClock: BenchmarkThresholds(relative: [.p50: 60.0, .p75: 60.0, .p90: 60.0]),
+                                                .mallocCountTotal: BenchmarkThresholds(relative: [.p50: 5.0, .p75: 5.0, .p90: 5.0])],
                                    setup: { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) },
                                    teardown: { try? FileManager.default.removeItem(atPath: directory) })) { benchmark in
         let database = try Schema.open(path: directory + "/bench-\(UUID().uuidString).db")
+        try database.execute("PRAGMA synchronous = OFF")
         var next: UInt64 = 1_767_225_600_000
         var random = SystemRandomNumberGenerator()
         for _ in benchmark.scaledIterations {
