@@ -96,8 +96,9 @@ struct ReadStorm: ParsableCommand {
 
 private func openLoop(common: CommonOptions, scenario: String, rate: Double, duration: Double, readFraction: Double,
                       p99TargetMillis: Double) throws {
-    // Enough places that nothing fills: latency of the booking path itself.
-    let capacity = Int(rate * duration * 2) / common.slots + 1
+    // Enough places in every slot that none fills, however popular: the
+    // latency of the booking path itself.
+    let capacity = Int(rate * duration) + 1
     let parameters = ["rate": "\(rate)", "duration_seconds": "\(duration)", "read_fraction": "\(readFraction)"]
     try LoadRun(common: common, scenario: scenario, parameters: parameters, capacityPerSlot: capacity,
                 citizens: Int(rate * duration) + common.threads, expectFull: false, deadlineSeconds: duration + 60) {
@@ -147,9 +148,7 @@ struct LoadRun {
         let progress = Progress(recorder: recorder, start: start)
         let driver = Driver(host: server.host, port: server.port, recorder: recorder,
                             deadlineMicros: start + Int64(deadlineSeconds * 1_000_000))
-        driver.run(workloads: makeWorkloads(plan, ledger, start, common.threads), connectionsPerThread: common.connections) {
-            Answer($0).label
-        }
+        driver.run(workloads: makeWorkloads(plan, ledger, start, common.threads), connectionsPerThread: common.connections)
         let elapsed = Double(monotonicMicros() - start) / 1_000_000
         progress.stop()
         let lagSamples = lag.stop()

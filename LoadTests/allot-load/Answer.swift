@@ -30,7 +30,7 @@ struct Answer {
         guard body.count > key.count else { return nil }
         var index = 0
         while index + key.count <= body.count {
-            if body[index] == key[0], Array(body[index..<index + key.count]) == key {
+            if body[index] == key[0], body[index..<index + key.count].elementsEqual(key) {
                 var cursor = index + key.count
                 while cursor < body.count, body[cursor] == UInt8(ascii: " ") || body[cursor] == UInt8(ascii: ":") { cursor += 1 }
                 guard cursor < body.count, body[cursor] == UInt8(ascii: "\"") else { return nil }

@@ -9,8 +9,17 @@ enum CitizenIDs {
 
     static func make(_ index: Int) -> String {
         var digits = region
+        digits.reserveCapacity(18)
         let (year, month, day) = civilDate(firstDay + index / 1000)
-        digits += Array(String(format: "%04d%02d%02d%03d", year, month, day, index % 1000).utf8)
+        // Hot in the harness: no String(format:).
+        for (value, width) in [(year, 4), (month, 2), (day, 2), (index % 1000, 3)] {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                digits.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
+            }
+        }
         digits.append(CNResidentID.checkCharacter(digits))
         return String(decoding: digits, as: UTF8.self)
     }

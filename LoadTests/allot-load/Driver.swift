@@ -17,7 +17,7 @@ struct PlannedRequest {
 protocol Workload: AnyObject {
     /// The next request to send now, if one is due.
     func next(nowMicros: Int64) -> PlannedRequest?
-    func completed(_ request: PlannedRequest, _ response: HTTPClientConnection.Response, nowMicros: Int64)
+    func completed(_ request: PlannedRequest, _ answer: Answer, nowMicros: Int64)
     /// True once nothing more will ever be sent.
     var isFinished: Bool { get }
 }
@@ -40,15 +40,14 @@ final class Driver: Sendable {
 
     /// Blocks until every workload is finished (or the deadline passes)
     /// and every request in flight has its answer.
-    func run(workloads: [Workload], connectionsPerThread: Int,
-             outcome: @escaping @Sendable (HTTPClientConnection.Response) -> String) {
+    func run(workloads: [Workload], connectionsPerThread: Int) {
         let done = DispatchGroup()
         for (index, workload) in workloads.enumerated() {
             done.enter()
-            let loop = EventLoop(index: index)
+            let loop = EventLoop(index: index, preciseTimers: true)
             let box = Unchecked(workload)
             _ = loop.execute { [self] in
-                ThreadRun(loop: loop, workload: box.value, driver: self, connections: connectionsPerThread, outcome: outcome) {
+                ThreadRun(loop: loop, workload: box.value, driver: self, connections: connectionsPerThread) {
                     loop.stop()
                 }.start()
             }
@@ -68,7 +67,6 @@ final class Driver: Sendable {
         let workload: Workload
         unowned let driver: Driver
         var connections: [HTTPClientConnection] = []
-        let outcome: (HTTPClientConnection.Response) -> String
         let finished: () -> Void
         var timer: LoopTimer?
         var inFlight = 0
@@ -76,12 +74,10 @@ final class Driver: Sendable {
         var closing = false
         var keepAlive: ThreadRun?
 
-        init(loop: EventLoop, workload: Workload, driver: Driver, connections: Int,
-             outcome: @escaping (HTTPClientConnection.Response) -> String, finished: @escaping () -> Void) {
+        init(loop: EventLoop, workload: Workload, driver: Driver, connections: Int, finished: @escaping () -> Void) {
             self.loop = loop
             self.workload = workload
             self.driver = driver
-            self.outcome = outcome
             self.finished = finished
             self.connections = (0..<connections).map { _ in HTTPClientConnection(loop: loop, host: driver.host, port: driver.port) }
         }
@@ -123,8 +119,9 @@ final class Driver: Sendable {
                 [unowned self] response in
                 inFlight -= 1
                 let now = monotonicMicros()
-                driver.recorder.record(outcome: outcome(response), latencyMicros: now - request.intendedMicros, atMicros: now)
-                workload.completed(request, response, nowMicros: now)
+                let answer = Answer(response)
+                driver.recorder.record(outcome: answer.label, latencyMicros: now - request.intendedMicros, atMicros: now)
+                workload.completed(request, answer, nowMicros: now)
                 pump()
             }
         }

@@ -18,6 +18,8 @@ public final class HTTPClientConnection {
     private let host: String
     private var connection: OpaquePointer?
     private var pending: Completion?
+    /// The socket last given TCP_NODELAY (evhttp makes a new one on reconnect).
+    private var tunedSocket: Int32 = -1
     public var isBusy: Bool { pending != nil }
 
     public init(loop: EventLoop, host: String, port: UInt16, timeoutSeconds: Int32 = 30) {
@@ -56,7 +58,18 @@ public final class HTTPClientConnection {
         case "DELETE": EVHTTP_REQ_DELETE
         default: EVHTTP_REQ_GET
         }
-        if evhttp_make_request(connection, request, command, path) != 0 { finished(nil) }
+        if evhttp_make_request(connection, request, command, path) != 0 { return finished(nil) }
+        noDelay()
+    }
+
+    /// Small requests go out at once, not after the peer's delayed ACK
+    /// (Nagle's algorithm): each request is a complete message.
+    private func noDelay() {
+        let socket = bufferevent_getfd(evhttp_connection_get_bufferevent(connection))
+        guard socket >= 0, socket != tunedSocket else { return }
+        var one: Int32 = 1
+        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        tunedSocket = socket
     }
 
     private func finished(_ request: OpaquePointer?) {
