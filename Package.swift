@@ -67,6 +67,10 @@ let package = Package(
         ]),
 
         .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),
+        .testTarget(name: "AllotLoadTests", dependencies: [
+            "allot-load", "AllotDomain", "EventHTTP",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], path: "LoadTests/Tests"),
         .testTarget(name: "AllotServerTests", dependencies: [
             "AllotServer", "AllotDomain", "SQLiteStore", "RedisClient",
             .product(name: "Logging", package: "swift-log"),

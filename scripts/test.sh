@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # The whole test suite: pure unit tests, then live tests that start their
-# own redis-server on free ports and SQLite files in temporary directories.
+# own redis-server on free ports and SQLite files in temporary directories,
+# then a short surge through the load harness, whose invariant checks must
+# all pass (it starts its own server and Redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build --build-tests
 swift test "$@"
+[ $# -eq 0 ] || exit 0   # a filtered run stops here
+swift build --product allot --product allot-load
+report=$(mktemp -d)
+trap 'rm -rf "$report"' EXIT
+.build/debug/allot-load surge --allot .build/debug/allot --citizens 8000 --places 2000 --slots 20 \
+  --arrival-seconds 3 --connections 32 --report-dir "$report" > "$report/summary.txt" 2>"$report/progress.txt" \
+  || { cat "$report/summary.txt" "$report/progress.txt"; exit 1; }
+grep -E "^(ok|FAIL|met|miss) " "$report/summary.txt"

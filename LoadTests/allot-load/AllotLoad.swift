@@ -134,7 +134,8 @@ struct LoadRun {
     func execute() throws {
         let server = try ServerUnderTest(url: common.url, adminToken: common.adminToken, databasePath: common.db,
                                          dataDirectory: common.dataDir, allotBinary: common.allot, serverThreads: common.serverThreads)
-        defer { server.stop() }
+        var keepData = true
+        defer { server.stop(keepData: keepData || common.dataDir != nil) }
         let client = BlockingClient(host: server.host, port: server.port, token: server.adminToken)
         let plan = try CampaignSetup.create(client, slots: common.slots, capacity: capacityPerSlot, limit: 1,
                                             rateLimits: common.rateLimits)
@@ -176,6 +177,7 @@ struct LoadRun {
                            seconds: report.seconds, persistLag: report.persistLag, catchUpMillis: report.catchUpMillis,
                            counters: report.counters, checks: report.checks, targets: targets(report))
         try write(report)
+        keepData = !report.passed
         print(report.summary)
         print("\nreports: \(common.reportDir)/report.json, \(common.reportDir)/report.html")
         if !report.passed { throw ExitCode(1) }

@@ -102,7 +102,16 @@ final class ServerUnderTest {
 
     var startedHere: Bool { process != nil }
 
-    func stop() { process?.stop() }
+    /// Stops a server the harness started. Its data directory goes too,
+    /// unless asked to keep it (a failed run: the evidence stays).
+    func stop(keepData: Bool) {
+        guard let process else { return }
+        process.stop()
+        if let dataDirectory {
+            if keepData { log("server data kept in \(dataDirectory)") }
+            else { try? FileManager.default.removeItem(atPath: dataDirectory) }
+        }
+    }
 }
 
 struct HarnessError: Error, CustomStringConvertible {

@@ -10,6 +10,12 @@ public final class HTTPClientConnection {
         public let status: Int
         public let body: [UInt8]
         public let retryAfterSeconds: Int?
+
+        public init(status: Int, body: [UInt8], retryAfterSeconds: Int?) {
+            self.status = status
+            self.body = body
+            self.retryAfterSeconds = retryAfterSeconds
+        }
     }
 
     public typealias Completion = (Response) -> Void
