@@ -135,7 +135,7 @@ enum HTMLReport {
 
     /// A line chart of one or more series over the run's seconds.
     static func chart(title: String, unit: String, series: [(String, String, [Double])]) -> String {
-        let width = 900.0, height = 260.0, left = 60.0, bottom = 30.0, top = 24.0, right = 120.0
+        let width = 960.0, height = 260.0, left = 60.0, bottom = 34.0, top = 24.0, right = 190.0
         let count = max(2, series.map(\.2.count).max() ?? 2)
         let peak = max(1e-9, series.flatMap(\.2).max() ?? 1)
         let ceiling = niceCeiling(peak)
