@@ -13,7 +13,9 @@ swift build -c release --product allot >/dev/null
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export ALLOT_ADMIN_TOKEN=bench-token
-.build/release/allot serve --port "$port" --data-dir "$work" 2>"$work/server.log" &
+# DURABILITY=strict measures with appendfsync always (README "Durability").
+.build/release/allot serve --port "$port" --data-dir "$work" --durability "${DURABILITY:-standard}" \
+  2>"$work/server.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -25,7 +27,7 @@ redis_port=$(grep -o 'port=[0-9]*' "$work/server.log" | head -1 | cut -d= -f2)
 wrk_rate() { grep Requests/sec | awk '{print $2}'; }
 wrk_p99() { grep -E '^ +99%' | awk '{print $2}'; }
 
-echo "machine: $(nproc) cores, $(uname -m); wrk -t2 -c64 -d${seconds}s on the same box"
+echo "machine: $(nproc) cores, $(uname -m); wrk -t2 -c64 -d${seconds}s on the same box; durability ${DURABILITY:-standard}"
 healthz=$(wrk -t2 -c64 -d"${seconds}s" --latency "$base/healthz")
 slots=$(wrk -t2 -c64 -d"${seconds}s" --latency "$base/v1/campaigns/bench/slots")
 reserve=$(cd scripts/bench && WRK_CAMPAIGN=bench wrk -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "$base")

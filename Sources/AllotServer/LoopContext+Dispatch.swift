@@ -35,7 +35,7 @@ extension LoopContext {
     /// role may do `needed`; otherwise answers 401, 403, or 429 for an
     /// address that keeps failing (before its token is even looked at).
     private func authorise(_ exchange: HTTPExchange, _ needed: Role, proceed: @escaping (Grant) -> Void) {
-        let address = exchange.peerAddress
+        let address = clientAddress(exchange)
         let failures = shared.authFailures
         if let wait = failures.retryAfter(address) {
             let rejection = RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)
@@ -86,6 +86,13 @@ extension LoopContext {
                             logger: shared.logger)
         default: dispatchAdmin(route, query: query, actor: grant!.actor, exchange: exchange)
         }
+    }
+
+    /// The client's address: the peer, or what trusted proxies say it is.
+    func clientAddress(_ exchange: HTTPExchange) -> String {
+        let peer = exchange.peerAddress
+        guard !config.trustedProxies.isEmpty else { return peer }
+        return ClientAddress.resolve(peer: peer, forwardedFor: exchange.header("X-Forwarded-For"), trusted: config.trustedProxies)
     }
 
     private func readiness() -> Answer {

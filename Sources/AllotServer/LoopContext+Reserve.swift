@@ -64,7 +64,7 @@ extension LoopContext {
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), using: &random)
         return .success(ReservationAttempt(
             id: id, code: PickupCode.make(using: &random), campaignID: campaignID, keys: view.keys, slot: slot,
-            citizenKey: citizenKey, address: exchange.peerAddress, limit: view.campaign.perCitizenLimit,
+            citizenKey: citizenKey, address: clientAddress(exchange), limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
     }
 

@@ -30,6 +30,8 @@ public struct ServerConfig: Sendable {
     /// How often the admin worker reloads tokens from SQLite (revocations
     /// take effect within this).
     public var tokenRefreshMillis = 500
+    /// Proxies whose `X-Forwarded-For` is believed (AllotDomain/ClientAddress.swift).
+    public var trustedProxies: [AddressRange] = []
 
     public init() {}
 }

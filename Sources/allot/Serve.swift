@@ -1,3 +1,4 @@
+import AllotDomain
 import AllotServer
 import ArgumentParser
 import Dispatch
@@ -18,6 +19,11 @@ struct Serve: ParsableCommand {
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
+    @Option(help: "standard (Redis AOF fsync every second) or strict (fsync before every 201); env ALLOT_DURABILITY.")
+    var durability: Durability?
+    @Option(name: .customLong("trusted-proxy"),
+            help: "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable; env ALLOT_TRUSTED_PROXIES (comma-separated).")
+    var trustedProxies: [String] = []
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -36,15 +42,27 @@ struct Serve: ParsableCommand {
         config.databasePath = db ?? environment["ALLOT_DB"] ?? dataDir + "/allot.db"
         config.adminToken = environment["ALLOT_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         config.citizenSecret = try CitizenSecret.load(environment: environment, dataDirectory: dataDir)
+        let proxies = trustedProxies.isEmpty
+            ? (environment["ALLOT_TRUSTED_PROXIES"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            : trustedProxies
+        config.trustedProxies = try proxies.map { text in
+            guard let range = AddressRange(text) else { throw ValidationError("--trusted-proxy takes an address or CIDR, got \(text)") }
+            return range
+        }
         if config.adminToken == nil {
             logger.warning("ALLOT_ADMIN_TOKEN is not set: the admin API will answer 401 to every request")
         }
 
+        guard let durability = durability ?? Durability(rawValue: environment["ALLOT_DURABILITY"] ?? "standard") else {
+            throw ValidationError("ALLOT_DURABILITY is standard or strict")
+        }
         var supervisor: RedisSupervisor?
         if let address = redis ?? environment["ALLOT_REDIS"] {
             (config.redisHost, config.redisPort) = try RedisAddress.parse(address)
+            if let warning = try durability.check(host: config.redisHost, port: config.redisPort) { logger.warning("\(warning)") }
         } else {
-            let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(), logger: logger)
+            let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(),
+                                      appendFsync: durability.appendFsync, logger: logger)
             try own.start()
             config.redisPort = own.port
             supervisor = own
@@ -81,3 +99,4 @@ struct Serve: ParsableCommand {
     }
 }
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension Durability: ExpressibleByArgument {}

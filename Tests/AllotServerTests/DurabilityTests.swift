@@ -1,0 +1,22 @@
+import AllotServer
+import Foundation
+import Testing
+
+/// `--durability`: strict refuses a Redis that does not fsync every write.
+@Suite struct DurabilityTests {
+    @Test func strictNeedsAppendFsyncAlwaysStandardWarnsWithoutAOF() throws {
+        let directory = NSTemporaryDirectory() + "allot-durability-" + UUID().uuidString
+        let redis = try RedisProcess(directory: directory)  // AOF on, appendfsync everysec
+        defer {
+            redis.stop()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+        #expect(try Durability.standard.check(host: "127.0.0.1", port: redis.port) == nil)
+        #expect(throws: Durability.Unmet.self) { try Durability.strict.check(host: "127.0.0.1", port: redis.port) }
+        _ = try redis.command(["CONFIG", "SET", "appendfsync", "always"])
+        #expect(try Durability.strict.check(host: "127.0.0.1", port: redis.port) == nil)
+        _ = try redis.command(["CONFIG", "SET", "appendonly", "no"])
+        #expect(throws: Durability.Unmet.self) { try Durability.strict.check(host: "127.0.0.1", port: redis.port) }
+        #expect(try Durability.standard.check(host: "127.0.0.1", port: redis.port)?.contains("without AOF") == true)
+    }
+}
