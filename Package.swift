@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -77,3 +78,13 @@ let package = Package(
         ]),
     ]
 )
+
+// The libFuzzer target exists only for scripts/fuzz.sh (ALLOT_FUZZ=1): it has
+// no main of its own, so it links only with -sanitize=fuzzer.
+if ProcessInfo.processInfo.environment["ALLOT_FUZZ"] == "1" {
+    // The benchmark plugin's tool does not link with the sanitizer flags.
+    package.targets.removeAll { $0.name == "AllotBenchmarks" }
+    package.products.append(.executable(name: "allot-fuzz", targets: ["allot-fuzz"]))
+    package.targets.append(.executableTarget(name: "allot-fuzz", dependencies: ["AllotDomain"], path: "Fuzz/allot-fuzz",
+                                             swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

@@ -2,7 +2,7 @@
 # The whole test suite: pure unit tests, then live tests that start their
 # own redis-server on free ports and SQLite files in temporary directories,
 # then a short surge through the load harness, whose invariant checks must
-# all pass (it starts its own server and Redis).
+# all pass (it starts its own server and Redis), then 45 s of libFuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -16,3 +16,4 @@ trap 'rm -rf "$report"' EXIT
   --arrival-seconds 3 --connections 32 --report-dir "$report" > "$report/summary.txt" 2>"$report/progress.txt" \
   || { cat "$report/summary.txt" "$report/progress.txt"; exit 1; }
 grep -E "^(ok|FAIL|met|miss) " "$report/summary.txt"
+scripts/fuzz.sh 45
