@@ -171,11 +171,7 @@ struct LoadRun {
             outcomes: snapshot.byOutcome.mapValues(\.totalCount), latency: latency, seconds: RunReport.rows(snapshot.seconds),
             persistLag: lagSamples.totalCount > 0 ? RunReport.latency(lagSamples, unitMicros: false) : nil,
             catchUpMillis: verification.catchUpMillis, counters: ledger.counters, checks: verification.checks, targets: [])
-        report = RunReport(scenario: report.scenario, startedAt: report.startedAt, machine: report.machine,
-                           parameters: report.parameters, durationSeconds: report.durationSeconds, requests: report.requests,
-                           throughputPerSecond: report.throughputPerSecond, outcomes: report.outcomes, latency: report.latency,
-                           seconds: report.seconds, persistLag: report.persistLag, catchUpMillis: report.catchUpMillis,
-                           counters: report.counters, checks: report.checks, targets: targets(report))
+        report.targets = targets(report)
         try write(report)
         keepData = !report.passed
         print(report.summary)

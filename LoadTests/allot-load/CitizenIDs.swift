@@ -5,12 +5,12 @@ import AllotDomain
 /// number found in a file can be traced to the citizen it was made for.
 enum CitizenIDs {
     static let region = Array("110105".utf8)
-    static let firstDay = civilDays(1950, 1, 1)
+    static let firstDay = CivilDate.days(year: 1950, month: 1, day: 1)
 
     static func make(_ index: Int) -> String {
         var digits = region
         digits.reserveCapacity(18)
-        let (year, month, day) = civilDate(firstDay + index / 1000)
+        let (year, month, day) = CivilDate.civil(days: firstDay + index / 1000)
         // Hot in the harness: no String(format:).
         for (value, width) in [(year, 4), (month, 2), (day, 2), (index % 1000, 3)] {
             var divisor = 1
@@ -33,27 +33,9 @@ enum CitizenIDs {
               let day = Int(String(decoding: bytes[12..<14], as: UTF8.self)),
               let sequence = Int(String(decoding: bytes[14..<17], as: UTF8.self)), (1...12).contains(month)
         else { return nil }
-        let index = (civilDays(year, month, day) - firstDay) * 1000 + sequence
+        let index = (CivilDate.days(year: year, month: month, day: day) - firstDay) * 1000 + sequence
         guard index >= 0, Array(make(index).utf8) == bytes else { return nil }
         return index
-    }
-
-    /// Days since 0000-03-01 (Howard Hinnant's algorithm).
-    static func civilDays(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = y / 400, yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        return era * 146_097 + yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    }
-
-    static func civilDate(_ days: Int) -> (Int, Int, Int) {
-        let era = days / 146_097, dayOfEra = days - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 

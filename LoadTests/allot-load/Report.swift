@@ -29,7 +29,7 @@ struct RunReport: Codable {
     let catchUpMillis: Int?
     let counters: [String: Int]
     let checks: [Check]
-    let targets: [Check]
+    var targets: [Check]
     var passed: Bool { checks.allSatisfy(\.passed) }
 
     static func latency(_ histogram: Histogram<UInt64>, unitMicros: Bool = true) -> Latency {

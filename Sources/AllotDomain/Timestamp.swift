@@ -17,7 +17,8 @@ public enum CivilDate {
     static func isLeap(_ year: Int) -> Bool { year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) }
 
     /// Days since 1970-01-01 of a proleptic Gregorian date.
-    static func days(year: Int, month: Int, day: Int) -> Int {
+    /// Days since 1970-01-01 (Howard Hinnant's algorithm).
+    public static func days(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -27,7 +28,7 @@ public enum CivilDate {
         return era * 146_097 + doe - 719_468
     }
 
-    static func civil(days: Int) -> (year: Int, month: Int, day: Int) {
+    public static func civil(days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

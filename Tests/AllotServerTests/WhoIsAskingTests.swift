@@ -1,20 +1,27 @@
 import AllotDomain
+import AllotServer
 import Foundation
 import Testing
 
 /// X-Forwarded-For moves a request to another per-address bucket only when
 /// it comes through a trusted proxy.
 @Suite(.serialized) struct WhoIsAskingTests {
+    /// Campaign "w" with an ip bucket of 2 that refills only very slowly.
+    func stackWithIPBucket(_ configure: (inout ServerConfig) -> Void = { _ in }) throws -> LiveStack {
+        let stack = try LiveStack(configure: configure)
+        try stack.makeCampaign("w", limit: 10, capacity: 100)
+        #expect(try stack.admin("PUT", "/v1/admin/campaigns/w/rate-limits", #"{"ip":{"rate":0.001,"burst":2}}"#).status == 200)
+        Thread.sleep(forTimeInterval: 0.6)
+        return stack
+    }
+
     func reserve(_ stack: LiveStack, _ client: HTTPClient, _ citizen: String, forwardedFor: String) throws -> HTTPClient.Response {
         try stack.reserve(client, campaign: "w", citizen: citizen, slot: "s0", headers: ["X-Forwarded-For": forwardedFor])
     }
 
     @Test func aClientCannotDodgeItsBucketWithAHeader() throws {
-        let stack = try LiveStack()
+        let stack = try stackWithIPBucket()
         defer { stack.shutdown() }
-        try stack.makeCampaign("w", limit: 10, capacity: 100)
-        #expect(try stack.admin("PUT", "/v1/admin/campaigns/w/rate-limits", #"{"ip":{"rate":0.001,"burst":2}}"#).status == 200)
-        Thread.sleep(forTimeInterval: 0.6)
         let client = stack.client()
         #expect(try reserve(stack, client, "a", forwardedFor: "203.0.113.1").status == 201)
         #expect(try reserve(stack, client, "b", forwardedFor: "203.0.113.2").status == 201)
@@ -23,11 +30,8 @@ import Testing
     }
 
     @Test func behindATrustedProxyEachClientHasItsOwnBucket() throws {
-        let stack = try LiveStack { $0.trustedProxies = [AddressRange("127.0.0.1")!] }
+        let stack = try stackWithIPBucket { $0.trustedProxies = [AddressRange("127.0.0.1")!] }
         defer { stack.shutdown() }
-        try stack.makeCampaign("w", limit: 10, capacity: 100)
-        #expect(try stack.admin("PUT", "/v1/admin/campaigns/w/rate-limits", #"{"ip":{"rate":0.001,"burst":2}}"#).status == 200)
-        Thread.sleep(forTimeInterval: 0.6)
         let client = stack.client()
         #expect(try reserve(stack, client, "a", forwardedFor: "203.0.113.1").status == 201)
         #expect(try reserve(stack, client, "b", forwardedFor: "203.0.113.1").status == 201)
