@@ -106,15 +106,15 @@ final class PersistBatcher {
             metrics.persistLagMillis.record(0)
             return 0
         }
-        let changes = try write(batch)
+        let (changed, firstAuditID) = try write(batch)
         health.sqliteWritable.store(true, ordering: .relaxed)
         metrics.persistBatchRows.record(batch.count)
         metrics.persistedRows.increment(by: batch.count)
         if let oldest = batch.oldestMillis { metrics.persistLagMillis.record(max(0, WallClock.nowMillis() - oldest)) }
-        for change in changes {
-            logger.info("reservation \(change.status.rawValue)", metadata: [
-                "campaign": "\(change.campaign)", "slot": "\(change.slot)", "actor": "\(change.actor)",
-                "audit_id": "\(change.auditID)",
+        for (offset, event) in changed.enumerated() {
+            logger.info("reservation \(event.record.status.rawValue)", metadata: [
+                "campaign": "\(event.campaign)", "slot": "\(event.record.slot)", "actor": "\(event.actor)",
+                "audit_id": "\(firstAuditID + Int64(offset))",
             ])
         }
         for (stream, entries) in batch.entries where !entries.isEmpty {
@@ -125,22 +125,14 @@ final class PersistBatcher {
     }
 
     /// A state change that reached SQLite, for its log line.
-    struct Change {
-        let campaign: String
-        let slot: String
-        let status: ReservationStatus
-        let actor: String
-        let auditID: Int64
-    }
-
     /// Writes a batch and the audit rows of the state changes it made, in
     /// one transaction. A replayed event changes no row, so it adds no
-    /// audit row either.
-    private func write(_ batch: StreamBatch) throws -> [Change] {
+    /// audit row either. Returns the events that changed a row, whose audit
+    /// rows are numbered from `firstAuditID` in that order.
+    private func write(_ batch: StreamBatch) throws -> (changed: [ReservationEvent], firstAuditID: Int64) {
         try database.transaction {
             let upsert = try database.statement(ReservationEvent.upsertSQL)
-            var audited: [AuditEntry] = []
-            var changes: [Change] = []
+            var changed: [ReservationEvent] = []
             for (stream, entries) in batch.entries {
                 // Only the streams of `campaigns` are read, so each is known.
                 guard let campaign = campaignOfStream[stream] else { preconditionFailure("read an unknown stream \(stream)") }
@@ -150,17 +142,10 @@ final class PersistBatcher {
                         continue
                     }
                     try upsert.run(event.bindings)
-                    guard database.changes > 0 else { continue }
-                    audited.append(event.auditEntry)
-                    changes.append(Change(campaign: campaign, slot: event.record.slot, status: event.record.status,
-                                          actor: event.actor, auditID: 0))
+                    if database.changes > 0 { changed.append(event) }
                 }
             }
-            let firstID = try AuditLog(database: database).append(audited)
-            return changes.enumerated().map { index, change in
-                Change(campaign: change.campaign, slot: change.slot, status: change.status, actor: change.actor,
-                       auditID: firstID + Int64(index))
-            }
+            return (changed, try AuditLog(database: database).append(changed.map(\.auditEntry)))
         }
     }
 
