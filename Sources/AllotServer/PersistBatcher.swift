@@ -22,6 +22,12 @@ final class PersistBatcher {
     private var lastAcked: [String: String] = [:]
     private var campaignsCheckedAt: Int64 = 0
     private var trimmedAt: Int64 = 0
+    private var pendingCheckedAt: Int64 = 0
+    /// How often own pending entries are read again. XREADGROUP '>' hands
+    /// entries over once: if the reply is lost (a timeout, the redial that
+    /// resends a command) or their SQLite write fails, they wait in this
+    /// consumer's pending list, which only an id-0 read returns.
+    static let pendingRecheckMillis: Int64 = 2_000
 
     init(settings: Persister.Settings, database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger,
          health: SharedHealth, metrics: ServerMetrics) {
@@ -48,13 +54,18 @@ final class PersistBatcher {
             Thread.sleep(forTimeInterval: Double(settings.blockMillis) / 1000)
             return 0
         }
+        if now - pendingCheckedAt >= Self.pendingRecheckMillis {
+            recovered.removeAll()
+            pendingCheckedAt = now
+        }
         let written: Int
         do {
             written = try readAndPersist()
-        } catch let error as RedisError where error.description.contains("NOGROUP") {
+        } catch {
+            recovered.removeAll()
             // Redis lost its data (and `allot recover` rebuilt it): learn the
             // campaigns and their groups again.
-            campaigns.removeAll()
+            if let redisError = error as? RedisError, redisError.description.contains("NOGROUP") { campaigns.removeAll() }
             throw error
         }
         if now - trimmedAt >= Int64(settings.trimEveryMillis) {

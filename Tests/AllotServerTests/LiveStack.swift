@@ -192,6 +192,12 @@ final class RedisProcess {
         return try client.command(arguments)
     }
 
+    func pipeline(_ commands: [[String]]) throws -> [RedisReply] {
+        let client = RedisSyncClient(host: "127.0.0.1", port: port)
+        defer { client.close() }
+        return try client.pipeline(commands)
+    }
+
     static func executable() throws -> String {
         for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
         where FileManager.default.isExecutableFile(atPath: candidate) { return candidate }

@@ -43,6 +43,30 @@ import Testing
         #expect(rows[orphan] == "confirmed")
     }
 
+    /// Found by the fault harness (Redis frozen past the persister's read
+    /// timeout): XREADGROUP had handed entries to the running persister, its
+    /// reply was lost, and they sat in its pending list until a restart.
+    /// Here another client takes entries in the persister's name while it
+    /// runs; it must still write them, without a restart.
+    @Test func entriesHandedOverWhileRunningButNeverReceivedAreWritten() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("p3", limit: 1, slots: 1, capacity: 10)
+        let stream = "{c:p3}:ev"
+        let lost = "01M8000000000000000000LOST"
+        // In one transaction, so the persister's own blocking read cannot
+        // take the entry between its XADD and the hand-over.
+        let replies = try stack.redis.pipeline([
+            ["MULTI"],
+            ["XADD", stream, "*", "id", lost, "r", "confirmed|s0|hall|ABCD-EFGH|k4|1700000000000|1700000000000"],
+            ["XREADGROUP", "GROUP", "persist", "persister", "COUNT", "10", "STREAMS", stream, ">"],
+            ["EXEC"],
+        ])
+        #expect(replies[3].elements?[1].elements?.count == 1, "the entry was not handed over")
+        let rows = try waitForRows(stack, stream: stream, count: 1)
+        #expect(rows[lost] == "confirmed")
+    }
+
     /// Waits until SQLite holds `count` rows and nothing is pending in `stream`.
     private func waitForRows(_ stack: LiveStack, stream: String, count: Int) throws -> [String: String] {
         for _ in 0..<200 {
