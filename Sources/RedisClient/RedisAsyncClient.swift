@@ -71,7 +71,12 @@ public final class RedisAsyncClient {
     /// Sends one command. The completion runs exactly once, on the loop.
     public func send(_ arguments: [String], completion: @escaping Completion) {
         loop.preconditionInLoop()
-        guard connected, let context, pending.count < settings.pendingCommandsMax else {
+        guard connected else { return completion(.failure(.disconnected)) }
+        enqueue(arguments, completion: completion)
+    }
+
+    private func enqueue(_ arguments: [String], completion: @escaping Completion) {
+        guard let context, pending.count < settings.pendingCommandsMax else {
             completion(.failure(.disconnected))
             return
         }
@@ -135,9 +140,17 @@ public final class RedisAsyncClient {
             scheduleReconnect()
             return
         }
-        connected = true
-        reconnectDelayMillis = settings.reconnectDelayMillisMin
-        onConnect?(self)
+        // A TCP connection proves little: a frozen Redis (SIGSTOP, a long
+        // fork) still completes the handshake in the kernel. Commands go
+        // through only once Redis has answered; until then they fail at once
+        // (503) instead of each waiting out its deadline, and the redial
+        // delay keeps growing while Redis stays silent.
+        enqueue(["PING"]) { [weak self] result in
+            guard let self, case .success = result, !self.connected else { return }
+            self.connected = true
+            self.reconnectDelayMillis = self.settings.reconnectDelayMillisMin
+            self.onConnect?(self)
+        }
     }
 
     /// hiredis has failed every pending callback and frees the context.
