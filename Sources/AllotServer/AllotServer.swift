@@ -49,8 +49,10 @@ public final class AllotServer: @unchecked Sendable {
         let limits = {
             var limits = HTTPLimits()
             limits.bodyBytesMax = max(config.adminBodyBytesMax, config.citizenBodyBytesMax)
+            limits.requestDeadlineSeconds = config.requestDeadlineSeconds
             return limits
         }()
+        let gate = try connectionGate()
         var port = config.port
         var listeners: [Int32] = []
         for _ in 0..<config.threads {
@@ -69,12 +71,13 @@ public final class AllotServer: @unchecked Sendable {
                 let context = LoopContext(loop: loop, shared: shared)
                 context.start()
                 handle.context = context
-                let server = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits) { context.handle($0) }
+                let server = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits, gate: gate) { context.handle($0) }
                 let requests = LoopRequestMetrics(context.shared.metrics)
                 server?.responded = { exchange, status in
                     requests.responded(route: exchange.label, status: status,
                                        elapsedMicros: monotonicMicros() - exchange.startedMicros)
                 }
+                server?.connectionEnded = { requests.connectionEnded($0) }
                 handle.server = server
                 context.openConnections = { server?.openConnections ?? 0 }
                 ready.leave()
@@ -91,6 +94,26 @@ public final class AllotServer: @unchecked Sendable {
         guard handles.allSatisfy({ $0.hasServer }) else { throw ServerStartError("an event loop could not start its HTTP server") }
         metrics.eventLoops.record(config.threads)
         logger.info("serving", metadata: ["host": "\(config.host)", "port": "\(port)", "loops": "\(config.threads)"])
+    }
+
+    /// The connection caps, within what the process may open: the soft
+    /// descriptor limit is raised to the hard one, and the cap leaves room
+    /// for Redis, SQLite and the refused connections still being answered.
+    private func connectionGate() throws -> ConnectionGate {
+        let descriptorsMax = FileDescriptorLimit.raiseToHard()
+        let reserved = 256 + config.threads * HTTPLimits().refusedLingeringMax
+        let connectionsMax = min(config.connectionsMax, descriptorsMax - reserved)
+        guard connectionsMax >= 1 else {
+            throw ServerStartError("the process may open only \(descriptorsMax) files; raise `ulimit -n`")
+        }
+        if connectionsMax < config.connectionsMax {
+            logger.warning("connection cap lowered to fit the open-file limit",
+                           metadata: ["connections_max": "\(connectionsMax)", "open_files_max": "\(descriptorsMax)"])
+        }
+        let proxies = config.trustedProxies
+        return ConnectionGate(connectionsMax: connectionsMax, perAddressMax: config.connectionsPerAddressMax) { address in
+            proxies.contains { $0.contains(address) }
+        }
     }
 
     /// Graceful stop (SIGTERM, SIGINT): stop accepting, answer new requests

@@ -5,6 +5,14 @@ import EventHTTP
 /// size, then hand it to its handler.
 extension LoopContext {
     func handle(_ exchange: HTTPExchange) {
+        if let refusal = exchange.refusal {
+            let detail = refusal == .serverFull
+                ? "the server has as many connections open as it takes; try again shortly"
+                : "too many connections are open from your address; close some or try again shortly"
+            var answer = Answer.problem(.unavailable(detail, retryAfterSeconds: 1))
+            answer.headers.append(("Connection", "close"))
+            return exchange.send(answer)
+        }
         if draining {
             var answer = Answer.problem(.unavailable("the server is shutting down", retryAfterSeconds: 1))
             answer.headers.append(("Connection", "close"))
@@ -46,7 +54,7 @@ extension LoopContext {
             return exchange.send(.problem(.unauthorized))
         }
         let token = header.dropFirst(7)
-        let decide = { [shared] (grant: Grant?, exchange: HTTPExchange) in
+        let decide = { (grant: Grant?, exchange: HTTPExchange) in
             guard let grant else {
                 failures.failed(address)
                 return exchange.send(.problem(.unauthorized))

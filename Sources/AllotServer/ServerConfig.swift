@@ -33,5 +33,13 @@ public struct ServerConfig: Sendable {
     /// Proxies whose `X-Forwarded-For` is believed (AllotDomain/ClientAddress.swift).
     public var trustedProxies: [AddressRange] = []
 
+    /// Connections open at once; past it new ones are answered 503.
+    public var connectionsMax = 10_000
+    /// Connections open at once from one peer address (trusted proxies are
+    /// exempt). A household or a small NAT fits; a flood from one host does not.
+    public var connectionsPerAddressMax = 128
+    /// A request must arrive whole within this long of its first byte.
+    public var requestDeadlineSeconds = 10
+
     public init() {}
 }

@@ -1,4 +1,5 @@
 import CoreMetrics
+import EventHTTP
 
 import Prometheus
 import Synchronization
@@ -17,6 +18,10 @@ final class ServerMetrics: Sendable {
     let persistedRows: CoreMetrics.Counter
     let openConnections: CoreMetrics.Gauge
     let eventLoops: CoreMetrics.Gauge
+    /// Connections turned away or cut off, by why (`ConnectionEnd`).
+    let connectionEnds: [String: CoreMetrics.Counter]
+    static let connectionEndReasons = ["refused_server_full", "refused_address_full", "closed_unanswered",
+                                       "request_deadline_missed"]
 
     /// Reservation outcomes: 201, each rejection code, and 503.
     static let outcomes = ["confirmed", "slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open",
@@ -49,6 +54,9 @@ final class ServerMetrics: Sendable {
         persistedRows = CoreMetrics.Counter(label: "allot_persisted_events_total", dimensions: [], factory: factory)
         openConnections = CoreMetrics.Gauge(label: "allot_open_connections", dimensions: [], factory: factory)
         eventLoops = CoreMetrics.Gauge(label: "allot_event_loops", dimensions: [], factory: factory)
+        connectionEnds = Dictionary(uniqueKeysWithValues: Self.connectionEndReasons.map {
+            ($0, CoreMetrics.Counter(label: "allot_connections_ended_total", dimensions: [("reason", $0)], factory: factory))
+        })
     }
 
     func requestCounter(route: String, status: Int) -> CoreMetrics.Counter {
@@ -91,6 +99,17 @@ final class LoopRequestMetrics {
     private var timers: [String: CoreMetrics.Timer] = [:]
 
     init(_ metrics: ServerMetrics) { self.metrics = metrics }
+
+    func connectionEnded(_ end: HTTPServer.ConnectionEnd) {
+        let reason: String
+        switch end {
+        case .refused(.serverFull): reason = "refused_server_full"
+        case .refused(.addressFull): reason = "refused_address_full"
+        case .closedUnanswered: reason = "closed_unanswered"
+        case .deadlineMissed: reason = "request_deadline_missed"
+        }
+        metrics.connectionEnds[reason]?.increment()
+    }
 
     func responded(route: String, status: Int, elapsedMicros: Int64) {
         let key = Key(route: route, status: status)

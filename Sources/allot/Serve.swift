@@ -24,6 +24,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("trusted-proxy"),
             help: "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable; env ALLOT_TRUSTED_PROXIES (comma-separated).")
     var trustedProxies: [String] = []
+    @Option(help: "Connections open at once; past it new ones are answered 503.") var connectionsMax = 10_000
+    @Option(help: "Connections open at once from one address (trusted proxies exempt).") var connectionsPerAddressMax = 128
+    @Option(help: "Seconds a request may take to arrive whole from its first byte.") var requestDeadlineSeconds = 10
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -39,6 +42,12 @@ struct Serve: ParsableCommand {
         config.host = host
         config.port = port
         config.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        guard connectionsMax >= 1, connectionsPerAddressMax >= 1, requestDeadlineSeconds >= 1 else {
+            throw ValidationError("--connections-max, --connections-per-address-max and --request-deadline-seconds are at least 1")
+        }
+        config.connectionsMax = connectionsMax
+        config.connectionsPerAddressMax = connectionsPerAddressMax
+        config.requestDeadlineSeconds = requestDeadlineSeconds
         config.databasePath = db ?? environment["ALLOT_DB"] ?? dataDir + "/allot.db"
         config.adminToken = environment["ALLOT_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         config.citizenSecret = try CitizenSecret.load(environment: environment, dataDirectory: dataDir)
