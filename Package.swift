@@ -54,7 +54,7 @@ let package = Package(
 
         // ---- the load harness load testers run (LoadTests/README.md) ----
         .executableTarget(name: "allot-load", dependencies: [
-            "AllotDomain", "AllotServer", "EventHTTP", "SQLiteStore",
+            "AllotDomain", "AllotServer", "EventHTTP", "RedisClient", "SQLiteStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "LoadTests/allot-load"),

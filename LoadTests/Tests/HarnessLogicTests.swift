@@ -71,4 +71,17 @@ import Testing
         // in the first quarter, renormalised: ≈ 64 %.
         #expect(abs(Double(arrivedBy5s) / 10_000 - 0.644) < 0.01)
     }
+
+    @Test func aFaultScheduleIsReplayedByItsSeed() {
+        let kinds = FaultKind.allCases
+        let short = FaultSchedule.make(seed: 7, count: kinds.count, spacingSeconds: 6, warmupSeconds: 3, kinds: kinds)
+        #expect(Set(short.map(\.kind)) == Set(kinds), "the short schedule has every fault once")
+        #expect(short.map(\.atSeconds) == short.map(\.atSeconds).sorted())
+        let again = FaultSchedule.make(seed: 7, count: kinds.count, spacingSeconds: 6, warmupSeconds: 3, kinds: kinds)
+        #expect(again.map(\.kind) == short.map(\.kind) && again.map(\.atSeconds) == short.map(\.atSeconds)
+                && again.map(\.holdSeconds) == short.map(\.holdSeconds))
+        let long = FaultSchedule.make(seed: 8, count: 30, spacingSeconds: 6, warmupSeconds: 3, kinds: kinds)
+        #expect(long.count == 30)
+        #expect(long.prefix(kinds.count).map(\.kind) != short.map(\.kind) || long.map(\.atSeconds) != short.map(\.atSeconds))
+    }
 }

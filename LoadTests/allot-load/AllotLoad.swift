@@ -9,7 +9,7 @@ struct AllotLoad: ParsableCommand {
         commandName: "allot-load",
         abstract: "Load Allot the way a city does, measure it honestly, and check its invariants afterwards.",
         discussion: "Without --url it starts its own `allot serve` (and so its own redis-server) in a fresh data directory.",
-        subcommands: [Surge.self, Steady.self, ReadStorm.self])
+        subcommands: [Surge.self, Steady.self, ReadStorm.self, Faults.self, HoldSQLiteLock.self])
 }
 
 struct CommonOptions: ParsableArguments {
@@ -25,6 +25,10 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Rate limits to set, as the JSON body of PUT …/rate-limits.") var rateLimits: String?
     @Option(help: "Seed of every random choice (printed; the same seed makes the same choices).") var seed: UInt64 = 1
     @Option(help: "Directory for report.json and report.html.") var reportDir = "load-report"
+    @Option(help: "Slowloris beside the load: this many connections trickling requests that never end.")
+    var slowConnections = 0
+    @Option(help: "Local address the slow connections come from (a loopback address other than the real clients').")
+    var slowFrom = "127.0.0.2"
 }
 
 struct Surge: ParsableCommand {
@@ -132,6 +136,7 @@ struct LoadRun {
     let targets: (RunReport) -> [Check]
 
     func execute() throws {
+        prepareProcess()
         let server = try ServerUnderTest(url: common.url, adminToken: common.adminToken, databasePath: common.db,
                                          dataDirectory: common.dataDir, allotBinary: common.allot, serverThreads: common.serverThreads)
         var keepData = true
@@ -147,10 +152,15 @@ struct LoadRun {
         let ledger = Ledger()
         let lag = LagSampler(client: client, campaign: plan.id)
         let progress = Progress(recorder: recorder, start: start)
+        let attacker = common.slowConnections > 0
+            ? SlowAttacker(connections: common.slowConnections, sourceAddress: common.slowFrom, host: server.host, port: server.port)
+            : nil
+        attacker?.start()
         let driver = Driver(host: server.host, port: server.port, recorder: recorder,
                             deadlineMicros: start + Int64(deadlineSeconds * 1_000_000))
         driver.run(workloads: makeWorkloads(plan, ledger, start, common.threads), connectionsPerThread: common.connections)
         let elapsed = Double(monotonicMicros() - start) / 1_000_000
+        let attack = attacker?.stop()
         progress.stop()
         let lagSamples = lag.stop()
         log("load done in \(String(format: "%.1f", elapsed)) s; checking invariants…")
@@ -165,27 +175,19 @@ struct LoadRun {
                 "connections_per_thread": "\(common.connections)", "seed": "\(common.seed)",
                 "server": server.startedHere ? "started by the harness" : common.url ?? "",
                 "rate_limits": common.rateLimits ?? "none",
+                "slow_connections": "\(common.slowConnections) from \(common.slowFrom)",
             ]) { $1 },
             durationSeconds: elapsed, requests: snapshot.all.totalCount,
             throughputPerSecond: Double(snapshot.all.totalCount) / elapsed,
             outcomes: snapshot.byOutcome.mapValues(\.totalCount), latency: latency, seconds: RunReport.rows(snapshot.seconds),
             persistLag: lagSamples.totalCount > 0 ? RunReport.latency(lagSamples, unitMicros: false) : nil,
-            catchUpMillis: verification.catchUpMillis, counters: ledger.counters, checks: verification.checks, targets: [])
+            catchUpMillis: verification.catchUpMillis, counters: ledger.counters.merging(attack?.asCounters ?? [:]) { $1 }, checks: verification.checks, targets: [])
         report.targets = targets(report)
-        try write(report)
+        try report.write(to: common.reportDir)
         keepData = !report.passed
         print(report.summary)
         print("\nreports: \(common.reportDir)/report.json, \(common.reportDir)/report.html")
         if !report.passed { throw ExitCode(1) }
-    }
-
-    private func write(_ report: RunReport) throws {
-        try FileManager.default.createDirectory(atPath: common.reportDir, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        try encoder.encode(report).write(to: URL(fileURLWithPath: common.reportDir + "/report.json"))
-        try Data(HTMLReport.render(report).utf8).write(to: URL(fileURLWithPath: common.reportDir + "/report.html"))
     }
 
     static var machine: String {
@@ -222,6 +224,14 @@ final class Progress: @unchecked Sendable {
         lock.withLock { running = false }
         finished.wait()
     }
+}
+
+/// Every run: a connection the server dropped (it was killed, it refused)
+/// must fail a write, not end the harness with SIGPIPE; and the harness may
+/// open as many connections as the machine allows.
+func prepareProcess() {
+    signal(SIGPIPE, SIG_IGN)
+    FileDescriptorLimit.raiseToHard()
 }
 
 func log(_ text: String) {

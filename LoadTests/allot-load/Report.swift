@@ -32,6 +32,16 @@ struct RunReport: Codable {
     var targets: [Check]
     var passed: Bool { checks.allSatisfy(\.passed) }
 
+    /// report.json and report.html into `directory`.
+    func write(to directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(self).write(to: URL(fileURLWithPath: directory + "/report.json"))
+        try Data(HTMLReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.html"))
+    }
+
     static func latency(_ histogram: Histogram<UInt64>, unitMicros: Bool = true) -> Latency {
         let scale = unitMicros ? 1000.0 : 1.0
         return Latency(count: histogram.totalCount, p50Millis: Double(histogram.valueAtPercentile(50)) / scale,

@@ -22,6 +22,8 @@ final class Ledger: @unchecked Sendable {
     private(set) var reservationOf: [Int: String] = [:]
     private(set) var violations: [String] = []
     private(set) var counters: [String: Int] = [:]
+    /// Each reservation id with when its first 201 came (monotonic µs).
+    private var ackedAt: [(micros: Int64, id: String)] = []
 
     func booked(citizen: Int, id: String) {
         lock.lock()
@@ -29,8 +31,16 @@ final class Ledger: @unchecked Sendable {
         if let earlier = reservationOf[citizen], earlier != id {
             violations.append("no double share: citizen \(citizen) got two reservations (\(earlier), \(id))")
         } else {
+            if reservationOf[citizen] == nil { ackedAt.append((monotonicMicros(), id)) }
             reservationOf[citizen] = id
         }
+    }
+
+    /// Reservations answered 201 before `micros`.
+    func ids(ackedBefore micros: Int64) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return ackedAt.prefix { $0.micros < micros }.map(\.id)
     }
 
     func count(_ name: String) {

@@ -59,6 +59,11 @@ public final class ChildProcess: Sendable {
 
     public var isRunning: Bool { exitStatus.withLock { $0 == nil } }
 
+    /// The exit code once it has ended normally (nil while running, or after a signal).
+    public var exitCode: Int32? {
+        exitStatus.withLock { status in status.flatMap { $0 & 0x7F == 0 ? ($0 >> 8) & 0xFF : nil } }
+    }
+
     public func signal(_ number: Int32) {
         if isRunning { kill(pid, number) }
     }

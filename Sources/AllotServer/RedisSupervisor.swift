@@ -19,6 +19,10 @@ public final class RedisSupervisor: Sendable {
     private let process = Mutex<ChildProcess?>(nil)
     private let stopping = Atomic<Bool>(false)
     private let restartDelayMillis = Atomic<Int>(restartDelayMillisMin)
+    private let launchedMicros = Atomic<Int64>(0)
+
+    /// The running redis-server's process id (fault injection in the load harness).
+    public var pid: pid_t? { process.withLock { $0?.pid } }
 
     public init(directory: String, port: Int, appendFsync: String = "everysec", logger: Logger) {
         // Absolute: redis-server changes into --dir before it opens its log.
@@ -57,11 +61,16 @@ public final class RedisSupervisor: Sendable {
             self?.exited(status: status)
         }
         process.withLock { $0 = child }
+        launchedMicros.store(monotonicMicros(), ordering: .relaxed)
     }
 
     private func exited(status: Int32) {
         guard !stopping.load(ordering: .relaxed) else { return }
-        // Back off while it keeps dying at once (a bad config, a full disk).
+        // Back off while it keeps dying at once (a bad config, a full disk);
+        // one that ran for a while starts again at the shortest delay.
+        if monotonicMicros() - launchedMicros.load(ordering: .relaxed) > 10_000_000 {
+            restartDelayMillis.store(Self.restartDelayMillisMin, ordering: .relaxed)
+        }
         let delay = restartDelayMillis.load(ordering: .relaxed)
         restartDelayMillis.store(min(Self.restartDelayMillisMax, delay * 2), ordering: .relaxed)
         logger.error("redis-server exited; restarting", metadata: ["status": "\(status)", "delay_ms": "\(delay)"])
