@@ -84,4 +84,14 @@ import Testing
         #expect(long.count == 30)
         #expect(long.prefix(kinds.count).map(\.kind) != short.map(\.kind) || long.map(\.atSeconds) != short.map(\.atSeconds))
     }
+
+    @Test func thePrivacyScanSeesEveryFileBelowItsDirectory() throws {
+        let directory = NSTemporaryDirectory() + "allot-scan-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/a/b", withIntermediateDirectories: true)
+        for path in ["top.log", "a/one.db", "a/b/two.aof"] {
+            FileManager.default.createFile(atPath: directory + "/" + path, contents: Data("x".utf8))
+        }
+        #expect(Verifier.files(under: directory) == ["a/b/two.aof", "a/one.db", "top.log"])
+    }
 }

@@ -74,7 +74,7 @@ final class SlowAttacker: @unchecked Sendable {
                         continue
                     }
                 } else if roundStart >= reconnectAfter[index] {
-                    fd = connectNonBlocking()
+                    fd = ConnectingSocket.open(from: sourceAddress, to: host, port: port, nonBlocking: true)
                     round.connectsStarted += 1
                     if fd < 0 {
                         round.connectFailures += 1
@@ -105,28 +105,6 @@ final class SlowAttacker: @unchecked Sendable {
             if spent < 1_000_000 { usleep(UInt32(1_000_000 - spent)) }
         }
         for fd in sockets where fd >= 0 { close(fd) }
-    }
-
-    private func connectNonBlocking() -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return -1 }
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr(sourceAddress)
-        var remote = sockaddr_in()
-        remote.sin_family = sa_family_t(AF_INET)
-        remote.sin_port = port.bigEndian
-        remote.sin_addr.s_addr = inet_addr(host)
-        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
-        let connected = withUnsafePointer(to: &remote) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) }
-        }
-        guard bound == 0, connected == 0 || errno == EINPROGRESS else {
-            close(fd)
-            return -1
-        }
-        return fd
     }
 }
 

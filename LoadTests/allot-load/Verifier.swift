@@ -136,10 +136,14 @@ struct Verifier {
     private func privacyScan(_ directory: String) -> Check {
         var scanned = 0, bytes = 0
         var found: [String] = []
-        let enumerator = FileManager.default.enumerator(atPath: directory)
-        while let relative = enumerator?.nextObject() as? String {
-            let path = directory + "/" + relative
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
+        let files = Self.files(under: directory)
+        // A scan that missed the database would pass for the wrong reason.
+        if let databasePath, databasePath.hasPrefix(directory + "/"),
+           !files.contains(String(databasePath.dropFirst(directory.count + 1))) {
+            found.append("the SQLite file \(databasePath) was not among the files scanned")
+        }
+        for relative in files {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + relative) else { continue }
             scanned += 1
             bytes += data.count
             if let index = Self.firstCitizenID(in: data, citizens: citizens) {
@@ -148,6 +152,28 @@ struct Verifier {
         }
         return Check(name: "privacy (no raw citizen id stored)", passed: found.isEmpty,
                      detail: found.isEmpty ? "\(scanned) files, \(bytes / 1_048_576) MiB scanned" : found.joined(separator: "; "))
+    }
+
+    /// Regular files below `directory`, as paths relative to it. Walked by
+    /// hand: Foundation's enumerator does not enter other filesystems (the
+    /// fault run's SQLite lives in a tmpfs mounted inside the directory).
+    static func files(under directory: String) -> [String] {
+        var files: [String] = []
+        var pending = [""]
+        while let relative = pending.popLast() {
+            let path = relative.isEmpty ? directory : directory + "/" + relative
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+                let child = relative.isEmpty ? name : relative + "/" + name
+                var status = stat()
+                guard lstat(directory + "/" + child, &status) == 0 else { continue }
+                switch status.st_mode & S_IFMT {
+                case S_IFDIR: pending.append(child)
+                case S_IFREG: files.append(child)
+                default: break
+                }
+            }
+        }
+        return files.sorted()
     }
 
     /// The first run of 17 digits and a check character that decodes to

@@ -54,3 +54,36 @@ public enum ListeningSocket {
         if result != 0 { throw SocketError(call: call, errno: errno) }
     }
 }
+
+/// A TCP client socket from a chosen local address: load and attack
+/// clients that must look like other machines (127.0.0.2, …) to the
+/// server's per-address limits.
+public enum ConnectingSocket {
+    /// Binds to `localAddress` and connects to `host:port` (IPv4 literals).
+    /// Non-blocking, the connect may still be in progress. Returns the
+    /// descriptor, or -1 with `errno` set.
+    public static func open(from localAddress: String, to host: String, port: UInt16, nonBlocking: Bool) -> Int32 {
+        let type = Int32(SOCK_STREAM.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd = socket(AF_INET, type, 0)
+        guard fd >= 0 else { return -1 }
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(localAddress)
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = port.bigEndian
+        remote.sin_addr.s_addr = inet_addr(host)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
+        let connected = bound == 0 && withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) }
+        } == 0
+        guard connected || (nonBlocking && bound == 0 && errno == EINPROGRESS) else {
+            let failure = errno
+            close(fd)
+            errno = failure
+            return -1
+        }
+        return fd
+    }
+}

@@ -1,3 +1,4 @@
+import EventHTTP
 import Foundation
 import Glibc
 import XCTest
@@ -108,30 +109,8 @@ final class RawConnection {
     private var fd: Int32
 
     init(from localAddress: String, port: UInt16) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = ConnectingSocket.open(from: localAddress, to: "127.0.0.1", port: port, nonBlocking: false)
         guard fd >= 0 else { throw HTTPClient.ClientError.connect(errno) }
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr(localAddress)
-        var remote = sockaddr_in()
-        remote.sin_family = sa_family_t(AF_INET)
-        remote.sin_port = port.bigEndian
-        remote.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &local) { localPointer in
-            withUnsafePointer(to: &remote) { remotePointer in
-                localPointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { localAddress in
-                    remotePointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { remoteAddress in
-                        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-                        return bind(fd, localAddress, size) == 0 && Glibc.connect(fd, remoteAddress, size) == 0
-                    }
-                }
-            }
-        }
-        guard connected else {
-            let error = errno
-            Glibc.close(fd)
-            throw HTTPClient.ClientError.connect(error)
-        }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
