@@ -24,7 +24,7 @@ import Testing
         defer { stack.shutdown() }
         try stack.makeCampaign("i2", limit: 5, slots: 1, capacity: 100)
         let bodies = Locked<[[UInt8]]>([])
-        concurrently(50) { _ in
+        concurrently(100) { _ in
             let client = HTTPClient(port: stack.port)
             if let response = try? stack.reserve(client, campaign: "i2", citizen: "bea", slot: "s0",
                                                  headers: ["Idempotency-Key": "same-key"]), response.status == 201 {
@@ -32,8 +32,27 @@ import Testing
             }
         }
         let all = bodies.withLock { $0 }
-        #expect(all.count == 50)
+        #expect(all.count == 100)
         #expect(Set(all).count == 1)
         #expect(try stack.stats("i2")["confirmed"] as? Int == 1)
+        // One stored answer, kept for 24 h.
+        let keys = try stack.redis.command(["KEYS", "*:idem:*"]).elements?.compactMap(\.text) ?? []
+        #expect(keys.count == 1)
+        let ttl = try stack.redis.command(["TTL", keys.first ?? ""]).integer ?? -1
+        #expect(ttl > 24 * 3600 - 60 && ttl <= 24 * 3600)
+    }
+
+    @Test func anExpiredKeyIsANewKey() throws {
+        let stack = try LiveStack { $0.idempotencyTTLSeconds = 1 }
+        defer { stack.shutdown() }
+        try stack.makeCampaign("i3", limit: 2, slots: 2, capacity: 10)
+        let client = stack.client()
+        let key = ["Idempotency-Key": "order-9"]
+        #expect(try stack.reserve(client, campaign: "i3", citizen: "cy", slot: "s0", headers: key).status == 201)
+        #expect(try stack.reserve(client, campaign: "i3", citizen: "cy", slot: "s1", headers: key).code == "idempotency_conflict")
+        Thread.sleep(forTimeInterval: 2.1)
+        // Past its lifetime the key is forgotten: the other body is a new booking.
+        #expect(try stack.reserve(client, campaign: "i3", citizen: "cy", slot: "s1", headers: key).status == 201)
+        #expect(try stack.stats("i3")["confirmed"] as? Int == 2)
     }
 }
