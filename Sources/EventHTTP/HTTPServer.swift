@@ -206,8 +206,10 @@ public final class HTTPServer {
     private func sweepDeadlines() {
         closedStates.removeAll(keepingCapacity: true)
         let now = monotonicMicros()
+        // A connection streaming an answer (an export) is busy, not late,
+        // whatever its client has sent meanwhile.
         let overdue = connections.compactMap { connection, state in
-            state.requestDeadlineMicros != 0 && state.requestDeadlineMicros < now ? connection : nil
+            state.streaming == nil && state.requestDeadlineMicros != 0 && state.requestDeadlineMicros < now ? connection : nil
         }
         for connection in overdue {
             if connections[connection]?.refusal == nil { connectionEnded?(.deadlineMissed) }
