@@ -167,8 +167,7 @@ struct LoadRun {
         let verification = Verifier(client: client, plan: plan, ledger: ledger, databasePath: server.databasePath,
                                     dataDirectory: server.dataDirectory, citizens: citizens, expectFull: expectFull).run()
         let snapshot = recorder.snapshot()
-        var latency = snapshot.byOutcome.mapValues { RunReport.latency($0) }
-        latency["all"] = RunReport.latency(snapshot.all)
+        let latency = RunReport.latencies(byOutcome: snapshot.byOutcome, all: snapshot.all)
         var report = RunReport(
             scenario: scenario, startedAt: startedAt, machine: Self.machine, parameters: parameters.merging([
                 "slots": "\(common.slots)", "capacity_per_slot": "\(capacityPerSlot)", "threads": "\(common.threads)",

@@ -66,11 +66,7 @@ final class FaultRig: @unchecked Sendable {
             return false
         }
         server = process
-        for _ in 0..<300 {
-            if citizenClient.request("GET", "/readyz").status == 200 { return true }
-            usleep(50_000)
-        }
-        return false
+        return citizenClient.waitUntilReady()
     }
 
     func readyStatus() -> Int { citizenClient.request("GET", "/readyz").status }

@@ -118,8 +118,7 @@ struct Faults: ParsableCommand {
                                     dataDirectory: rig.directory, citizens: 50_000_000 + 1_000, expectFull: false)
         verification.unansweredAttempts = unanswered
         let verified = verification.run()
-        var latency = snapshot.byOutcome.mapValues { RunReport.latency($0) }
-        latency["all"] = RunReport.latency(snapshot.all)
+        let latency = RunReport.latencies(byOutcome: snapshot.byOutcome, all: snapshot.all)
         let report = RunReport(
             scenario: "faults", startedAt: startedAt, machine: LoadRun.machine,
             parameters: ["seed": "\(seed)", "faults": "\(schedule.count)", "spacing_seconds": "\(spacingSeconds)",

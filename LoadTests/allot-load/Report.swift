@@ -42,6 +42,13 @@ struct RunReport: Codable {
         try Data(HTMLReport.render(self).utf8).write(to: URL(fileURLWithPath: directory + "/report.html"))
     }
 
+    /// Each outcome's latency, and all outcomes together under "all".
+    static func latencies(byOutcome: [String: Histogram<UInt64>], all: Histogram<UInt64>) -> [String: Latency] {
+        var latencies = byOutcome.mapValues { latency($0) }
+        latencies["all"] = latency(all)
+        return latencies
+    }
+
     static func latency(_ histogram: Histogram<UInt64>, unitMicros: Bool = true) -> Latency {
         let scale = unitMicros ? 1000.0 : 1.0
         return Latency(count: histogram.totalCount, p50Millis: Double(histogram.valueAtPercentile(50)) / scale,

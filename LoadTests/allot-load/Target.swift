@@ -36,6 +36,15 @@ final class BlockingClient: @unchecked Sendable {
         return (result.value.status, result.value.body)
     }
 
+    /// Polls `/readyz` for up to 15 s; true once the server says ready.
+    func waitUntilReady() -> Bool {
+        for _ in 0..<300 {
+            if request("GET", "/readyz").status == 200 { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
     func json(_ method: String, _ path: String, body: String? = nil) -> [String: Any] {
         let answer = request(method, path, body: body)
         return (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
@@ -91,11 +100,7 @@ final class ServerUnderTest {
         self.adminToken = token
         self.databasePath = directory + "/allot.db"
         self.dataDirectory = directory
-        let probe = BlockingClient(host: host, port: self.port, token: nil)
-        for _ in 0..<300 {
-            if probe.request("GET", "/readyz").status == 200 { return }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
+        if BlockingClient(host: host, port: self.port, token: nil).waitUntilReady() { return }
         process?.stop()
         throw HarnessError("the server did not become ready on port \(port)")
     }
