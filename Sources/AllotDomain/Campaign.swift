@@ -55,7 +55,7 @@ public struct Campaign: Equatable, Sendable {
             throw Problem.invalidField("id_scheme", "must be one of any, cn-resident, tw-national")
         }
         let campaign = Campaign(
-            id: try fields.identifier("id"), name: try fields.string("name", bytesMax: nameBytesMax),
+            id: try fields.identifier("id"), name: try fields.text("name", bytesMax: nameBytesMax),
             status: status, idScheme: scheme,
             perCitizenLimit: try fields.integer("per_citizen_limit", in: 1...perCitizenLimitMax),
             opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"))
@@ -67,7 +67,7 @@ public struct Campaign: Equatable, Sendable {
     public func patched(with fields: Fields) throws(Problem) -> Campaign {
         try fields.allowOnly(["name", "status", "per_citizen_limit", "opens_at", "closes_at"])
         var next = self
-        if let name = try fields.optionalString("name", bytesMax: Self.nameBytesMax) { next.name = name }
+        if let name = try fields.optionalText("name", bytesMax: Self.nameBytesMax) { next.name = name }
         if let text = try fields.optionalString("status") {
             guard let status = CampaignStatus(rawValue: text) else {
                 throw Problem.invalidField("status", "must be one of draft, open, paused, closed")

@@ -34,6 +34,22 @@ public struct Fields: Sendable {
         return try string(name, bytesMax: bytesMax)
     }
 
+    /// A string people read (a name, an address): no control characters
+    /// (U+0000–U+001F, U+007F), which would cut it short in one store and
+    /// not in another, or break a terminal or a CSV reader.
+    public func text(_ name: String, bytesMax: Int) throws(Problem) -> String {
+        let text = try string(name, bytesMax: bytesMax)
+        guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw Problem.invalidField(prefix + name, "must not contain control characters")
+        }
+        return text
+    }
+
+    public func optionalText(_ name: String, bytesMax: Int) throws(Problem) -> String? {
+        guard has(name) else { return nil }
+        return try text(name, bytesMax: bytesMax)
+    }
+
     public func identifier(_ name: String) throws(Problem) -> String {
         let text = try string(name, bytesMax: OperatorID.bytesMax)
         guard OperatorID.isValid(text) else { throw Problem.invalidField(prefix + name, "must match ^[a-z0-9][a-z0-9_-]{0,63}$") }

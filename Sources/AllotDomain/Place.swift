@@ -19,8 +19,8 @@ public struct Site: Equatable, Sendable {
         for (index, element) in try fields.array("sites", countMax: perCallMax).enumerated() {
             let site = try Fields(element, prefix: "sites[\(index)].")
             try site.allowOnly(["id", "name", "address"])
-            sites.append(Site(id: try site.identifier("id"), name: try site.string("name", bytesMax: textBytesMax),
-                              address: try site.string("address", bytesMax: textBytesMax)))
+            sites.append(Site(id: try site.identifier("id"), name: try site.text("name", bytesMax: textBytesMax),
+                              address: try site.text("address", bytesMax: textBytesMax)))
         }
         try requireUnique(sites.map(\.id), field: "sites")
         return sites
@@ -105,7 +105,7 @@ public struct RateLimits: Equatable, Sendable {
             try policy.allowOnly(["rate", "burst"])
             let rate = try policy.number("rate"), burst = try policy.number("burst")
             guard let decoded = BucketPolicy(rate: rate, burst: burst) else {
-                throw Problem.invalidField(bucket.rawValue, "rate must be in (0, \(Int(BucketPolicy.rateMax))] and burst in [1, \(Int(BucketPolicy.burstMax))]")
+                throw Problem.invalidField(bucket.rawValue, BucketPolicy.rangeDescription)
             }
             switch bucket {
             case .global: limits.global = decoded

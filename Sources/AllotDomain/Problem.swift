@@ -85,6 +85,8 @@ public struct Problem: Error, Equatable, Sendable {
                 detail: "the \(rejection.bucket.rawValue) rate limit is exhausted; retry later",
                 headers: rejection.headers)
     }
+    /// A loop or worker queue is full: the request was not started.
+    public static let busy = unavailable("the server is too busy to take this request now; nothing was changed")
     public static func unavailable(_ detail: String, retryAfterSeconds: Int = 1) -> Problem {
         Problem(status: 503, code: "unavailable", title: "Service unavailable", detail: detail,
                 headers: [("Retry-After", String(retryAfterSeconds))])

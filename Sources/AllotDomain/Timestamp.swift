@@ -44,12 +44,17 @@ public enum CivilDate {
 /// RFC 3339 UTC timestamps as milliseconds since the epoch.
 public enum Timestamp {
     /// Years 1970…9999: what an operator can mean by a campaign window.
-    static let millisMax: Int64 = 253_402_300_799_999
+    public static let millisMax: Int64 = 253_402_300_799_999
+
+    /// Whether `millis` is a time `format` writes as itself.
+    public static func isInRange(_ millis: Int64) -> Bool { millis >= 0 && millis <= millisMax }
 
     /// `2026-03-01T00:00:01.234Z`, or without the fraction when it is zero
     /// and `alwaysFraction` is false.
-    public static func format(millis: Int64, alwaysFraction: Bool = true) -> String {
-        precondition(millis >= 0 && millis <= millisMax)
+    /// A time outside 1970…9999 is written as the nearest end of that range
+    /// (total: stored values are checked where they are read, see isInRange).
+    public static func format(millis unclamped: Int64, alwaysFraction: Bool = true) -> String {
+        let millis = min(max(0, unclamped), millisMax)
         let seconds = millis / 1000
         let fraction = Int(millis % 1000)
         let (year, month, day) = CivilDate.civil(days: Int(seconds / 86_400))

@@ -3,27 +3,49 @@ public enum BucketName: String, Sendable, CaseIterable {
     case global, ip, citizen
 }
 
-/// `rate` tokens per second, holding at most `burst`.
+/// `rate` tokens per second, holding at most `burst` (a whole number).
+///
+/// The ranges make every derived quantity small and exact in a double and
+/// in Lua: a window (`burst / rate`) is at most 10^10 s, a Retry-After at
+/// most 1 000 s, a bucket key's expiry at most about 10^13 ms, far inside
+/// what Redis's PEXPIRE and Swift's `Int` take.
 public struct BucketPolicy: Equatable, Sendable {
     public let rate: Double
     public let burst: Double
 
-    public static let rateMax = 1_000_000.0
-    public static let burstMax = 10_000_000.0
+    public static let rateRange: ClosedRange<Double> = 0.001...1_000_000
+    public static let burstRange: ClosedRange<Double> = 1...10_000_000
+    public static let rangeDescription = "rate must be a number in [0.001, 1000000] and burst a whole number in [1, 10000000]"
 
     public init?(rate: Double, burst: Double) {
-        guard rate > 0, rate <= Self.rateMax, burst >= 1, burst <= Self.burstMax else { return nil }
+        guard Self.rateRange.contains(rate), Self.burstRange.contains(burst), burst == burst.rounded() else { return nil }
         self.rate = rate
         self.burst = burst
     }
 
     /// Seconds for an empty bucket to fill: the policy's window.
-    public var windowSeconds: Int { max(1, Int((burst / rate).rounded(.up))) }
+    public var windowSeconds: Int { Self.wholeUnits(burst / rate) }
+
+    /// How long a bucket holding `tokens` takes to be full again: past
+    /// that, a missing bucket and a full one are the same, so its key may
+    /// expire (plus a second's margin for clocks).
+    public func refillMillis(from tokens: Double) -> Int {
+        Self.wholeUnits(max(0, burst - tokens) / rate * 1000) + 1000
+    }
+
+    /// Rounds up to a whole number, at least 1. Total: the ranges keep the
+    /// value below 10^13, and a NaN or infinity could only come from a
+    /// policy the initialiser refused.
+    static func wholeUnits(_ value: Double) -> Int {
+        guard value.isFinite, value > 1 else { return 1 }
+        return Int(min(value.rounded(.up), 1e15))
+    }
 }
 
 /// Token bucket maths. The live buckets run inside the reservation script
-/// (scripts/reserve.lua holds the same formulas); this is the reference the
-/// unit tests pin down, and what the server uses where no Redis is involved.
+/// (Scripts/token_bucket.lua holds the same formulas, and the tests run both
+/// on the same vectors); this is the reference the unit tests pin down, and
+/// what the server uses where no Redis is involved.
 public struct TokenBucket: Equatable, Sendable {
     public private(set) var tokens: Double
     public private(set) var updatedMicros: Int64
@@ -50,8 +72,7 @@ public struct TokenBucket: Equatable, Sendable {
             tokens -= 1
             return .taken(remaining: Int(tokens))
         }
-        let wait = (1 - tokens) / policy.rate
-        return .empty(retryAfterSeconds: max(1, Int(wait.rounded(.up))))
+        return .empty(retryAfterSeconds: BucketPolicy.wholeUnits((1 - tokens) / policy.rate))
     }
 
     /// Seconds until a token is available, or nil if one is now; takes nothing.

@@ -120,9 +120,9 @@ final class AdminStore {
             before.beginObject(); after.beginObject()
             for site in sites {
                 if let old = try existing.rows([.text(id), .text(site.id)], { Site(id: site.id, name: $0.text(0), address: $0.text(1)) }).first {
-                    before.key(site.id); before.raw(CampaignView.siteMetadata(old))
+                    before.key(site.id); before.raw(RedisConfig.siteMetadata(old))
                 }
-                after.key(site.id); after.raw(CampaignView.siteMetadata(site))
+                after.key(site.id); after.raw(RedisConfig.siteMetadata(site))
             }
             before.endObject(); after.endObject()
             try audit(actor, "sites.put", "campaign:\(id)", before: before.text, after: after.text)
@@ -134,7 +134,7 @@ final class AdminStore {
         }
         let keys = CampaignKeys(id)
         if !sites.isEmpty {
-            try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, CampaignView.siteMetadata($0)] })
+            try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, RedisConfig.siteMetadata($0)] })
         }
         try redis.checked(["HINCRBY", keys.config, "ver", "1"])
         logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
@@ -222,7 +222,7 @@ final class AdminStore {
 
     private func pushSlots(_ id: String, _ slots: [Slot], withMetadata: Bool) throws -> [Int] {
         let keys = CampaignKeys(id)
-        let arguments = slots.flatMap { [$0.id, String($0.capacity), withMetadata ? CampaignView.slotMetadata($0) : ""] }
+        let arguments = slots.flatMap { [$0.id, String($0.capacity), withMetadata ? RedisConfig.slotMetadata($0) : ""] }
         let reply = try redis.run(Scripts.putSlots, keys: [keys.config, keys.remaining, keys.capacity, keys.slots],
                                   arguments: arguments)
         guard let values = reply.elements?.compactMap(\.integer), values.count == slots.count else {
@@ -269,29 +269,5 @@ final class AdminStore {
         try redis.checkedPipeline(commands)
         logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
         return .json(200, json.bytes)
-    }
-}
-
-/// How configuration is laid out in a campaign's Redis config hash (read
-/// by reserve.lua and the snapshot); shared by operators' changes and by
-/// `allot recover`.
-enum RedisConfig {
-    static func campaignFields(_ campaign: Campaign) -> [String] {
-        ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
-         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
-         "scheme", campaign.idScheme.rawValue, "name", campaign.name]
-    }
-
-    /// Fields to set (configured buckets) and to delete (unlimited ones).
-    static func rateLimitFields(_ limits: RateLimits) -> (set: [String], unset: [String]) {
-        var set: [String] = [], unset: [String] = []
-        for (bucket, prefix) in [(BucketName.global, "g"), (.ip, "ip"), (.citizen, "c")] {
-            if let policy = limits[bucket] {
-                set += [prefix + "_rate", String(policy.rate), prefix + "_burst", String(policy.burst)]
-            } else {
-                unset += [prefix + "_rate", prefix + "_burst"]
-            }
-        }
-        return (set, unset)
     }
 }

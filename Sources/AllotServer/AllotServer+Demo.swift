@@ -59,5 +59,5 @@ extension AllotServer {
 private final class AnswerBox: @unchecked Sendable {
     private var answer: Answer?
     func set(_ value: Answer) { answer = value }
-    func get() -> Answer { answer! }
+    func get() -> Answer { answer ?? .problem(.busy) }
 }

@@ -57,3 +57,46 @@ struct LoopBound<Value>: @unchecked Sendable {
         return value
     }
 }
+
+/// An exchange answered from another thread (the admin worker, an export):
+/// it holds a place in its loop's inbox, taken when the work left the
+/// loop, so what comes back always gets to it (EventLoop.reservePlace).
+struct PendingExchange: Sendable {
+    private let exchange: LoopBound<HTTPExchange>
+    private let place: InboxPlace
+
+    /// Nil when the loop's inbox is full: answer `Problem.busy` at once.
+    init?(_ exchange: HTTPExchange, loop: EventLoop) {
+        guard let place = loop.reservePlace() else { return nil }
+        self.exchange = LoopBound(exchange, loop: loop)
+        self.place = place
+    }
+
+    private init(exchange: LoopBound<HTTPExchange>, place: InboxPlace) {
+        self.exchange = exchange
+        self.place = place
+    }
+
+    var loop: EventLoop { exchange.loop }
+
+    /// Sends the answer, from any thread. Once per exchange.
+    func answer(_ answer: Answer) {
+        run { $0.send(answer) }
+    }
+
+    /// Runs `work` with the exchange on its loop, from any thread. Once.
+    func run(_ work: @escaping (HTTPExchange) -> Void) {
+        let exchange = exchange, work = UncheckedBox(work)
+        place.execute { work.value(exchange.wrapped) }
+    }
+
+    /// Runs `work` and keeps a line open for more (a stream): the next place
+    /// is taken before this one is used, so a last word (the end of the
+    /// stream, or its abort) always gets through. Nil, and `work` not run,
+    /// when the inbox is full: this exchange is still usable for that word.
+    func runKeepingPlace(_ work: @escaping (HTTPExchange) -> Void) -> PendingExchange? {
+        guard let next = loop.reservePlace() else { return nil }
+        run(work)
+        return PendingExchange(exchange: exchange, place: next)
+    }
+}

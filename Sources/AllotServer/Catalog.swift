@@ -12,6 +12,9 @@ final class Catalog {
     /// Monotonic time of the last refresh that reached Redis; 0: never.
     private(set) var refreshedAtMicros: Int64 = 0
     private var refreshInFlight = false
+    /// Callers waiting for the refresh under way, and for the next one.
+    private var waitingForCurrent: [(Bool) -> Void] = []
+    private var waitingForNext: [(Bool) -> Void] = []
     /// Rendered listings, valid until the next refresh.
     var renderedCache: [String: SharedBytes] = [:]
 
@@ -24,16 +27,20 @@ final class Catalog {
         refreshedAtMicros == 0 ? Int64.max : (nowMicros - refreshedAtMicros) / 1000
     }
 
-    /// Starts one refresh unless one is already under way.
-    func refresh() {
+    /// Starts a refresh unless one is under way. `done`, if given, runs once
+    /// a refresh that began after this call has ended (true: it reached
+    /// Redis), so whoever changed the configuration knows this loop acts on
+    /// it from then on.
+    func refresh(done: ((Bool) -> Void)? = nil) {
         loop.preconditionInLoop()
-        guard !refreshInFlight, redis.isConnected else { return }
+        if let done { waitingForNext.append(done) }
+        guard !refreshInFlight else { return }
+        guard redis.isConnected else { return finishWaiting(false) }
         refreshInFlight = true
+        waitingForCurrent = waitingForNext
+        waitingForNext.removeAll()
         redis.send(["SMEMBERS", GlobalKeys.campaigns]) { [self] result in
-            guard case .success(let reply) = result, let members = reply.elements else {
-                refreshInFlight = false
-                return
-            }
+            guard case .success(let reply) = result, let members = reply.elements else { return refreshEnded(ok: false) }
             refreshCampaigns(members.compactMap(\.text).filter { OperatorID.isValid($0) })
         }
     }
@@ -43,23 +50,24 @@ final class Catalog {
         var outstanding = ids.count
         var failed = false
         let finish = { [self] in
-            refreshInFlight = false
-            guard !failed else { return }
-            campaigns = next
-            renderedCache.removeAll(keepingCapacity: true)
-            refreshedAtMicros = monotonicMicros()
+            if !failed {
+                campaigns = next
+                renderedCache.removeAll(keepingCapacity: true)
+                refreshedAtMicros = monotonicMicros()
+            }
+            refreshEnded(ok: !failed)
         }
-        guard outstanding > 0 else { finish(); return }
+        guard outstanding > 0 else { return finish() }
         for id in ids {
             let keys = CampaignKeys(id)
             let known = campaigns[id]
             redis.run(Scripts.snapshot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
                       arguments: [known?.version ?? ""]) { [self] result in
-                switch result {
-                case .success(let reply):
-                    if let view = apply(reply, id: id, known: known) { next[id] = view }
-                    else if reply.errorMessage != nil { failed = true }
-                case .failure:
+                do {
+                    if let view = try apply(SnapshotReply(result.get(), knownVersion: known?.version), id: id, known: known) {
+                        next[id] = view
+                    }
+                } catch {
                     failed = true
                 }
                 outstanding -= 1
@@ -68,15 +76,31 @@ final class Catalog {
         }
     }
 
-    private func apply(_ reply: RedisReply, id: String, known: CampaignView?) -> CampaignView? {
-        guard let parts = reply.elements, parts.count == 6, let version = parts[0].text else { return nil }
-        let remaining = parts[5].integerPairs
-        if let known, known.version == version {
+    private func refreshEnded(ok: Bool) {
+        refreshInFlight = false
+        let waiting = waitingForCurrent
+        waitingForCurrent.removeAll()
+        for done in waiting { done(ok) }
+        // Someone asked while this one ran: it may predate their change.
+        if !waitingForNext.isEmpty { refresh() }
+    }
+
+    private func finishWaiting(_ ok: Bool) {
+        let waiting = waitingForNext
+        waitingForNext.removeAll()
+        for done in waiting { done(ok) }
+    }
+
+    private func apply(_ reply: SnapshotReply, id: String, known: CampaignView?) -> CampaignView? {
+        switch reply {
+        case .absent: return nil
+        case .counters(_, let remaining):
+            guard let known else { return nil }
             known.remaining = remaining
             return known
+        case .full(let version, let config, let capacity, let sites, let slots, let remaining):
+            return CampaignView.decode(id: id, version: version, config: config, capacity: capacity, sites: sites,
+                                       slots: slots, remaining: remaining)
         }
-        return CampaignView.decode(id: id, version: version, config: parts[1].pairs ?? [:],
-                                   capacity: parts[2].pairs ?? [:], sites: parts[3].pairs ?? [:],
-                                   slots: parts[4].pairs ?? [:], remaining: remaining)
     }
 }

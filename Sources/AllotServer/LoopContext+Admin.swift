@@ -14,17 +14,21 @@ extension LoopContext {
         } catch {
             return exchange.send(.problem(error))
         }
-        let bound = LoopBound(exchange, loop: loop)
-        let logger = shared.logger
+        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
+        let logger = shared.logger, catalogs = shared.catalogs
+        let changesConfiguration = route.neededRole == .admin
         let accepted = shared.admin.submit({ store in
             do { return try job(store) } catch {
                 logger.error("admin request failed", metadata: ["error": "\(error)"])
                 return .problem(.unavailable("the change could not be completed; it is safe to send it again"))
             }
         }, reply: { answer in
-            bound.loop.execute { bound.wrapped.send(answer) }
+            // A change is answered once every loop's snapshot shows it, so
+            // the next reservation anywhere acts on it.
+            guard changesConfiguration, answer.status < 300 else { return pending.answer(answer) }
+            catalogs.refreshEverywhere { pending.answer(answer) }
         })
-        if !accepted { exchange.send(.problem(.unavailable("too many operator requests queued", retryAfterSeconds: 2))) }
+        if !accepted { pending.answer(.problem(.unavailable("too many operator requests queued", retryAfterSeconds: 2))) }
     }
 
     private func adminJob(_ route: Route, query: Substring?, body: [UInt8],
@@ -55,7 +59,7 @@ extension LoopContext {
             let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))
             return { try $0.auditPage(after: after, limit: Int(limit)) }
         default:
-            preconditionFailure("not an admin route: \(route)")
+            throw .notFound("no such path")
         }
     }
 

@@ -30,25 +30,29 @@ extension LoopContext {
             }
             let keys = CampaignKeys(campaign)
             redis.run(Scripts.transition, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream],
-                      arguments: [id.text, target.rawValue, actor]) { result in
-                bound.wrapped.send(Self.transitionAnswer(result, id: id, campaign: campaign, target: target))
+                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax)]) { [self] result in
+                bound.wrapped.send(transitionAnswer(result, id: id, campaign: campaign, target: target))
             }
         }
     }
 
-    private static func transitionAnswer(_ result: Result<RedisReply, RedisFailure>, id: ReservationID,
-                                         campaign: String, target: ReservationStatus) -> Answer {
-        guard case .success(let reply) = result, let parts = reply.elements, let outcome = parts.first?.text else {
+    private func transitionAnswer(_ result: Result<RedisReply, RedisFailure>, id: ReservationID,
+                                  campaign: String, target: ReservationStatus) -> Answer {
+        guard case .success(let reply) = result else {
             return .problem(.unavailable("the reservation store is unreachable; nothing was changed"))
         }
-        switch outcome {
-        case "ok" where parts.count == 2:
-            guard let record = parts[1].text.flatMap(ReservationRecord.init) else { break }
-            return .json(200, record.reservation(id: id, campaign: campaign).json)
-        case "refused": return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
-        default: break
+        let outcome: TransitionOutcome
+        do { outcome = try TransitionOutcome(reply) } catch {
+            shared.logger.error("transition script failed", metadata: ["campaign": "\(campaign)", "error": "\(error)"])
+            return .problem(.unavailable("the reservation store failed; nothing was changed"))
         }
-        return .problem(.notFound("no such reservation"))
+        switch outcome {
+        case .changed(let record): return .json(200, record.reservation(id: id, campaign: campaign).json)
+        case .notFound: return .problem(.notFound("no such reservation"))
+        case .refused: return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
+        case .backlogFull:
+            return .problem(.unavailable("changes are not being recorded fast enough; nothing was changed", retryAfterSeconds: 5))
+        }
     }
 
     /// Finds the campaign holding reservation `id`, with its record.

@@ -27,7 +27,7 @@ extension LoopContext {
             keys.idempotency(attempt.idempotencyKeyHash),
         ], arguments: [
             attempt.slot.id, attempt.slot.siteID, attempt.id.text, attempt.code, attempt.citizenKey,
-            attempt.fingerprint, String(config.idempotencyTTLSeconds),
+            attempt.fingerprint, String(config.idempotencyTTLSeconds), String(config.streamEntriesMax),
         ]) { [self] result in
             let metrics = shared.metrics
             metrics.redisRoundTrip.recordMicroseconds(monotonicMicros() - sentMicros)
@@ -73,23 +73,28 @@ extension LoopContext {
         guard case .success(let reply) = result else {
             return (.problem(.unavailable("the reservation store is unreachable; nothing was reserved")), "unavailable")
         }
-        guard let parts = reply.elements, let outcome = parts.first?.text else {
-            shared.logger.error("reserve script failed", metadata: ["campaign": "\(attempt.campaignID)",
-                                                                    "error": "\(reply.errorMessage ?? "bad reply")"])
+        let outcome: ReserveOutcome
+        do { outcome = try ReserveOutcome(reply) } catch {
+            shared.logger.error("reserve script failed", metadata: ["campaign": "\(attempt.campaignID)", "error": "\(error)"])
             return (.problem(.unavailable("the reservation store failed; nothing was reserved")), "unavailable")
         }
+        return (answer(for: outcome, attempt: attempt), outcome.metricName)
+    }
+
+    private func answer(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> Answer {
         switch outcome {
-        case "ok":
-            return (created(attempt, id: attempt.id, code: attempt.code, createdAt: parts[1].integer ?? 0), "confirmed")
-        case "replay":
-            return (replay(parts[1].text ?? "", attempt: attempt), "idempotent_replay")
-        case "idempotency_conflict": return (.problem(.idempotencyConflict), outcome)
-        case "not_found": return (.problem(.notFound("no such \(parts[1].text ?? "campaign")")), outcome)
-        case "campaign_not_open": return (.problem(.campaignNotOpen(attempt.campaignID)), outcome)
-        case "slot_full": return (.problem(.slotFull(attempt.slot.id)), outcome)
-        case "citizen_limit_reached": return (.problem(.citizenLimitReached(Int(parts[1].integer ?? 0))), outcome)
-        case "rate_limited": return (rateLimited(parts), outcome)
-        default: return (.problem(.unavailable("unexpected answer from the reservation store")), "unavailable")
+        case .confirmed(let createdAt): return created(attempt, id: attempt.id, code: attempt.code, createdAt: createdAt)
+        case .replay(.confirmed(let id, let code, let createdAt)): return created(attempt, id: id, code: code, createdAt: createdAt)
+        case .replay(.slotFull), .slotFull: return .problem(.slotFull(attempt.slot.id))
+        case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit): return .problem(.citizenLimitReached(limit))
+        case .idempotencyConflict: return .problem(.idempotencyConflict)
+        case .campaignNotFound: return .problem(.notFound("no such campaign"))
+        case .slotNotFound: return .problem(.notFound("no such slot"))
+        case .campaignNotOpen: return .problem(.campaignNotOpen(attempt.campaignID))
+        case .rateLimited(let rejection): return .problem(.rateLimited(rejection))
+        case .backlogFull:
+            return .problem(.unavailable("reservations are not being recorded fast enough; nothing was reserved",
+                                         retryAfterSeconds: 5))
         }
     }
 
@@ -97,29 +102,6 @@ extension LoopContext {
         let reservation = Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id,
                                       siteID: attempt.slot.siteID, status: .confirmed, code: code, createdAtMillis: createdAt)
         return .json(201, reservation.json, headers: [("Location", "/v1/reservations/" + id.text)])
-    }
-
-    /// The answer stored under an Idempotency-Key, given again.
-    private func replay(_ stored: String, attempt: ReservationAttempt) -> Answer {
-        let fields = stored.split(separator: "|").map(String.init)
-        switch fields.first {
-        case "ok" where fields.count == 4:
-            guard let id = ReservationID(parsing: Substring(fields[1])), let createdAt = Int64(fields[3]) else { break }
-            return created(attempt, id: id, code: fields[2], createdAt: createdAt)
-        case "slot_full": return .problem(.slotFull(attempt.slot.id))
-        case "citizen_limit_reached" where fields.count == 2:
-            return .problem(.citizenLimitReached(Int(fields[1]) ?? attempt.limit))
-        default: break
-        }
-        return .problem(.unavailable("unexpected stored answer"))
-    }
-
-    private func rateLimited(_ parts: [RedisReply]) -> Answer {
-        guard parts.count == 5, let bucket = parts[1].text.flatMap(BucketName.init(rawValue:)),
-              let retry = parts[2].integer, let rate = parts[3].text.flatMap(Double.init),
-              let burst = parts[4].text.flatMap(Double.init), let policy = BucketPolicy(rate: rate, burst: burst)
-        else { return .problem(.unavailable("unexpected answer from the reservation store")) }
-        return .problem(.rateLimited(RateLimitRejection(bucket: bucket, retryAfterSeconds: max(1, Int(retry)), policy: policy)))
     }
 }
 

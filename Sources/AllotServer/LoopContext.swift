@@ -37,6 +37,7 @@ final class LoopContext {
             self.catalog.refresh()
         }
         redis.start()
+        shared.catalogs.register(catalog, loop: loop)
         refreshTimer = loop.schedule(everyMillis: config.snapshotRefreshMillis) { [unowned self] in
             self.catalog.refresh()
             self.flushInvalidAttempts()

@@ -128,9 +128,10 @@ final class PersistBatcher {
                 "audit_id": "\(firstAuditID + Int64(offset))",
             ])
         }
-        for (stream, entries) in batch.entries where !entries.isEmpty {
+        for (stream, entries) in batch.entries where campaignOfStream[stream] != nil {
+            guard let last = entries.last else { continue }
             try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + entries.map(\.streamID))
-            lastAcked[stream] = entries.last!.streamID
+            lastAcked[stream] = last.streamID
         }
         return batch.count
     }
@@ -145,8 +146,12 @@ final class PersistBatcher {
             let upsert = try database.statement(ReservationEvent.upsertSQL)
             var changed: [ReservationEvent] = []
             for (stream, entries) in batch.entries {
-                // Only the streams of `campaigns` are read, so each is known.
-                guard let campaign = campaignOfStream[stream] else { preconditionFailure("read an unknown stream \(stream)") }
+                // Only the streams of `campaigns` are asked for; a reply naming
+                // another is Redis's error, left unacknowledged, never a trap.
+                guard let campaign = campaignOfStream[stream] else {
+                    logger.error("reply named a stream not asked for", metadata: ["stream": "\(stream)"])
+                    continue
+                }
                 for entry in entries {
                     guard let event = ReservationEvent(entry, campaign: campaign) else {
                         logger.error("unreadable stream entry skipped", metadata: ["stream": "\(stream)", "id": "\(entry.streamID)"])
@@ -167,7 +172,12 @@ final class PersistBatcher {
             let stream = CampaignKeys(campaign).stream
             let pending = try redis.checked(["XPENDING", stream, GlobalKeys.persistGroup]).elements ?? []
             let floor: String?
-            if let count = pending.first?.integer, count > 0 { floor = pending[1].text } else { floor = lastAcked[stream] }
+            if let count = pending.first?.integer, count > 0 {
+                // The smallest pending id; without it, trim nothing this round.
+                floor = pending.count > 1 ? pending[1].text : nil
+            } else {
+                floor = lastAcked[stream]
+            }
             guard let floor else { continue }
             try redis.checked(["XTRIM", stream, "MINID", floor])
         }

@@ -61,10 +61,10 @@ public struct Recovery {
             let capacity = max(slot.capacity, taken[slot.id] ?? 0)
             commands.append(["HSET", keys.capacity, slot.id, String(capacity)])
             commands.append(["HSET", keys.remaining, slot.id, String(capacity - (taken[slot.id] ?? 0))])
-            commands.append(["HSET", keys.slots, slot.id, CampaignView.slotMetadata(slot)])
+            commands.append(["HSET", keys.slots, slot.id, RedisConfig.slotMetadata(slot)])
         }
         for site in try config.sites(id) {
-            commands.append(["HSET", keys.sites, site.id, CampaignView.siteMetadata(site)])
+            commands.append(["HSET", keys.sites, site.id, RedisConfig.siteMetadata(site)])
         }
         let counts = try statusCounts(id)
         commands.append(["HSET", keys.stats, "cancelled", String(counts["cancelled"] ?? 0),

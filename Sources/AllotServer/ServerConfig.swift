@@ -22,6 +22,9 @@ public struct ServerConfig: Sendable {
     /// Reads keep answering from a snapshot this old while Redis is away.
     public var snapshotStaleMillisMax = 5_000
     public var idempotencyTTLSeconds = 24 * 3600
+    /// Entries a campaign's stream may hold that SQLite has not got; at the
+    /// bound new reservations and changes get 503 (nothing is dropped).
+    public var streamEntriesMax = 1_000_000
     public var persistBatchRowsMax = 2_000
     public var persistBlockMillis = 100
     public var shutdownDrainMillisMax = 5_000

@@ -13,6 +13,8 @@ final class SharedServices: Sendable {
     /// Set by the persister after each successful write or probe.
     let health: SharedHealth
     let admin: AdminWorker
+    /// Every loop's read snapshot, for refreshes after operators' changes.
+    let catalogs = CatalogDirectory()
 
     init(config: ServerConfig, logger: Logger, admin: AdminWorker, tokens: TokenDirectory, metrics: ServerMetrics,
          health: SharedHealth) {

@@ -12,7 +12,7 @@ public final class EventLoop: @unchecked Sendable {
     public let index: Int
     let base: OpaquePointer
     private var wakeEvent: OpaquePointer?
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    private let inbox = Mutex(Inbox())
     private let ownerThread = Mutex<pthread_t?>(nil)
 
     /// Call once per process before any loop is made: libevent's locks for
@@ -75,20 +75,31 @@ public final class EventLoop: @unchecked Sendable {
     /// the caller sheds load instead of queueing without bound.
     @discardableResult
     public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
-        let accepted = inbox.withLock { items -> Bool in
-            guard items.count < Self.inboxItemsMax else { return false }
-            items.append(work)
-            return true
-        }
+        let accepted = inbox.withLock { $0.append(work, reserved: false) }
         if accepted { event_active(wakeEvent, EV_READ, 0) }
         return accepted
     }
 
+    /// Takes a place in the inbox now for work that will come back later
+    /// from another thread (an answer from a worker): work sent through it
+    /// is never refused, so no answer is lost to an inbox that filled up
+    /// meanwhile. Nil when the inbox is full: shed the request now.
+    public func reservePlace() -> InboxPlace? {
+        inbox.withLock { $0.reserve() } ? InboxPlace(loop: self) : nil
+    }
+
+    fileprivate func executeReserved(_ work: @escaping @Sendable () -> Void) {
+        let accepted = inbox.withLock { $0.append(work, reserved: true) }
+        precondition(accepted, "a reserved place is always free")
+        event_active(wakeEvent, EV_READ, 0)
+    }
+
+    fileprivate func releasePlace() {
+        inbox.withLock { $0.release() }
+    }
+
     private func drainInbox() {
-        let items = inbox.withLock { items -> [@Sendable () -> Void] in
-            defer { items.removeAll(keepingCapacity: true) }
-            return items
-        }
+        let items = inbox.withLock { $0.takeAll() }
         for item in items { item() }
     }
 
@@ -143,5 +154,66 @@ public final class LoopTimer {
         self.event = nil
         selfReference?.release()
         selfReference = nil
+    }
+}
+
+/// A loop's queue of work from other threads, with places held for answers
+/// still to come. Holds at most `EventLoop.inboxItemsMax` items and
+/// reservations together.
+private struct Inbox {
+    var items: [@Sendable () -> Void] = []
+    var reserved = 0
+
+    mutating func append(_ work: @escaping @Sendable () -> Void, reserved fromReservation: Bool) -> Bool {
+        if fromReservation {
+            precondition(reserved > 0)
+            reserved -= 1
+        } else {
+            guard items.count + reserved < EventLoop.inboxItemsMax else { return false }
+        }
+        items.append(work)
+        return true
+    }
+
+    mutating func reserve() -> Bool {
+        guard items.count + reserved < EventLoop.inboxItemsMax else { return false }
+        reserved += 1
+        return true
+    }
+
+    mutating func release() {
+        precondition(reserved > 0)
+        reserved -= 1
+    }
+
+    mutating func takeAll() -> [@Sendable () -> Void] {
+        defer { items.removeAll(keepingCapacity: true) }
+        return items
+    }
+}
+
+/// One place held in a loop's inbox (`EventLoop.reservePlace`): `execute`
+/// sends work through it once, from any thread; dropped unused, it frees
+/// the place.
+public final class InboxPlace: Sendable {
+    private let loop: EventLoop
+    private let used = Atomic<Bool>(false)
+
+    fileprivate init(loop: EventLoop) { self.loop = loop }
+
+    public var eventLoop: EventLoop { loop }
+
+    /// Runs `work` on the loop. A second call is a programming error and
+    /// does nothing.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        guard !used.exchange(true, ordering: .acquiringAndReleasing) else {
+            assertionFailure("an inbox place is used once")
+            return
+        }
+        loop.executeReserved(work)
+    }
+
+    deinit {
+        if !used.load(ordering: .acquiring) { loop.releasePlace() }
     }
 }

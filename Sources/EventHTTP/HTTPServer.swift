@@ -329,7 +329,7 @@ public final class HTTPExchange {
     }
 
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], body: [UInt8]) {
-        guard let request else { preconditionFailure("answered twice") }
+        guard let request else { return assertionFailure("answered twice") }
         addHeaders(request, contentType: contentType, headers)
         let output = evhttp_request_get_output_buffer(request)
         body.withUnsafeBytes { _ = evbuffer_add(output, $0.baseAddress, $0.count) }
@@ -342,7 +342,7 @@ public final class HTTPExchange {
     /// listing): evhttp references the bytes instead of copying them, and
     /// releases them once they are written out.
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
-        guard let request else { preconditionFailure("answered twice") }
+        guard let request else { return assertionFailure("answered twice") }
         addHeaders(request, contentType: contentType, headers)
         let output = evhttp_request_get_output_buffer(request)
         let retained = Unmanaged.passRetained(sharedBody)
@@ -367,7 +367,7 @@ public final class HTTPExchange {
 
     public func startStream(status: Int, contentType: String, headers: [(String, String)] = []) {
         guard let request, let connection = evhttp_request_get_connection(request) else {
-            preconditionFailure("answered twice")
+            return assertionFailure("answered twice")
         }
         addHeaders(request, contentType: contentType, headers)
         // The server tells a paced producer when its connection closes
@@ -383,7 +383,7 @@ public final class HTTPExchange {
     /// it out (that paces a producer to the client's speed), `flushed(false)`
     /// when the connection is gone.
     public func sendChunk(_ bytes: [UInt8], flushed: @escaping (Bool) -> Void) {
-        guard let request, !streamClosed, evhttp_request_get_connection(request) != nil else {
+        guard let request, let streamContext, !streamClosed, evhttp_request_get_connection(request) != nil else {
             return flushed(false)
         }
         precondition(pendingFlush == nil, "one chunk at a time")
@@ -392,7 +392,7 @@ public final class HTTPExchange {
         bytes.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
         evhttp_send_reply_chunk_with_cb(request, buffer, { _, context in
             Unmanaged<HTTPExchange>.fromOpaque(context!).takeUnretainedValue().chunkFlushed()
-        }, streamContext!.toOpaque())
+        }, streamContext.toOpaque())
         evbuffer_free(buffer)
     }
 

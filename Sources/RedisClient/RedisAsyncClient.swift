@@ -41,8 +41,6 @@ public final class RedisAsyncClient {
     /// Runs on every (re)connect, before any other command is sent.
     public var onConnect: ((RedisAsyncClient) -> Void)?
 
-    deinit { argv.deallocate() }
-
     public init(loop: EventLoop, settings: Settings) {
         self.loop = loop
         self.settings = settings

@@ -96,15 +96,18 @@ public enum RedisFailure: Error, Equatable, Sendable {
 }
 
 /// A C argv that grows and is reused, for a client that sends many commands
-/// from one thread: no allocation per command once warm.
-struct ArgvBuffer {
+/// from one thread: no allocation per command once warm. Not copyable: it
+/// owns its memory and frees it once, when it goes away.
+struct ArgvBuffer: ~Copyable {
     private var storage = UnsafeMutablePointer<CChar>.allocate(capacity: 1024)
     private var storageCapacity = 1024
     private var pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: 32)
     private var lengths = UnsafeMutablePointer<Int>.allocate(capacity: 32)
     private var slotsCapacity = 32
 
-    func deallocate() {
+    init() {}
+
+    deinit {
         storage.deallocate()
         pointers.deallocate()
         lengths.deallocate()

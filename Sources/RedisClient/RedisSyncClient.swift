@@ -27,7 +27,6 @@ public final class RedisSyncClient {
 
     deinit {
         if let context { redisFree(context) }
-        argv.deallocate()
     }
 
     private func connection() throws -> UnsafeMutablePointer<redisContext> {

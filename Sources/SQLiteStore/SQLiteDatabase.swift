@@ -113,11 +113,23 @@ public final class SQLiteStatement {
             case .null: status = sqlite3_bind_null(raw, index)
             case .integer(let number): status = sqlite3_bind_int64(raw, index, number)
             case .real(let number): status = sqlite3_bind_double(raw, index, number)
-            case .text(let text): status = sqlite3_bind_text(raw, index, text, -1, allot_sqlite_transient())
+            case .text(let text): status = bindText(text, at: index)
             }
             guard status == SQLITE_OK else { throw database.error(status) }
         }
         return self
+    }
+
+    /// Binds by byte count, not up to the first NUL: a text is stored whole
+    /// or not at all, never cut.
+    private func bindText(_ text: String, at index: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { characters in
+                guard let base = characters.baseAddress else { return sqlite3_bind_text(raw, index, "", 0, nil) }
+                return sqlite3_bind_text(raw, index, base, Int32(clamping: characters.count), allot_sqlite_transient())
+            }
+        }
     }
 
     /// Steps once: true while a row is available.
@@ -143,9 +155,11 @@ public final class SQLiteStatement {
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
 
+    /// A text column, whole (by its byte count, NULs included).
     public func text(_ column: Int32) -> String {
         guard let pointer = sqlite3_column_text(raw, column) else { return "" }
-        return String(cString: pointer)
+        let count = Int(sqlite3_column_bytes(raw, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
     /// Hands each row to `body` as it is stepped (no row is kept).

@@ -8,13 +8,17 @@
 --       7 bucket:global  8 bucket:ip  9 bucket:citizen  10 idempotency
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
+--       8 stream entries max (the hand-off's bound)
 -- Returns {'ok', created_ms} | {'replay', stored answer} | {'idempotency_conflict'}
 --       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
 --       | {'citizen_limit_reached', limit}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
+--       | {'backlog_full'} | {'misconfigured', what}
+-- (decoded in RedisContract/ScriptOutcomes.swift; token_bucket.lua is
+-- prepended to this file when it is loaded)
 
 local slot, site, rid, code, ckey = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local fingerprint, idem_ttl = ARGV[6], tonumber(ARGV[7])
+local fingerprint, idem_ttl, stream_max = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = math.floor(now_us / 1000)
@@ -24,6 +28,7 @@ if fingerprint ~= '' then
   local prior = redis.call('GET', KEYS[10])
   if prior then
     local bar = string.find(prior, '|', 1, true)
+    if not bar then return {'misconfigured', 'idempotency'} end
     if string.sub(prior, 1, bar - 1) ~= fingerprint then return {'idempotency_conflict'} end
     return {'replay', string.sub(prior, bar + 1)}
   end
@@ -41,7 +46,9 @@ end
 local cfg = redis.call('HMGET', KEYS[1], 'status', 'opens', 'closes', 'limit',
   'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst')
 if not cfg[1] then return {'not_found', 'campaign'} end
-if cfg[1] ~= 'open' or now_ms < tonumber(cfg[2]) or now_ms >= tonumber(cfg[3]) then
+local opens, closes, limit = tonumber(cfg[2]), tonumber(cfg[3]), tonumber(cfg[4])
+if not opens or not closes or not limit then return {'misconfigured', 'campaign'} end
+if cfg[1] ~= 'open' or now_ms < opens or now_ms >= closes then
   redis.call('HINCRBY', KEYS[4], 'rej_campaign_not_open', 1)
   return {'campaign_not_open'}
 end
@@ -51,39 +58,43 @@ if not remaining then
   return {'not_found', 'slot'}
 end
 
--- Token buckets: refill for the time passed, then need one whole token.
--- The same formulas as AllotDomain/TokenBucket.swift.
+-- Token buckets (token_bucket.lua): each configured one needs a whole token.
 local spent = {}
 local function take(name, key, rate_text, burst_text)
   if not rate_text then return nil end
   local rate, burst = tonumber(rate_text), tonumber(burst_text)
-  local state = redis.call('HMGET', key, 't', 'u')
-  local tokens = tonumber(state[1]) or burst
-  local updated = tonumber(state[2]) or now_us
-  tokens = math.min(burst, tokens + math.max(0, now_us - updated) / 1000000 * rate)
-  if tokens < 1 then
-    return {'rate_limited', name, math.max(1, math.ceil((1 - tokens) / rate)), rate_text, burst_text}
+  -- Operators can only set values in these ranges (BucketPolicy); anything
+  -- else in the hash is refused before a single write.
+  if not rate or not burst or rate < 0.001 or rate > 1000000 or burst < 1 or burst > 10000000 then
+    return {'misconfigured', name}
   end
-  spent[#spent + 1] = {key, tokens - 1, math.ceil(burst / rate * 1000) + 1000}
+  local state = redis.call('HMGET', key, 't', 'u')
+  local taken, tokens, stamp, retry, ttl = bucket_take(tonumber(state[1]), tonumber(state[2]), rate, burst, now_us)
+  if not taken then return {'rate_limited', name, retry, rate_text, burst_text} end
+  spent[#spent + 1] = {key, tokens, stamp, ttl}
   return nil
 end
 local limited = take('global', KEYS[7], cfg[5], cfg[6]) or take('ip', KEYS[8], cfg[7], cfg[8])
   or take('citizen', KEYS[9], cfg[9], cfg[10])
 if limited then
-  redis.call('HINCRBY', KEYS[4], 'rej_rate_limited', 1)
+  if limited[1] == 'rate_limited' then redis.call('HINCRBY', KEYS[4], 'rej_rate_limited', 1) end
   return limited
 end
 
-local limit = tonumber(cfg[4])
 local held = tonumber(redis.call('HGET', KEYS[3], ckey) or '0')
 local outcome = 'ok'
 if held >= limit then outcome = 'citizen_limit_reached'
-elseif tonumber(remaining) <= 0 then outcome = 'slot_full' end
+elseif tonumber(remaining) <= 0 then outcome = 'slot_full'
+elseif redis.call('XLEN', KEYS[6]) >= stream_max then
+  -- The persister is this far behind: refuse rather than drop an entry
+  -- SQLite has not got (a stream is never trimmed past what is acknowledged).
+  return {'backlog_full'}
+end
 
 -- ---- writes: the attempt passed every bucket, so it spends its tokens ----
 for _, bucket in ipairs(spent) do
-  redis.call('HSET', bucket[1], 't', bucket[2], 'u', now_us)
-  redis.call('PEXPIRE', bucket[1], bucket[3])
+  redis.call('HSET', bucket[1], 't', bucket[2], 'u', bucket[3])
+  redis.call('PEXPIRE', bucket[1], bucket[4])
 end
 
 if outcome == 'citizen_limit_reached' then
@@ -96,7 +107,7 @@ elseif outcome == 'slot_full' then
   return {'slot_full'}
 end
 
--- The record and the stream entry share one layout (RecordFormat.swift):
+-- The record and the stream entry share one layout (RedisContract/ReservationRecord.swift):
 -- status|slot|site|code|citizen key|created ms|updated ms
 local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms .. '|' .. now_ms
 redis.call('HINCRBY', KEYS[2], slot, -1)

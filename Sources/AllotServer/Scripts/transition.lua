@@ -5,7 +5,8 @@
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream
 -- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')  3 actor
--- Returns {'ok', record} | {'not_found'} | {'refused', status}
+--       4 stream entries max (the hand-off's bound)
+-- Returns {'ok', record} | {'not_found'} | {'refused', status} | {'backlog_full'}
 -- Record layout: status|slot|site|code|citizen key|created ms|updated ms
 
 local rid, target = ARGV[1], ARGV[2]
@@ -13,7 +14,9 @@ local record = redis.call('HGET', KEYS[1], rid)
 if not record then return {'not_found'} end
 local status, slot, site, code, ckey, created =
   string.match(record, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|')
+if not status then return {'not_found'} end
 if status ~= 'confirmed' then return {'refused', status} end
+if redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[4]) then return {'backlog_full'} end
 
 local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)

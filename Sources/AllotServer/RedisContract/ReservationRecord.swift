@@ -18,7 +18,8 @@ struct ReservationRecord: Equatable {
     init?(_ text: String) {
         let fields = text.split(separator: "|", omittingEmptySubsequences: false)
         guard fields.count == 7, let status = ReservationStatus(rawValue: String(fields[0])),
-              let created = Int64(fields[5]), let updated = Int64(fields[6]) else { return nil }
+              let created = Int64(fields[5]), let updated = Int64(fields[6]),
+              Timestamp.isInRange(created), Timestamp.isInRange(updated) else { return nil }
         self.status = status
         slot = String(fields[1])
         site = String(fields[2])

@@ -8,14 +8,22 @@ struct LuaScript: Sendable {
     let source: String
     let sha: String
 
-    init(name: String) {
+    /// `prelude`: resource files put in front of the script (Lua has no
+    /// include in Redis), such as the token bucket maths.
+    init(name: String, prelude: [String] = []) {
+        self.name = name
+        source = (prelude + [name]).map(Self.resource).joined(separator: "\n")
+        sha = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A `.lua` resource's text. A missing one is a broken build, found by
+    /// the first test that runs any script.
+    static func resource(_ name: String) -> String {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
               let source = try? String(contentsOf: url, encoding: .utf8) else {
             fatalError("missing script resource \(name).lua")
         }
-        self.name = name
-        self.source = source
-        sha = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
+        return source
     }
 
     /// `EVALSHA sha numkeys keys… arguments…`, built in one allocation.
@@ -32,7 +40,7 @@ struct LuaScript: Sendable {
 }
 
 enum Scripts {
-    static let reserve = LuaScript(name: "reserve")
+    static let reserve = LuaScript(name: "reserve", prelude: ["token_bucket"])
     static let transition = LuaScript(name: "transition")
     static let putSlots = LuaScript(name: "put_slots")
     static let snapshot = LuaScript(name: "snapshot")

@@ -1,0 +1,183 @@
+import AllotDomain
+import RedisClient
+
+/// A reply that does not have the shape the contract says. Never a trap:
+/// the request it answers gets a 503 and the violation is logged.
+struct ContractViolation: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The elements of a script's array reply, read with bounds checks.
+struct ReplyParts {
+    let parts: [RedisReply]
+    let script: String
+
+    init(_ reply: RedisReply, script: String) throws(ContractViolation) {
+        guard let parts = reply.elements, !parts.isEmpty else {
+            throw ContractViolation("\(script): \(reply.errorMessage ?? "not an array")")
+        }
+        self.parts = parts
+        self.script = script
+    }
+
+    var outcome: String { parts[0].text ?? "" }
+    var count: Int { parts.count }
+
+    func text(_ index: Int) throws(ContractViolation) -> String {
+        guard index < parts.count, let text = parts[index].text else { throw violation("no text at \(index)") }
+        return text
+    }
+
+    func integer(_ index: Int) throws(ContractViolation) -> Int64 {
+        guard index < parts.count, let value = parts[index].integer else { throw violation("no integer at \(index)") }
+        return value
+    }
+
+    func violation(_ what: String) -> ContractViolation {
+        ContractViolation("\(script) '\(outcome)': \(what)")
+    }
+}
+
+/// What reserve.lua decided (its header lists the reply shapes).
+enum ReserveOutcome: Equatable {
+    case confirmed(createdAtMillis: Int64)
+    case replay(StoredAnswer)
+    case idempotencyConflict
+    case campaignNotFound
+    case slotNotFound
+    case campaignNotOpen
+    case slotFull
+    case citizenLimitReached(limit: Int)
+    case rateLimited(RateLimitRejection)
+    /// The campaign's stream holds `streamEntriesMax` entries SQLite has not
+    /// got: nothing was written.
+    case backlogFull
+
+    init(_ reply: RedisReply) throws(ContractViolation) {
+        let parts = try ReplyParts(reply, script: "reserve")
+        switch parts.outcome {
+        case "ok": self = .confirmed(createdAtMillis: try parts.integer(1))
+        case "replay": self = .replay(try StoredAnswer(parsing: parts.text(1)))
+        case "idempotency_conflict": self = .idempotencyConflict
+        case "not_found": self = try parts.text(1) == "slot" ? .slotNotFound : .campaignNotFound
+        case "campaign_not_open": self = .campaignNotOpen
+        case "slot_full": self = .slotFull
+        case "citizen_limit_reached": self = .citizenLimitReached(limit: Int(clamping: try parts.integer(1)))
+        case "rate_limited": self = .rateLimited(try Self.rejection(parts))
+        case "backlog_full": self = .backlogFull
+        case "misconfigured": throw parts.violation("stored configuration out of range: \(try parts.text(1))")
+        default: throw parts.violation("unknown outcome")
+        }
+    }
+
+    private static func rejection(_ parts: ReplyParts) throws(ContractViolation) -> RateLimitRejection {
+        guard let bucket = BucketName(rawValue: try parts.text(1)) else { throw parts.violation("unknown bucket") }
+        let retry = try parts.integer(2)
+        guard let rate = Double(try parts.text(3)), let burst = Double(try parts.text(4)),
+              let policy = BucketPolicy(rate: rate, burst: burst) else { throw parts.violation("policy out of range") }
+        return RateLimitRejection(bucket: bucket, retryAfterSeconds: Int(clamping: max(1, retry)), policy: policy)
+    }
+
+    /// The name metrics count this outcome under.
+    var metricName: String {
+        switch self {
+        case .confirmed: "confirmed"
+        case .replay: "idempotent_replay"
+        case .idempotencyConflict: "idempotency_conflict"
+        case .campaignNotFound, .slotNotFound: "not_found"
+        case .campaignNotOpen: "campaign_not_open"
+        case .slotFull: "slot_full"
+        case .citizenLimitReached: "citizen_limit_reached"
+        case .rateLimited: "rate_limited"
+        case .backlogFull: "unavailable"
+        }
+    }
+}
+
+/// The answer kept under an Idempotency-Key, written by reserve.lua as
+/// `ok|<id>|<code>|<created ms>`, `slot_full` or `citizen_limit_reached|<limit>`.
+enum StoredAnswer: Equatable {
+    case confirmed(id: ReservationID, code: String, createdAtMillis: Int64)
+    case slotFull
+    case citizenLimitReached(limit: Int)
+
+    init(parsing stored: String) throws(ContractViolation) {
+        let fields = stored.split(separator: "|", omittingEmptySubsequences: false)
+        switch fields.first {
+        case "ok" where fields.count == 4:
+            guard let id = ReservationID(parsing: fields[1]), let createdAt = Int64(fields[3]) else { break }
+            self = .confirmed(id: id, code: String(fields[2]), createdAtMillis: createdAt)
+            return
+        case "slot_full" where fields.count == 1:
+            self = .slotFull
+            return
+        case "citizen_limit_reached" where fields.count == 2:
+            guard let limit = Int(fields[1]) else { break }
+            self = .citizenLimitReached(limit: limit)
+            return
+        default: break
+        }
+        throw ContractViolation("reserve: unreadable stored answer")
+    }
+}
+
+/// What transition.lua decided.
+enum TransitionOutcome: Equatable {
+    case changed(ReservationRecord)
+    case notFound
+    /// The reservation is no longer confirmed.
+    case refused
+    case backlogFull
+
+    init(_ reply: RedisReply) throws(ContractViolation) {
+        let parts = try ReplyParts(reply, script: "transition")
+        switch parts.outcome {
+        case "ok":
+            guard let record = ReservationRecord(try parts.text(1)) else { throw parts.violation("unreadable record") }
+            self = .changed(record)
+        case "not_found": self = .notFound
+        case "refused": self = .refused
+        case "backlog_full": self = .backlogFull
+        default: throw parts.violation("unknown outcome")
+        }
+    }
+}
+
+/// What snapshot.lua returned for one campaign.
+enum SnapshotReply {
+    /// No such campaign (or it is being created).
+    case absent
+    /// Only the counters changed since `version`.
+    case counters(version: String, remaining: [String: Int])
+    case full(version: String, config: [String: String], capacity: [String: String], sites: [String: String],
+              slots: [String: String], remaining: [String: Int])
+
+    init(_ reply: RedisReply, knownVersion: String?) throws(ContractViolation) {
+        let parts = try ReplyParts(reply, script: "snapshot")
+        if parts.count == 1, parts.parts[0] == .null { self = .absent; return }
+        guard parts.count == 6 else { throw parts.violation("\(parts.count) elements") }
+        let version = try parts.text(0)
+        let remaining = parts.parts[5].integerPairs
+        if version == knownVersion {
+            self = .counters(version: version, remaining: remaining)
+            return
+        }
+        guard let config = parts.parts[1].pairs, let capacity = parts.parts[2].pairs, let sites = parts.parts[3].pairs,
+              let slots = parts.parts[4].pairs else { throw parts.violation("missing hashes") }
+        self = .full(version: version, config: config, capacity: capacity, sites: sites, slots: slots, remaining: remaining)
+    }
+}
+
+extension RedisReply {
+    /// Field/value pairs whose values are integers; others are left out.
+    var integerPairs: [String: Int] {
+        guard let elements, elements.count % 2 == 0 else { return [:] }
+        var result: [String: Int] = [:]
+        result.reserveCapacity(elements.count / 2)
+        for index in stride(from: 0, to: elements.count, by: 2) {
+            if let key = elements[index].text, let value = elements[index + 1].integer { result[key] = Int(clamping: value) }
+        }
+        return result
+    }
+}
