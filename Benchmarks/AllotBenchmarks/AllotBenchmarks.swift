@@ -34,7 +34,8 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     var random = SystemRandomNumberGenerator()
-    let reservation = Reservation(id: ReservationID.make(millis: 1_767_225_600_000, using: &random), campaignID: "masks-w12",
+    let routes = RouteCipher(secret: Array("benchmark-citizen-key-0123456789-abcdef".utf8))
+    let reservation = Reservation(id: ReservationID.make(millis: 1_767_225_600_000, route: 1, cipher: routes, using: &random), campaignID: "masks-w12",
                                   slotID: "pharmacy-17-h09", siteID: "pharmacy-17", status: .confirmed,
                                   code: "K7Q2-9XMD", createdAtMillis: 1_767_225_600_123)
     Benchmark("ResponseEncode.reservation", configuration: .init(scalingFactor: .kilo)) { benchmark in
@@ -80,7 +81,7 @@ let benchmarks: @Sendable () -> Void = {
                 let upsert = try database.statement(Schema.reservationUpsert)
                 for _ in 0..<1_000 {
                     next += 1
-                    let id = ReservationID.make(millis: next, using: &random).text
+                    let id = ReservationID.make(millis: next, route: 1, cipher: routes, using: &random).text
                     try upsert.run([.text(id), .text("masks-w12"), .text("pharmacy-17"), .text("pharmacy-17-h09"),
                                     .text("confirmed"), .text("K7Q2-9XMD"), .text("0123456789abcdef0123456789abcdef"),
                                     .integer(Int64(next)), .integer(Int64(next))])

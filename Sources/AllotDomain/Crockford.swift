@@ -18,20 +18,46 @@ public enum Crockford {
 
 /// A reservation id: 128 bits, ULID layout. A 48-bit millisecond prefix keeps
 /// SQLite's primary-key index appending in order (DESIGN.md measured ~15×
-/// faster inserts than random keys); the 80 random bits below it make the id
-/// an unguessable capability.
+/// faster inserts than random keys); the 80 bits below it make the id an
+/// unguessable capability: 56 random bits, then the 24-bit route of the
+/// campaign that holds it, masked by a keyed hash of the bits before it
+/// (RouteCipher). Without the server's key those 24 bits are as good as
+/// random, so guessing an id still takes about 2^80 tries.
 public struct ReservationID: Hashable, Sendable, CustomStringConvertible {
     public static let textLength = 26
     public let text: String
 
     public var description: String { text }
 
-    /// A new id for `millis` since the epoch, with 80 bits from `random`.
-    public static func make<R: RandomNumberGenerator>(millis: UInt64, using random: inout R) -> ReservationID {
+    /// A new id for `millis` since the epoch, with 56 bits from `random`,
+    /// carrying `route` (1...RouteCipher.routeMax) masked by `cipher`.
+    public static func make<R: RandomNumberGenerator>(millis: UInt64, route: UInt32, cipher: RouteCipher,
+                                                      using random: inout R) -> ReservationID {
         precondition(millis < (1 << 48))
+        precondition(route <= RouteCipher.routeMax)
         let high = (millis << 16) | UInt64(random.next() as UInt16)
-        let low = random.next() as UInt64
-        return ReservationID(text: encode(high: high, low: low))
+        let randomLow = (random.next() as UInt64) >> RouteCipher.routeBits
+        let masked = route ^ cipher.mask(high: high, randomLow: randomLow)
+        return ReservationID(text: encode(high: high, low: randomLow << RouteCipher.routeBits | UInt64(masked)))
+    }
+
+    /// The route this id carries, unmasked with `cipher`. Any parsed id has
+    /// one (a guessed id has a random one, which names no campaign).
+    public func route(cipher: RouteCipher) -> UInt32 {
+        let (high, low) = bits
+        let masked = UInt32(truncatingIfNeeded: low) & RouteCipher.routeMax
+        return masked ^ cipher.mask(high: high, randomLow: low >> RouteCipher.routeBits)
+    }
+
+    /// The 128 bits, high and low halves.
+    var bits: (high: UInt64, low: UInt64) {
+        var high: UInt64 = 0, low: UInt64 = 0
+        for byte in text.utf8 {
+            let value = UInt64(Crockford.value(of: byte) ?? 0)
+            high = high << 5 | low >> 59
+            low = low << 5 | value
+        }
+        return (high, low)
     }
 
     /// Parses a client-supplied id; nil unless it is 26 Crockford characters

@@ -39,20 +39,22 @@ final class AdminStore {
         } else {
             let now = WallClock.nowMillis()
             try database.transaction {
+                // The next route: ids of this campaign's reservations carry it.
                 try database.statement("""
-                    INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at,
+                                           route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route), 0) + 1 FROM campaigns))
                     """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
                               .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
                               .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now)])
                 try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
             }
         }
-        try pushCampaign(campaign)
         let keys = CampaignKeys(campaign.id)
         let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"])
         if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
-        try redis.checked(["SADD", GlobalKeys.campaigns, campaign.id])
+        // Last: the config hash is what makes the campaign exist in Redis.
+        try pushCampaign(campaign)
         logger.info("campaign created", metadata: ["actor": "\(actor)", "campaign": "\(campaign.id)",
                                                    "status": "\(campaign.status.rawValue)"])
         return campaignAnswer(campaign, status: 201)
@@ -76,12 +78,13 @@ final class AdminStore {
         return campaignAnswer(next, status: 200)
     }
 
+    /// Writes a campaign's configuration to Redis and puts it in the hot set
+    /// (a closed campaign opened again is refreshed by the loops again).
     private func pushCampaign(_ campaign: Campaign) throws {
-        let keys = CampaignKeys(campaign.id)
-        try redis.checkedPipeline([
-            ["HSET", keys.config] + RedisConfig.campaignFields(campaign),
-            ["HINCRBY", keys.config, "ver", "1"],
-        ])
+        guard let route = try StoredConfig(database: database).route(campaign.id), route <= RouteCipher.routeMax else {
+            throw RedisError("campaign \(campaign.id) has no route")
+        }
+        try redis.checkedPipeline(RedisConfig.publishCommands(campaign, route: route, extraFields: []))
     }
 
     /// A campaign as stored (its status as set, not as in force now).
@@ -136,7 +139,7 @@ final class AdminStore {
         if !sites.isEmpty {
             try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, RedisConfig.siteMetadata($0)] })
         }
-        try redis.checked(["HINCRBY", keys.config, "ver", "1"])
+        try redis.checkedPipeline([["HINCRBY", keys.config, "ver", "1"], ["SADD", GlobalKeys.campaigns, id]])
         logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
         return .json(200, Array("{\"updated\":\(sites.count)}".utf8))
     }
@@ -154,6 +157,7 @@ final class AdminStore {
             effective += try pushSlots(id, Array(part), withMetadata: true)
         }
         let raised = try recordRaisedCapacities(id, slots, effective)
+        try makeHot(id)
         logger.info("slots put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(slots.count)",
                                             "raised": "\(raised.count)"])
         var json = JSONWriter()
@@ -179,6 +183,7 @@ final class AdminStore {
         try upsertSlots(id, [slot], by: actor, action: "slot.capacity")
         let effective = try pushSlots(id, [slot], withMetadata: false)
         _ = try recordRaisedCapacities(id, [slot], effective)
+        try makeHot(id)
         let remaining = try redis.checked(["HGET", CampaignKeys(id).remaining, slotID]).integer ?? 0
         logger.info("slot capacity changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "slot": "\(slotID)",
                                                         "capacity": "\(effective[0])"])
@@ -192,6 +197,33 @@ final class AdminStore {
         json.field("remaining", Int(remaining))
         json.endObject()
         return .json(200, json.bytes)
+    }
+
+    /// Puts a campaign back in the hot set: the loops refresh what operators
+    /// change, even on a campaign whose booking has ended.
+    private func makeHot(_ id: String) throws {
+        try redis.checked(["SADD", GlobalKeys.campaigns, id])
+    }
+
+    /// Gives every campaign in Redis its route, for data written before
+    /// routes existed (Schema.addRoutes gave them one in SQLite). Once, at
+    /// start; a campaign Redis does not hold is left to `allot recover`.
+    func publishMissingRoutes() throws {
+        let config = StoredConfig(database: database)
+        let ids = try config.campaignIDs()
+        for start in stride(from: 0, to: ids.count, by: 1_000) {
+            let chunk = Array(ids[start..<min(ids.count, start + 1_000)])
+            // [route, ver] per campaign: a hash without `ver` is not in Redis.
+            let replies = try redis.pipeline(chunk.map { ["HMGET", CampaignKeys($0).config, "route", "ver"] })
+            for (id, reply) in zip(chunk, replies) {
+                guard let fields = reply.elements, fields.count == 2, fields[0] == .null, fields[1] != .null,
+                      let route = try config.route(id) else { continue }
+                let keys = CampaignKeys(id)
+                try redis.checkedPipeline([["HSET", keys.config, "route", String(route)], ["HINCRBY", keys.config, "ver", "1"],
+                                           ["HSET", GlobalKeys.routes, String(route), id]])
+                logger.info("route published", metadata: ["campaign": "\(id)", "route": "\(route)"])
+            }
+        }
     }
 
     /// Writes slots and their audit row (capacities before → after) in one transaction.
@@ -265,7 +297,7 @@ final class AdminStore {
         let (set, unset) = RedisConfig.rateLimitFields(limits)
         // HSET and HDEL without fields are errors: send only the ones with some.
         let commands = [["HSET", keys.config] + set, ["HDEL", keys.config] + unset].filter { $0.count > 2 }
-            + [["HINCRBY", keys.config, "ver", "1"]]
+            + [["HINCRBY", keys.config, "ver", "1"], ["SADD", GlobalKeys.campaigns, id]]
         try redis.checkedPipeline(commands)
         logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
         return .json(200, json.bytes)

@@ -43,6 +43,10 @@ final class AdminWorker: Sendable {
         let store = AdminStore(database: try Schema.open(path: databasePath),
                                redis: RedisSyncClient(host: redisHost, port: redisPort), logger: logger)
         tokens.replace(with: try TokenStore(database: store.database).activeGrants())
+        do { try store.publishMissingRoutes() } catch {
+            // Redis may be away at start; the next operator change publishes the route.
+            logger.warning("routes not published", metadata: ["error": "\(error)"])
+        }
         let box = UncheckedBox(store)
         let thread = Thread { [self] in run(box.value) }
         thread.name = "allot-admin"

@@ -36,6 +36,7 @@ public final class AllotServer: @unchecked Sendable {
                                                  redisPort: config.redisPort)
         persistSettings.batchRowsMax = config.persistBatchRowsMax
         persistSettings.blockMillis = config.persistBlockMillis
+        persistSettings.retireEveryMillis = config.retireEveryMillis
         persister = Persister(settings: persistSettings, logger: logger, health: health, metrics: metrics)
         shared = SharedServices(config: config, logger: logger, admin: admin, tokens: tokens, metrics: metrics,
                                 health: health)

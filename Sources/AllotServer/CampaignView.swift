@@ -12,10 +12,14 @@ final class CampaignView {
     let slotIndex: [String: Int]
     var remaining: [String: Int]
     let keys: CampaignKeys
+    /// What its reservation ids carry (RouteCipher); nil only for data
+    /// written before routes, until the admin worker publishes one.
+    let route: UInt32?
 
-    init(version: String, campaign: Campaign, sites: [Site], slots: [Slot], remaining: [String: Int]) {
+    init(version: String, campaign: Campaign, route: UInt32?, sites: [Site], slots: [Slot], remaining: [String: Int]) {
         self.version = version
         self.campaign = campaign
+        self.route = route
         self.sites = sites
         self.slots = slots
         self.remaining = remaining
@@ -36,6 +40,7 @@ final class CampaignView {
         let slotList = slots.compactMap { entry in
             RedisConfig.slot(id: entry.key, metadata: entry.value, capacity: capacity[entry.key].flatMap { Int($0) } ?? 0)
         }.sorted { ($0.startsAtMillis, $0.id) < ($1.startsAtMillis, $1.id) }
-        return CampaignView(version: version, campaign: campaign, sites: siteList, slots: slotList, remaining: remaining)
+        return CampaignView(version: version, campaign: campaign, route: RedisConfig.route(config["route"]), sites: siteList,
+                            slots: slotList, remaining: remaining)
     }
 }

@@ -2,13 +2,17 @@ import AllotDomain
 import EventHTTP
 import RedisClient
 
-/// A loop's read snapshot of every campaign, refreshed from Redis at most
-/// every `snapshotRefreshMillis`, so a read storm is not a Redis storm. Reads
-/// answer from it while it is younger than `snapshotStaleMillisMax`.
+/// A loop's read snapshot of the hot campaigns (GlobalKeys.campaigns),
+/// refreshed from Redis every `snapshotRefreshMillis`, so a read storm is
+/// not a Redis storm. Reads answer from it while it is younger than
+/// `snapshotStaleMillisMax`. Campaigns that left the hot set are found by
+/// CampaignFinder, one Redis call each.
 final class Catalog {
     private let loop: EventLoop
     private let redis: RedisAsyncClient
     private(set) var campaigns: [String: CampaignView] = [:]
+    /// Route → campaign id of the hot campaigns.
+    private(set) var routes: [UInt32: String] = [:]
     /// Monotonic time of the last refresh that reached Redis; 0: never.
     private(set) var refreshedAtMicros: Int64 = 0
     private var refreshInFlight = false
@@ -52,6 +56,8 @@ final class Catalog {
         let finish = { [self] in
             if !failed {
                 campaigns = next
+                routes = Dictionary(next.values.compactMap { view in view.route.map { ($0, view.campaign.id) } },
+                                    uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)
                 refreshedAtMicros = monotonicMicros()
             }

@@ -21,82 +21,86 @@ extension LoopContext {
         })
     }
 
-    func getCampaign(_ id: String) -> Answer {
-        switch visibleCampaign(id) {
-        case .failure(let problem): return .problem(problem)
-        case .success(let view):
+    func getCampaign(_ id: String, exchange: HTTPExchange) {
+        withVisibleCampaign(id, exchange) { view in
             var json = JSONWriter()
             view.campaign.write(to: &json, nowMillis: WallClock.nowMillis())
             return .json(200, json.bytes)
         }
     }
 
-    func listSites(_ id: String) -> Answer {
-        let view: CampaignView
-        switch visibleCampaign(id) {
-        case .failure(let problem): return .problem(problem)
-        case .success(let found): view = found
-        }
-        return .json(200, shared: cached(catalog, "sites:" + id) {
-            var remainingBySite: [String: Int] = [:]
-            for slot in view.slots { remainingBySite[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
-            var json = JSONWriter(capacity: 128 * view.sites.count + 16)
-            json.beginObject()
-            json.key("sites")
-            json.beginArray()
-            for site in view.sites {
+    func listSites(_ id: String, exchange: HTTPExchange) {
+        withVisibleCampaign(id, exchange) { [self] view in
+            .json(200, shared: cached(catalog, "sites:" + id) {
+                var remainingBySite: [String: Int] = [:]
+                for slot in view.slots { remainingBySite[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
+                var json = JSONWriter(capacity: 128 * view.sites.count + 16)
                 json.beginObject()
-                json.field("id", site.id)
-                json.field("name", site.name)
-                json.field("address", site.address)
-                json.field("remaining", remainingBySite[site.id] ?? 0)
+                json.key("sites")
+                json.beginArray()
+                for site in view.sites {
+                    json.beginObject()
+                    json.field("id", site.id)
+                    json.field("name", site.name)
+                    json.field("address", site.address)
+                    json.field("remaining", remainingBySite[site.id] ?? 0)
+                    json.endObject()
+                }
+                json.endArray()
                 json.endObject()
-            }
-            json.endArray()
-            json.endObject()
-            return json.bytes
-        })
+                return json.bytes
+            })
+        }
     }
 
-    func listSlots(_ id: String, query: Substring?) -> Answer {
-        let view: CampaignView
-        switch visibleCampaign(id) {
-        case .failure(let problem): return .problem(problem)
-        case .success(let found): view = found
-        }
+    func listSlots(_ id: String, query: Substring?, exchange: HTTPExchange) {
         let site = QueryString.value(of: "site", in: query)
-        if let site {
-            guard OperatorID.isValid(site) else { return .problem(.invalidField("site", "must be a site id")) }
-            guard view.sites.contains(where: { $0.id == site }) else { return .problem(.notFound("no such site")) }
-        }
-        return .json(200, shared: cached(catalog, "slots:" + id + "?" + (site ?? "")) {
-            var json = JSONWriter(capacity: 160 * view.slots.count + 16)
-            json.beginObject()
-            json.key("slots")
-            json.beginArray()
-            for slot in view.slots where site == nil || slot.siteID == site {
+        if let site, !OperatorID.isValid(site) { return exchange.send(.problem(.invalidField("site", "must be a site id"))) }
+        withVisibleCampaign(id, exchange) { [self] view in
+            if let site, !view.sites.contains(where: { $0.id == site }) { return .problem(.notFound("no such site")) }
+            return .json(200, shared: cached(catalog, "slots:" + id + "?" + (site ?? "")) {
+                var json = JSONWriter(capacity: 160 * view.slots.count + 16)
                 json.beginObject()
-                json.field("id", slot.id)
-                json.field("site_id", slot.siteID)
-                json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
-                json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
-                json.field("capacity", slot.capacity)
-                json.field("remaining", view.remaining[slot.id] ?? 0)
+                json.key("slots")
+                json.beginArray()
+                for slot in view.slots where site == nil || slot.siteID == site {
+                    json.beginObject()
+                    json.field("id", slot.id)
+                    json.field("site_id", slot.siteID)
+                    json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
+                    json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
+                    json.field("capacity", slot.capacity)
+                    json.field("remaining", view.remaining[slot.id] ?? 0)
+                    json.endObject()
+                }
+                json.endArray()
                 json.endObject()
-            }
-            json.endArray()
-            json.endObject()
-            return json.bytes
-        })
+                return json.bytes
+            })
+        }
     }
 
-    /// A campaign citizens may see: any but drafts.
-    func visibleCampaign(_ id: String) -> Result<CampaignView, Problem> {
-        guard let catalog = freshCatalog else { return .failure(.unavailable("campaign data is not available")) }
-        guard let view = catalog.campaigns[id], view.campaign.status != .draft else {
-            return .failure(.notFound("no such campaign"))
+    /// Answers with `render` of the campaign citizens may see (any but a
+    /// draft), from the snapshot or, for a campaign that left the hot set,
+    /// from Redis.
+    private func withVisibleCampaign(_ id: String, _ exchange: HTTPExchange, _ render: @escaping (CampaignView) -> Answer) {
+        visibleCampaign(id) { found in
+            switch found {
+            case .failure(let problem): exchange.send(.problem(problem))
+            case .success(let view): exchange.send(render(view))
+            }
         }
-        return .success(view)
+    }
+
+    /// The campaign citizens may see: any but drafts.
+    func visibleCampaign(_ id: String, _ completion: @escaping (Result<CampaignView, Problem>) -> Void) {
+        finder.campaign(id) { found in
+            switch found {
+            case .failure(let problem): completion(.failure(problem))
+            case .success(let view?) where view.campaign.status != .draft: completion(.success(view))
+            case .success: completion(.failure(.notFound("no such campaign")))
+            }
+        }
     }
 
     /// A rendered body, kept until the snapshot's next refresh.

@@ -2,10 +2,10 @@ import AllotDomain
 import EventHTTP
 import RedisClient
 
-/// `GET`/`DELETE /v1/reservations/{rid}` and `POST …/redeem`. The id names no
-/// campaign, so the record is looked for under each campaign's tag: one
-/// pipelined GET per campaign (a handful), which keeps every script on one
-/// cluster slot.
+/// `GET`/`DELETE /v1/reservations/{rid}` and `POST …/redeem`. The id carries
+/// its campaign's route (RouteCipher): the campaign is known from it (in the
+/// loop's tables, or one HGET), then its record is one HGET, whatever the
+/// number of campaigns.
 extension LoopContext {
     func getReservation(_ id: ReservationID, exchange: HTTPExchange) {
         let bound = LoopBound(exchange, loop: loop)
@@ -29,8 +29,9 @@ extension LoopContext {
                 return bound.wrapped.send(.problem(found.failureProblem ?? .notFound("no such reservation")))
             }
             let keys = CampaignKeys(campaign)
-            redis.run(Scripts.transition, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream],
-                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax)]) { [self] result in
+            redis.run(Scripts.transition, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
+                                                 GlobalKeys.campaigns],
+                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax), campaign]) { [self] result in
                 bound.wrapped.send(transitionAnswer(result, id: id, campaign: campaign, target: target))
             }
         }
@@ -55,28 +56,30 @@ extension LoopContext {
         }
     }
 
-    /// Finds the campaign holding reservation `id`, with its record.
+    /// Finds the campaign holding reservation `id`, with its record: at most
+    /// two Redis calls (the route's campaign if this loop does not know it,
+    /// then the record).
     private func locate(_ id: ReservationID, completion: @escaping (Result<(String, ReservationRecord), Problem>) -> Void) {
-        guard let catalog = freshCatalog else { return completion(.failure(.unavailable("reservations are not available"))) }
-        let campaigns = catalog.campaigns.keys.sorted()
-        guard !campaigns.isEmpty else { return completion(.failure(.notFound("no such reservation"))) }
-        var outstanding = campaigns.count
-        var found: (String, ReservationRecord)?
-        var unavailable = false
-        for campaign in campaigns {
-            redis.send(["HGET", CampaignKeys(campaign).records, id.text]) { result in
-                switch result {
-                case .success(let reply):
-                    if let record = reply.text.flatMap(ReservationRecord.init) { found = (campaign, record) }
-                case .failure: unavailable = true
+        finder.campaignID(route: id.route(cipher: shared.routes)) { [self] found in
+            switch found {
+            case .failure(let problem): completion(.failure(problem))
+            case .success(nil): completion(.failure(.notFound("no such reservation")))
+            case .success(let campaign?):
+                redis.send(["HGET", CampaignKeys(campaign).records, id.text]) { [self] result in
+                    completion(record(result, campaign: campaign))
                 }
-                outstanding -= 1
-                guard outstanding == 0 else { return }
-                if let found { completion(.success(found)) }
-                else if unavailable { completion(.failure(.unavailable("reservations are not available"))) }
-                else { completion(.failure(.notFound("no such reservation"))) }
             }
         }
+    }
+
+    private func record(_ result: Result<RedisReply, RedisFailure>, campaign: String) -> Result<(String, ReservationRecord), Problem> {
+        guard case .success(let reply) = result else { return .failure(.unavailable("reservations are not available")) }
+        guard let text = reply.text else { return .failure(.notFound("no such reservation")) }
+        guard let record = ReservationRecord(text) else {
+            shared.logger.error("unreadable reservation record", metadata: ["campaign": "\(campaign)"])
+            return .failure(.unavailable("the reservation could not be read"))
+        }
+        return .success((campaign, record))
     }
 }
 

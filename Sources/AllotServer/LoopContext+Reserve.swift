@@ -8,16 +8,26 @@ extension LoopContext {
     static let idempotencyKeyBytesMax = 128
 
     func reserve(campaignID: String, exchange: HTTPExchange) {
-        let attempt: ReservationAttempt
-        switch prepareAttempt(campaignID: campaignID, exchange: exchange) {
-        case .failure(let problem):
-            // Counted only for a campaign that exists: a hostile client
-            // naming random campaigns must not grow this map or Redis.
-            if problem.status != 503, catalog.campaigns[campaignID] != nil { countInvalid(campaignID) }
-            shared.metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
-            return exchange.send(.problem(problem))
-        case .success(let prepared): attempt = prepared
+        guard exchange.bodyCount <= config.citizenBodyBytesMax else {
+            return refuse(.bodyTooLarge(config.citizenBodyBytesMax), campaignID: campaignID, exchange: exchange)
         }
+        visibleCampaign(campaignID) { [self] found in
+            switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
+            case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
+            case .success(let attempt): run(attempt, exchange: exchange)
+            }
+        }
+    }
+
+    private func refuse(_ problem: Problem, campaignID: String, exchange: HTTPExchange) {
+        // Counted only for a hot campaign: a hostile client naming random
+        // campaigns must not grow this map or Redis.
+        if problem.status != 503, catalog.campaigns[campaignID] != nil { countInvalid(campaignID) }
+        shared.metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
+        exchange.send(.problem(problem))
+    }
+
+    private func run(_ attempt: ReservationAttempt, exchange: HTTPExchange) {
         let keys = attempt.keys
         let bound = LoopBound(exchange, loop: loop)
         let sentMicros = monotonicMicros()
@@ -37,13 +47,7 @@ extension LoopContext {
         }
     }
 
-    private func prepareAttempt(campaignID: String, exchange: HTTPExchange) -> Result<ReservationAttempt, Problem> {
-        guard exchange.bodyCount <= config.citizenBodyBytesMax else { return .failure(.bodyTooLarge(config.citizenBodyBytesMax)) }
-        let view: CampaignView
-        switch visibleCampaign(campaignID) {
-        case .failure(let problem): return .failure(problem)
-        case .success(let found): view = found
-        }
+    private func prepareAttempt(view: CampaignView, exchange: HTTPExchange) -> Result<ReservationAttempt, Problem> {
         let body: ReserveRequest
         do { body = try ReserveRequest.decode(exchange.body()) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
@@ -61,9 +65,10 @@ extension LoopContext {
             idempotencyKeyHash = shared.keyer.citizenKey(normalizedID: "idempotency:" + key)
             fingerprint = citizenKey + ":" + slot.id
         }
-        let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), using: &random)
+        guard let route = view.route else { return .failure(.unavailable("the campaign is being set up; try again shortly")) }
+        let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: shared.routes, using: &random)
         return .success(ReservationAttempt(
-            id: id, code: PickupCode.make(using: &random), campaignID: campaignID, keys: view.keys, slot: slot,
+            id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.keys, slot: slot,
             citizenKey: citizenKey, address: clientAddress(exchange), limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
     }

@@ -9,6 +9,7 @@ final class LoopContext {
     let loop: EventLoop
     let redis: RedisAsyncClient
     let catalog: Catalog
+    let finder: CampaignFinder
     let shared: SharedServices
     var config: ServerConfig { shared.config }
     /// Invalid attempts per campaign since the last flush to Redis stats.
@@ -27,6 +28,7 @@ final class LoopContext {
         settings.commandTimeoutMillis = shared.config.redisCommandTimeoutMillis
         redis = RedisAsyncClient(loop: loop, settings: settings)
         catalog = Catalog(loop: loop, redis: redis)
+        finder = CampaignFinder(catalog: catalog, redis: redis, staleMillisMax: shared.config.snapshotStaleMillisMax)
     }
 
     /// On the loop thread: connect and start refreshing.
@@ -66,7 +68,5 @@ final class LoopContext {
     }
 
     /// The snapshot, if it may still be shown.
-    var freshCatalog: Catalog? {
-        catalog.ageMillis() <= Int64(config.snapshotStaleMillisMax) ? catalog : nil
-    }
+    var freshCatalog: Catalog? { finder.freshCatalog }
 }

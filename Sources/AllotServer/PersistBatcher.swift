@@ -23,6 +23,7 @@ final class PersistBatcher {
     private var campaignsCheckedAt: Int64 = 0
     private var trimmedAt: Int64 = 0
     private var pendingCheckedAt: Int64 = 0
+    private var retiredAt: Int64 = 0
     /// How often own pending entries are read again. XREADGROUP '>' hands
     /// entries over once: if the reply is lost (a timeout, the redial that
     /// resends a command) or their SQLite write fails, they wait in this
@@ -72,6 +73,10 @@ final class PersistBatcher {
             try trim()
             trimmedAt = now
             if written == 0 { try probeSQLite() }
+        }
+        if now - retiredAt >= Int64(settings.retireEveryMillis) {
+            try retire()
+            retiredAt = now
         }
         return written
     }
@@ -181,6 +186,24 @@ final class PersistBatcher {
             guard let floor else { continue }
             try redis.checked(["XTRIM", stream, "MINID", floor])
         }
+    }
+
+    /// Takes campaigns whose booking has ended and whose every event is in
+    /// SQLite out of the hot set (retire.lua), so the loops' refresh and this
+    /// reader follow only campaigns that can still change.
+    private func retire() throws {
+        var retired: [String] = []
+        for campaign in campaigns {
+            let keys = CampaignKeys(campaign)
+            let reply = try redis.run(Scripts.retire, keys: [keys.config, keys.stream, GlobalKeys.campaigns],
+                                      arguments: [campaign, GlobalKeys.persistGroup])
+            if let message = reply.errorMessage { throw RedisError(message) }
+            if reply.integer == 1 { retired.append(campaign) }
+        }
+        guard !retired.isEmpty else { return }
+        campaigns.removeAll { retired.contains($0) }
+        for campaign in retired { campaignOfStream[CampaignKeys(campaign).stream] = nil }
+        logger.info("campaigns retired from the hot set", metadata: ["campaigns": "\(retired.joined(separator: ","))"])
     }
 
     /// Proves SQLite takes writes, for /readyz, when there is nothing to write.

@@ -23,6 +23,9 @@ final class Persister: Sendable {
         /// Another consumer's entries idle this long are taken over.
         var claimIdleMillis = 30_000
         var trimEveryMillis = 1_000
+        /// How often campaigns whose booking has ended are checked for
+        /// leaving the hot set.
+        var retireEveryMillis = 5_000
         var retryDelayMillis = 200
     }
 

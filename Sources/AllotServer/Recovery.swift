@@ -75,11 +75,8 @@ public struct Recovery {
         if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
         // Last: the config hash opens the campaign to reservations again.
         let limits = RedisConfig.rateLimitFields(try config.rateLimits(id)).set
-        try redis.checkedPipeline([
-            ["HSET", keys.config] + RedisConfig.campaignFields(campaign) + limits,
-            ["HINCRBY", keys.config, "ver", "1"],
-            ["SADD", GlobalKeys.campaigns, id],
-        ])
+        guard let route = try config.route(id) else { throw RedisError("campaign \(id) has no route in SQLite") }
+        try redis.checkedPipeline(RedisConfig.publishCommands(campaign, route: route, extraFields: limits))
         let placesTaken = taken.values.reduce(0, +)
         logger.info("campaign rebuilt in Redis", metadata: [
             "campaign": "\(id)", "slots": "\(slots.count)", "reservations": "\(reservations)", "places_taken": "\(placesTaken)",

@@ -8,7 +8,8 @@ public enum Schema {
         CREATE TABLE IF NOT EXISTS campaigns (
           id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, id_scheme TEXT NOT NULL,
           per_citizen_limit INTEGER NOT NULL, opens_at INTEGER NOT NULL, closes_at INTEGER NOT NULL,
-          rate_limits TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)
+          rate_limits TEXT NOT NULL DEFAULT '{}', created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+          route INTEGER)
         """,
         """
         CREATE TABLE IF NOT EXISTS sites (
@@ -56,6 +57,19 @@ public enum Schema {
         try database.execute("PRAGMA synchronous = FULL")
         try database.execute("PRAGMA foreign_keys = ON")
         for statement in statements { try database.execute(statement) }
+        try addRoutes(database)
         return database
+    }
+
+    /// Every campaign has a route (RouteCipher): the number its reservation
+    /// ids carry. A file made before routes existed gets one per campaign,
+    /// in the order they were made.
+    static func addRoutes(_ database: SQLiteDatabase) throws {
+        let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
+        if !columns.contains("route") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN route INTEGER")
+        }
+        try database.execute("UPDATE campaigns SET route = rowid WHERE route IS NULL")
+        try database.execute("CREATE UNIQUE INDEX IF NOT EXISTS campaigns_by_route ON campaigns (route)")
     }
 }

@@ -27,6 +27,9 @@ public struct ServerConfig: Sendable {
     public var streamEntriesMax = 1_000_000
     public var persistBatchRowsMax = 2_000
     public var persistBlockMillis = 100
+    /// How often the persister checks campaigns whose booking has ended for
+    /// leaving the hot set (retire.lua).
+    public var retireEveryMillis = 5_000
     public var shutdownDrainMillisMax = 5_000
     /// Failed token checks an address may make: a burst, then a slow trickle.
     public var authFailurePolicy = BucketPolicy(rate: 0.2, burst: 10)!

@@ -6,6 +6,8 @@ import Logging
 final class SharedServices: Sendable {
     let config: ServerConfig
     let keyer: CitizenKeyer
+    /// Masks the route in reservation ids (RouteCipher).
+    let routes: RouteCipher
     let logger: Logger
     let tokens: TokenDirectory
     let authFailures: AuthFailureLimiter
@@ -25,6 +27,7 @@ final class SharedServices: Sendable {
         self.metrics = metrics
         self.health = health
         keyer = CitizenKeyer(secret: config.citizenSecret)
+        routes = RouteCipher(secret: config.citizenSecret)
         authFailures = AuthFailureLimiter(policy: config.authFailurePolicy)
     }
 }

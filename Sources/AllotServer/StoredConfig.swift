@@ -19,6 +19,13 @@ struct StoredConfig {
         }.first
     }
 
+    /// The route a campaign's reservation ids carry (Schema.addRoutes).
+    func route(_ id: String) throws -> UInt32? {
+        try database.statement("SELECT route FROM campaigns WHERE id = ? AND route IS NOT NULL").rows([.text(id)]) {
+            UInt32(clamping: $0.int(0))
+        }.first
+    }
+
     func rateLimits(_ id: String) throws -> RateLimits {
         let text = try database.statement("SELECT rate_limits FROM campaigns WHERE id = ?").rows([.text(id)]) { $0.text(0) }
         return (try? RateLimits.decode(Fields.parse(Array((text.first ?? "{}").utf8)))) ?? RateLimits()

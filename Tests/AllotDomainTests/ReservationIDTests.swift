@@ -14,9 +14,32 @@ struct SplitMix: RandomNumberGenerator {
 }
 
 @Suite struct ReservationIDTests {
+    let cipher = RouteCipher(secret: Array("test-citizen-secret-0123456789-abcdef".utf8))
+
+    @Test func theRouteComesBackOnlyWithTheKeyThatMaskedIt() throws {
+        var random = SplitMix(state: 9)
+        let other = RouteCipher(secret: Array("another-citizen-secret-0123456789-abc".utf8))
+        for route in [UInt32(1), 2, 4_095, RouteCipher.routeMax] {
+            let id = ReservationID.make(millis: 1_772_323_201_234, route: route, cipher: cipher, using: &random)
+            let parsed = try #require(ReservationID(parsing: Substring(id.text.lowercased())))
+            #expect(parsed.route(cipher: cipher) == route)
+            #expect(parsed.millis == 1_772_323_201_234)
+            #expect(parsed.route(cipher: other) != route)
+        }
+    }
+
+    @Test func theMaskedRouteLooksRandom() {
+        // Ids of one campaign share no visible route: their last 24 bits
+        // (the masked route) take many values.
+        var random = SplitMix(state: 10)
+        let tails = Set((0..<200).map { _ in
+            ReservationID.make(millis: 5, route: 3, cipher: cipher, using: &random).bits.low & 0xFF_FFFF
+        })
+        #expect(tails.count > 190)
+    }
     @Test func idsAre26CrockfordCharactersCarryingTheirMillisecond() {
         var random = SplitMix(state: 1)
-        let id = ReservationID.make(millis: 1_772_323_201_234, using: &random)
+        let id = ReservationID.make(millis: 1_772_323_201_234, route: 7, cipher: cipher, using: &random)
         #expect(id.text.count == 26)
         #expect(id.text.utf8.allSatisfy { Crockford.alphabet.contains($0) })
         #expect(id.millis == 1_772_323_201_234)
@@ -26,9 +49,9 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test func laterIdsSortAfterEarlierOnes() {
         var random = SplitMix(state: 2)
-        var previous = ReservationID.make(millis: 1_000, using: &random)
+        var previous = ReservationID.make(millis: 1_000, route: 7, cipher: cipher, using: &random)
         for millis in stride(from: UInt64(2_000), to: 200_000, by: 997) {
-            let next = ReservationID.make(millis: millis, using: &random)
+            let next = ReservationID.make(millis: millis, route: 7, cipher: cipher, using: &random)
             #expect(previous.text < next.text)
             previous = next
         }
@@ -36,7 +59,7 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test func randomPartDiffers() {
         var random = SplitMix(state: 3)
-        let ids = Set((0..<1000).map { _ in ReservationID.make(millis: 5, using: &random) })
+        let ids = Set((0..<1000).map { _ in ReservationID.make(millis: 5, route: 7, cipher: cipher, using: &random) })
         #expect(ids.count == 1000)
     }
 

@@ -4,10 +4,30 @@ import AllotDomain
 /// by reserve.lua and the snapshot) and the JSON kept per site and slot.
 /// Written by operators' changes and by `allot recover`, read by the loops.
 enum RedisConfig {
-    static func campaignFields(_ campaign: Campaign) -> [String] {
+    static func campaignFields(_ campaign: Campaign, route: UInt32) -> [String] {
         ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
          "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
-         "scheme", campaign.idScheme.rawValue, "name", campaign.name]
+         "scheme", campaign.idScheme.rawValue, "name", campaign.name, "route", String(route)]
+    }
+
+    /// Writes a campaign's configuration (and `extraFields`, such as rate
+    /// limits), its route, and puts it in the hot set that the loops and the
+    /// persister follow. The config hash comes first: the route and the set
+    /// never name a campaign Redis does not have.
+    static func publishCommands(_ campaign: Campaign, route: UInt32, extraFields: [String]) -> [[String]] {
+        let keys = CampaignKeys(campaign.id)
+        return [
+            ["HSET", keys.config] + campaignFields(campaign, route: route) + extraFields,
+            ["HINCRBY", keys.config, "ver", "1"],
+            ["HSET", GlobalKeys.routes, String(route), campaign.id],
+            ["SADD", GlobalKeys.campaigns, campaign.id],
+        ]
+    }
+
+    /// A route as the config hash or the routes hash holds it.
+    static func route(_ text: String?) -> UInt32? {
+        guard let text, let route = UInt32(text), route >= 1, route <= RouteCipher.routeMax else { return nil }
+        return route
     }
 
     /// Fields to set (configured buckets) and to delete (unlimited ones).

@@ -35,7 +35,12 @@ struct CampaignKeys: Sendable {
 }
 
 enum GlobalKeys {
-    /// The set of campaign ids (the only key without a campaign tag).
+    /// The hot set: campaigns the loops refresh and the persister reads. A
+    /// campaign leaves it once booking has ended and SQLite has every event
+    /// (retire.lua), and comes back when an operator changes it or a
+    /// reservation of it is cancelled or redeemed.
     static let campaigns = "allot:campaigns"
+    /// Route (ReservationID) → campaign id, for every campaign ever made.
+    static let routes = "allot:routes"
     static let persistGroup = "persist"
 }

@@ -45,5 +45,6 @@ enum Scripts {
     static let putSlots = LuaScript(name: "put_slots")
     static let snapshot = LuaScript(name: "snapshot")
     static let stats = LuaScript(name: "stats")
-    static let all = [reserve, transition, putSlots, snapshot, stats]
+    static let retire = LuaScript(name: "retire")
+    static let all = [reserve, transition, putSlots, snapshot, stats, retire]
 }

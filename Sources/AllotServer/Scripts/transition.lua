@@ -3,9 +3,12 @@
 -- citizen at once; a redeem keeps both taken. The event goes to the stream
 -- like every other state change.
 --
--- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream
+-- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 hot set
 -- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')  3 actor
---       4 stream entries max (the hand-off's bound)
+--       4 stream entries max (the hand-off's bound)  5 campaign id
+-- The campaign joins the hot set in the same step as its event joins the
+-- stream: a campaign that had left it (retire.lua) is read by the
+-- persister again, so the change reaches SQLite.
 -- Returns {'ok', record} | {'not_found'} | {'refused', status} | {'backlog_full'}
 -- Record layout: status|slot|site|code|citizen key|created ms|updated ms
 
@@ -14,7 +17,7 @@ local record = redis.call('HGET', KEYS[1], rid)
 if not record then return {'not_found'} end
 local status, slot, site, code, ckey, created =
   string.match(record, '^([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|')
-if not status then return {'not_found'} end
+if not status then return {'unreadable_record'} end  -- a 503 and a log line (ScriptOutcomes.swift)
 if status ~= 'confirmed' then return {'refused', status} end
 if redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[4]) then return {'backlog_full'} end
 
@@ -29,4 +32,5 @@ if target == 'cancelled' then
   if redis.call('HINCRBY', KEYS[3], ckey, -1) <= 0 then redis.call('HDEL', KEYS[3], ckey) end
 end
 redis.call('XADD', KEYS[5], '*', 'id', rid, 'r', next_record, 'a', ARGV[3])
+redis.call('SADD', KEYS[6], ARGV[5])
 return {'ok', next_record}

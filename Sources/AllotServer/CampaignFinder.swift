@@ -1,0 +1,81 @@
+import AllotDomain
+import EventHTTP
+import RedisClient
+
+/// Finds a campaign for one loop, by id or by the route a reservation id
+/// carries: in the hot snapshot first, else in Redis, one call per miss and
+/// never a scan over campaigns (a campaign whose booking has ended leaves
+/// the hot set, and its reservations are still looked up, cancelled and
+/// redeemed). What it fetched is kept for a while, in bounded tables.
+final class CampaignFinder {
+    /// Campaigns outside the hot set (or unknown ids) kept at once, and how
+    /// long each is believed.
+    static let fetchedMax = 1_024
+    static let fetchedLifetimeMicros: Int64 = 10_000_000
+    /// Routes kept: a route never changes its campaign, so these need no
+    /// expiry, only a bound.
+    static let routesMax = 65_536
+
+    private let catalog: Catalog
+    private let redis: RedisAsyncClient
+    private let staleMillisMax: Int
+    private var fetched: [String: (view: CampaignView?, atMicros: Int64)] = [:]
+    private var routes: [UInt32: String] = [:]
+
+    init(catalog: Catalog, redis: RedisAsyncClient, staleMillisMax: Int) {
+        self.catalog = catalog
+        self.redis = redis
+        self.staleMillisMax = staleMillisMax
+    }
+
+    /// The hot snapshot, if it may still be shown.
+    var freshCatalog: Catalog? {
+        catalog.ageMillis() <= Int64(staleMillisMax) ? catalog : nil
+    }
+
+    /// The campaign `id` (nil: there is none). Runs `completion` at once for
+    /// a hot or recently fetched campaign.
+    func campaign(_ id: String, completion: @escaping (Result<CampaignView?, Problem>) -> Void) {
+        guard let catalog = freshCatalog else { return completion(.failure(.unavailable("campaign data is not available"))) }
+        if let view = catalog.campaigns[id] { return completion(.success(view)) }
+        let now = monotonicMicros()
+        if let kept = fetched[id], now - kept.atMicros < Self.fetchedLifetimeMicros { return completion(.success(kept.view)) }
+        let keys = CampaignKeys(id)
+        redis.run(Scripts.snapshot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
+                  arguments: [""]) { [self] result in
+            guard case .success(let reply) = result, let snapshot = try? SnapshotReply(reply, knownVersion: nil) else {
+                return completion(.failure(.unavailable("campaign data is not available")))
+            }
+            var view: CampaignView?
+            if case .full(let version, let config, let capacity, let sites, let slots, let remaining) = snapshot {
+                view = CampaignView.decode(id: id, version: version, config: config, capacity: capacity, sites: sites,
+                                           slots: slots, remaining: remaining)
+            }
+            keep(id, view)
+            completion(.success(view))
+        }
+    }
+
+    /// The id of the campaign with `route` (nil: no campaign has it).
+    func campaignID(route: UInt32, completion: @escaping (Result<String?, Problem>) -> Void) {
+        if let id = freshCatalog?.routes[route] ?? routes[route] { return completion(.success(id)) }
+        redis.send(["HGET", GlobalKeys.routes, String(route)]) { [self] result in
+            guard case .success(let reply) = result else {
+                return completion(.failure(.unavailable("reservations are not available")))
+            }
+            guard let id = reply.text, OperatorID.isValid(id) else { return completion(.success(nil)) }
+            if routes.count >= Self.routesMax { routes.removeAll(keepingCapacity: true) }
+            routes[route] = id
+            completion(.success(id))
+        }
+    }
+
+    private func keep(_ id: String, _ view: CampaignView?) {
+        if fetched.count >= Self.fetchedMax {
+            let now = monotonicMicros()
+            fetched = fetched.filter { now - $0.value.atMicros < Self.fetchedLifetimeMicros }
+            if fetched.count >= Self.fetchedMax { fetched.removeAll(keepingCapacity: true) }
+        }
+        fetched[id] = (view, monotonicMicros())
+    }
+}
