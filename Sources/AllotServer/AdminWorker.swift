@@ -27,6 +27,10 @@ final class AdminWorker: Sendable {
     private let tokens: TokenDirectory
     private let tokenRefreshMillis: Int
     private let finished = DispatchSemaphore(value: 0)
+    /// Whoever waits for the token reload that is queued.
+    private let reloadWaiters = Mutex<[@Sendable () -> Void]>([])
+    private let lastReloadMicros = Atomic<Int64>(0)
+    static let tokenReloadMillisMin = 50
 
     init(databasePath: String, redisHost: String, redisPort: Int, tokens: TokenDirectory, tokenRefreshMillis: Int,
          logger: Logger) {
@@ -90,13 +94,37 @@ final class AdminWorker: Sendable {
 }
 
 extension AdminWorker {
-    /// Queues a reload of the tokens; `done` runs on the worker thread once
-    /// it is finished. False when the queue is full.
-    func reloadTokens(done: @escaping @Sendable () -> Void) -> Bool {
-        submit({ [self] store in
+    /// Reloads the tokens, then runs `done` on the worker thread. Requests
+    /// that ask while a reload is queued share it, and reloads asked for this
+    /// way run at most every `tokenReloadMillisMin`: a client sending bad
+    /// tokens makes the worker reload at most that often, whatever its rate.
+    /// When the queue is full, `done` runs at once, on this thread.
+    func reloadTokens(done: @escaping @Sendable () -> Void) {
+        let first = reloadWaiters.withLock { waiters -> Bool in
+            defer { waiters.append(done) }
+            return waiters.isEmpty
+        }
+        guard first else { return }
+        let accepted = submit({ [self] store in
+            let wait = Int64(Self.tokenReloadMillisMin) * 1000 - (monotonicMicros() - lastReloadMicros.load(ordering: .relaxed))
+            if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1_000_000) }
+            // Taken before reading: whoever asks from now on is served by
+            // the next reload, which sees any token made before it asked.
+            let waiters = reloadWaiters.withLock { waiters in
+                defer { waiters.removeAll() }
+                return waiters
+            }
             refreshTokens(store)
+            lastReloadMicros.store(monotonicMicros(), ordering: .relaxed)
+            for waiter in waiters { waiter() }
             return .json(200, [])
-        }, reply: { _ in done() })
+        }, reply: { _ in })
+        guard !accepted else { return }
+        let waiters = reloadWaiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for waiter in waiters { waiter() }
     }
 
     /// Reloads tokens (made or revoked by `allot token` meanwhile) and

@@ -21,6 +21,8 @@ public final class AllotServer: @unchecked Sendable {
     private var handles: [LoopHandle] = []
     private let stoppedLoops = DispatchGroup()
     public private(set) var port: UInt16 = 0
+    /// The loops, for tests that need to load one.
+    var eventLoops: [EventLoop] { handles.map(\.loop) }
     private var stopped = false
 
     public init(config: ServerConfig, logger: Logger) {

@@ -43,14 +43,18 @@ extension LoopContext {
 
     /// Runs `proceed` with the grant of the request's bearer token if its
     /// role may do `needed`; otherwise answers 401 or 403. A valid token
-    /// always works: only failures are slowed, so an address that keeps
-    /// failing gets 429 for its bad tokens (and makes no reload) while an
-    /// operator behind the same address goes on working.
+    /// always works, even one made a moment ago: only failures are slowed,
+    /// so an address that keeps failing gets 429 for its bad tokens while an
+    /// operator behind the same address (an office NAT) goes on working.
     private func authorise(_ exchange: HTTPExchange, _ needed: Role, proceed: @escaping (Grant, HTTPExchange) -> Void) {
         let address = clientAddress(exchange)
         let failures = shared.authFailures
         let decide = { (grant: Grant?, exchange: HTTPExchange) in
             guard let grant else {
+                if let wait = failures.retryAfter(address) {
+                    let rejection = RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)
+                    return exchange.send(.problem(.rateLimited(rejection)))
+                }
                 failures.failed(address)
                 return exchange.send(.problem(.unauthorized))
             }
@@ -59,23 +63,19 @@ extension LoopContext {
             }
             proceed(grant, exchange)
         }
-        let presented = exchange.header("Authorization").flatMap { $0.hasPrefix("Bearer ") ? $0.dropFirst(7) : nil }
-        if let presented, let grant = shared.tokens.grant(for: presented) { return decide(grant, exchange) }
-        if let wait = failures.retryAfter(address) {
-            let rejection = RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)
-            return exchange.send(.problem(.rateLimited(rejection)))
-        }
-        guard let presented else { return decide(nil, exchange) }
+        guard let presented = exchange.header("Authorization").flatMap({ $0.hasPrefix("Bearer ") ? $0.dropFirst(7) : nil })
+        else { return decide(nil, exchange) }
+        if let grant = shared.tokens.grant(for: presented) { return decide(grant, exchange) }
         // Unknown here, but maybe made by `allot token create` a moment ago:
         // the admin worker (which owns SQLite) reloads the tokens first.
-        guard let pending = PendingExchange(exchange, loop: loop) else { return decide(nil, exchange) }
+        // Reloads are shared and spaced, so guessing cannot keep it busy.
+        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
         let boundDecide = LoopBound(decide, loop: loop)
         let tokens = shared.tokens, token = String(presented)
-        let accepted = shared.admin.reloadTokens {
+        shared.admin.reloadTokens {
             let grant = tokens.grant(for: Substring(token))
             pending.run { boundDecide.wrapped(grant, $0) }
         }
-        if !accepted { pending.run { decide(nil, $0) } }
     }
 
     /// Routes anyone may call.

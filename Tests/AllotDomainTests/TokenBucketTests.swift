@@ -50,3 +50,27 @@ import Testing
         #expect(headers["RateLimit"] == "\"ip\";r=0;t=3")
     }
 }
+
+@Suite struct BucketPolicyRangeTests {
+    @Test func derivedQuantitiesStayInRangeAtEveryEdge() throws {
+        for rate in [BucketPolicy.rateRange.lowerBound, 1, BucketPolicy.rateRange.upperBound] {
+            for burst in [BucketPolicy.burstRange.lowerBound, BucketPolicy.burstRange.upperBound] {
+                let policy = try #require(BucketPolicy(rate: rate, burst: burst))
+                #expect(policy.windowSeconds >= 1 && policy.windowSeconds <= 10_000_000_000)
+                #expect(policy.refillMillis(from: 0) <= 10_000_000_001_000)
+                var empty = TokenBucket(tokens: 0, updatedMicros: 0)
+                if case .empty(let retry) = empty.take(policy: policy, nowMicros: 0) { #expect(retry >= 1 && retry <= 1_000) }
+            }
+        }
+    }
+
+    @Test func policiesOutsideTheRangesAreRefused() {
+        #expect(BucketPolicy(rate: 1e-19, burst: 1) == nil)
+        #expect(BucketPolicy(rate: 0.000_999, burst: 1) == nil)
+        #expect(BucketPolicy(rate: 1_000_001, burst: 1) == nil)
+        #expect(BucketPolicy(rate: 1, burst: 10_000_001) == nil)
+        #expect(BucketPolicy(rate: 1, burst: 2.5) == nil)
+        #expect(BucketPolicy(rate: 0.001, burst: 10_000_000) != nil)
+    }
+}
+

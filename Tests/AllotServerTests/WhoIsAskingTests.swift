@@ -11,7 +11,6 @@ import Testing
         let stack = try LiveStack(configure: configure)
         try stack.makeCampaign("w", limit: 10, capacity: 100)
         #expect(try stack.admin("PUT", "/v1/admin/campaigns/w/rate-limits", #"{"ip":{"rate":0.001,"burst":2}}"#).status == 200)
-        Thread.sleep(forTimeInterval: 0.6)
         return stack
     }
 
