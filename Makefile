@@ -8,7 +8,6 @@ bench:
 microbench:
 	scripts/microbench.sh
 load:
-	swift build -c release --product allot --product allot-load
-	.build/release/allot-load surge --citizens 1000000 --places 100000 --slots 200 --arrival-seconds 30
+	scripts/load.sh
 clean:
 	rm -rf .build var load-report
