@@ -26,9 +26,11 @@ let package = Package(
                        providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CSQLite",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CHTTPParser",
+                       providers: [.apt(["libhttp-parser-dev"])]),
 
         // ---- thin Swift layers over them: no business rules ----
-        .target(name: "EventHTTP", dependencies: ["CEvent"]),
+        .target(name: "EventHTTP", dependencies: ["CEvent", "CHTTPParser"]),
         .target(name: "RedisClient", dependencies: ["CHiredis", "CEvent", "EventHTTP"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
 
@@ -68,6 +70,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),
+        .testTarget(name: "EventHTTPTests", dependencies: ["EventHTTP"]),
         .testTarget(name: "AllotLoadTests", dependencies: [
             "allot-load", "AllotDomain", "EventHTTP",
             .product(name: "Histogram", package: "hdrhistogram-swift"),

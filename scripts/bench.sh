@@ -33,11 +33,14 @@ slots=$(wrk -t2 -c64 -d"${seconds}s" --latency "$base/v1/campaigns/bench/slots")
 reserve=$(cd scripts/bench && WRK_CAMPAIGN=bench wrk -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "$base")
 non2xx=$(echo "$reserve" | grep -o 'Non-2xx or 3xx responses: [0-9]*' || true)
 
-sha=$(redis-cli -p "$redis_port" script load "$(cat Sources/AllotServer/Scripts/reserve.lua)")
+# The script as the server loads it: token_bucket.lua in front (Scripts.swift).
+script="$(cat Sources/AllotServer/Scripts/token_bucket.lua)
+$(cat Sources/AllotServer/Scripts/reserve.lua)"
+sha=$(redis-cli -p "$redis_port" script load "$script")
 redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000000 -q evalsha "$sha" 10 \
   '{c:bench}:cfg' '{c:bench}:rem' '{c:bench}:held' '{c:bench}:stats' '{c:bench}:recs' '{c:bench}:ev' \
   '{c:bench}:tb:g' '{c:bench}:tb:ip:x' '{c:bench}:tb:c:__rand_int__' '{c:bench}:idem:-' \
-  s1 hall "RID__rand_int__" CODE "ck__rand_int__" '' 86400 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}')
+  s1 hall "RID__rand_int__" CODE "ck__rand_int__" '' 86400 1000000000 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}')
 
 h=$(echo "$healthz" | wrk_rate); s=$(echo "$slots" | wrk_rate); r=$(echo "$reserve" | wrk_rate)
 printf '\n%-38s %12s %10s\n' "measure" "requests/s" "p99"

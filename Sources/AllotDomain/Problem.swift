@@ -73,6 +73,20 @@ public struct Problem: Error, Equatable, Sendable {
     public static let notRedeemable = Problem(
         status: 409, code: "not_redeemable", title: "Not redeemable",
         detail: "the reservation is cancelled or already redeemed")
+    /// Not HTTP/1.1 as RFC 9112 writes it: nothing of it was read.
+    public static func badRequest(_ detail: String) -> Problem {
+        Problem(status: 400, code: "bad_request", title: "Bad request", detail: detail)
+    }
+    public static func headersTooLarge(_ bytesMax: Int) -> Problem {
+        Problem(status: 431, code: "headers_too_large", title: "Request headers too large",
+                detail: "the request line and headers are over \(bytesMax) bytes")
+    }
+    public static func notImplemented(_ detail: String) -> Problem {
+        Problem(status: 501, code: "not_implemented", title: "Not implemented", detail: detail)
+    }
+    public static let versionNotSupported = Problem(
+        status: 505, code: "http_version_not_supported", title: "HTTP version not supported",
+        detail: "this server speaks HTTP/1.0 and HTTP/1.1")
     public static func bodyTooLarge(_ bytesMax: Int) -> Problem {
         Problem(status: 413, code: "body_too_large", title: "Body too large",
                 detail: "request body is over \(bytesMax) bytes")

@@ -80,7 +80,7 @@ public enum Router {
         switch (tail, method) {
         case (nil, .get): return .success(.getReservation(id))
         case (nil, .delete): return .success(.cancelReservation(id))
-        case (nil, _): return .failure(.methodNotAllowed("GET, DELETE"))
+        case (nil, _): return .failure(.methodNotAllowed("GET, HEAD, DELETE"))
         case ("redeem", _): return only(.post, method, .redeemReservation(id))
         default: return .failure(.notFound("no such path"))
         }
@@ -100,8 +100,11 @@ public enum Router {
         }
     }
 
+    /// A GET route takes HEAD too: the HTTP layer answers it as the GET,
+    /// without the body.
     private static func only(_ allowed: HTTPMethod, _ method: HTTPMethod, _ route: Route) -> Result<Route, Problem> {
-        method == allowed ? .success(route) : .failure(.methodNotAllowed(allowed.rawValue))
+        guard method != allowed else { return .success(route) }
+        return .failure(.methodNotAllowed(allowed == .get ? "GET, HEAD" : allowed.rawValue))
     }
 
     private static func withID(_ segment: Substring, _ what: String, _ next: (String) -> Result<Route, Problem>) -> Result<Route, Problem> {

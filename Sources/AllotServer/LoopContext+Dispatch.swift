@@ -5,6 +5,7 @@ import EventHTTP
 /// size, then hand it to its handler.
 extension LoopContext {
     func handle(_ exchange: HTTPExchange) {
+        if let failure = exchange.failure { return exchange.send(.problem(Self.problem(for: failure))) }
         if let refusal = exchange.refusal {
             let detail = refusal == .serverFull
                 ? "the server has as many connections open as it takes; try again shortly"
@@ -28,6 +29,7 @@ extension LoopContext {
             path = Substring(uri)
             query = nil
         }
+        if exchange.method == "CONNECT" { return exchange.send(.problem(.notImplemented("this server is not a proxy"))) }
         let method = HTTPMethod(rawValue: exchange.method) ?? .other
         switch Router.route(method: method, path: path) {
         case .failure(let problem):
@@ -75,6 +77,17 @@ extension LoopContext {
         shared.admin.reloadTokens {
             let grant = tokens.grant(for: Substring(token))
             pending.run { boundDecide.wrapped(grant, $0) }
+        }
+    }
+
+    /// The answer to a request the HTTP layer could not read.
+    static func problem(for failure: HTTPParseFailure) -> Problem {
+        switch failure {
+        case .malformed(let reason): return .badRequest("the request is not well-formed HTTP/1.1: \(reason)")
+        case .unknownMethod: return .notImplemented("this method is not one the server knows")
+        case .headersTooLarge: return .headersTooLarge(HTTPLimits().headersBytesMax)
+        case .bodyTooLarge: return .bodyTooLarge(HTTPLimits().bodyBytesMax)
+        case .versionNotSupported: return .versionNotSupported
         }
     }
 

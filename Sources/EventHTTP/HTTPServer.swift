@@ -3,11 +3,13 @@ import Glibc
 
 /// Limits of the HTTP layer (STYLE.md: a limit on everything, unit last).
 public struct HTTPLimits: Sendable {
-    /// Request line plus headers.
+    /// Request line plus headers; past it, 431.
     public var headersBytesMax = 8 * 1024
-    /// The largest body any route takes (admin slot uploads); routes check
-    /// their own, smaller limits and answer 413 as problem+json.
+    /// The largest body any route takes (admin slot uploads); past it, 413
+    /// before the body is read. Routes check their own, smaller limits.
     public var bodyBytesMax = 4 * 1024 * 1024
+    /// Bytes of pipelined requests kept waiting while one is answered.
+    public var pipelinedBytesMax = 64 * 1024
     /// A connection with no traffic for this long is closed.
     public var idleTimeoutSeconds = 30
     /// A request must arrive whole within this long of its first byte, however
@@ -19,44 +21,44 @@ public struct HTTPLimits: Sendable {
     /// Refused connections one loop keeps waiting for their request at once;
     /// past that, refused connections are closed at once without an answer.
     public var refusedLingeringMax = 256
-    /// Connections one loop accepts before it turns to its other events.
-    /// evconnlistener accepts until the backlog is empty: a burst of
-    /// thousands would hold every request on the loop until it is done.
+    /// After a closing answer, what the client still sends is read and
+    /// dropped for this long, so it sees the answer rather than a reset.
+    public var lingerMillis = 1_000
+    /// Connections one loop accepts before it turns to its other events: a
+    /// burst of thousands must not hold every request on the loop.
     public var acceptBurstMax = 64
 
     public init() {}
 }
 
-/// One `evhttp` on one loop, accepting on that loop's own listener.
+/// HTTP/1.1 on one loop, on its own listener: libevent for the sockets
+/// (evconnlistener, bufferevents), http_parser for the requests
+/// (HTTPRequestParser), answers written here (HTTPExchange).
 ///
-/// libevent 2.1 has no hook between accept and evhttp (2.2's
-/// `evhttp_set_newreqcb`), so connections are seen through the bufferevent
-/// evhttp asks us to make for each one (`evhttp_set_bevcb`): an admission
-/// event right after the accept, before any byte is read, counts it at the
-/// `ConnectionGate`, registers its close, and watches its input for the
-/// request deadline.
+/// Owning this layer rather than using evhttp gives every answer to the
+/// application, refusals of the layer itself included (bad requests, headers
+/// or bodies over their limits, unknown methods), so each one is
+/// problem+json; and a connection over the caps is counted at accept,
+/// before anything is allocated for it.
 public final class HTTPServer {
     public typealias Handler = (HTTPExchange) -> Void
 
     private let loop: EventLoop
-    private var http: OpaquePointer?
     private let handler: Handler
     private let limits: HTTPLimits
     private let gate: ConnectionGate
+    private var listener: OpaquePointer?
     private var context: Unmanaged<HTTPServer>?
-    private var boundSocket: OpaquePointer?
-    private var connections: [OpaquePointer: ConnectionState] = [:]
-    /// Bufferevents evhttp has just made for accepted connections, waiting
-    /// for the admission event.
-    private var unadmitted: [OpaquePointer] = []
-    private var admissionEvent: OpaquePointer?
-    private var deadlineSweep: LoopTimer?
-    /// States of connections closed since the last sweep: their input
-    /// callback may still name them until evhttp has freed the buffer.
-    private var closedStates: [ConnectionState] = []
+    private var connections: [ObjectIdentifier: HTTPConnection] = [:]
+    private var resumeEvent: OpaquePointer?
+    private var sweepTimer: LoopTimer?
     private var refusedLingering = 0
     private var acceptedThisTurn = 0
     private var acceptPaused = false
+    private var dateSecond = -1
+    /// The Date header of this second (RFC 9110 §6.6.1).
+    private(set) var date = ""
+    let requestDeadlineSpanMicros: Int64
     /// Called with each answer's status as it is sent (metrics).
     public var responded: ((HTTPExchange, Int) -> Void)?
     /// Called when a connection is refused at the gate, or cut off for
@@ -76,387 +78,155 @@ public final class HTTPServer {
         self.handler = handler
         self.limits = limits
         self.gate = gate
-        guard let http = evhttp_new(loop.eventBase) else { throw SocketError(call: "evhttp_new", errno: ENOMEM) }
-        self.http = http
-        evhttp_set_max_headers_size(http, limits.headersBytesMax)
-        evhttp_set_max_body_size(http, limits.bodyBytesMax)
-        evhttp_set_timeout(http, Int32(limits.idleTimeoutSeconds))
-        // A request refused for its size is read to its end before the
-        // close, so the client sees the answer instead of a reset.
-        evhttp_set_flags(http, Int32(EVHTTP_SERVER_LINGERING_CLOSE))
-        let methods = EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_POST.rawValue | EVHTTP_REQ_PUT.rawValue
-            | EVHTTP_REQ_PATCH.rawValue | EVHTTP_REQ_DELETE.rawValue | EVHTTP_REQ_HEAD.rawValue | EVHTTP_REQ_OPTIONS.rawValue
-        evhttp_set_allowed_methods(http, UInt16(methods))
+        requestDeadlineSpanMicros = Int64(limits.requestDeadlineSeconds) * 1_000_000
         let context = Unmanaged.passRetained(self)
         self.context = context
-        evhttp_set_gencb(http, { request, context in
-            guard let request, let context else { return }
-            let server = Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue()
-            let exchange = HTTPExchange(request: request, server: server)
-            exchange.refusal = server.requestArrived(request)
-            server.handler(exchange)
-        }, context.toOpaque())
-        evhttp_set_bevcb(http, { base, context in
-            Unmanaged<HTTPServer>.fromOpaque(context!).takeUnretainedValue().makeConnectionBuffer(base!)
-        }, context.toOpaque())
-        admissionEvent = event_new(loop.eventBase, -1, 0, { _, _, context in
-            Unmanaged<HTTPServer>.fromOpaque(context!).takeUnretainedValue().admitNewConnections()
-        }, context.toOpaque())
-        deadlineSweep = loop.schedule(everyMillis: 250) { [unowned self] in sweepDeadlines() }
-        guard let bound = evhttp_accept_socket_with_handle(http, listenerFD) else {
-            throw SocketError(call: "evhttp_accept_socket", errno: errno)
+        listener = evconnlistener_new(loop.eventBase, { _, fd, address, length, context in
+            Unmanaged<HTTPServer>.fromOpaque(context!).takeUnretainedValue().accepted(fd, address, length)
+        }, context.toOpaque(), LEV_OPT_CLOSE_ON_FREE, -1, listenerFD)
+        guard listener != nil else {
+            context.release()
+            self.context = nil
+            throw SocketError(call: "evconnlistener_new", errno: errno)
         }
-        boundSocket = bound
+        resumeEvent = event_new(loop.eventBase, -1, 0, { _, _, context in
+            Unmanaged<HTTPServer>.fromOpaque(context!).takeUnretainedValue().resumeAccepting()
+        }, context.toOpaque())
+        sweepTimer = loop.schedule(everyMillis: 250) { [unowned self] in sweep() }
+        refreshDate()
     }
 
     /// Stops taking new connections (closes the listener); requests on open
     /// connections go on. On the loop thread.
     public func stopAccepting() {
         loop.preconditionInLoop()
-        if let http, let boundSocket { evhttp_del_accept_socket(http, boundSocket) }
-        boundSocket = nil
+        if let listener { evconnlistener_free(listener) }
+        listener = nil
     }
 
     // MARK: connections
 
-    /// evhttp's bufferevent factory, called inside its accept before the
-    /// socket is attached; admission runs once the accept callback is done.
-    private func makeConnectionBuffer(_ base: OpaquePointer) -> OpaquePointer? {
-        let buffer = bufferevent_socket_new(base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
-        if let buffer {
-            unadmitted.append(buffer)
-            event_active(admissionEvent, 0, 0)
-        }
-        // The listener checks whether it is still enabled after each accept:
-        // pausing it here ends this burst; admission resumes it, after the
-        // events already waiting (requests on open connections) have run.
-        acceptedThisTurn += 1
-        if acceptedThisTurn >= limits.acceptBurstMax, let listener = boundSocket.flatMap(evhttp_bound_socket_get_listener) {
-            evconnlistener_disable(listener)
-            acceptPaused = true
-        }
-        return buffer
-    }
-
-    private func admitNewConnections() {
-        let buffers = unadmitted
-        unadmitted.removeAll(keepingCapacity: true)
-        for buffer in buffers { admit(buffer) }
-        acceptedThisTurn = 0
-        if acceptPaused, let listener = boundSocket.flatMap(evhttp_bound_socket_get_listener) {
-            evconnlistener_enable(listener)
-        }
-        acceptPaused = false
-    }
-
-    private func admit(_ buffer: OpaquePointer) {
-        // evhttp's buffer callbacks carry its connection; the check below
-        // makes sure that is what we hold before using it.
-        var callbackArgument: UnsafeMutableRawPointer?
-        bufferevent_getcb(buffer, nil, nil, nil, &callbackArgument)
-        guard let callbackArgument else { return }
-        let connection = OpaquePointer(callbackArgument)
-        guard evhttp_connection_get_bufferevent(connection) == buffer, connections[connection] == nil else { return }
-        var host: UnsafeMutablePointer<CChar>?
-        var port: UInt16 = 0
-        evhttp_connection_get_peer(connection, &host, &port)
-        let address = host.map { String(cString: $0) } ?? ""
-        let refusal = gate.admit(address)
+    private func accepted(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>?, _ length: Int32) {
+        let peer = Self.addressText(address)
+        let refusal = gate.admit(peer)
         if let refusal {
             guard refusedLingering < limits.refusedLingeringMax else {
                 connectionEnded?(.closedUnanswered(refusal))
-                return evhttp_connection_free(connection)
+                Glibc.close(fd)
+                return
             }
             refusedLingering += 1
             connectionEnded?(.refused(refusal))
         }
-        let state = ConnectionState(address: address, refusal: refusal)
-        if refusal != nil { state.requestDeadlineMicros = monotonicMicros() + Int64(limits.refusedLingerMillis) * 1000 }
-        state.requestDeadlineSpanMicros = Int64(limits.requestDeadlineSeconds) * 1_000_000
-        connections[connection] = state
-        evhttp_connection_set_closecb(connection, { connection, context in
-            guard let connection, let context else { return }
-            Unmanaged<HTTPServer>.fromOpaque(context).takeUnretainedValue().closed(connection)
-        }, context!.toOpaque())
-        // Each read into the connection's input starts the request deadline
-        // if no request is under way; the complete request stops it.
-        _ = evbuffer_add_cb(bufferevent_get_input(buffer), { _, info, state in
-            guard let info, info.pointee.n_added > 0, let state else { return }
-            Unmanaged<ConnectionState>.fromOpaque(state).takeUnretainedValue().bytesArrived()
-        }, Unmanaged.passUnretained(state).toOpaque())
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let connection = HTTPConnection(server: self, fd: fd, address: peer, refusal: refusal, limits: limits,
+                                        base: loop.eventBase)
+        guard connection.isOpen else {
+            Glibc.close(fd)
+            return release(peer, refusal)
+        }
+        if refusal != nil {
+            connection.requestDeadlineMicros = monotonicMicros() + Int64(limits.refusedLingerMillis) * 1000
+        }
+        connections[ObjectIdentifier(connection)] = connection
+        // The listener checks after each accept whether it is still enabled:
+        // pausing it ends this burst; the resume event runs after the events
+        // already waiting (requests on open connections).
+        acceptedThisTurn += 1
+        if acceptedThisTurn == 1 { event_active(resumeEvent, 0, 0) }
+        if acceptedThisTurn >= limits.acceptBurstMax, let listener {
+            evconnlistener_disable(listener)
+            acceptPaused = true
+        }
     }
 
-    /// A whole request has arrived: its deadline is met. Returns why the
-    /// connection was refused, if it was (the request is answered 503).
-    private func requestArrived(_ request: OpaquePointer) -> ConnectionGate.Refusal? {
-        guard let connection = evhttp_request_get_connection(request), let state = connections[connection] else { return nil }
-        if state.refusal == nil { state.requestDeadlineMicros = 0 }
-        return state.refusal
+    private func resumeAccepting() {
+        acceptedThisTurn = 0
+        if acceptPaused, let listener { evconnlistener_enable(listener) }
+        acceptPaused = false
     }
 
-    private func closed(_ connection: OpaquePointer) {
-        guard let state = connections.removeValue(forKey: connection) else { return }
-        if state.refusal == nil { gate.release(state.address) } else { refusedLingering -= 1 }
-        state.streaming?.connectionClosed()
-        state.streaming = nil
-        closedStates.append(state)
+    func handle(_ exchange: HTTPExchange) {
+        handler(exchange)
     }
 
-    /// Closes connections whose request is overdue.
-    private func sweepDeadlines() {
-        closedStates.removeAll(keepingCapacity: true)
+    /// A connection has closed (from `HTTPConnection.close`).
+    func closed(_ connection: HTTPConnection) {
+        guard connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        release(connection.address, connection.refusal)
+    }
+
+    private func release(_ address: String, _ refusal: ConnectionGate.Refusal?) {
+        if refusal == nil { gate.release(address) } else { refusedLingering -= 1 }
+    }
+
+    /// Every 250 ms: closes connections whose request is overdue, idle ones,
+    /// and lingering ones whose moment is over.
+    private func sweep() {
+        refreshDate()
         let now = monotonicMicros()
-        // A connection streaming an answer (an export) is busy, not late,
-        // whatever its client has sent meanwhile.
-        let overdue = connections.compactMap { connection, state in
-            state.streaming == nil && state.requestDeadlineMicros != 0 && state.requestDeadlineMicros < now ? connection : nil
+        let idleMicros = Int64(limits.idleTimeoutSeconds) * 1_000_000
+        var ending: [(HTTPConnection, Bool)] = []
+        for connection in connections.values {
+            if connection.lingerUntilMicros != 0 {
+                if connection.lingerUntilMicros < now { ending.append((connection, false)) }
+            } else if connection.isStreaming || connection.current != nil && connection.requestDeadlineMicros == 0 {
+                continue  // answering: busy, not late, whatever the client sends meanwhile
+            } else if connection.requestDeadlineMicros != 0 && connection.requestDeadlineMicros < now {
+                ending.append((connection, connection.refusal == nil))
+            } else if !connection.isBusy && now - connection.lastActivityMicros > idleMicros {
+                ending.append((connection, false))
+            }
         }
-        for connection in overdue {
-            if connections[connection]?.refusal == nil { connectionEnded?(.deadlineMissed) }
-            evhttp_connection_free(connection)
+        for (connection, late) in ending {
+            if late { connectionEnded?(.deadlineMissed) }
+            connection.close()
         }
     }
 
-    fileprivate func setStreaming(_ exchange: HTTPExchange?, on connection: OpaquePointer) {
-        connections[connection]?.streaming = exchange
+    private func refreshDate() {
+        var now = time(nil)
+        guard Int(now) != dateSecond else { return }
+        dateSecond = Int(now)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var text = [CChar](repeating: 0, count: 64)
+        let count = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        date = String(decoding: text.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Stops accepting and frees the evhttp; on the loop thread.
+    /// Stops accepting and closes every connection; on the loop thread.
     public func close() {
         loop.preconditionInLoop()
-        deadlineSweep?.cancel()
-        deadlineSweep = nil
-        unadmitted.removeAll()
-        if let http { evhttp_free(http) }
-        http = nil
+        stopAccepting()
+        sweepTimer?.cancel()
+        sweepTimer = nil
+        for connection in Array(connections.values) { connection.close() }
         connections.removeAll()
-        closedStates.removeAll()
-        if let admissionEvent { event_free(admissionEvent) }
-        admissionEvent = nil
+        if let resumeEvent { event_free(resumeEvent) }
+        resumeEvent = nil
         context?.release()
         context = nil
     }
-}
 
-/// What the server knows of one connection.
-private final class ConnectionState {
-    let address: String
-    /// Set when the gate refused it: its request is answered 503.
-    let refusal: ConnectionGate.Refusal?
-    /// Monotonic time by which the request under way must be whole; 0: no
-    /// request under way.
-    var requestDeadlineMicros: Int64 = 0
-    var requestDeadlineSpanMicros: Int64 = 0
-    /// The exchange streaming its answer on this connection, told when the
-    /// reader goes away.
-    var streaming: HTTPExchange?
-
-    init(address: String, refusal: ConnectionGate.Refusal?) {
-        self.address = address
-        self.refusal = refusal
-    }
-
-    func bytesArrived() {
-        if requestDeadlineMicros == 0 { requestDeadlineMicros = monotonicMicros() + requestDeadlineSpanMicros }
-    }
-}
-
-/// One request and its answer. Valid on its loop until `respond` (or the end
-/// of a stream); evhttp keeps the request alive until then even when the
-/// client has gone, so a late answer is always safe.
-public final class HTTPExchange {
-    private var request: OpaquePointer?
-    private weak var server: HTTPServer?
-    /// What the request turned out to be (a route name), for metrics.
-    public var label = "unmatched"
-    /// Set when its connection was refused at the gate: answer 503 and close.
-    public internal(set) var refusal: ConnectionGate.Refusal?
-    public let startedMicros = monotonicMicros()
-
-    init(request: OpaquePointer, server: HTTPServer) {
-        self.request = request
-        self.server = server
-    }
-
-    public var isAnswered: Bool { request == nil }
-
-    public var method: String {
-        guard let request else { return "" }
-        switch evhttp_request_get_command(request) {
-        case EVHTTP_REQ_GET: return "GET"
-        case EVHTTP_REQ_POST: return "POST"
-        case EVHTTP_REQ_PUT: return "PUT"
-        case EVHTTP_REQ_PATCH: return "PATCH"
-        case EVHTTP_REQ_DELETE: return "DELETE"
-        case EVHTTP_REQ_HEAD: return "HEAD"
-        default: return "OTHER"
+    static func addressText(_ address: UnsafeMutablePointer<sockaddr>?) -> String {
+        guard let address else { return "" }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
+                var raw = inet.pointee.sin_addr
+                _ = inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
+            }
+        case AF_INET6:
+            address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { inet in
+                var raw = inet.pointee.sin6_addr
+                _ = inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
+            }
+        default: return ""
         }
-    }
-
-    /// The request target as sent: path and query, not decoded.
-    public var uri: String {
-        guard let request, let raw = evhttp_request_get_uri(request) else { return "/" }
-        return String(cString: raw)
-    }
-
-    public func header(_ name: String) -> String? {
-        guard let request, let raw = evhttp_find_header(evhttp_request_get_input_headers(request), name) else { return nil }
-        return String(cString: raw)
-    }
-
-    public var bodyCount: Int {
-        guard let request else { return 0 }
-        return evbuffer_get_length(evhttp_request_get_input_buffer(request))
-    }
-
-    public func body() -> [UInt8] {
-        guard let request else { return [] }
-        let buffer = evhttp_request_get_input_buffer(request)
-        let count = evbuffer_get_length(buffer)
-        return [UInt8](unsafeUninitializedCapacity: count) { bytes, initialized in
-            let copied = evbuffer_copyout(buffer, bytes.baseAddress, count)
-            initialized = max(0, copied)
-        }
-    }
-
-    /// The peer's IP address as text.
-    public var peerAddress: String {
-        guard let request, let connection = evhttp_request_get_connection(request) else { return "" }
-        var address: UnsafeMutablePointer<CChar>?
-        var port: UInt16 = 0
-        evhttp_connection_get_peer(connection, &address, &port)
-        return address.map { String(cString: $0) } ?? ""
-    }
-
-    public func respond(status: Int, contentType: String, headers: [(String, String)] = [], body: [UInt8]) {
-        guard let request else { return assertionFailure("answered twice") }
-        addHeaders(request, contentType: contentType, headers)
-        let output = evhttp_request_get_output_buffer(request)
-        body.withUnsafeBytes { _ = evbuffer_add(output, $0.baseAddress, $0.count) }
-        evhttp_send_reply(request, Int32(status), HTTPStatus.reason(status), nil)
-        self.request = nil
-        server?.responded?(self, status)
-    }
-
-    /// Answers with a body that is shared between many answers (a cached
-    /// listing): evhttp references the bytes instead of copying them, and
-    /// releases them once they are written out.
-    public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
-        guard let request else { return assertionFailure("answered twice") }
-        addHeaders(request, contentType: contentType, headers)
-        let output = evhttp_request_get_output_buffer(request)
-        let retained = Unmanaged.passRetained(sharedBody)
-        let added = evbuffer_add_reference(output, sharedBody.bytes.baseAddress, sharedBody.bytes.count, { _, _, context in
-            Unmanaged<SharedBytes>.fromOpaque(context!).release()
-        }, retained.toOpaque())
-        if added != 0 {
-            retained.release()
-            _ = evbuffer_add(output, sharedBody.bytes.baseAddress, sharedBody.bytes.count)
-        }
-        evhttp_send_reply(request, Int32(status), HTTPStatus.reason(status), nil)
-        self.request = nil
-        server?.responded?(self, status)
-    }
-
-    // MARK: streaming (chunked transfer encoding)
-
-    private var streamClosed = false
-    public var isStreaming: Bool { streamContext != nil }
-    private var pendingFlush: ((Bool) -> Void)?
-    private var streamContext: Unmanaged<HTTPExchange>?
-
-    public func startStream(status: Int, contentType: String, headers: [(String, String)] = []) {
-        guard let request, let connection = evhttp_request_get_connection(request) else {
-            return assertionFailure("answered twice")
-        }
-        addHeaders(request, contentType: contentType, headers)
-        // The server tells a paced producer when its connection closes
-        // (nobody is reading any more); the context holds the exchange until
-        // the stream ends.
-        streamContext = Unmanaged.passRetained(self)
-        server?.setStreaming(self, on: connection)
-        evhttp_send_reply_start(request, Int32(status), HTTPStatus.reason(status))
-        server?.responded?(self, status)
-    }
-
-    /// Sends one chunk; `flushed(true)` runs once the connection has written
-    /// it out (that paces a producer to the client's speed), `flushed(false)`
-    /// when the connection is gone.
-    public func sendChunk(_ bytes: [UInt8], flushed: @escaping (Bool) -> Void) {
-        guard let request, let streamContext, !streamClosed, evhttp_request_get_connection(request) != nil else {
-            return flushed(false)
-        }
-        precondition(pendingFlush == nil, "one chunk at a time")
-        pendingFlush = flushed
-        let buffer = evbuffer_new()
-        bytes.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
-        evhttp_send_reply_chunk_with_cb(request, buffer, { _, context in
-            Unmanaged<HTTPExchange>.fromOpaque(context!).takeUnretainedValue().chunkFlushed()
-        }, streamContext.toOpaque())
-        evbuffer_free(buffer)
-    }
-
-    public func endStream() {
-        if let request, !streamClosed, let connection = evhttp_request_get_connection(request) {
-            server?.setStreaming(nil, on: connection)
-            evhttp_send_reply_end(request)
-        }
-        request = nil
-        streamContext?.release()
-        streamContext = nil
-    }
-
-    /// Ends a stream that must not look complete (the producer failed or the
-    /// client stopped reading): the connection is dropped mid-body.
-    public func abortStream() {
-        if let request, !streamClosed, let connection = evhttp_request_get_connection(request) {
-            server?.setStreaming(nil, on: connection)
-            evhttp_connection_free(connection)
-        }
-        request = nil
-        pendingFlush = nil
-        streamContext?.release()
-        streamContext = nil
-    }
-
-    private func chunkFlushed() {
-        let flushed = pendingFlush
-        pendingFlush = nil
-        flushed?(true)
-    }
-
-    fileprivate func connectionClosed() {
-        streamClosed = true
-        let flushed = pendingFlush
-        pendingFlush = nil
-        flushed?(false)
-    }
-
-    private func addHeaders(_ request: OpaquePointer, contentType: String, _ headers: [(String, String)]) {
-        let output = evhttp_request_get_output_headers(request)
-        evhttp_add_header(output, "Content-Type", contentType)
-        for (name, value) in headers { evhttp_add_header(output, name, value) }
-    }
-}
-
-enum HTTPStatus {
-    static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: return "OK"
-        case 201: return "Created"
-        case 400: return "Bad Request"
-        case 401: return "Unauthorized"
-        case 403: return "Forbidden"
-        case 404: return "Not Found"
-        case 405: return "Method Not Allowed"
-        case 409: return "Conflict"
-        case 413: return "Content Too Large"
-        case 422: return "Unprocessable Content"
-        case 429: return "Too Many Requests"
-        case 500: return "Internal Server Error"
-        case 503: return "Service Unavailable"
-        default: return "Status"
-        }
+        return String(cString: text)
     }
 }
 

@@ -64,7 +64,7 @@ import Testing
             return
         }
         #expect(problem.status == 405)
-        #expect(problem.headers.contains { $0 == ("Allow", "GET") })
+        #expect(problem.headers.contains { $0 == ("Allow", "GET, HEAD") })
         #expect(route(.put, "/v1/reservations/\(rid)").failureCode == "method_not_allowed")
     }
 }

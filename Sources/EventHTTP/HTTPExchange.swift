@@ -1,0 +1,215 @@
+/// One request and its answer, on its loop. Answering is safe at any time,
+/// even after the client has gone (the answer is dropped then).
+public final class HTTPExchange {
+    private weak var connection: HTTPConnection?
+    /// The request as read; nil when it could not be read (`failure`).
+    public let request: HTTPRequest?
+    /// Why the request could not be read: answer with that status and
+    /// close (HTTPServer's handler renders it).
+    public let failure: HTTPParseFailure?
+    /// What the request turned out to be (a route name), for metrics.
+    public var label = "unmatched"
+    public let startedMicros = monotonicMicros()
+    public private(set) var isAnswered = false
+    private var streamingChunked = false
+    public private(set) var isStreaming = false
+
+    init(request: HTTPRequest, connection: HTTPConnection) {
+        self.request = request
+        failure = nil
+        self.connection = connection
+    }
+
+    init(failure: HTTPParseFailure, connection: HTTPConnection) {
+        request = nil
+        self.failure = failure
+        self.connection = connection
+    }
+
+    /// Set when its connection was refused at the gate: answer 503 and close.
+    public var refusal: ConnectionGate.Refusal? { connection?.refusal }
+
+    /// The method, with HEAD read as GET: a HEAD request gets the GET's
+    /// answer without its body (RFC 9110 §9.3.2).
+    public var method: String {
+        guard let request else { return "" }
+        return request.method == "HEAD" ? "GET" : request.method
+    }
+
+    public var isHead: Bool { request?.method == "HEAD" }
+
+    /// The request target as sent: path and query, not decoded.
+    public var uri: String { request?.target ?? "/" }
+
+    public func header(_ name: String) -> String? { request?.header(name) }
+
+    public var bodyCount: Int { request?.body.count ?? 0 }
+
+    public func body() -> [UInt8] { request?.body ?? [] }
+
+    /// The peer's IP address as text.
+    public var peerAddress: String { connection?.address ?? "" }
+
+    // MARK: answering
+
+    public func respond(status: Int, contentType: String, headers: [(String, String)] = [], body: [UInt8]) {
+        guard let connection = begin(status: status) else { return }
+        let keepOpen = wantsKeepOpen(headers)
+        connection.write(head(status: status, contentType: contentType, headers: headers,
+                              framing: .length(body.count), keepOpen: keepOpen))
+        if !isHead { connection.write(body) }
+        end(connection, status: status, keepOpen: keepOpen)
+    }
+
+    /// Answers with a body shared between many answers (a cached listing):
+    /// libevent references the bytes instead of copying them.
+    public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
+        guard let connection = begin(status: status) else { return }
+        let keepOpen = wantsKeepOpen(headers)
+        connection.write(head(status: status, contentType: contentType, headers: headers,
+                              framing: .length(sharedBody.bytes.count), keepOpen: keepOpen))
+        if !isHead { connection.write(reference: sharedBody) }
+        end(connection, status: status, keepOpen: keepOpen)
+    }
+
+    private func begin(status: Int) -> HTTPConnection? {
+        guard !isAnswered else {
+            assertionFailure("answered twice")
+            return nil
+        }
+        isAnswered = true
+        guard let connection, connection.isOpen else { return nil }
+        return connection
+    }
+
+    private func end(_ connection: HTTPConnection, status: Int, keepOpen: Bool) {
+        connection.server.responded?(self, status)
+        connection.finished(self, keepOpen: keepOpen)
+    }
+
+    /// Whether the connection may carry another request after this answer.
+    private func wantsKeepOpen(_ headers: [(String, String)]) -> Bool {
+        guard let request, failure == nil, connection?.refusal == nil, request.keepAlive, !request.isUpgrade else { return false }
+        return !headers.contains { $0.0.lowercased() == "connection" && $0.1.lowercased() == "close" }
+    }
+
+    private func head(status: Int, contentType: String, headers: [(String, String)], framing: HTTPResponseHead.Framing,
+                      keepOpen: Bool) -> [UInt8] {
+        var head = HTTPResponseHead(status: status, date: connection?.server.date ?? "")
+        head.add("Content-Type", contentType)
+        for (name, value) in headers where name.lowercased() != "connection" { head.add(name, value) }
+        return head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
+    }
+
+    // MARK: streaming (chunked transfer encoding)
+
+    /// Starts an answer whose body comes in pieces (`sendChunk`), of a
+    /// length not known in advance.
+    public func startStream(status: Int, contentType: String, headers: [(String, String)] = []) {
+        guard let connection = begin(status: status) else { return }
+        isStreaming = true
+        // HTTP/1.0 has no chunks: the body ends where the connection does.
+        streamingChunked = !(request?.isHTTP10 ?? true)
+        connection.write(head(status: status, contentType: contentType, headers: headers,
+                              framing: streamingChunked ? .chunked : .untilClose, keepOpen: streamingChunked))
+        connection.server.responded?(self, status)
+    }
+
+    /// Sends one piece; `flushed(true)` runs once the connection has written
+    /// it out (that paces a producer to the client's speed), `flushed(false)`
+    /// when the connection is gone.
+    public func sendChunk(_ bytes: [UInt8], flushed: @escaping (Bool) -> Void) {
+        guard isStreaming, let connection, connection.isOpen else { return flushed(false) }
+        guard !bytes.isEmpty else { return flushed(true) }
+        if streamingChunked { connection.write(Array((String(bytes.count, radix: 16) + "\r\n").utf8)) }
+        connection.write(bytes)
+        if streamingChunked { connection.write([0x0D, 0x0A]) }
+        connection.whenFlushed(flushed)
+    }
+
+    /// Ends a stream properly: the last chunk, then the connection carries on.
+    public func endStream() {
+        guard isStreaming else { return }
+        isStreaming = false
+        guard let connection, connection.isOpen else { return }
+        if streamingChunked { connection.write(Array("0\r\n\r\n".utf8)) }
+        connection.finished(self, keepOpen: streamingChunked && (request?.keepAlive ?? false))
+    }
+
+    /// Ends a stream that must not look complete (the producer failed or the
+    /// client stopped reading): the connection is dropped mid-body.
+    public func abortStream() {
+        isStreaming = false
+        connection?.close()
+    }
+
+    func connectionClosed() {
+        isStreaming = false
+    }
+}
+
+/// The status line and headers of an answer, as bytes (pure).
+struct HTTPResponseHead {
+    enum Framing { case length(Int), chunked, untilClose }
+
+    private var bytes: [UInt8] = []
+
+    init(status: Int, date: String) {
+        bytes.reserveCapacity(256)
+        append("HTTP/1.1 \(status) \(HTTPStatus.reason(status))\r\n")
+        if !date.isEmpty { add("Date", date) }
+    }
+
+    mutating func add(_ name: String, _ value: String) {
+        // A header value never carries a line break (response splitting).
+        append(name)
+        append(": ")
+        var safe = value
+        if safe.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+            safe = String(decoding: safe.utf8.filter { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
+        }
+        append(safe)
+        append("\r\n")
+    }
+
+    mutating func finish(framing: Framing, keepOpen: Bool, isHTTP10: Bool) -> [UInt8] {
+        switch framing {
+        case .length(let count): add("Content-Length", String(count))
+        case .chunked: add("Transfer-Encoding", "chunked")
+        case .untilClose: break
+        }
+        if !keepOpen { add("Connection", "close") } else if isHTTP10 { add("Connection", "keep-alive") }
+        append("\r\n")
+        return bytes
+    }
+
+    private mutating func append(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+}
+
+public enum HTTPStatus {
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 409: return "Conflict"
+        case 413: return "Content Too Large"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 503: return "Service Unavailable"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Status"
+        }
+    }
+}

@@ -1,0 +1,291 @@
+import CHTTPParser
+
+/// Why a request could not be read. Each becomes a problem+json answer, and
+/// the connection is closed after it (the stream may be out of step).
+public enum HTTPParseFailure: Equatable, Sendable {
+    /// Not HTTP/1.x as RFC 9112 writes it (a bad request line, header, or
+    /// chunk): 400.
+    case malformed(String)
+    /// A method the parser does not know (RFC 9110 lets a server refuse
+    /// those with 501).
+    case unknownMethod
+    /// The request line and headers are over `headersBytesMax`, or there are
+    /// more than `headersCountMax` headers: 431.
+    case headersTooLarge
+    /// The body is over `bodyBytesMax` (by its Content-Length, before it is
+    /// read, or as chunks arrive): 413.
+    case bodyTooLarge
+    /// Not HTTP/1.x: 505.
+    case versionNotSupported
+}
+
+/// One request as it arrived: method, target, headers and body. The target
+/// and headers share one byte buffer; strings are made only when asked for.
+public struct HTTPRequest: Sendable {
+    /// The method's name as sent (`GET`, `TRACE`, …).
+    public let method: String
+    let storage: [UInt8]
+    let targetRange: Range<Int>
+    let headerRanges: [(name: Range<Int>, value: Range<Int>)]
+    public let body: [UInt8]
+    /// Whether the connection may carry another request after this one
+    /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 with keep-alive).
+    public let keepAlive: Bool
+    public let isHTTP10: Bool
+    /// The parser stopped at a protocol switch (CONNECT, `Upgrade:`), which
+    /// Allot does not do: the answer closes the connection.
+    public let isUpgrade: Bool
+
+    /// The request target as sent: path and query, not decoded.
+    public var target: String { String(decoding: storage[targetRange], as: UTF8.self) }
+
+    /// The first header of that name (names compare without case).
+    public func header(_ name: String) -> String? {
+        var wanted = name
+        return wanted.withUTF8 { wanted in
+            for (nameRange, valueRange) in headerRanges where Self.equalIgnoringCase(storage[nameRange], wanted) {
+                return String(decoding: storage[valueRange], as: UTF8.self)
+            }
+            return nil
+        }
+    }
+
+    public var headerCount: Int { headerRanges.count }
+
+    static func equalIgnoringCase(_ bytes: ArraySlice<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count == wanted.count else { return false }
+        for (byte, other) in zip(bytes, wanted) where byte | 0x20 != other | 0x20 { return false }
+        return true
+    }
+}
+
+/// Reads HTTP/1.x requests with http_parser (Node.js's parser for years;
+/// Debian's libhttp-parser): pure, no I/O, so it is tested on bytes alone.
+/// It stops after each complete request (`http_parser_pause`), so requests
+/// that arrive pipelined are answered one after the other, in order.
+public final class HTTPRequestParser {
+    public struct Limits: Sendable {
+        public var headersBytesMax: Int
+        public var headersCountMax: Int
+        public var bodyBytesMax: Int
+
+        public init(headersBytesMax: Int, headersCountMax: Int = 100, bodyBytesMax: Int) {
+            self.headersBytesMax = headersBytesMax
+            self.headersCountMax = headersCountMax
+            self.bodyBytesMax = bodyBytesMax
+        }
+    }
+
+    public enum Result: Equatable {
+        /// More bytes are needed.
+        case incomplete
+        /// A whole request; call `resume` before feeding the bytes after it.
+        case request
+        case failed(HTTPParseFailure)
+    }
+
+    private let limits: Limits
+    private let parser: UnsafeMutablePointer<http_parser>
+    // The message being read.
+    private var storage: [UInt8] = []
+    private var targetRange = 0..<0
+    private var headerRanges: [(name: Range<Int>, value: Range<Int>)] = []
+    private var lastWasValue = false
+    private var headerBytes = 0
+    private var body: [UInt8] = []
+    private var failure: HTTPParseFailure?
+    /// Whether any byte of the current request has arrived.
+    public private(set) var isMidRequest = false
+    /// Set once the headers are complete: the client waits for `100
+    /// Continue` before it sends the body.
+    public private(set) var expectsContinue = false
+    /// The request read by the last `feed` that returned `.request`.
+    public private(set) var request: HTTPRequest?
+
+    public init(limits: Limits) {
+        self.limits = limits
+        parser = .allocate(capacity: 1)
+        http_parser_init(parser, HTTP_REQUEST)
+        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit { parser.deallocate() }
+
+    /// Reads from `bytes`; returns how many it used and what came of them.
+    /// After `.request`, the rest of `bytes` belongs to the next request.
+    public func feed(_ bytes: UnsafeRawBufferPointer) -> (consumed: Int, result: Result) {
+        if let failure { return (0, .failed(failure)) }
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return (0, .incomplete) }
+        let consumed = base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+            http_parser_execute(parser, Self.settings, $0, bytes.count)
+        }
+        if let failure { return (consumed, .failed(failure)) }
+        let errno = http_errno(rawValue: parser.pointee.http_errno)
+        if errno == HPE_PAUSED, request != nil { return (consumed, .request) }
+        if parser.pointee.upgrade == 1 {
+            // CONNECT or Upgrade: the parser stops after the headers.
+            finishMessage(upgrade: true)
+            return (consumed, .request)
+        }
+        guard errno == HPE_OK else { return (consumed, .failed(Self.failure(for: errno))) }
+        return (consumed, .incomplete)
+    }
+
+    /// Ready for the next request, after `.request`.
+    public func resume() {
+        request = nil
+        http_parser_pause(parser, 0)
+    }
+
+    static func failure(for errno: http_errno) -> HTTPParseFailure {
+        if errno == HPE_INVALID_METHOD { return .unknownMethod }
+        return .malformed(String(cString: http_errno_description(errno)))
+    }
+
+    // MARK: callbacks (http_parser calls these from inside `feed`)
+
+    private func messageBegan() {
+        storage.removeAll(keepingCapacity: true)
+        targetRange = 0..<0
+        headerRanges.removeAll(keepingCapacity: true)
+        lastWasValue = false
+        headerBytes = 0
+        body = []
+        expectsContinue = false
+        isMidRequest = true
+    }
+
+    /// Counts request line and header bytes against the limit; false past it.
+    private func countHeaderBytes(_ count: Int) -> Bool {
+        headerBytes += count
+        guard headerBytes <= limits.headersBytesMax else {
+            failure = .headersTooLarge
+            return false
+        }
+        return true
+    }
+
+    private func appendTarget(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard countHeaderBytes(bytes.count) else { return false }
+        let start = storage.count
+        storage.append(contentsOf: bytes)
+        targetRange = (targetRange.isEmpty ? start : targetRange.lowerBound)..<storage.count
+        return true
+    }
+
+    private func appendHeader(_ bytes: UnsafeRawBufferPointer, isValue: Bool) -> Bool {
+        // Each header line costs its separators too (": " and CRLF).
+        let starting = isValue != lastWasValue || headerRanges.isEmpty
+        guard countHeaderBytes(bytes.count + (starting ? 2 : 0)) else { return false }
+        let start = storage.count
+        storage.append(contentsOf: bytes)
+        let range = start..<storage.count
+        if !isValue && (lastWasValue || headerRanges.isEmpty) {
+            guard headerRanges.count < limits.headersCountMax else {
+                failure = .headersTooLarge
+                return false
+            }
+            headerRanges.append((range, storage.count..<storage.count))
+        } else if let last = headerRanges.indices.last {
+            // Parts of one field or value come in order with nothing between.
+            if isValue {
+                let value = headerRanges[last].value
+                headerRanges[last].value = (value.isEmpty ? start : value.lowerBound)..<storage.count
+            } else {
+                headerRanges[last].name = headerRanges[last].name.lowerBound..<storage.count
+            }
+        }
+        lastWasValue = isValue
+        return true
+    }
+
+    private func headersCompleted() -> Bool {
+        guard parser.pointee.http_major == 1 else {
+            failure = .versionNotSupported
+            return false
+        }
+        let flags = parser.pointee.flags
+        let contentLength = parser.pointee.content_length
+        if flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 {
+            guard contentLength <= UInt64(limits.bodyBytesMax) else {
+                failure = .bodyTooLarge
+                return false
+            }
+            body.reserveCapacity(Int(contentLength))
+        }
+        let hasBody = flags & UInt32(F_CHUNKED.rawValue) != 0 || (flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && contentLength > 0)
+        expectsContinue = hasBody && currentHeader("Expect")?.lowercased() == "100-continue"
+        return true
+    }
+
+    private func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard body.count + bytes.count <= limits.bodyBytesMax else {
+            failure = .bodyTooLarge
+            return false
+        }
+        body.append(contentsOf: bytes)
+        return true
+    }
+
+    private func finishMessage(upgrade: Bool) {
+        let code = http_method(rawValue: parser.pointee.method)
+        let method = String(cString: http_method_str(code))
+        // A tunnel (CONNECT) or protocol switch is never made here: the
+        // answer ends the connection.
+        let upgrade = upgrade || parser.pointee.upgrade == 1 || code == HTTP_CONNECT
+        request = HTTPRequest(
+            method: method, storage: storage, targetRange: targetRange, headerRanges: headerRanges, body: body,
+            keepAlive: !upgrade && http_should_keep_alive(parser) != 0,
+            isHTTP10: parser.pointee.http_major == 1 && parser.pointee.http_minor == 0, isUpgrade: upgrade)
+        isMidRequest = false
+        expectsContinue = false
+        body = []
+    }
+
+    private func currentHeader(_ name: String) -> String? {
+        HTTPRequest(method: "", storage: storage, targetRange: targetRange, headerRanges: headerRanges, body: [],
+                    keepAlive: false, isHTTP10: false, isUpgrade: false).header(name)
+    }
+
+    // MARK: the C side
+
+    private static func of(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPRequestParser {
+        Unmanaged<HTTPRequestParser>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+    }
+
+    private static func bytes(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)
+    }
+
+    /// Shared by every parser; http_parser only reads it.
+    nonisolated(unsafe) private static let settings: UnsafeMutablePointer<http_parser_settings> = {
+        let settings = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
+        settings.initialize(to: http_parser_settings())
+        http_parser_settings_init(settings)
+        settings.pointee.on_message_begin = { parser in
+            of(parser).messageBegan()
+            return 0
+        }
+        settings.pointee.on_url = { parser, at, length in
+            of(parser).appendTarget(bytes(at, length)) ? 0 : 1
+        }
+        settings.pointee.on_header_field = { parser, at, length in
+            of(parser).appendHeader(bytes(at, length), isValue: false) ? 0 : 1
+        }
+        settings.pointee.on_header_value = { parser, at, length in
+            of(parser).appendHeader(bytes(at, length), isValue: true) ? 0 : 1
+        }
+        settings.pointee.on_headers_complete = { parser in
+            of(parser).headersCompleted() ? 0 : -1
+        }
+        settings.pointee.on_body = { parser, at, length in
+            of(parser).appendBody(bytes(at, length)) ? 0 : 1
+        }
+        settings.pointee.on_message_complete = { parser in
+            of(parser).finishMessage(upgrade: false)
+            http_parser_pause(parser, 1)
+            return 0
+        }
+        return settings
+    }()
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+
+/// The HTTP/1.1 layer as clients meet it: HEAD, 405 with Allow, 100
+/// Continue, pipelining, HTTP/1.0, a client that half-closes.
+@Suite(.serialized) struct HTTPLayerTests {
+    static func status(_ answer: String) -> Int { Int(answer.split(separator: " ").dropFirst().first ?? "") ?? 0 }
+
+    @Test func headGivesTheGetHeadersWithoutABodyAndKeepsTheConnection() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("hd", slots: 2, capacity: 5)
+        let get = try stack.client().get("/v1/campaigns/hd/slots")
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = connection.send(Array("HEAD /v1/campaigns/hd/slots HTTP/1.1\r\nHost: x\r\n\r\n".utf8)[...])
+        let head = connection.readHead()
+        #expect(Self.status(head) == 200)
+        #expect(RawConnection.contentLength(Substring(head)) == get.body.count)
+        // No body came: the next answer on the connection is the next request's.
+        _ = connection.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)[...])
+        let next = connection.readAnswer()
+        #expect(Self.status(next) == 200)
+        #expect(next.hasSuffix("{\"status\":\"ok\"}"))
+    }
+
+    @Test func aMethodAPathDoesNotTakeIs405WithAllow() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        for (request, allow) in [("TRACE /healthz", "GET, HEAD"), ("OPTIONS /v1/campaigns", "GET, HEAD"),
+                                 ("PUT /v1/reservations/01KB1S6W2Q0000000000000000", "GET, HEAD, DELETE"),
+                                 ("GET /v1/admin/campaigns", "POST")] {
+            let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+            _ = connection.send(Array("\(request) HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".utf8)[...])
+            let answer = connection.readAnswer()
+            #expect(Self.status(answer) == 405, "\(request)")
+            #expect(answer.contains("Allow: \(allow)\r\n"), "\(request): \(answer)")
+            #expect(answer.contains("Content-Type: application/problem+json"), "\(request)")
+        }
+    }
+
+    @Test func aClientThatExpectsContinueIsToldToGoOn() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("ec", slots: 1, capacity: 5)
+        let sites = (0..<20).map { #"{"id":"site-\#($0)","name":"Site \#($0)","address":"\#($0) Long Road, Some Town"}"# }
+        let body = #"{"sites":[\#(sites.joined(separator: ","))]}"#
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = connection.send(Array(("PUT /v1/admin/campaigns/ec/sites HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(LiveStack.adminToken)\r\n"
+                                   + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n").utf8)[...])
+        #expect(connection.readHead() == "HTTP/1.1 100 Continue\r\n\r\n")
+        _ = connection.send(Array(body.utf8)[...])
+        #expect(Self.status(connection.readAnswer()) == 200)
+        #expect(try stack.client().get("/v1/campaigns/ec/sites").json["sites"].map { ($0 as? [Any])?.count } == 21)
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("pp", slots: 1, capacity: 5)
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = connection.send(Array(("GET /v1/campaigns/pp HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/campaigns/nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").utf8)[...])
+        let answers = (0..<3).map { _ in connection.readAnswer() }
+        #expect(answers.map(Self.status) == [200, 404, 200])
+        #expect(answers[0].contains("\"id\":\"pp\""))
+        #expect(answers[2].hasSuffix("{\"status\":\"ok\"}"))
+    }
+
+    @Test func http10IsAnsweredAndClosedAndAHalfClosedClientStillGetsItsAnswer() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let old = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = old.send(Array("GET /healthz HTTP/1.0\r\n\r\n".utf8)[...])
+        let answer = old.readAnswer()
+        #expect(Self.status(answer) == 200 && answer.contains("Connection: close\r\n"))
+        #expect(old.closedByPeer(withinSeconds: 2))
+        let halfClosed = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = halfClosed.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)[...])
+        halfClosed.shutdownWrites()
+        #expect(Self.status(halfClosed.readAnswer()) == 200)
+        #expect(halfClosed.closedByPeer(withinSeconds: 2))
+    }
+}
