@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], resources: [.copy("Scripts")]),
+        ], resources: [.copy("Scripts"), .copy("Contract/openapi.yaml")]),
 
         .executableTarget(name: "allot", dependencies: [
             "AllotServer", "AllotDomain",

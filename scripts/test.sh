@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: pure unit tests, then live tests that start their
 # own redis-server on free ports and SQLite files in temporary directories,
-# then a short surge through the load harness, whose invariant checks must
+# then Schemathesis against the contract (openapi.yaml), then a short surge through the load harness, whose invariant checks must
 # all pass (it starts its own server and Redis), then the short fault
 # schedule (each fault once during a surge; nothing acknowledged may be
 # lost), then 45 s of libFuzzer.
@@ -11,6 +11,10 @@ scripts/deps.sh
 swift build --build-tests
 swift test "$@"
 [ $# -eq 0 ] || exit 0   # a filtered run stops here
+# The contract, checked by a machine: Schemathesis against a live server.
+scripts/schemathesis.sh "${ALLOT_SCHEMATHESIS_SECONDS:-120}" > "${TMPDIR:-/tmp}/allot-schemathesis.log" 2>&1 \
+  || { cat "${TMPDIR:-/tmp}/allot-schemathesis.log"; exit 1; }
+sed -n '/SUMMARY/,$p' "${TMPDIR:-/tmp}/allot-schemathesis.log" | grep -E "generated|Seed|in [0-9.]+s" || true
 report=$(mktemp -d)
 trap 'rm -rf "$report"' EXIT
 # Through scripts/load.sh, as `make load` runs it: the documented path.

@@ -30,6 +30,7 @@ extension Route {
         case .healthz: "healthz"
         case .readyz: "readyz"
         case .metrics: "metrics"
+        case .openAPIDocument: "openapi"
         case .listCampaigns: "list_campaigns"
         case .getCampaign: "get_campaign"
         case .listSites: "list_sites"

@@ -4,7 +4,7 @@ public enum HTTPMethod: String, Sendable {
 
 /// Every endpoint of API.md, with its path parameters already validated.
 public enum Route: Equatable, Sendable {
-    case healthz, readyz, metrics
+    case healthz, readyz, metrics, openAPIDocument
     case listCampaigns
     case getCampaign(campaign: String)
     case listSites(campaign: String)
@@ -62,6 +62,7 @@ public enum Router {
         case "healthz": return only(.get, method, .healthz)
         case "readyz": return only(.get, method, .readyz)
         case "metrics": return only(.get, method, .metrics)
+        case "openapi.yaml": return only(.get, method, .openAPIDocument)
         default: return .failure(.notFound("no such path"))
         }
     }

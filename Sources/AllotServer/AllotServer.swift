@@ -47,6 +47,7 @@ public final class AllotServer: @unchecked Sendable {
     /// Starts everything and returns once every loop accepts connections.
     public func start() throws {
         signal(SIGPIPE, SIG_IGN)  // a client gone mid-write must not kill the process
+        _ = OpenAPIDocument.bytes  // a missing resource stops the start, not a request
         try admin.start()
         try persister.start()
         let limits = {

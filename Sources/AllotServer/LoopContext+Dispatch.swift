@@ -5,7 +5,11 @@ import EventHTTP
 /// size, then hand it to its handler.
 extension LoopContext {
     func handle(_ exchange: HTTPExchange) {
-        if let failure = exchange.failure { return exchange.send(.problem(Self.problem(for: failure))) }
+        if let failure = exchange.failure {
+            // A method the server does not know, on a path it does: 405 with
+            // the path's methods (or 404), like any other method it does not take.
+            guard failure == .unknownMethod, exchange.hasTarget else { return exchange.send(.problem(Self.problem(for: failure))) }
+        }
         if let refusal = exchange.refusal {
             let detail = refusal == .serverFull
                 ? "the server has as many connections open as it takes; try again shortly"
@@ -65,8 +69,9 @@ extension LoopContext {
             }
             proceed(grant, exchange)
         }
+        // No token is no guess: 401, neither counted nor slowed.
         guard let presented = exchange.header("Authorization").flatMap({ $0.hasPrefix("Bearer ") ? $0.dropFirst(7) : nil })
-        else { return decide(nil, exchange) }
+        else { return exchange.send(.problem(.unauthorized)) }
         if let grant = shared.tokens.grant(for: presented) { return decide(grant, exchange) }
         // Unknown here, but maybe made by `allot token create` a moment ago:
         // the admin worker (which owns SQLite) reloads the tokens first.
@@ -97,6 +102,7 @@ extension LoopContext {
         case .healthz: exchange.send(.json(200, Array("{\"status\":\"ok\"}".utf8)))
         case .readyz: exchange.send(readiness())
         case .metrics: exchange.send(metricsAnswer())
+        case .openAPIDocument: exchange.send(OpenAPIDocument.answer)
         case .listCampaigns: exchange.send(listCampaigns())
         case .getCampaign(let id): getCampaign(id, exchange: exchange)
         case .listSites(let id): listSites(id, exchange: exchange)

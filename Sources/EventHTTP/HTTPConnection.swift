@@ -31,6 +31,9 @@ final class HTTPConnection {
     private var peerClosed = false
     private var continueSent = false
     private var flushed: ((Bool) -> Void)?
+    /// The parser met a method it does not know: the rest of the request
+    /// line is awaited, so the answer can name the methods its path takes.
+    private var awaitingRequestLine = false
 
     init(server: HTTPServer, fd: Int32, address: String, refusal: ConnectionGate.Refusal?, limits: HTTPLimits,
          base: OpaquePointer) {
@@ -72,6 +75,7 @@ final class HTTPConnection {
     /// Parses what the input holds until a request is under way, the input
     /// is used up, or the connection is done.
     private func readRequests() {
+        guard !awaitingRequestLine else { return readUnknownMethodLine() }
         guard !parsing else { return }
         parsing = true
         defer { parsing = false }
@@ -96,11 +100,32 @@ final class HTTPConnection {
                 continueSent = false
                 if refusal == nil { requestDeadlineMicros = 0 }
                 dispatch(HTTPExchange(request: request, connection: self))
+            case .failed(.unknownMethod):
+                awaitingRequestLine = true
+                return readUnknownMethodLine()
             case .failed(let failure):
                 dispatch(HTTPExchange(failure: failure, connection: self))
                 return
             }
         }
+    }
+
+    /// After an unknown method: once the request line is whole, answers it
+    /// with its target (a 405 naming the path's methods, or a 404).
+    private func readUnknownMethodLine() {
+        guard current == nil, let buffer else { return }
+        let input = bufferevent_get_input(buffer)
+        var eolLength = 0
+        let found = evbuffer_search_eol(input, nil, &eolLength, EVBUFFER_EOL_LF)
+        guard found.pos >= 0 else {
+            if evbuffer_get_length(input) > limits.headersBytesMax {
+                dispatch(HTTPExchange(failure: .headersTooLarge, connection: self))
+            }
+            return
+        }
+        let line = UnsafeRawBufferPointer(start: evbuffer_pullup(input, found.pos), count: found.pos)
+        let target = HTTPRequestParser.targetOfRequestLine(line)
+        dispatch(HTTPExchange(failure: .unknownMethod, target: target, connection: self))
     }
 
     private func dispatch(_ exchange: HTTPExchange) {

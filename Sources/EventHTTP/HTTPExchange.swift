@@ -20,11 +20,16 @@ public final class HTTPExchange {
         self.connection = connection
     }
 
-    init(failure: HTTPParseFailure, connection: HTTPConnection) {
+    /// `target`: what could be read of the request's target (after an
+    /// unknown method), so the answer can be the path's.
+    init(failure: HTTPParseFailure, target: String? = nil, connection: HTTPConnection) {
         request = nil
         self.failure = failure
+        failedTarget = target
         self.connection = connection
     }
+
+    private var failedTarget: String?
 
     /// Set when its connection was refused at the gate: answer 503 and close.
     public var refusal: ConnectionGate.Refusal? { connection?.refusal }
@@ -39,7 +44,10 @@ public final class HTTPExchange {
     public var isHead: Bool { request?.method == "HEAD" }
 
     /// The request target as sent: path and query, not decoded.
-    public var uri: String { request?.target ?? "/" }
+    public var uri: String { request?.target ?? failedTarget ?? "/" }
+
+    /// Whether the target of a request that could not be read is known.
+    public var hasTarget: Bool { request != nil || failedTarget != nil }
 
     public func header(_ name: String) -> String? { request?.header(name) }
 

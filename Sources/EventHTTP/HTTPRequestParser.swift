@@ -137,6 +137,15 @@ public final class HTTPRequestParser {
         http_parser_pause(parser, 0)
     }
 
+    /// The target of a request line (`METHOD SP target SP version`), or of
+    /// what is left of one after its method's first bytes; nil if it has none.
+    public static func targetOfRequestLine(_ line: UnsafeRawBufferPointer) -> String? {
+        let tokens = line.split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: true)
+        guard tokens.count >= 2, tokens[1].first == UInt8(ascii: "/"),
+              tokens[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return String(decoding: tokens[1], as: UTF8.self)
+    }
+
     static func failure(for errno: http_errno) -> HTTPParseFailure {
         if errno == HPE_INVALID_METHOD { return .unknownMethod }
         return .malformed(String(cString: http_errno_description(errno)))

@@ -28,13 +28,28 @@ import Testing
         defer { stack.shutdown() }
         for (request, allow) in [("TRACE /healthz", "GET, HEAD"), ("OPTIONS /v1/campaigns", "GET, HEAD"),
                                  ("PUT /v1/reservations/01KB1S6W2Q0000000000000000", "GET, HEAD, DELETE"),
-                                 ("GET /v1/admin/campaigns", "POST")] {
+                                 ("GET /v1/admin/campaigns", "POST"),
+                                 // Methods the parser does not know: still the path's answer.
+                                 ("QUERY /healthz", "GET, HEAD"), ("BREW /v1/campaigns/x", "GET, HEAD")] {
             let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
             _ = connection.send(Array("\(request) HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".utf8)[...])
             let answer = connection.readAnswer()
             #expect(Self.status(answer) == 405, "\(request)")
             #expect(answer.contains("Allow: \(allow)\r\n"), "\(request): \(answer)")
             #expect(answer.contains("Content-Type: application/problem+json"), "\(request)")
+        }
+    }
+
+    @Test func anUnknownMethodOnAnUnknownPathIs404AndGarbageIs501() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        for (request, status) in [("BREW /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", 404), ("\u{1}\u{2}\u{3}\r\n\r\n", 501)] {
+            let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+            _ = connection.send(Array(request.utf8)[...])
+            let answer = connection.readAnswer()
+            #expect(Self.status(answer) == status, "\(request)")
+            #expect(answer.contains("Content-Type: application/problem+json"))
+            #expect(connection.closedByPeer(withinSeconds: 2))
         }
     }
 

@@ -83,6 +83,17 @@ import Testing
         #expect(connect.isUpgrade && !connect.keepAlive)
     }
 
+    @Test func theTargetOfARequestLineWithAnUnknownMethod() {
+        func target(_ line: String) -> String? {
+            Array(line.utf8).withUnsafeBytes { HTTPRequestParser.targetOfRequestLine($0) }
+        }
+        #expect(target("QUERY /healthz HTTP/1.1\r") == "/healthz")
+        #expect(target("REW /v1/campaigns/x?a=1 HTTP/1.1") == "/v1/campaigns/x?a=1")
+        #expect(target("BREW") == nil)
+        #expect(target("BREW * HTTP/1.1") == nil)
+        #expect(target("\u{1}\u{2}") == nil)
+    }
+
     @Test func keepAliveFollowsTheVersionAndConnectionHeader() throws {
         #expect(try #require(read("GET / HTTP/1.0\r\n\r\n").0.first).keepAlive == false)
         #expect(try #require(read("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").0.first).keepAlive)
