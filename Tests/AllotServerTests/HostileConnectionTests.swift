@@ -97,7 +97,7 @@ final class HostileConnectionTests: XCTestCase {
             ("a NUL in the request target", 400, Array("GET /v1/campaigns/\u{0}x HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
             ("TRACE", 405, Array("TRACE /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
             ("CONNECT", 501, Array("CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
-            ("an unknown method", 501, Array("BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
+            ("an unknown method", 405, Array("BREW /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)),
             ("HTTP/2.0 in the request line", 505, Array("GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n".utf8)),
         ]
         for (what, expected, request) in hostile {
