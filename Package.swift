@@ -30,9 +30,16 @@ let package = Package(
                        providers: [.apt(["libhttp-parser-dev"])]),
 
         // ---- thin Swift layers over them: no business rules ----
-        .target(name: "EventHTTP", dependencies: ["CEvent", "CHTTPParser"]),
-        .target(name: "RedisClient", dependencies: ["CHiredis", "CEvent", "EventHTTP"]),
+        // One libevent event_base per thread, and work handed to it.
+        .target(name: "EventLoops", dependencies: ["CEvent"]),
+        .target(name: "EventHTTP", dependencies: ["EventLoops", "CEvent", "CHTTPParser"]),
+        .target(name: "RedisClient", dependencies: ["EventLoops", "CHiredis", "CEvent"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
+        // Child processes and a supervised redis-server: the server's and
+        // the load harness's.
+        .target(name: "ProcessSupervision", dependencies: [
+            "EventLoops", "RedisClient", .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // ---- the domain: no I/O at all ----
         .target(name: "AllotDomain", dependencies: [
@@ -41,12 +48,12 @@ let package = Package(
 
         // ---- the application: routes, handlers, persister, config ----
         .target(name: "AllotServer", dependencies: [
-            "AllotDomain", "EventHTTP", "RedisClient", "SQLiteStore",
+            "AllotDomain", "EventLoops", "EventHTTP", "RedisClient", "SQLiteStore", "ProcessSupervision",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], resources: [.copy("Scripts"), .copy("Contract/openapi.yaml")]),
+        ], resources: [.copy("RedisContract/Scripts"), .copy("Operations/Contract/openapi.yaml")]),
 
         .executableTarget(name: "allot", dependencies: [
             "AllotServer", "AllotDomain",
@@ -56,7 +63,7 @@ let package = Package(
 
         // ---- the load harness load testers run (LoadTests/README.md) ----
         .executableTarget(name: "allot-load", dependencies: [
-            "AllotDomain", "AllotServer", "EventHTTP", "RedisClient", "SQLiteStore",
+            "AllotDomain", "EventLoops", "EventHTTP", "RedisClient", "SQLiteStore", "ProcessSupervision",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "LoadTests/allot-load"),
@@ -70,13 +77,16 @@ let package = Package(
         ]),
 
         .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),
-        .testTarget(name: "EventHTTPTests", dependencies: ["EventHTTP"]),
+        .testTarget(name: "EventHTTPTests", dependencies: ["EventHTTP", "EventLoops"]),
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "EventLoops", "CHiredis", "ProcessSupervision",
+                                                            .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore"]),
         .testTarget(name: "AllotLoadTests", dependencies: [
-            "allot-load", "AllotDomain", "EventHTTP",
+            "allot-load", "AllotDomain", "EventHTTP", "EventLoops",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "LoadTests/Tests"),
         .testTarget(name: "AllotServerTests", dependencies: [
-            "AllotServer", "AllotDomain", "SQLiteStore", "RedisClient",
+            "AllotServer", "AllotDomain", "SQLiteStore", "RedisClient", "EventLoops", "EventHTTP", "ProcessSupervision",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ]

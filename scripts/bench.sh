@@ -34,8 +34,8 @@ reserve=$(cd scripts/bench && WRK_CAMPAIGN=bench wrk -t2 -c64 -d"${seconds}s" --
 non2xx=$(echo "$reserve" | grep -o 'Non-2xx or 3xx responses: [0-9]*' || true)
 
 # The script as the server loads it: token_bucket.lua in front (Scripts.swift).
-script="$(cat Sources/AllotServer/Scripts/token_bucket.lua)
-$(cat Sources/AllotServer/Scripts/reserve.lua)"
+script="$(cat Sources/AllotServer/RedisContract/Scripts/token_bucket.lua)
+$(cat Sources/AllotServer/RedisContract/Scripts/reserve.lua)"
 sha=$(redis-cli -p "$redis_port" script load "$script")
 redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000000 -q evalsha "$sha" 10 \
   '{c:bench}:cfg' '{c:bench}:rem' '{c:bench}:held' '{c:bench}:stats' '{c:bench}:recs' '{c:bench}:ev' \

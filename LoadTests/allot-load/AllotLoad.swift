@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventHTTP
+import EventLoops
 import Foundation
 import Histogram
 

@@ -1,4 +1,5 @@
 import EventHTTP
+import EventLoops
 import Foundation
 
 /// A request a workload wants sent, and when it was meant to go (latency

@@ -1,4 +1,4 @@
-import AllotServer
+import ProcessSupervision
 import ArgumentParser
 import Foundation
 import Glibc

@@ -1,6 +1,7 @@
-import AllotServer
+import ProcessSupervision
 import ArgumentParser
 import EventHTTP
+import EventLoops
 import Foundation
 import Glibc
 import Logging

@@ -1,4 +1,5 @@
 import EventHTTP
+import EventLoops
 import Foundation
 import Glibc
 

@@ -1,5 +1,6 @@
-import AllotServer
+import ProcessSupervision
 import EventHTTP
+import EventLoops
 import Foundation
 import Glibc
 

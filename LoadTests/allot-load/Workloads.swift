@@ -1,4 +1,5 @@
 import EventHTTP
+import EventLoops
 import Foundation
 
 /// The campaign a run books into.

@@ -1,4 +1,5 @@
 import CEvent
+import EventLoops
 import Glibc
 
 /// One keep-alive HTTP/1.1 client connection on a loop (evhttp's client

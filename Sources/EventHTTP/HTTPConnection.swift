@@ -1,4 +1,5 @@
 import CEvent
+import EventLoops
 import Glibc
 
 /// One client connection on one loop: reads requests from its bufferevent

@@ -1,3 +1,4 @@
+import EventLoops
 /// One request and its answer, on its loop. Answering is safe at any time,
 /// even after the client has gone (the answer is dropped then).
 public final class HTTPExchange {

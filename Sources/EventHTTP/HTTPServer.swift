@@ -1,4 +1,5 @@
 import CEvent
+import EventLoops
 import Glibc
 
 /// Limits of the HTTP layer (STYLE.md: a limit on everything, unit last).
@@ -243,10 +244,4 @@ public final class SharedBytes: @unchecked Sendable {
     }
 
     deinit { UnsafeMutableRawBufferPointer(mutating: bytes).deallocate() }
-}
-
-public func monotonicMicros() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
 }

@@ -1,5 +1,5 @@
 import CHiredis
-import EventHTTP
+import EventLoops
 import Glibc
 
 /// One hiredis async connection on one event loop (the libevent adapter).

@@ -1,5 +1,6 @@
 import AllotDomain
 import AllotServer
+import ProcessSupervision
 import Foundation
 import Glibc
 import Logging

@@ -181,3 +181,21 @@ extension RedisReply {
         return result
     }
 }
+
+/// What stats.lua returned: the stats hash, and total capacity and
+/// remaining places over the campaign's slots.
+struct StatsReply {
+    let counters: [String: Int]
+    let capacity: Int
+    let remaining: Int
+
+    init(_ reply: RedisReply) throws(ContractViolation) {
+        let parts = try ReplyParts(reply, script: "stats")
+        guard parts.count == 3 else { throw parts.violation("\(parts.count) elements") }
+        counters = parts.parts[0].integerPairs
+        capacity = Int(clamping: try parts.integer(1))
+        remaining = Int(clamping: try parts.integer(2))
+    }
+
+    func counter(_ name: String) -> Int { counters[name] ?? 0 }
+}

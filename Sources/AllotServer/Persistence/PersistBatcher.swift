@@ -1,5 +1,6 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import Foundation
 import Logging
 import RedisClient

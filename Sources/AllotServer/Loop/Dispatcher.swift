@@ -1,9 +1,32 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
+import RedisClient
 
-/// Every request enters here, on its loop: route, authorise, check the body
-/// size, then hand it to its handler.
-extension LoopContext {
+/// Every request enters here, on its loop: route, authorise, then hand it
+/// to the handler that owns what it touches. One per loop.
+final class Dispatcher {
+    let loop: EventLoop
+    let shared: SharedServices
+    let redis: RedisAsyncClient
+    let reads: CitizenReads
+    let desk: ReservationDesk
+    let lookup: ReservationLookup
+    let operators: OperatorRoutes
+    /// Set on shutdown: new requests are refused so in-flight ones can end.
+    var draining = false
+
+    init(loop: EventLoop, shared: SharedServices, redis: RedisAsyncClient, reads: CitizenReads, desk: ReservationDesk,
+         lookup: ReservationLookup, operators: OperatorRoutes) {
+        self.loop = loop
+        self.shared = shared
+        self.redis = redis
+        self.reads = reads
+        self.desk = desk
+        self.lookup = lookup
+        self.operators = operators
+    }
+
     func handle(_ exchange: HTTPExchange) {
         if let failure = exchange.failure {
             // A method the server does not know, on a path it does: 405 with
@@ -53,7 +76,7 @@ extension LoopContext {
     /// so an address that keeps failing gets 429 for its bad tokens while an
     /// operator behind the same address (an office NAT) goes on working.
     private func authorise(_ exchange: HTTPExchange, _ needed: Role, proceed: @escaping (Grant, HTTPExchange) -> Void) {
-        let address = clientAddress(exchange)
+        let address = shared.clientAddress(exchange)
         let failures = shared.authFailures
         let decide = { (grant: Grant?, exchange: HTTPExchange) in
             guard let grant else {
@@ -103,13 +126,13 @@ extension LoopContext {
         case .readyz: exchange.send(readiness())
         case .metrics: exchange.send(metricsAnswer())
         case .openAPIDocument: exchange.send(OpenAPIDocument.answer)
-        case .listCampaigns: exchange.send(listCampaigns())
-        case .getCampaign(let id): getCampaign(id, exchange: exchange)
-        case .listSites(let id): listSites(id, exchange: exchange)
-        case .listSlots(let id): listSlots(id, query: query, exchange: exchange)
-        case .reserve(let id): reserve(campaignID: id, exchange: exchange)
-        case .getReservation(let id): getReservation(id, exchange: exchange)
-        case .cancelReservation(let id): transition(id, to: .cancelled, actor: "citizen", exchange: exchange)
+        case .listCampaigns: exchange.send(reads.listCampaigns())
+        case .getCampaign(let id): reads.getCampaign(id, exchange: exchange)
+        case .listSites(let id): reads.listSites(id, exchange: exchange)
+        case .listSlots(let id): reads.listSlots(id, query: query, exchange: exchange)
+        case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
+        case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
+        case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)
         default:
             // Route.neededRole and this switch disagree: a bug, answered, never a trap.
             shared.logger.error("route needs a role but reached the public dispatch", metadata: ["route": "\(route.name)"])
@@ -120,19 +143,10 @@ extension LoopContext {
     /// Routes that need a bearer token, with the grant that passed.
     private func dispatchAuthorised(_ route: Route, query: Substring?, grant: Grant, exchange: HTTPExchange) {
         switch route {
-        case .redeemReservation(let id): transition(id, to: .redeemed, actor: grant.actor, exchange: exchange)
-        case .exportReservations(let id):
-            guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
-            CSVExport.start(campaign: id, databasePath: config.databasePath, exchange: pending, logger: shared.logger)
-        default: dispatchAdmin(route, query: query, actor: grant.actor, exchange: exchange)
+        case .redeemReservation(let id): lookup.transition(id, to: .redeemed, actor: grant.actor, exchange: exchange)
+        case .exportReservations(let id): operators.export(id, exchange: exchange)
+        default: operators.dispatchAdmin(route, query: query, actor: grant.actor, exchange: exchange)
         }
-    }
-
-    /// The client's address: the peer, or what trusted proxies say it is.
-    func clientAddress(_ exchange: HTTPExchange) -> String {
-        let peer = exchange.peerAddress
-        guard !config.trustedProxies.isEmpty else { return peer }
-        return ClientAddress.resolve(peer: peer, forwardedFor: exchange.header("X-Forwarded-For"), trusted: config.trustedProxies)
     }
 
     private func readiness() -> Answer {

@@ -1,4 +1,5 @@
 import EventHTTP
+import EventLoops
 import Synchronization
 
 /// Every loop's snapshot, reachable from any thread. An operator's change is

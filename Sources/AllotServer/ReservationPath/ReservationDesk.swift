@@ -1,17 +1,48 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import RedisClient
 
 /// `POST /v1/campaigns/{cid}/reservations`: validate on the loop, then one
 /// script run in Redis decides and records everything.
-extension LoopContext {
+final class ReservationDesk {
     static let idempotencyKeyBytesMax = 128
+    let loop: EventLoop
+    let redis: RedisAsyncClient
+    let reads: CitizenReads
+    let shared: SharedServices
+    var config: ServerConfig { shared.config }
+    var catalog: Catalog { reads.catalog }
+    private var random = BufferedRandom()
+    /// Invalid attempts per campaign since the last flush to Redis stats.
+    private var invalidAttempts: [String: Int] = [:]
+
+    init(loop: EventLoop, redis: RedisAsyncClient, reads: CitizenReads, shared: SharedServices) {
+        self.loop = loop
+        self.redis = redis
+        self.reads = reads
+        self.shared = shared
+    }
+
+    private func countInvalid(_ campaign: String) {
+        invalidAttempts[campaign, default: 0] += 1
+    }
+
+    /// Adds the invalid attempts counted on this loop to each campaign's
+    /// stats in Redis (one HINCRBY per campaign, not one per attempt).
+    func flushInvalidAttempts() {
+        guard !invalidAttempts.isEmpty, redis.isConnected else { return }
+        for (campaign, count) in invalidAttempts {
+            redis.send(["HINCRBY", CampaignKeys(campaign).stats, "rej_invalid", String(count)]) { _ in }
+        }
+        invalidAttempts.removeAll(keepingCapacity: true)
+    }
 
     func reserve(campaignID: String, exchange: HTTPExchange) {
         guard exchange.bodyCount <= config.citizenBodyBytesMax else {
             return refuse(.bodyTooLarge(config.citizenBodyBytesMax), campaignID: campaignID, exchange: exchange)
         }
-        visibleCampaign(campaignID) { [self] found in
+        reads.visibleCampaign(campaignID) { [self] found in
             switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
             case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
             case .success(let attempt): run(attempt, exchange: exchange)
@@ -69,7 +100,7 @@ extension LoopContext {
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: shared.routes, using: &random)
         return .success(ReservationAttempt(
             id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.keys, slot: slot,
-            citizenKey: citizenKey, address: clientAddress(exchange), limit: view.campaign.perCitizenLimit,
+            citizenKey: citizenKey, address: shared.clientAddress(exchange), limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
     }
 

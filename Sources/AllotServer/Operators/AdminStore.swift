@@ -30,11 +30,11 @@ final class AdminStore {
 
     /// Creates a campaign. A create that reached SQLite but not Redis is
     /// completed when it is sent again.
-    func createCampaign(_ campaign: Campaign, by actor: String) throws -> Answer {
+    func createCampaign(_ campaign: Campaign, by actor: String) throws -> Campaign {
         if let existing = try loadCampaign(campaign.id) {
             let inRedis = try redis.checked(["EXISTS", CampaignKeys(campaign.id).config]).integer == 1
             guard !inRedis, existing == campaign else {
-                return .problem(.invalidField("id", "campaign \(campaign.id) already exists"))
+                throw Problem.invalidField("id", "campaign \(campaign.id) already exists")
             }
         } else {
             let now = WallClock.nowMillis()
@@ -57,13 +57,12 @@ final class AdminStore {
         try pushCampaign(campaign)
         logger.info("campaign created", metadata: ["actor": "\(actor)", "campaign": "\(campaign.id)",
                                                    "status": "\(campaign.status.rawValue)"])
-        return campaignAnswer(campaign, status: 201)
+        return campaign
     }
 
-    func patchCampaign(_ id: String, _ fields: Fields, by actor: String) throws -> Answer {
-        guard let campaign = try loadCampaign(id) else { return .problem(.notFound("no such campaign")) }
-        let next: Campaign
-        do { next = try campaign.patched(with: fields) } catch { return .problem(error) }
+    func patchCampaign(_ id: String, _ fields: Fields, by actor: String) throws -> Campaign {
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        let next = try campaign.patched(with: fields)
         try database.transaction {
             try database.statement("""
                 UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, updated_at = ?
@@ -75,7 +74,7 @@ final class AdminStore {
         try pushCampaign(next)
         logger.info("campaign changed", metadata: ["actor": "\(actor)", "campaign": "\(id)",
                                                    "status": "\(campaign.status.rawValue) -> \(next.status.rawValue)"])
-        return campaignAnswer(next, status: 200)
+        return next
     }
 
     /// Writes a campaign's configuration to Redis and puts it in the hot set
@@ -107,16 +106,12 @@ final class AdminStore {
                                                             subject: subject, before: before, after: after)])
     }
 
-    private func campaignAnswer(_ campaign: Campaign, status: Int) -> Answer {
-        var json = JSONWriter()
-        campaign.write(to: &json, nowMillis: WallClock.nowMillis())
-        return .json(status, json.bytes)
-    }
 
     // MARK: sites, slots, rate limits
 
-    func putSites(_ id: String, _ sites: [Site], by actor: String) throws -> Answer {
-        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+    /// Returns how many sites were written.
+    func putSites(_ id: String, _ sites: [Site], by actor: String) throws -> Int {
+        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
         try database.transaction {
             let existing = try database.statement("SELECT name, address FROM sites WHERE campaign_id = ? AND id = ?")
             var before = JSONWriter(), after = JSONWriter()
@@ -141,14 +136,16 @@ final class AdminStore {
         }
         try redis.checkedPipeline([["HINCRBY", keys.config, "ver", "1"], ["SADD", GlobalKeys.campaigns, id]])
         logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
-        return .json(200, Array("{\"updated\":\(sites.count)}".utf8))
+        return sites.count
     }
 
-    func putSlots(_ id: String, _ slots: [Slot], by actor: String) throws -> Answer {
-        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+    /// Returns the slots whose capacity Redis kept above the one asked for
+    /// (places already taken), with the capacity in force.
+    func putSlots(_ id: String, _ slots: [Slot], by actor: String) throws -> [(slot: String, capacity: Int)] {
+        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
         let knownSites = Set(try database.statement("SELECT id FROM sites WHERE campaign_id = ?").rows([.text(id)]) { $0.text(0) })
         for (index, slot) in slots.enumerated() where !knownSites.contains(slot.siteID) {
-            return .problem(.invalidField("slots[\(index)].site_id", "no site \(slot.siteID) in this campaign"))
+            throw Problem.invalidField("slots[\(index)].site_id", "no site \(slot.siteID) in this campaign")
         }
         try upsertSlots(id, slots, by: actor, action: "slots.put")
         var effective: [Int] = []
@@ -160,26 +157,17 @@ final class AdminStore {
         try makeHot(id)
         logger.info("slots put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(slots.count)",
                                             "raised": "\(raised.count)"])
-        var json = JSONWriter()
-        json.beginObject()
-        json.field("updated", slots.count)
-        json.key("raised")
-        json.beginArray()
-        for (slot, capacity) in raised {
-            json.beginObject(); json.field("id", slot); json.field("capacity", capacity); json.endObject()
-        }
-        json.endArray()
-        json.endObject()
-        return .json(200, json.bytes)
+        return raised
     }
 
-    func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int, by actor: String) throws -> Answer {
+    /// Returns the slot with the capacity in force, and its remaining places.
+    func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int, by actor: String) throws -> (slot: Slot, remaining: Int) {
         let rows = try database.statement(
             "SELECT site_id, starts_at, ends_at FROM slots WHERE campaign_id = ? AND id = ?"
         ).rows([.text(id), .text(slotID)]) { row in
             Slot(id: slotID, siteID: row.text(0), startsAtMillis: row.int(1), endsAtMillis: row.int(2), capacity: capacity)
         }
-        guard let slot = rows.first else { return .problem(.notFound("no such slot")) }
+        guard let slot = rows.first else { throw Problem.notFound("no such slot") }
         try upsertSlots(id, [slot], by: actor, action: "slot.capacity")
         let effective = try pushSlots(id, [slot], withMetadata: false)
         _ = try recordRaisedCapacities(id, [slot], effective)
@@ -187,16 +175,9 @@ final class AdminStore {
         let remaining = try redis.checked(["HGET", CampaignKeys(id).remaining, slotID]).integer ?? 0
         logger.info("slot capacity changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "slot": "\(slotID)",
                                                         "capacity": "\(effective[0])"])
-        var json = JSONWriter()
-        json.beginObject()
-        json.field("id", slot.id)
-        json.field("site_id", slot.siteID)
-        json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
-        json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
-        json.field("capacity", effective[0])
-        json.field("remaining", Int(remaining))
-        json.endObject()
-        return .json(200, json.bytes)
+        var inForce = slot
+        inForce.capacity = effective[0]
+        return (inForce, Int(clamping: remaining))
     }
 
     /// Puts a campaign back in the hot set: the loops refresh what operators
@@ -283,8 +264,8 @@ final class AdminStore {
         return raised
     }
 
-    func putRateLimits(_ id: String, _ limits: RateLimits, by actor: String) throws -> Answer {
-        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+    func putRateLimits(_ id: String, _ limits: RateLimits, by actor: String) throws -> RateLimits {
+        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
         var json = JSONWriter()
         limits.write(to: &json)
         try database.transaction {
@@ -300,6 +281,6 @@ final class AdminStore {
             + [["HINCRBY", keys.config, "ver", "1"], ["SADD", GlobalKeys.campaigns, id]]
         try redis.checkedPipeline(commands)
         logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
-        return .json(200, json.bytes)
+        return limits
     }
 }

@@ -1,4 +1,5 @@
 import AllotDomain
+import EventHTTP
 import Logging
 
 /// What every loop and worker shares: read-only configuration, the citizen
@@ -29,5 +30,14 @@ final class SharedServices: Sendable {
         keyer = CitizenKeyer(secret: config.citizenSecret)
         routes = RouteCipher(secret: config.citizenSecret)
         authFailures = AuthFailureLimiter(policy: config.authFailurePolicy)
+    }
+}
+
+extension SharedServices {
+    /// The client's address: the peer, or what trusted proxies say it is.
+    func clientAddress(_ exchange: HTTPExchange) -> String {
+        let peer = exchange.peerAddress
+        guard !config.trustedProxies.isEmpty else { return peer }
+        return ClientAddress.resolve(peer: peer, forwardedFor: exchange.header("X-Forwarded-For"), trusted: config.trustedProxies)
     }
 }

@@ -1,9 +1,25 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 
 /// Operator routes: decoded and validated on the loop (pure work), then run
 /// on the admin worker, whose answer comes back to this loop.
-extension LoopContext {
+final class OperatorRoutes {
+    let loop: EventLoop
+    let shared: SharedServices
+    var config: ServerConfig { shared.config }
+
+    init(loop: EventLoop, shared: SharedServices) {
+        self.loop = loop
+        self.shared = shared
+    }
+
+    /// `GET …/reservations.csv`: streamed from SQLite on a thread of its own.
+    func export(_ campaign: String, exchange: HTTPExchange) {
+        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
+        CSVExport.start(campaign: campaign, databasePath: config.databasePath, exchange: pending, logger: shared.logger)
+    }
+
     func dispatchAdmin(_ route: Route, query: Substring?, actor: String, exchange: HTTPExchange) {
         guard exchange.bodyCount <= config.adminBodyBytesMax else {
             return exchange.send(.problem(.bodyTooLarge(config.adminBodyBytesMax)))
@@ -18,7 +34,7 @@ extension LoopContext {
         let logger = shared.logger, catalogs = shared.catalogs
         let changesConfiguration = route.neededRole == .admin
         let accepted = shared.admin.submit({ store in
-            do { return try job(store) } catch {
+            do { return try job(store) } catch let problem as Problem { return .problem(problem) } catch {
                 logger.error("admin request failed", metadata: ["error": "\(error)"])
                 return .problem(.unavailable("the change could not be completed; it is safe to send it again"))
             }
@@ -36,28 +52,28 @@ extension LoopContext {
         switch route {
         case .createCampaign:
             let campaign = try Campaign.decode(Fields.parse(body))
-            return { try $0.createCampaign(campaign, by: actor) }
+            return { OperatorAnswers.campaign(try $0.createCampaign(campaign, by: actor), status: 201) }
         case .patchCampaign(let id):
             let fields = try Fields.parse(body)
-            return { try $0.patchCampaign(id, fields, by: actor) }
+            return { OperatorAnswers.campaign(try $0.patchCampaign(id, fields, by: actor), status: 200) }
         case .putSites(let id):
             let sites = try Site.decodeList(Fields.parse(body))
-            return { try $0.putSites(id, sites, by: actor) }
+            return { OperatorAnswers.sitesPut(try $0.putSites(id, sites, by: actor)) }
         case .putSlots(let id):
             let slots = try Slot.decodeList(Fields.parse(body))
-            return { try $0.putSlots(id, slots, by: actor) }
+            return { OperatorAnswers.slotsPut(slots.count, raised: try $0.putSlots(id, slots, by: actor)) }
         case .patchSlot(let id, let slot):
             let capacity = try Slot.decodeCapacity(Fields.parse(body))
-            return { try $0.patchSlotCapacity(id, slot: slot, capacity: capacity, by: actor) }
+            return { OperatorAnswers.slot(try $0.patchSlotCapacity(id, slot: slot, capacity: capacity, by: actor)) }
         case .putRateLimits(let id):
             let limits = try RateLimits.decode(Fields.parse(body))
-            return { try $0.putRateLimits(id, limits, by: actor) }
+            return { OperatorAnswers.rateLimits(try $0.putRateLimits(id, limits, by: actor)) }
         case .campaignStats(let id):
-            return { try $0.stats(id) }
+            return { OperatorAnswers.stats(try $0.stats(id)) }
         case .auditTrail:
             let after = try Self.integerParameter("after", in: query, default: 0, range: 0...Int64.max)
             let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))
-            return { try $0.auditPage(after: after, limit: Int(limit)) }
+            return { OperatorAnswers.auditPage(try $0.auditPage(after: after, limit: Int(limit)), after: after) }
         default:
             throw .notFound("no such path")
         }

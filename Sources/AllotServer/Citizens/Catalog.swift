@@ -1,5 +1,6 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import RedisClient
 
 /// A loop's read snapshot of the hot campaigns (GlobalKeys.campaigns),

@@ -1,8 +1,20 @@
 import AllotDomain
 import EventHTTP
 
-/// The citizen's read endpoints, answered from the loop's snapshot.
-extension LoopContext {
+/// The citizen's read endpoints, answered from the loop's snapshot (or,
+/// for a campaign that left the hot set, from Redis by CampaignFinder).
+/// One per loop; touched on its loop only.
+final class CitizenReads {
+    let catalog: Catalog
+    let finder: CampaignFinder
+
+    init(catalog: Catalog, finder: CampaignFinder) {
+        self.catalog = catalog
+        self.finder = finder
+    }
+
+    var freshCatalog: Catalog? { finder.freshCatalog }
+
     func listCampaigns() -> Answer {
         guard let catalog = freshCatalog else { return .problem(.unavailable("campaign data is not available")) }
         return .json(200, shared: cached(catalog, "campaigns") {

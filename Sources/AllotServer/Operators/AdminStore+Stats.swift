@@ -7,40 +7,13 @@ import SQLiteStore
 extension AdminStore {
     static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
 
-    func stats(_ id: String) throws -> Answer {
-        guard try loadCampaign(id) != nil else { return .problem(.notFound("no such campaign")) }
+    func stats(_ id: String) throws -> CampaignStats {
+        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
         let keys = CampaignKeys(id)
-        let reply = try redis.run(Scripts.stats, keys: [keys.stats, keys.remaining, keys.capacity], arguments: [])
-        guard let parts = reply.elements, parts.count == 3 else { throw RedisError(reply.errorMessage ?? "stats: bad reply") }
-        let counters = parts[0].integerPairs
+        let counts = try StatsReply(redis.run(Scripts.stats, keys: [keys.stats, keys.remaining, keys.capacity], arguments: []))
         let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
             .rows([.text(id)]) { $0.int(0) }.first ?? 0
-        // The reservation script counts rejections only: places taken are
-        // capacity − remaining (= confirmed + redeemed), and every attempt
-        // either took a place (kept or cancelled since) or was rejected.
-        let capacity = Int(parts[1].integer ?? 0), remaining = Int(parts[2].integer ?? 0)
-        let taken = capacity - remaining
-        let cancelled = counters["cancelled"] ?? 0, redeemed = counters["redeemed"] ?? 0
-        let rejected = Self.rejectionReasons.reduce(0) { $0 + (counters["rej_" + $1] ?? 0) }
-        var json = JSONWriter()
-        json.beginObject()
-        json.field("capacity", capacity)
-        json.field("confirmed", taken - redeemed)
-        json.field("cancelled", cancelled)
-        json.field("redeemed", redeemed)
-        json.field("remaining", remaining)
-        json.field("attempts", taken + cancelled + rejected)
-        json.key("rejected")
-        json.beginObject()
-        for reason in Self.rejectionReasons {
-            json.key(reason)
-            json.number(counters["rej_" + reason] ?? 0)
-        }
-        json.endObject()
-        json.field("persisted", Int(persisted))
-        json.field("persist_lag_ms", Int(try persistLagMillis(keys)))
-        json.endObject()
-        return .json(200, json.bytes)
+        return CampaignStats(counts: counts, persisted: Int(persisted), persistLagMillis: try persistLagMillis(keys))
     }
 
     /// Age of the oldest stream entry not yet acknowledged by the persister:
@@ -83,17 +56,43 @@ extension AdminStore {
 
 extension AdminStore {
     /// `GET /v1/admin/audit?after=ID&limit=N`: the next rows of the trail.
-    func auditPage(after: Int64, limit: Int) throws -> Answer {
-        let rows = try AuditLog(database: database).page(after: after, limit: limit)
-        var json = JSONWriter(capacity: 512 * max(1, rows.count))
+    func auditPage(after: Int64, limit: Int) throws -> [AuditLog.StoredEntry] {
+        try AuditLog(database: database).page(after: after, limit: limit)
+    }
+}
+
+/// A campaign's stats (API.md): live counts from Redis, what SQLite holds.
+struct CampaignStats {
+    static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
+
+    let counts: StatsReply
+    let persisted: Int
+    let persistLagMillis: Int64
+
+    /// The reservation script counts rejections only: places taken are
+    /// capacity − remaining (= confirmed + redeemed), and every attempt
+    /// either took a place (kept or cancelled since) or was rejected.
+    func write(to json: inout JSONWriter) {
+        let taken = counts.capacity &- counts.remaining
+        let cancelled = counts.counter("cancelled"), redeemed = counts.counter("redeemed")
+        let rejected = Self.rejectionReasons.reduce(0) { $0 &+ counts.counter("rej_" + $1) }
         json.beginObject()
-        json.key("entries")
-        json.beginArray()
-        for row in rows { row.entry.write(to: &json, hash: row.hash) }
-        json.endArray()
-        json.field("next_after", Int(rows.last?.entry.id ?? after))
+        json.field("capacity", counts.capacity)
+        json.field("confirmed", taken &- redeemed)
+        json.field("cancelled", cancelled)
+        json.field("redeemed", redeemed)
+        json.field("remaining", counts.remaining)
+        json.field("attempts", taken &+ cancelled &+ rejected)
+        json.key("rejected")
+        json.beginObject()
+        for reason in Self.rejectionReasons {
+            json.key(reason)
+            json.number(counts.counter("rej_" + reason))
+        }
         json.endObject()
-        return .json(200, json.bytes)
+        json.field("persisted", persisted)
+        json.field("persist_lag_ms", Int(persistLagMillis))
+        json.endObject()
     }
 }
 

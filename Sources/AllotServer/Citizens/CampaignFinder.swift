@@ -1,5 +1,6 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import RedisClient
 
 /// Finds a campaign for one loop, by id or by the route a reservation id

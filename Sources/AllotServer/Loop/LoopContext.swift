@@ -1,22 +1,19 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import Logging
 import RedisClient
 
 /// What one event loop owns: its Redis connection, its read snapshot, and
-/// the counters it flushes. Touched only on its loop thread.
+/// the handlers of its requests, each owning what it touches. Made and
+/// touched on its loop thread only.
 final class LoopContext {
     let loop: EventLoop
     let redis: RedisAsyncClient
     let catalog: Catalog
-    let finder: CampaignFinder
     let shared: SharedServices
-    var config: ServerConfig { shared.config }
-    /// Invalid attempts per campaign since the last flush to Redis stats.
-    var invalidAttempts: [String: Int] = [:]
-    var random = BufferedRandom()
-    /// Set on shutdown: new requests are refused so in-flight ones can end.
-    var draining = false
+    let dispatcher: Dispatcher
+    private let desk: ReservationDesk
     /// This loop's HTTP server's open connections (set once it exists).
     var openConnections: () -> Int = { 0 }
     private var refreshTimer: LoopTimer?
@@ -28,8 +25,21 @@ final class LoopContext {
         settings.commandTimeoutMillis = shared.config.redisCommandTimeoutMillis
         redis = RedisAsyncClient(loop: loop, settings: settings)
         catalog = Catalog(loop: loop, redis: redis)
-        finder = CampaignFinder(catalog: catalog, redis: redis, staleMillisMax: shared.config.snapshotStaleMillisMax)
+        let finder = CampaignFinder(catalog: catalog, redis: redis, staleMillisMax: shared.config.snapshotStaleMillisMax)
+        let reads = CitizenReads(catalog: catalog, finder: finder)
+        desk = ReservationDesk(loop: loop, redis: redis, reads: reads, shared: shared)
+        dispatcher = Dispatcher(loop: loop, shared: shared, redis: redis, reads: reads, desk: desk,
+                                lookup: ReservationLookup(loop: loop, redis: redis, finder: finder, shared: shared),
+                                operators: OperatorRoutes(loop: loop, shared: shared))
     }
+
+    /// Set on shutdown: new requests are refused so in-flight ones can end.
+    var draining: Bool {
+        get { dispatcher.draining }
+        set { dispatcher.draining = newValue }
+    }
+
+    func handle(_ exchange: HTTPExchange) { dispatcher.handle(exchange) }
 
     /// On the loop thread: connect and start refreshing.
     func start() {
@@ -40,33 +50,17 @@ final class LoopContext {
         }
         redis.start()
         shared.catalogs.register(catalog, loop: loop)
-        refreshTimer = loop.schedule(everyMillis: config.snapshotRefreshMillis) { [unowned self] in
+        refreshTimer = loop.schedule(everyMillis: shared.config.snapshotRefreshMillis) { [unowned self] in
             self.catalog.refresh()
-            self.flushInvalidAttempts()
+            self.desk.flushInvalidAttempts()
             self.shared.metrics.publishOpenConnections(loop: self.loop.index, self.openConnections())
         }
     }
 
     func stop() {
         loop.preconditionInLoop()
-        flushInvalidAttempts()
+        desk.flushInvalidAttempts()
         refreshTimer?.cancel()
         redis.stop()
     }
-
-    func countInvalid(_ campaign: String) {
-        invalidAttempts[campaign, default: 0] += 1
-    }
-
-    private func flushInvalidAttempts() {
-        guard !invalidAttempts.isEmpty, redis.isConnected else { return }
-        for (campaign, count) in invalidAttempts {
-            let keys = CampaignKeys(campaign)
-            redis.send(["HINCRBY", keys.stats, "rej_invalid", String(count)]) { _ in }
-        }
-        invalidAttempts.removeAll(keepingCapacity: true)
-    }
-
-    /// The snapshot, if it may still be shown.
-    var freshCatalog: Catalog? { finder.freshCatalog }
 }

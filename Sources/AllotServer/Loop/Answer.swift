@@ -1,5 +1,6 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 
 /// A finished HTTP answer, built off the loop if need be and sent on it.
 struct Answer: Sendable {

@@ -1,6 +1,7 @@
 import AllotDomain
 import Crypto
 import EventHTTP
+import EventLoops
 import Foundation
 import SQLiteStore
 import Synchronization

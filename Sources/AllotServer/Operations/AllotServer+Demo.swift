@@ -28,10 +28,12 @@ extension AllotServer {
         // One job: the campaign is kept as it is when it already exists.
         let answer = try runAdmin { store in
             guard try store.loadCampaign(campaign.id) == nil else { return .json(200, []) }
-            for step in [{ try store.createCampaign(campaign, by: "system") }, { try store.putSites(campaign.id, sites, by: "system") },
-                         { try store.putSlots(campaign.id, slotList, by: "system") }] {
-                let answer = try step()
-                guard answer.status < 300 else { return answer }
+            do {
+                _ = try store.createCampaign(campaign, by: "system")
+                _ = try store.putSites(campaign.id, sites, by: "system")
+                _ = try store.putSlots(campaign.id, slotList, by: "system")
+            } catch let problem as Problem {
+                return .problem(problem)
             }
             return .json(201, [])
         }

@@ -1,12 +1,26 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import RedisClient
 
 /// `GET`/`DELETE /v1/reservations/{rid}` and `POST …/redeem`. The id carries
 /// its campaign's route (RouteCipher): the campaign is known from it (in the
 /// loop's tables, or one HGET), then its record is one HGET, whatever the
 /// number of campaigns.
-extension LoopContext {
+final class ReservationLookup {
+    let loop: EventLoop
+    let redis: RedisAsyncClient
+    let finder: CampaignFinder
+    let shared: SharedServices
+    var config: ServerConfig { shared.config }
+
+    init(loop: EventLoop, redis: RedisAsyncClient, finder: CampaignFinder, shared: SharedServices) {
+        self.loop = loop
+        self.redis = redis
+        self.finder = finder
+        self.shared = shared
+    }
+
     func getReservation(_ id: ReservationID, exchange: HTTPExchange) {
         let bound = LoopBound(exchange, loop: loop)
         locate(id) { found in

@@ -1,0 +1,70 @@
+import AllotDomain
+
+/// Operators' answers, rendered from what the admin store returns (the
+/// store knows SQLite and Redis, not HTTP).
+enum OperatorAnswers {
+    static func campaign(_ campaign: Campaign, status: Int) -> Answer {
+        var json = JSONWriter()
+        campaign.write(to: &json, nowMillis: WallClock.nowMillis())
+        return .json(status, json.bytes)
+    }
+
+    static func sitesPut(_ count: Int) -> Answer {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("updated", count)
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
+    static func slotsPut(_ count: Int, raised: [(slot: String, capacity: Int)]) -> Answer {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("updated", count)
+        json.key("raised")
+        json.beginArray()
+        for (slot, capacity) in raised {
+            json.beginObject(); json.field("id", slot); json.field("capacity", capacity); json.endObject()
+        }
+        json.endArray()
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
+    static func slot(_ patched: (slot: Slot, remaining: Int)) -> Answer {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("id", patched.slot.id)
+        json.field("site_id", patched.slot.siteID)
+        json.field("starts_at", Timestamp.format(millis: patched.slot.startsAtMillis, alwaysFraction: false))
+        json.field("ends_at", Timestamp.format(millis: patched.slot.endsAtMillis, alwaysFraction: false))
+        json.field("capacity", patched.slot.capacity)
+        json.field("remaining", patched.remaining)
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
+    static func rateLimits(_ limits: RateLimits) -> Answer {
+        var json = JSONWriter()
+        limits.write(to: &json)
+        return .json(200, json.bytes)
+    }
+
+    static func stats(_ stats: CampaignStats) -> Answer {
+        var json = JSONWriter()
+        stats.write(to: &json)
+        return .json(200, json.bytes)
+    }
+
+    static func auditPage(_ rows: [AuditLog.StoredEntry], after: Int64) -> Answer {
+        var json = JSONWriter(capacity: 512 * max(1, rows.count))
+        json.beginObject()
+        json.key("entries")
+        json.beginArray()
+        for row in rows { row.entry.write(to: &json, hash: row.hash) }
+        json.endArray()
+        json.field("next_after", Int(rows.last?.entry.id ?? after))
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+}
