@@ -38,7 +38,7 @@ let package = Package(
         // Child processes and a supervised redis-server: the server's and
         // the load harness's.
         .target(name: "ProcessSupervision", dependencies: [
-            "EventLoops", "RedisClient", .product(name: "Logging", package: "swift-log"),
+            "EventLoops", "EventHTTP", "RedisClient", .product(name: "Logging", package: "swift-log"),
         ]),
 
         // ---- the domain: no I/O at all ----

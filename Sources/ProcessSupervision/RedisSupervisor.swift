@@ -1,3 +1,4 @@
+import EventHTTP
 import EventLoops
 import Foundation
 import Logging

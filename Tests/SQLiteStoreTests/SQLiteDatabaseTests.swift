@@ -29,9 +29,16 @@ import Testing
     @Test func aTransactionThatThrowsLeavesNothingBehind() throws {
         struct Stop: Error {}
         try withDatabase { database in
+            // A body that always throws: `T` is `Never` (see `transaction`).
             #expect(throws: Stop.self) {
                 try database.transaction {
                     try database.statement("INSERT INTO t (id, name) VALUES (1, 'one')").run()
+                    throw Stop()
+                }
+            }
+            #expect(throws: Stop.self) {
+                try database.transaction { () throws -> Int in
+                    try database.statement("INSERT INTO t (id, name) VALUES (3, 'three')").run()
                     throw Stop()
                 }
             }
