@@ -146,6 +146,19 @@ final class LiveStack: @unchecked Sendable {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds or `seconds` pass; true
+/// when it held. For what the server does on its own time (a flush, a
+/// refresh, an expiry), instead of a fixed sleep.
+@discardableResult
+func waitUntil(seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    repeat {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.02)
+    } while Date() < deadline
+    return try condition()
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

@@ -34,10 +34,10 @@ import Testing
 
         // Listed with last use, never the token; stored only as a digest.
         let listed = try OperatorDatabase(path: stack.databasePath).tokens()
-        Thread.sleep(forTimeInterval: 0.3)
-        let relisted = try OperatorDatabase(path: stack.databasePath).tokens()
         #expect(Set(listed.map(\.name)).isSuperset(of: ["counter-1", "inspector"]))
-        #expect(relisted.first { $0.name == "counter-1" }?.lastUsedAtMillis != nil)
+        #expect(try waitUntil {
+            try OperatorDatabase(path: stack.databasePath).tokens().first { $0.name == "counter-1" }?.lastUsedAtMillis != nil
+        })
         let file = try Data(contentsOf: URL(fileURLWithPath: stack.databasePath))
             + ((try? Data(contentsOf: URL(fileURLWithPath: stack.databasePath + "-wal"))) ?? Data())
         #expect(file.range(of: Data(staff.utf8)) == nil)
@@ -50,9 +50,10 @@ import Testing
 
         // Revoked: refused within a refresh.
         try OperatorDatabase(path: stack.databasePath).revokeToken(name: "counter-1", actor: "cli:test")
-        Thread.sleep(forTimeInterval: 0.35)
         let other = try #require(try stack.reserve(client, campaign: "t1", citizen: "emil", slot: "s0").json["id"] as? String)
-        #expect(try client.request("POST", "/v1/reservations/\(other)/redeem", headers: bearer(staff)).code == "unauthorized")
+        #expect(try waitUntil(seconds: 1) {
+            try client.request("POST", "/v1/reservations/\(other)/redeem", headers: bearer(staff)).code == "unauthorized"
+        })
         #expect(throws: (any Error).self) { try OperatorDatabase(path: stack.databasePath).createToken(role: .staff, name: "inspector", actor: "cli:test") }
         #expect(stack.logLines.withLock { $0.allSatisfy { !$0.contains(staff) && !$0.contains(auditor) } })
     }
@@ -136,7 +137,12 @@ import Testing
         let client = stack.client()
         for citizen in ["g1", "g2", "g3"] { _ = try stack.reserve(client, campaign: "m1", citizen: citizen, slot: "s0") }
         _ = try stack.waitForPersistence("m1", expected: 2)
-        Thread.sleep(forTimeInterval: 0.3)  // each loop publishes its connection count every 250 ms
+        // Each loop publishes its connection count every 250 ms.
+        func openConnections(_ text: String) -> Double {
+            let line = text.split(separator: "\n").first { $0.hasPrefix("allot_open_connections ") }
+            return Double(line?.split(separator: " ").last ?? "") ?? 0
+        }
+        #expect(try waitUntil { openConnections(try client.get("/metrics").text) >= 1 })
         let metrics = try client.get("/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
@@ -153,8 +159,7 @@ import Testing
         }
         #expect(text.contains("allot_persist_batch_rows_count"))
         #expect(text.contains("allot_persist_lag_milliseconds"))
-        let open = text.split(separator: "\n").first { $0.hasPrefix("allot_open_connections ") }
-        #expect(Double(open?.split(separator: " ").last ?? "") ?? 0 >= 1)
+        #expect(openConnections(text) >= 1)
     }
 
     @Test func oneInfoLinePerStateChangeAndOperatorActionNoSecrets() throws {

@@ -214,47 +214,6 @@ final class PersistBatcher {
     }
 }
 
-/// An XREADGROUP reply: stream → entries in order.
-struct StreamBatch {
-    struct Entry {
-        let streamID: String
-        /// The entry's fields, name and value alternating.
-        let fields: [RedisReply]
-
-        /// The value of field `name` (given as bytes: compared without
-        /// making a String per field, as this runs for every row).
-        func field(_ name: [UInt8]) -> String? {
-            var index = 0
-            while index + 1 < fields.count {
-                if case .string(let bytes) = fields[index], bytes == name { return fields[index + 1].text }
-                index += 2
-            }
-            return nil
-        }
-    }
-
-    var entries: [String: [Entry]] = [:]
-    var count = 0
-
-    /// When the oldest entry of the batch was added (its id's milliseconds).
-    var oldestMillis: Int64? {
-        entries.values.compactMap { $0.first.flatMap { StreamID.millis($0.streamID) } }.min()
-    }
-
-    init(_ reply: RedisReply) {
-        for stream in reply.elements ?? [] {
-            guard let parts = stream.elements, parts.count == 2, let name = parts[0].text else { continue }
-            var list: [Entry] = []
-            for entry in parts[1].elements ?? [] {
-                guard let pair = entry.elements, pair.count == 2, let id = pair[0].text else { continue }
-                list.append(Entry(streamID: id, fields: pair[1].elements ?? []))
-            }
-            count += list.count
-            entries[name] = list
-        }
-    }
-}
-
 /// A state change read from a campaign stream, as a row of `reservations`.
 struct ReservationEvent {
     let id: String
@@ -274,17 +233,14 @@ struct ReservationEvent {
     /// (staff redeeming, a token's name).
     let actor: String
 
-    static let idField = Array("id".utf8)
-    static let recordField = Array("r".utf8)
-    static let actorField = Array("a".utf8)
 
     init?(_ entry: StreamBatch.Entry, campaign: String) {
-        guard let id = entry.field(Self.idField), let record = entry.field(Self.recordField).flatMap(ReservationRecord.init)
+        guard let id = entry.field(StreamEntryFields.id), let record = entry.field(StreamEntryFields.record).flatMap(ReservationRecord.init)
         else { return nil }
         self.id = id
         self.campaign = campaign
         self.record = record
-        actor = entry.field(Self.actorField) ?? "citizen"
+        actor = entry.field(StreamEntryFields.actor) ?? "citizen"
     }
 
     var auditEntry: AuditEntry {

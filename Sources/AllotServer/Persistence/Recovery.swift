@@ -94,9 +94,11 @@ public struct Recovery {
             FROM reservations WHERE campaign_id = ? ORDER BY id
             """)
         try query.forEachRow([.text(id)]) { row in
-            let record = [row.text(1), row.text(2), row.text(3), row.text(4), row.text(5),
-                          String(row.int(6)), String(row.int(7))].joined(separator: "|")
-            pending += [row.text(0), record]
+            // SQLite's CHECK keeps the status one of the three.
+            let record = ReservationRecord(status: ReservationStatus(rawValue: row.text(1)) ?? .confirmed, slot: row.text(2),
+                                           site: row.text(3), code: row.text(4), citizenKey: row.text(5),
+                                           createdAtMillis: row.int(6), updatedAtMillis: row.int(7))
+            pending += [row.text(0), record.text]
             count += 1
             if pending.count >= 2 * Self.commandsPerPipeline {
                 try redis.checked(["HSET", keys.records] + pending)

@@ -29,6 +29,22 @@ struct ReservationRecord: Equatable {
         updatedAtMillis = updated
     }
 
+    init(status: ReservationStatus, slot: String, site: String, code: String, citizenKey: String,
+         createdAtMillis: Int64, updatedAtMillis: Int64) {
+        self.status = status
+        self.slot = slot
+        self.site = site
+        self.code = code
+        self.citizenKey = citizenKey
+        self.createdAtMillis = createdAtMillis
+        self.updatedAtMillis = updatedAtMillis
+    }
+
+    /// The record as Redis keeps it (what `init?(_:)` reads).
+    var text: String {
+        [status.rawValue, slot, site, code, citizenKey, String(createdAtMillis), String(updatedAtMillis)].joined(separator: "|")
+    }
+
     func reservation(id: ReservationID, campaign: String) -> Reservation {
         Reservation(id: id, campaignID: campaign, slotID: slot, siteID: site, status: status, code: code,
                     createdAtMillis: createdAtMillis)
