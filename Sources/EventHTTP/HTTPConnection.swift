@@ -35,6 +35,10 @@ final class HTTPConnection {
     /// The parser met a method it does not know: the rest of the request
     /// line is awaited, so the answer can name the methods its path takes.
     private var awaitingRequestLine = false
+    /// Answers the client has not read yet are over `pipelinedBytesMax`:
+    /// the next request waits until they have left, so a client that
+    /// pipelines without reading cannot make the server queue answers.
+    private var readAfterDrain = false
 
     init(server: HTTPServer, fd: Int32, address: String, refusal: ConnectionGate.Refusal?, limits: HTTPLimits,
          base: OpaquePointer) {
@@ -80,7 +84,7 @@ final class HTTPConnection {
         guard !parsing else { return }
         parsing = true
         defer { parsing = false }
-        while current == nil, !closeAfterWrite, let buffer {
+        while current == nil, !closeAfterWrite, !readAfterDrain, let buffer {
             let input = bufferevent_get_input(buffer)
             guard evbuffer_get_length(input) > 0 else { break }
             if requestDeadlineMicros == 0 { requestDeadlineMicros = monotonicMicros() + server.requestDeadlineSpanMicros }
@@ -114,18 +118,23 @@ final class HTTPConnection {
     /// After an unknown method: once the request line is whole, answers it
     /// with its target (a 405 naming the path's methods, or a 404).
     private func readUnknownMethodLine() {
-        guard current == nil, let buffer else { return }
+        guard current == nil, !closeAfterWrite, let buffer else { return }
         let input = bufferevent_get_input(buffer)
         var eolLength = 0
         let found = evbuffer_search_eol(input, nil, &eolLength, EVBUFFER_EOL_LF)
         guard found.pos >= 0 else {
             if evbuffer_get_length(input) > limits.headersBytesMax {
+                awaitingRequestLine = false
                 dispatch(HTTPExchange(failure: .headersTooLarge, connection: self))
             }
             return
         }
         let line = UnsafeRawBufferPointer(start: evbuffer_pullup(input, found.pos), count: found.pos)
         let target = HTTPRequestParser.targetOfRequestLine(line)
+        // Answered once: the line is used up, and the connection closes
+        // after the answer.
+        _ = evbuffer_drain(input, found.pos + eolLength)
+        awaitingRequestLine = false
         dispatch(HTTPExchange(failure: .unknownMethod, target: target, connection: self))
     }
 
@@ -167,6 +176,10 @@ final class HTTPConnection {
             if evbuffer_get_length(bufferevent_get_output(buffer)) == 0 { drained() }
             return
         }
+        guard evbuffer_get_length(bufferevent_get_output(buffer)) <= limits.pipelinedBytesMax else {
+            readAfterDrain = true  // reading stays bounded by the watermark meanwhile
+            return
+        }
         bufferevent_setwatermark(buffer, Int16(EV_READ), 0, 0)
         readRequests()
     }
@@ -186,6 +199,11 @@ final class HTTPConnection {
             flushed = nil
             done(true)
         }
+        if readAfterDrain, current == nil, let buffer {
+            readAfterDrain = false
+            bufferevent_setwatermark(buffer, Int16(EV_READ), 0, 0)
+            readRequests()
+        }
         guard closeAfterWrite, lingerUntilMicros == 0, let buffer else { return }
         if peerClosed { return close() }
         // The answer is out: stop sending, and read (and drop) what the
@@ -197,8 +215,10 @@ final class HTTPConnection {
     }
 
     private func event(_ events: Int16) {
-        if events & Int16(BEV_EVENT_EOF) != 0, current != nil, !isStreaming, lingerUntilMicros == 0 {
-            // The client is done sending but may still read the answer.
+        let unsent = buffer.map { evbuffer_get_length(bufferevent_get_output($0)) } ?? 0
+        if events & Int16(BEV_EVENT_EOF) != 0, !isStreaming, lingerUntilMicros == 0, current != nil || unsent > 0 {
+            // The client is done sending but may still read the answer
+            // (being made, or written and not yet sent): close once it is out.
             peerClosed = true
             closeAfterWrite = true
             return

@@ -14,6 +14,8 @@ public final class HTTPExchange {
     public private(set) var isAnswered = false
     private var streamingChunked = false
     public private(set) var isStreaming = false
+    /// A HEAD answer of a stream: its head only, its producer told to stop.
+    private var streamHeadOnly = false
 
     init(request: HTTPRequest, connection: HTTPConnection) {
         self.request = request
@@ -117,6 +119,7 @@ public final class HTTPExchange {
     public func startStream(status: Int, contentType: String, headers: [(String, String)] = []) {
         guard let connection = begin(status: status) else { return }
         isStreaming = true
+        streamHeadOnly = isHead
         // HTTP/1.0 has no chunks: the body ends where the connection does.
         streamingChunked = !(request?.isHTTP10 ?? true)
         connection.write(head(status: status, contentType: contentType, headers: headers,
@@ -128,7 +131,7 @@ public final class HTTPExchange {
     /// it out (that paces a producer to the client's speed), `flushed(false)`
     /// when the connection is gone.
     public func sendChunk(_ bytes: [UInt8], flushed: @escaping (Bool) -> Void) {
-        guard isStreaming, let connection, connection.isOpen else { return flushed(false) }
+        guard isStreaming, !streamHeadOnly, let connection, connection.isOpen else { return flushed(false) }
         guard !bytes.isEmpty else { return flushed(true) }
         if streamingChunked { connection.write(Array((String(bytes.count, radix: 16) + "\r\n").utf8)) }
         connection.write(bytes)
@@ -141,13 +144,15 @@ public final class HTTPExchange {
         guard isStreaming else { return }
         isStreaming = false
         guard let connection, connection.isOpen else { return }
-        if streamingChunked { connection.write(Array("0\r\n\r\n".utf8)) }
+        if streamingChunked, !streamHeadOnly { connection.write(Array("0\r\n\r\n".utf8)) }
         connection.finished(self, keepOpen: streamingChunked && (request?.keepAlive ?? false))
     }
 
     /// Ends a stream that must not look complete (the producer failed or the
     /// client stopped reading): the connection is dropped mid-body.
     public func abortStream() {
+        // A HEAD answer has no body to cut: it ends as it should.
+        if streamHeadOnly, isStreaming { return endStream() }
         isStreaming = false
         connection?.close()
     }

@@ -1,13 +1,15 @@
 import CHTTPParser
 
-/// Why a request could not be read. Each becomes a problem+json answer, and
-/// the connection is closed after it (the stream may be out of step).
+/// Why a request could not be read. The application's handler answers each
+/// with its problem+json (the Dispatcher), and the connection is closed
+/// after it (the stream may be out of step).
 public enum HTTPParseFailure: Equatable, Sendable {
     /// Not HTTP/1.x as RFC 9112 writes it (a bad request line, header, or
     /// chunk): 400.
     case malformed(String)
-    /// A method the parser does not know (RFC 9110 lets a server refuse
-    /// those with 501).
+    /// A method the parser does not know: answered for its path (405 with
+    /// the path's methods, or 404) once the request line is read, or 501
+    /// when there is no target to read.
     case unknownMethod
     /// The request line and headers are over `headersBytesMax`, or there are
     /// more than `headersCountMax` headers: 431.
@@ -140,10 +142,11 @@ public final class HTTPRequestParser {
     /// The target of a request line (`METHOD SP target SP version`), or of
     /// what is left of one after its method's first bytes; nil if it has none.
     public static func targetOfRequestLine(_ line: UnsafeRawBufferPointer) -> String? {
+        // The parser may have stopped inside the method or right after it.
         let tokens = line.split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: true)
-        guard tokens.count >= 2, tokens[1].first == UInt8(ascii: "/"),
-              tokens[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
-        return String(decoding: tokens[1], as: UTF8.self)
+        guard let target = tokens.prefix(2).first(where: { $0.first == UInt8(ascii: "/") }),
+              target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return String(decoding: target, as: UTF8.self)
     }
 
     static func failure(for errno: http_errno) -> HTTPParseFailure {
@@ -220,10 +223,13 @@ public final class HTTPRequestParser {
                 failure = .bodyTooLarge
                 return false
             }
-            body.reserveCapacity(Int(contentLength))
+            // What is announced is not yet sent: memory follows the bytes
+            // that arrive, past a first 64 KiB.
+            body.reserveCapacity(min(Int(contentLength), 64 * 1024))
         }
         let hasBody = flags & UInt32(F_CHUNKED.rawValue) != 0 || (flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && contentLength > 0)
-        expectsContinue = hasBody && currentHeader("Expect")?.lowercased() == "100-continue"
+        // 100 Continue is HTTP/1.1's; an HTTP/1.0 client is never sent it.
+        expectsContinue = hasBody && parser.pointee.http_minor >= 1 && currentHeader("Expect")?.lowercased() == "100-continue"
         return true
     }
 

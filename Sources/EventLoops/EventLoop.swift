@@ -27,9 +27,9 @@ public final class EventLoop: @unchecked Sendable {
     public init(index: Int, preciseTimers: Bool = false) {
         precondition(Self.threadingEnabled, "evthread_use_pthreads failed")
         // The epoll changelist folds the add/delete of write interest that
-        // evhttp and hiredis make for every reply into one epoll_ctl per fd
-        // per loop iteration (it showed in the profile). Safe here: no fd is
-        // dup()ed behind libevent's back.
+        // the HTTP layer and hiredis make for every reply into one epoll_ctl
+        // per fd per loop iteration (it showed in the profile). Safe here:
+        // no fd is dup()ed behind libevent's back.
         let config = event_config_new()
         event_config_set_flag(config, Int32(EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST.rawValue))
         if preciseTimers { event_config_set_flag(config, Int32(EVENT_BASE_FLAG_PRECISE_TIMER.rawValue)) }

@@ -95,4 +95,68 @@ import Testing
         #expect(Self.status(halfClosed.readAnswer()) == 200)
         #expect(halfClosed.closedByPeer(withinSeconds: 2))
     }
+
+    /// A client that pipelines and does not read is not answered faster than
+    /// it reads: the server's memory stays flat, and every answer comes, in
+    /// order, once it reads.
+    @Test func pipeliningWithoutReadingDoesNotQueueAnswersInMemory() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let document = try stack.client().get("/openapi.yaml")
+        let count = 600  // × the document's size: tens of MB if queued
+        let before = Self.residentBytes()
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        let one = Array("GET /openapi.yaml HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = connection.send(Array((0..<count).map { _ in one }.joined())[...])
+        Thread.sleep(forTimeInterval: 1)
+        let grown = Self.residentBytes() - before
+        #expect(grown < count * document.body.count / 4, "the server grew by \(grown) bytes")
+        var answers = 0
+        for _ in 0..<count where connection.readAnswer().hasSuffix(document.text) { answers += 1 }
+        #expect(answers == count)
+    }
+
+    @Test func anUnknownMethodIsAnsweredOnceHoweverItsRequestTrickles() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = connection.send(Array("BREW /healthz HTTP/1.1\r\n".utf8)[...])
+        for index in 0..<5 {
+            Thread.sleep(forTimeInterval: 0.05)
+            _ = connection.send(Array("X-Part-\(index): 1\r\n".utf8)[...])
+        }
+        let everything = connection.readAll(withinSeconds: 3)
+        #expect(everything.components(separatedBy: "HTTP/1.1 405").count == 2, "\(everything.prefix(400))")
+    }
+
+    @Test func headOnAStreamedExportSendsNoBody() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("hx", slots: 1, capacity: 5)
+        _ = try stack.reserve(stack.client(), campaign: "hx", citizen: "a", slot: "s0")
+        _ = try stack.waitForPersistence("hx", expected: 1)
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = connection.send(Array(("HEAD /v1/admin/campaigns/hx/reservations.csv HTTP/1.1\r\nHost: x\r\n"
+                                   + "Authorization: Bearer \(LiveStack.adminToken)\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").utf8)[...])
+        let head = connection.readHead()
+        #expect(Self.status(head) == 200 && head.contains("text/csv"))
+        let next = connection.readAnswer()
+        #expect(Self.status(next) == 200 && next.hasSuffix("{\"status\":\"ok\"}"), "\(next.prefix(200))")
+    }
+
+    @Test func aClientThatHalfClosesGetsALargeAnswerWhole() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let document = try stack.client().get("/openapi.yaml")
+        let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+        _ = connection.send(Array("GET /openapi.yaml HTTP/1.1\r\nHost: x\r\n\r\n".utf8)[...])
+        connection.shutdownWrites()
+        #expect(connection.readAnswer().hasSuffix(document.text))
+    }
+
+    static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+    }
 }

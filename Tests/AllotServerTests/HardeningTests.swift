@@ -176,6 +176,26 @@ import Testing
         #expect(hgets >= 10 && hgets <= 20, "\(hgets) HGETs for 10 lookups among 30 campaigns")
     }
 
+    @Test func aFloodOfMadeUpCampaignsCostsBoundedRedisCalls() throws {
+        let stack = try LiveStack(threads: 1) { config in
+            config.snapshotRefreshMillis = 120_000
+            config.snapshotStaleMillisMax = 240_000
+        }
+        defer { stack.shutdown() }
+        try stack.makeCampaign("known", slots: 1, capacity: 5)
+        try stack.redis.command(["CONFIG", "RESETSTAT"])
+        let client = stack.client()
+        var statuses: [Int: Int] = [:]
+        for index in 0..<1_500 { statuses[try client.get("/v1/campaigns/made-up-\(index)").status, default: 0] += 1 }
+        let stats = try stack.redis.command(["INFO", "commandstats"]).text ?? ""
+        let scripts = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") }
+            .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0
+        // One loop's budget (500 at once, 500 a second), whatever the flood.
+        #expect(scripts <= 1_100, "\(scripts) script runs for 1 500 made-up campaigns")
+        #expect(statuses[404, default: 0] >= 500 && statuses[503, default: 0] >= 1, "\(statuses)")
+        #expect(try client.get("/v1/campaigns/known").status == 200)
+    }
+
     @Test func aStreamAtItsBoundRefusesWithoutDroppingAndRecovers() throws {
         let stack = try LiveStack { $0.streamEntriesMax = 3 }
         defer { stack.shutdown() }

@@ -222,6 +222,22 @@ final class RawConnection {
 
     func shutdownWrites() { shutdown(fd, Int32(SHUT_WR)) }
 
+    /// Everything received until the server closes or the time is up.
+    func readAll(withinSeconds seconds: Double) -> String {
+        var received = pending
+        pending.removeAll()
+        let deadline = Date().addingTimeInterval(seconds)
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while Date() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000))) > 0 else { break }
+            let count = recv(fd, &chunk, chunk.count, 0)
+            if count <= 0 { break }
+            received += chunk[0..<count]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
     static func contentLength(_ head: Substring) -> Int? {
         for line in head.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
             return Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))

@@ -16,12 +16,16 @@ final class CampaignFinder {
     /// Routes kept: a route never changes its campaign, so these need no
     /// expiry, only a bound.
     static let routesMax = 65_536
+    /// Fetches of campaigns outside the hot set, per loop: a flood of made-up
+    /// campaign ids gets 503 past this, not a Redis call each.
+    static let fetchPolicy = BucketPolicy(rate: 500, burst: 500)!
 
     private let catalog: Catalog
     private let redis: RedisAsyncClient
     private let staleMillisMax: Int
     private var fetched: [String: (view: CampaignView?, atMicros: Int64)] = [:]
     private var routes: [UInt32: String] = [:]
+    private var fetches = TokenBucket(policy: fetchPolicy, nowMicros: monotonicMicros())
 
     init(catalog: Catalog, redis: RedisAsyncClient, staleMillisMax: Int) {
         self.catalog = catalog
@@ -41,6 +45,9 @@ final class CampaignFinder {
         if let view = catalog.campaigns[id] { return completion(.success(view)) }
         let now = monotonicMicros()
         if let kept = fetched[id], now - kept.atMicros < Self.fetchedLifetimeMicros { return completion(.success(kept.view)) }
+        guard case .taken = fetches.take(policy: Self.fetchPolicy, nowMicros: now) else {
+            return completion(.failure(.busy))
+        }
         let keys = CampaignKeys(id)
         redis.run(Scripts.snapshot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
                   arguments: [""]) { [self] result in
@@ -73,8 +80,11 @@ final class CampaignFinder {
 
     private func keep(_ id: String, _ view: CampaignView?) {
         if fetched.count >= Self.fetchedMax {
+            // Room: first what has expired, then the ids that named no
+            // campaign, and only then everything.
             let now = monotonicMicros()
             fetched = fetched.filter { now - $0.value.atMicros < Self.fetchedLifetimeMicros }
+            if fetched.count >= Self.fetchedMax { fetched = fetched.filter { $0.value.view != nil } }
             if fetched.count >= Self.fetchedMax { fetched.removeAll(keepingCapacity: true) }
         }
         fetched[id] = (view, monotonicMicros())

@@ -32,7 +32,6 @@ final class ReservationLookup {
         }
     }
 
-    /// Cancel (citizen) or redeem (staff): confirmed → `target`.
     /// Cancel (by the citizen) or redeem (by staff); `actor` goes with the
     /// event into the stream and from there into the audit trail.
     func transition(_ id: ReservationID, to target: ReservationStatus, actor: String, exchange: HTTPExchange) {

@@ -31,7 +31,7 @@ final class Dispatcher {
         if let failure = exchange.failure {
             // A method the server does not know, on a path it does: 405 with
             // the path's methods (or 404), like any other method it does not take.
-            guard failure == .unknownMethod, exchange.hasTarget else { return exchange.send(.problem(Self.problem(for: failure))) }
+            guard failure == .unknownMethod, exchange.hasTarget else { return exchange.send(.problem(problem(for: failure))) }
         }
         if let refusal = exchange.refusal {
             let detail = refusal == .serverFull
@@ -109,12 +109,12 @@ final class Dispatcher {
     }
 
     /// The answer to a request the HTTP layer could not read.
-    static func problem(for failure: HTTPParseFailure) -> Problem {
+    func problem(for failure: HTTPParseFailure) -> Problem {
         switch failure {
         case .malformed(let reason): return .badRequest("the request is not well-formed HTTP/1.1: \(reason)")
         case .unknownMethod: return .notImplemented("this method is not one the server knows")
-        case .headersTooLarge: return .headersTooLarge(HTTPLimits().headersBytesMax)
-        case .bodyTooLarge: return .bodyTooLarge(HTTPLimits().bodyBytesMax)
+        case .headersTooLarge: return .headersTooLarge(shared.httpLimits.headersBytesMax)
+        case .bodyTooLarge: return .bodyTooLarge(shared.httpLimits.bodyBytesMax)
         case .versionNotSupported: return .versionNotSupported
         }
     }

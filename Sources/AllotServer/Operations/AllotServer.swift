@@ -51,12 +51,7 @@ public final class AllotServer: @unchecked Sendable {
         _ = OpenAPIDocument.bytes  // a missing resource stops the start, not a request
         try admin.start()
         try persister.start()
-        let limits = {
-            var limits = HTTPLimits()
-            limits.bodyBytesMax = max(config.adminBodyBytesMax, config.citizenBodyBytesMax)
-            limits.requestDeadlineSeconds = config.requestDeadlineSeconds
-            return limits
-        }()
+        let limits = shared.httpLimits
         let gate = try connectionGate()
         var port = config.port
         var listeners: [Int32] = []

@@ -18,6 +18,8 @@ final class SharedServices: Sendable {
     let admin: AdminWorker
     /// Every loop's read snapshot, for refreshes after operators' changes.
     let catalogs = CatalogDirectory()
+    /// The HTTP layer's limits, from the configuration.
+    let httpLimits: HTTPLimits
 
     init(config: ServerConfig, logger: Logger, admin: AdminWorker, tokens: TokenDirectory, metrics: ServerMetrics,
          health: SharedHealth) {
@@ -27,6 +29,10 @@ final class SharedServices: Sendable {
         self.tokens = tokens
         self.metrics = metrics
         self.health = health
+        var limits = HTTPLimits()
+        limits.bodyBytesMax = max(config.adminBodyBytesMax, config.citizenBodyBytesMax)
+        limits.requestDeadlineSeconds = config.requestDeadlineSeconds
+        httpLimits = limits
         keyer = CitizenKeyer(secret: config.citizenSecret)
         routes = RouteCipher(secret: config.citizenSecret)
         authFailures = AuthFailureLimiter(policy: config.authFailurePolicy)

@@ -26,9 +26,16 @@ struct StoredConfig {
         }.first
     }
 
+    /// Limits SQLite holds that no longer pass (a range that has tightened)
+    /// are an error naming the campaign: `allot recover` must not bring a
+    /// campaign back with no limits at all (fail closed).
     func rateLimits(_ id: String) throws -> RateLimits {
         let text = try database.statement("SELECT rate_limits FROM campaigns WHERE id = ?").rows([.text(id)]) { $0.text(0) }
-        return (try? RateLimits.decode(Fields.parse(Array((text.first ?? "{}").utf8)))) ?? RateLimits()
+        do {
+            return try RateLimits.decode(Fields.parse(Array((text.first ?? "{}").utf8)))
+        } catch {
+            throw StoredConfigError("campaign \(id): stored rate limits are out of range (\(error.detail)); set them again")
+        }
     }
 
     func sites(_ id: String) throws -> [Site] {
@@ -44,4 +51,9 @@ struct StoredConfig {
             Slot(id: $0.text(0), siteID: $0.text(1), startsAtMillis: $0.int(2), endsAtMillis: $0.int(3), capacity: Int($0.int(4)))
         }
     }
+}
+
+struct StoredConfigError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -142,7 +142,6 @@ final class PersistBatcher {
         return batch.count
     }
 
-    /// A state change that reached SQLite, for its log line.
     /// Writes a batch and the audit rows of the state changes it made, in
     /// one transaction. A replayed event changes no row, so it adds no
     /// audit row either. Returns the events that changed a row, whose audit

@@ -65,7 +65,8 @@ local function take(name, key, rate_text, burst_text)
   local rate, burst = tonumber(rate_text), tonumber(burst_text)
   -- Operators can only set values in these ranges (BucketPolicy); anything
   -- else in the hash is refused before a single write.
-  if not rate or not burst or rate < 0.001 or rate > 1000000 or burst < 1 or burst > 10000000 then
+  if not rate or not burst or rate < 0.001 or rate > 1000000 or burst < 1 or burst > 10000000
+      or burst ~= math.floor(burst) then
     return {'misconfigured', name}
   end
   local state = redis.call('HMGET', key, 't', 'u')
