@@ -96,24 +96,27 @@ import Testing
         #expect(halfClosed.closedByPeer(withinSeconds: 2))
     }
 
-    /// A client that pipelines and does not read is not answered faster than
-    /// it reads: the server's memory stays flat, and every answer comes, in
-    /// order, once it reads.
-    @Test func pipeliningWithoutReadingDoesNotQueueAnswersInMemory() throws {
-        let stack = try LiveStack()
+    /// A client that pipelines and does not read is answered only as fast
+    /// as it reads: the server stops reading its requests while answers wait
+    /// (past 64 KiB), instead of queueing every answer in memory.
+    @Test func pipeliningWithoutReadingIsAnsweredOnlyAsFastAsItReads() throws {
+        let stack = try LiveStack(threads: 1)
         defer { stack.shutdown() }
-        let document = try stack.client().get("/openapi.yaml")
-        let count = 600  // × the document's size: tens of MB if queued
-        let before = Self.residentBytes()
+        func answered() throws -> Int {
+            let text = try stack.client().get("/metrics").text
+            let line = text.split(separator: "\n").first { $0.hasPrefix(#"allot_http_requests_total{route="metrics",status="200"}"#) }
+            return Int(line?.split(separator: " ").last ?? "") ?? 0
+        }
+        let count = 8_000  // answers of several KiB each: tens of MB if all were made
         let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
-        let one = Array("GET /openapi.yaml HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        _ = connection.send(Array((0..<count).map { _ in one }.joined())[...])
-        Thread.sleep(forTimeInterval: 1)
-        let grown = Self.residentBytes() - before
-        #expect(grown < count * document.body.count / 4, "the server grew by \(grown) bytes")
-        var answers = 0
-        for _ in 0..<count where connection.readAnswer().hasSuffix(document.text) { answers += 1 }
-        #expect(answers == count)
+        let one = Array("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        nonisolated(unsafe) let writer = connection  // only this thread writes; the test never reads
+        let sender = Thread { _ = writer.send(Array((0..<count).map { _ in one }.joined())[...]) }
+        sender.start()
+        Thread.sleep(forTimeInterval: 1.5)
+        // What the kernel's socket buffers hold is answered; the rest waits.
+        #expect(try answered() < count / 2)
+        #expect(try stack.client().get("/healthz").status == 200)
     }
 
     @Test func anUnknownMethodIsAnsweredOnceHoweverItsRequestTrickles() throws {
