@@ -28,35 +28,11 @@ final class Dispatcher {
     }
 
     func handle(_ exchange: HTTPExchange) {
-        if let failure = exchange.failure {
-            // A method the server does not know, on a path it does: 405 with
-            // the path's methods (or 404), like any other method it does not take.
-            guard failure == .unknownMethod, exchange.hasTarget else { return exchange.send(.problem(problem(for: failure))) }
-        }
-        if let refusal = exchange.refusal {
-            let detail = refusal == .serverFull
-                ? "the server has as many connections open as it takes; try again shortly"
-                : "too many connections are open from your address; close some or try again shortly"
-            var answer = Answer.problem(.unavailable(detail, retryAfterSeconds: 1))
-            answer.headers.append(("Connection", "close"))
-            return exchange.send(answer)
-        }
-        if draining {
-            var answer = Answer.problem(.unavailable("the server is shutting down", retryAfterSeconds: 1))
-            answer.headers.append(("Connection", "close"))
-            return exchange.send(answer)
-        }
+        if let answer = earlyAnswer(exchange) { return exchange.send(answer) }
         let uri = exchange.uri
-        let path: Substring
-        let query: Substring?
-        if let mark = uri.firstIndex(of: "?") {
-            path = uri[..<mark]
-            query = uri[uri.index(after: mark)...]
-        } else {
-            path = Substring(uri)
-            query = nil
-        }
-        if exchange.method == "CONNECT" { return exchange.send(.problem(.notImplemented("this server is not a proxy"))) }
+        let mark = uri.firstIndex(of: "?")
+        let path = mark.map { uri[..<$0] } ?? Substring(uri)
+        let query = mark.map { uri[uri.index(after: $0)...] }
         let method = HTTPMethod(rawValue: exchange.method) ?? .other
         switch Router.route(method: method, path: path) {
         case .failure(let problem):
@@ -68,6 +44,31 @@ final class Dispatcher {
                 dispatchAuthorised(route, query: query, grant: grant, exchange: exchange)
             }
         }
+    }
+
+    /// The answer of a request that is not routed: one the HTTP layer could
+    /// not read, one on a connection over a cap, one while shutting down,
+    /// CONNECT. A method the parser did not know, on a readable target, is
+    /// routed like any other (405 with the path's methods, or 404).
+    private func earlyAnswer(_ exchange: HTTPExchange) -> Answer? {
+        if let failure = exchange.failure, failure != .unknownMethod || !exchange.hasTarget {
+            return .problem(problem(for: failure))
+        }
+        if let refusal = exchange.refusal {
+            let detail = refusal == .serverFull
+                ? "the server has as many connections open as it takes; try again shortly"
+                : "too many connections are open from your address; close some or try again shortly"
+            return Self.closing(.unavailable(detail, retryAfterSeconds: 1))
+        }
+        if draining { return Self.closing(.unavailable("the server is shutting down", retryAfterSeconds: 1)) }
+        if exchange.method == "CONNECT" { return .problem(.notImplemented("this server is not a proxy")) }
+        return nil
+    }
+
+    private static func closing(_ problem: Problem) -> Answer {
+        var answer = Answer.problem(problem)
+        answer.headers.append(("Connection", "close"))
+        return answer
     }
 
     /// Runs `proceed` with the grant of the request's bearer token if its
