@@ -1,11 +1,11 @@
 import AllotDomain
 import AllotServer
-import ProcessSupervision
 import ArgumentParser
 import Dispatch
 import Foundation
 import Glibc
 import Logging
+import ProcessSupervision
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,6 +87,7 @@ struct Serve: ParsableCommand {
             throw error
         }
         print("allot: serving on http://\(config.host):\(server.port)")
+        fflush(nil)  // every output stream: a log file or a pipe sees the line now, not at exit
         waitForTermination()
         logger.info("shutting down")
         server.stop()
