@@ -3,7 +3,13 @@
 # GET /slots under wrk, the HTTP ceiling of the same server (/healthz), and
 # the Redis ceiling of Allot's own reservation script (redis-benchmark,
 # EVALSHA with the script's real keys). Prints each Allot figure as a ratio
-# to its ceiling. Usage: scripts/bench.sh [seconds per run, default 10]
+# to its ceiling, and for each run the CPU µs per request of each part
+# (each loop thread, the persister thread, the rest of the process,
+# redis-server, wrk), read from /proc (scripts/bench/cpu.py). When
+# ../shared/perf is there, it also builds and measures the C reference
+# server (libevent + hiredis, one light script, nothing parsed) against the
+# same Redis with the same wrk script, and prints Allot's ratio to it.
+# Usage: scripts/bench.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -24,14 +30,50 @@ scripts/bench/setup_campaign.sh "$base" bench-token bench >/dev/null
 sleep 0.6
 redis_port=$(grep -o 'port=[0-9]*' "$work/server.log" | head -1 | cut -d= -f2)
 
+redis_pid=$(pgrep -P "$server" -x redis-server | head -1)
+
 wrk_rate() { grep Requests/sec | awk '{print $2}'; }
 wrk_p99() { grep -E '^ +99%' | awk '{print $2}'; }
+wrk_count() { grep -oE '[0-9]+ requests in' | awk '{print $1}'; }
+cpu=scripts/bench/cpu.py
+# measure NAME PIDS WRK-ARGS…: runs wrk, keeps its output in $work/NAME.out
+# and the CPU µs per request of each part in $work/NAME.cpu.
+measure() {
+  local name=$1 pids=$2; shift 2
+  local before after
+  before=$(python3 $cpu snapshot $pids)
+  (cd scripts/bench && python3 ../../$cpu run "$work/$name.wrkcpu" -- wrk "$@") > "$work/$name.out"
+  after=$(python3 $cpu snapshot $pids)
+  local count; count=$(wrk_count < "$work/$name.out")
+  { python3 $cpu diff "$before" "$after" "$count"
+    python3 -c "import sys; print(f'  {\"wrk (load generator)\":<32} {float(sys.argv[1]) * 1e6 / max(1, int(sys.argv[2])):8.1f} µs/request')" \
+      "$(cat "$work/$name.wrkcpu")" "$count"; } > "$work/$name.cpu"
+}
 
 echo "machine: $(nproc) cores, $(uname -m); wrk -t2 -c64 -d${seconds}s on the same box; durability ${DURABILITY:-standard}"
-healthz=$(wrk -t2 -c64 -d"${seconds}s" --latency "$base/healthz")
-slots=$(wrk -t2 -c64 -d"${seconds}s" --latency "$base/v1/campaigns/bench/slots")
-reserve=$(cd scripts/bench && WRK_CAMPAIGN=bench wrk -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "$base")
+measure healthz "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency "$base/healthz"
+measure slots "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency "$base/v1/campaigns/bench/slots"
+export WRK_CAMPAIGN=bench
+measure reserve "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "$base"
+healthz=$(cat "$work/healthz.out"); slots=$(cat "$work/slots.out"); reserve=$(cat "$work/reserve.out")
 non2xx=$(echo "$reserve" | grep -o 'Non-2xx or 3xx responses: [0-9]*' || true)
+
+# The C reference server, on the same Redis (its own keys), driven alike.
+reference=""
+perf=../shared/perf
+if [ -f "$perf/evsrv.c" ] && gcc -O2 -o "$work/evsrv" "$perf/evsrv.c" -levent -lhiredis 2>"$work/evsrv.build"; then
+  redis-cli -p "$redis_port" set slot:1:left 1000000000 >/dev/null
+  light=$(redis-cli -p "$redis_port" script load "$(cat "$perf/reserve-light.lua")")
+  reference_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$work/evsrv" "$reference_port" eval "$redis_port" "$light" 2>"$work/evsrv.log" &
+  evsrv=$!
+  for _ in $(seq 1 50); do curl -s "http://127.0.0.1:$reference_port/" >/dev/null 2>&1 && break; sleep 0.1; done
+  measure reference "$evsrv $redis_pid" -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "http://127.0.0.1:$reference_port"
+  kill "$evsrv" 2>/dev/null; wait "$evsrv" 2>/dev/null || true
+  reference=$(cat "$work/reference.out")
+else
+  echo "(no C reference: $perf/evsrv.c is not there, or did not build)"
+fi
 
 # The script as the server loads it: token_bucket.lua in front (Scripts.swift).
 script="$(cat Sources/AllotServer/RedisContract/Scripts/token_bucket.lua)
@@ -47,13 +89,21 @@ printf '\n%-38s %12s %10s\n' "measure" "requests/s" "p99"
 printf '%-38s %12s %10s\n' "GET /healthz (HTTP ceiling)" "$h" "$(echo "$healthz" | wrk_p99)"
 printf '%-38s %12s %10s\n' "GET /v1/campaigns/bench/slots" "$s" "$(echo "$slots" | wrk_p99)"
 printf '%-38s %12s %10s\n' "POST reservations (new citizen each)" "$r" "$(echo "$reserve" | wrk_p99)"
+[ -n "$reference" ] && printf '%-38s %12s %10s\n' "C reference server (../shared/perf)" \
+  "$(echo "$reference" | wrk_rate)" "$(echo "$reference" | wrk_p99)"
 printf '%-38s %12s %10s\n' "reserve.lua alone (redis-benchmark -P16)" "$redis_ceiling" "-"
-python3 - "$h" "$s" "$r" "$redis_ceiling" <<'PY'
+for name in healthz slots reserve reference; do
+  [ -f "$work/$name.cpu" ] || continue
+  echo; echo "CPU per request, $name:"; cat "$work/$name.cpu"
+done
+python3 - "$h" "$s" "$r" "$redis_ceiling" "$(echo "$reference" | wrk_rate)" <<'PY'
 import sys
-h, s, r, c = (float(x) for x in sys.argv[1:])
+h, s, r, c = (float(x) for x in sys.argv[1:5])
 print(f"\nslots / HTTP ceiling:          {s / h:.2f}")
 print(f"reservations / HTTP ceiling:   {r / h:.2f}")
 print(f"reservations / script ceiling: {r / c:.2f}")
+if sys.argv[5]:
+    print(f"reservations / C reference:    {r / float(sys.argv[5]):.2f}")
 PY
 [ -n "$non2xx" ] && echo "reservation run: $non2xx (should be none: every citizen is new)"
 exit 0

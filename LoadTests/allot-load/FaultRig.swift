@@ -1,8 +1,8 @@
-import ProcessSupervision
 import ArgumentParser
 import Foundation
 import Glibc
 import Logging
+import ProcessSupervision
 import RedisClient
 import SQLiteStore
 

@@ -1,4 +1,3 @@
-import ProcessSupervision
 import ArgumentParser
 import EventHTTP
 import EventLoops

@@ -1,8 +1,8 @@
-import ProcessSupervision
 import EventHTTP
 import EventLoops
 import Foundation
 import Glibc
+import ProcessSupervision
 
 /// A blocking client for the admin API and checks, on a loop of its own.
 final class BlockingClient: @unchecked Sendable {

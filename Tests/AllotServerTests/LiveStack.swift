@@ -1,9 +1,9 @@
 import AllotDomain
 import AllotServer
-import ProcessSupervision
 import Foundation
 import Glibc
 import Logging
+import ProcessSupervision
 import RedisClient
 import SQLiteStore
 
