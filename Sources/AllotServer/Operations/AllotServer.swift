@@ -83,6 +83,7 @@ public final class AllotServer: @unchecked Sendable {
                 ready.leave()
             }
             let thread = Thread { [stoppedLoops] in
+                nameCurrentThread("allot-loop-\(loop.index)")
                 loop.run()
                 stoppedLoops.leave()
             }

@@ -53,7 +53,10 @@ final class AdminWorker: Sendable {
             logger.warning("routes not published", metadata: ["error": "\(error)"])
         }
         let box = UncheckedBox(store)
-        let thread = Thread { [self] in run(box.value) }
+        let thread = Thread { [self] in
+            nameCurrentThread("allot-admin")
+            run(box.value)
+        }
         thread.name = "allot-admin"
         thread.start()
     }

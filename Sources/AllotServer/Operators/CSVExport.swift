@@ -1,5 +1,6 @@
 import AllotDomain
 import EventHTTP
+import EventLoops
 import Foundation
 import Logging
 import SQLiteStore
@@ -19,6 +20,7 @@ enum CSVExport {
             return exchange.answer(.problem(.unavailable("too many exports at once", retryAfterSeconds: 5)))
         }
         let thread = Thread {
+            nameCurrentThread("allot-export")
             defer { running.subtract(1, ordering: .relaxed) }
             // Always holds one place in the loop's inbox (runKeepingPlace).
             var line = exchange

@@ -49,6 +49,7 @@ final class Persister: Sendable {
     func start() throws {
         let database = UncheckedBox(try Schema.open(path: settings.databasePath))
         let thread = Thread { [self] in
+            nameCurrentThread("allot-persister")
             let batcher = PersistBatcher(settings: settings, database: database.value,
                                          redis: RedisSyncClient(host: settings.redisHost, port: settings.redisPort,
                                                                 timeoutMillis: settings.blockMillis + 2_000),
