@@ -30,6 +30,10 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a request may take to arrive whole from its first byte.") var requestDeadlineSeconds = 10
 
     func run() throws {
+        // Every log line formats a local time: with TZ unset, glibc stats
+        // /etc/localtime again for each one (a few % of the persister's CPU
+        // in a profile). Naming the zone file once keeps it read once.
+        if getenv("TZ") == nil { setenv("TZ", ":/etc/localtime", 1) }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel

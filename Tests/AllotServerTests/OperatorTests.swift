@@ -175,8 +175,10 @@ import Testing
         #expect(try stack.admin("PATCH", "/v1/admin/campaigns/l1/slots/s0", #"{"capacity":12}"#).status == 200)
         _ = try stack.waitForPersistence("l1", expected: 3)
         let lines = stack.logLines.withLock { $0 }
-        #expect(lines.filter { $0.hasPrefix("info reservation confirmed") }.count == 3)
-        #expect(lines.filter { $0.hasPrefix("info reservation cancelled") }.count == 1)
+        // A line per state change at debug, one per batch at info.
+        #expect(lines.filter { $0.hasPrefix("debug reservation confirmed") }.count == 3)
+        #expect(lines.filter { $0.hasPrefix("debug reservation cancelled") }.count == 1)
+        #expect(lines.contains { $0.hasPrefix("info reservations persisted") && $0.contains("campaigns=l1") })
         #expect(lines.contains { $0.hasPrefix("info slot capacity changed") && $0.contains("actor=token:bootstrap") })
         for line in lines {
             #expect(!line.contains("secret-id"), "\(line)")

@@ -128,11 +128,21 @@ final class PersistBatcher {
         metrics.persistBatchRows.record(batch.count)
         metrics.persistedRows.increment(by: batch.count)
         if let oldest = batch.oldestMillis { metrics.persistLagMillis.record(max(0, WallClock.nowMillis() - oldest)) }
-        for (offset, event) in changed.enumerated() {
-            logger.info("reservation \(event.record.status.rawValue)", metadata: [
-                "campaign": "\(event.campaign)", "slot": "\(event.record.slot)", "actor": "\(event.actor)",
-                "audit_id": "\(firstAuditID + Int64(offset))",
+        // One info line a batch; a line per state change only at debug
+        // (a surge makes thousands a second, and each line costs CPU).
+        if !changed.isEmpty {
+            logger.info("reservations persisted", metadata: [
+                "changes": "\(changed.count)", "campaigns": "\(Set(changed.map(\.campaign)).sorted().joined(separator: ","))",
+                "audit_ids": "\(firstAuditID)...\(firstAuditID + Int64(changed.count) - 1)",
             ])
+        }
+        if logger.logLevel <= .debug {
+            for (offset, event) in changed.enumerated() {
+                logger.debug("reservation \(event.record.status.rawValue)", metadata: [
+                    "campaign": "\(event.campaign)", "slot": "\(event.record.slot)", "actor": "\(event.actor)",
+                    "audit_id": "\(firstAuditID + Int64(offset))",
+                ])
+            }
         }
         for (stream, entries) in batch.entries where campaignOfStream[stream] != nil {
             guard let last = entries.last else { continue }
