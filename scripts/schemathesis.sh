@@ -12,7 +12,12 @@ seconds=${1:-150}
 venv=.venv-schemathesis
 version=4.32.5
 if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
-  python3 -m venv "$venv"
+  # Debian's own python3 makes virtual environments only with python3-venv.
+  if ! python3 -m venv --clear "$venv" 2>/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv --clear "$venv"
+  fi
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$version"
 fi
 configuration=${ALLOT_BUILD:-debug}
