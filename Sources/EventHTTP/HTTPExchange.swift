@@ -101,14 +101,14 @@ public final class HTTPExchange {
     /// Whether the connection may carry another request after this answer.
     private func wantsKeepOpen(_ headers: [(String, String)]) -> Bool {
         guard let request, failure == nil, connection?.refusal == nil, request.keepAlive, !request.isUpgrade else { return false }
-        return !headers.contains { $0.0.lowercased() == "connection" && $0.1.lowercased() == "close" }
+        return !headers.contains { HTTPRequest.equalIgnoringCase($0.0, "connection") && HTTPRequest.equalIgnoringCase($0.1, "close") }
     }
 
     private func head(status: Int, contentType: String, headers: [(String, String)], framing: HTTPResponseHead.Framing,
                       keepOpen: Bool) -> [UInt8] {
         var head = HTTPResponseHead(status: status, date: connection?.server.date ?? "")
         head.add("Content-Type", contentType)
-        for (name, value) in headers where name.lowercased() != "connection" { head.add(name, value) }
+        for (name, value) in headers where !HTTPRequest.equalIgnoringCase(name, "connection") { head.add(name, value) }
         return head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
     }
 

@@ -43,13 +43,24 @@ public struct HTTPRequest: Sendable {
 
     /// The first header of that name (names compare without case).
     public func header(_ name: String) -> String? {
+        Self.header(name, in: storage, headerRanges)
+    }
+
+    static func header(_ name: String, in storage: [UInt8], _ headerRanges: [(name: Range<Int>, value: Range<Int>)]) -> String? {
         var wanted = name
         return wanted.withUTF8 { wanted in
-            for (nameRange, valueRange) in headerRanges where Self.equalIgnoringCase(storage[nameRange], wanted) {
+            for (nameRange, valueRange) in headerRanges where equalIgnoringCase(storage[nameRange], wanted) {
                 return String(decoding: storage[valueRange], as: UTF8.self)
             }
             return nil
         }
+    }
+
+    /// ASCII comparison without case, without making lower-cased copies.
+    static func equalIgnoringCase(_ text: String, _ lowercase: StaticString) -> Bool {
+        let other = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        guard text.utf8.count == other.count else { return false }
+        return zip(text.utf8, other).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 
     public var headerCount: Int { headerRanges.count }
@@ -229,7 +240,8 @@ public final class HTTPRequestParser {
         }
         let hasBody = flags & UInt32(F_CHUNKED.rawValue) != 0 || (flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && contentLength > 0)
         // 100 Continue is HTTP/1.1's; an HTTP/1.0 client is never sent it.
-        expectsContinue = hasBody && parser.pointee.http_minor >= 1 && currentHeader("Expect")?.lowercased() == "100-continue"
+        expectsContinue = hasBody && parser.pointee.http_minor >= 1
+            && HTTPRequest.header("Expect", in: storage, headerRanges).map { HTTPRequest.equalIgnoringCase($0, "100-continue") } == true
         return true
     }
 
@@ -257,10 +269,6 @@ public final class HTTPRequestParser {
         body = []
     }
 
-    private func currentHeader(_ name: String) -> String? {
-        HTTPRequest(method: "", storage: storage, targetRange: targetRange, headerRanges: headerRanges, body: [],
-                    keepAlive: false, isHTTP10: false, isUpgrade: false).header(name)
-    }
 
     // MARK: the C side
 

@@ -106,12 +106,19 @@ final class CitizenReads {
 
     /// The campaign citizens may see: any but drafts.
     func visibleCampaign(_ id: String, _ completion: @escaping (Result<CampaignView, Problem>) -> Void) {
-        finder.campaign(id) { found in
-            switch found {
-            case .failure(let problem): completion(.failure(problem))
-            case .success(let view?) where view.campaign.status != .draft: completion(.success(view))
-            case .success: completion(.failure(.notFound("no such campaign")))
-            }
+        finder.campaign(id) { completion(Self.visible($0)) }
+    }
+
+    /// The same, when the loop already knows it; nil: use `visibleCampaign`.
+    func knownVisibleCampaign(_ id: String) -> Result<CampaignView, Problem>? {
+        finder.knownCampaign(id).map(Self.visible)
+    }
+
+    private static func visible(_ found: Result<CampaignView?, Problem>) -> Result<CampaignView, Problem> {
+        switch found {
+        case .failure(let problem): return .failure(problem)
+        case .success(let view?) where view.campaign.status != .draft: return .success(view)
+        case .success: return .failure(.notFound("no such campaign"))
         }
     }
 

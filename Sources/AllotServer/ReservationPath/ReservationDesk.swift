@@ -42,11 +42,16 @@ final class ReservationDesk {
         guard exchange.bodyCount <= config.citizenBodyBytesMax else {
             return refuse(.bodyTooLarge(config.citizenBodyBytesMax), campaignID: campaignID, exchange: exchange)
         }
-        reads.visibleCampaign(campaignID) { [self] found in
-            switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
-            case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
-            case .success(let attempt): run(attempt, exchange: exchange)
-            }
+        // A campaign the loop knows (nearly every attempt) goes on at once; one
+        // that left the hot set is fetched first.
+        if let found = reads.knownVisibleCampaign(campaignID) { return reserve(found, campaignID: campaignID, exchange: exchange) }
+        reads.visibleCampaign(campaignID) { [self] found in reserve(found, campaignID: campaignID, exchange: exchange) }
+    }
+
+    private func reserve(_ found: Result<CampaignView, Problem>, campaignID: String, exchange: HTTPExchange) {
+        switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
+        case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
+        case .success(let attempt): run(attempt, exchange: exchange)
         }
     }
 
