@@ -10,17 +10,21 @@
 # server (libevent + hiredis, one light script, nothing parsed) against the
 # same Redis with the same wrk script, and prints Allot's ratio to it.
 # Usage: scripts/bench.sh [seconds per run, default 10]
+# ALLOT_BIN=path measures that build instead of building this tree (for
+# before/after runs); PERF_OUT=file records `perf record -g` of the server
+# during the reservation run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 scripts/deps.sh
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
-swift build -c release --product allot >/dev/null
+allot=${ALLOT_BIN:-}
+if [ -z "$allot" ]; then swift build -c release --product allot >/dev/null; allot=.build/release/allot; fi
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export ALLOT_ADMIN_TOKEN=bench-token
 # DURABILITY=strict measures with appendfsync always (README "Durability").
-.build/release/allot serve --port "$port" --data-dir "$work" --durability "${DURABILITY:-standard}" \
+"$allot" serve --port "$port" --data-dir "$work" --durability "${DURABILITY:-standard}" \
   2>"$work/server.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
@@ -54,7 +58,9 @@ echo "machine: $(nproc) cores, $(uname -m); wrk -t2 -c64 -d${seconds}s on the sa
 measure healthz "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency "$base/healthz"
 measure slots "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency "$base/v1/campaigns/bench/slots"
 export WRK_CAMPAIGN=bench
+if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p "$server" -o "$PERF_OUT" -- sleep "$seconds" 2>/dev/null & fi
 measure reserve "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "$base"
+batches=$(curl -fs "$base/metrics" | awk '/^allot_persist_batch_rows_count/ {n=$2} /^allot_persist_batch_rows_sum/ {s=$2} END {if (n > 0) printf "%d batches, %.0f rows each on average", n, s / n}')
 healthz=$(cat "$work/healthz.out"); slots=$(cat "$work/slots.out"); reserve=$(cat "$work/reserve.out")
 non2xx=$(echo "$reserve" | grep -o 'Non-2xx or 3xx responses: [0-9]*' || true)
 
@@ -105,5 +111,6 @@ print(f"reservations / script ceiling: {r / c:.2f}")
 if sys.argv[5]:
     print(f"reservations / C reference:    {r / float(sys.argv[5]):.2f}")
 PY
+echo "persister: ${batches:-no batches}"
 [ -n "$non2xx" ] && echo "reservation run: $non2xx (should be none: every citizen is new)"
 exit 0

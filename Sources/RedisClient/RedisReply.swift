@@ -145,3 +145,43 @@ struct ArgvBuffer: ~Copyable {
         return body(Int32(arguments.count), pointers, lengths)
     }
 }
+
+/// A reply read where hiredis keeps it, without copying: valid only inside
+/// the closure that hands it out (`RedisSyncClient.withReply`). For replies
+/// read in bulk (a persister's batch of stream entries), where a copy per
+/// field would cost more than the work done with it.
+public struct RedisReplyView {
+    private let reply: UnsafePointer<redisReply>
+
+    init(_ reply: UnsafePointer<redisReply>) { self.reply = reply }
+
+    public var isArray: Bool { reply.pointee.type == REDIS_REPLY_ARRAY }
+    public var isError: Bool { reply.pointee.type == REDIS_REPLY_ERROR }
+    public var isString: Bool { reply.pointee.type == REDIS_REPLY_STRING || reply.pointee.type == REDIS_REPLY_STATUS }
+
+    /// Elements of an array reply (0 for anything else).
+    public var count: Int { isArray ? reply.pointee.elements : 0 }
+
+    /// Element `index` of an array reply; nil out of range or for a nil element.
+    public subscript(index: Int) -> RedisReplyView? {
+        guard isArray, index >= 0, index < reply.pointee.elements, let element = reply.pointee.element[index] else { return nil }
+        return RedisReplyView(element)
+    }
+
+    /// The bytes of a string, status or error reply (empty otherwise);
+    /// borrowed, like the view.
+    public var bytes: UnsafeRawBufferPointer {
+        guard isString || isError, let pointer = reply.pointee.str, reply.pointee.len > 0 else {
+            return UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        return UnsafeRawBufferPointer(start: pointer, count: reply.pointee.len)
+    }
+
+    /// A string reply as a String (a copy).
+    public var text: String? { isString ? String(decoding: bytes, as: UTF8.self) : nil }
+
+    public var errorMessage: String? { isError ? String(decoding: bytes, as: UTF8.self) : nil }
+
+    /// A copy of the reply, for what is kept beyond the closure.
+    public var copy: RedisReply { RedisReply(copying: reply) }
+}

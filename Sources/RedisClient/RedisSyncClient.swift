@@ -63,6 +63,30 @@ public final class RedisSyncClient {
         }
     }
 
+    /// One command, its reply read in place by `body` (no copy), then freed.
+    /// An I/O failure throws (and redials once, as `pipeline`) before `body`
+    /// runs; an error reply is handed to `body` like any other.
+    public func withReply<T>(_ arguments: [String], _ body: (RedisReplyView) throws -> T) throws -> T {
+        let reused = context != nil
+        let raw: UnsafeMutableRawPointer
+        do {
+            raw = try sendOne(arguments)
+        } catch let error as RedisError where reused && error.isConnectionError {
+            raw = try sendOne(arguments)
+        }
+        defer { freeReplyObject(raw) }
+        return try body(RedisReplyView(raw.assumingMemoryBound(to: redisReply.self)))
+    }
+
+    private func sendOne(_ arguments: [String]) throws -> UnsafeMutableRawPointer {
+        let context = try connection()
+        let status = argv.with(arguments) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
+        guard status == REDIS_OK else { throw drop(context) }
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw drop(context) }
+        return raw
+    }
+
     private func send(_ commands: [[String]]) throws -> [RedisReply] {
         let context = try connection()
         for arguments in commands {

@@ -14,7 +14,13 @@ public final class SQLiteDatabase {
     let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
 
+    /// Process-wide settings, made once before the first connection.
+    private static let configured: Bool = {
+        allot_sqlite_disable_memory_statistics() == SQLITE_OK
+    }()
+
     public init(path: String, busyTimeoutMillis: Int32 = 5_000) throws {
+        _ = Self.configured
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let status = sqlite3_open_v2(path, &handle, flags, nil)
@@ -152,6 +158,21 @@ public final class SQLiteStatement {
         sqlite3_reset(raw)
     }
 
+    /// Binds through `binding` (parameters 1…n in the order it binds them),
+    /// runs to completion, then clears the bindings. Bytes bound without a
+    /// copy need stay valid only during this call: the hot writes bind
+    /// slices of a Redis reply this way, with no String per field.
+    public func run(binding: (inout SQLiteBinder) throws -> Void) throws {
+        var binder = SQLiteBinder(raw: raw)
+        defer {
+            sqlite3_reset(raw)
+            sqlite3_clear_bindings(raw)
+        }
+        try binding(&binder)
+        if let status = binder.failure { throw database.error(status) }
+        while try step() {}
+    }
+
     public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
 
@@ -160,6 +181,12 @@ public final class SQLiteStatement {
         guard let pointer = sqlite3_column_text(raw, column) else { return "" }
         let count = Int(sqlite3_column_bytes(raw, column))
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    /// A blob column (a copy).
+    public func blob(_ column: Int32) -> [UInt8] {
+        guard let pointer = sqlite3_column_blob(raw, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(raw, column))))
     }
 
     /// Hands each row to `body` as it is stepped (no row is kept).
@@ -176,5 +203,51 @@ public final class SQLiteStatement {
         while try step() { result.append(row(self)) }
         sqlite3_reset(raw)
         return result
+    }
+}
+
+/// Binds a statement's parameters in order (`SQLiteStatement.run(binding:)`).
+public struct SQLiteBinder {
+    fileprivate let raw: OpaquePointer
+    private var index: Int32 = 1
+    /// The first failed bind's status.
+    fileprivate var failure: Int32?
+
+    fileprivate init(raw: OpaquePointer) { self.raw = raw }
+
+    /// Text by byte count, not copied (SQLITE_STATIC): `bytes` must outlive
+    /// the `run(binding:)` call.
+    public mutating func text(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self), !bytes.isEmpty else {
+            return record(sqlite3_bind_text(raw, index, "", 0, nil))
+        }
+        record(sqlite3_bind_text(raw, index, base, Int32(clamping: bytes.count), nil))
+    }
+
+    /// Text copied by SQLite (SQLITE_TRANSIENT).
+    public mutating func text(_ text: String) {
+        var text = text
+        let status = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { characters in
+                guard let base = characters.baseAddress else { return sqlite3_bind_text(raw, index, "", 0, nil) }
+                return sqlite3_bind_text(raw, index, base, Int32(clamping: characters.count), allot_sqlite_transient())
+            }
+        }
+        record(status)
+    }
+
+    /// A blob, not copied: `bytes` must outlive the `run(binding:)` call.
+    public mutating func blob(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return record(sqlite3_bind_zeroblob(raw, index, 0)) }
+        record(sqlite3_bind_blob(raw, index, base, Int32(clamping: bytes.count), nil))
+    }
+
+    public mutating func integer(_ value: Int64) { record(sqlite3_bind_int64(raw, index, value)) }
+
+    public mutating func null() { record(sqlite3_bind_null(raw, index)) }
+
+    private mutating func record(_ status: Int32) {
+        if status != SQLITE_OK, failure == nil { failure = status }
+        index += 1
     }
 }

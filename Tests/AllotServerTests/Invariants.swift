@@ -1,3 +1,4 @@
+import AllotServer
 import Foundation
 import RedisClient
 import SQLiteStore
@@ -38,5 +39,9 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
         SELECT citizen_key, COUNT(*) FROM reservations WHERE campaign_id = ? AND status <> 'cancelled'
         GROUP BY citizen_key HAVING COUNT(*) > ?
         """).rows([.text(campaign), .integer(Int64(limit))]) { "sqlite citizen \($0.text(0).prefix(8))…: \($0.int(1)) active" }
+    // Every state change written is sealed by its batch's audit row.
+    let audit = try OperatorDatabase(path: stack.databasePath).verifyAudit()
+    if let broken = audit.firstBreak { violations.append("audit chain: \(broken)") }
+    if let broken = audit.eventBreak { violations.append("reservation events: \(broken)") }
     return violations
 }

@@ -107,26 +107,45 @@ import Testing
             after = try #require(page["next_after"] as? Int)
         }
         let actions = entries.compactMap { $0["action"] as? String }
-        #expect(actions == ["campaign.create", "sites.put", "slots.put", "campaign.patch", "campaign.patch",
-                            "slot.capacity", "reservation.confirmed", "reservation.cancelled"])
+        #expect(Array(actions.prefix(6)) == ["campaign.create", "sites.put", "slots.put", "campaign.patch", "campaign.patch",
+                                             "slot.capacity"])
+        // Reservation changes: one sealing row per persister batch (one or two here).
+        let batchRows = entries.dropFirst(6)
+        #expect((1...2).contains(batchRows.count))
+        #expect(batchRows.allSatisfy { $0["action"] as? String == "reservations.persisted" && $0["actor"] as? String == "system" })
         let pause = entries[3]
         #expect(pause["actor"] as? String == "token:bootstrap")
         #expect((pause["before"] as? [String: Any])?["status"] as? String == "open")
         #expect((pause["after"] as? [String: Any])?["status"] as? String == "paused")
         #expect((entries[5]["before"] as? [String: Any])?["s1"] as? Int == 5)
         #expect((entries[5]["after"] as? [String: Any])?["s1"] as? Int == 7)
-        #expect(entries[6]["subject"] as? String == "reservation:\(id)")
-        #expect(entries[6]["actor"] as? String == "citizen")
+        #expect((entries[6]["after"] as? [String: Any])?["first_seq"] as? Int == 1)
         #expect(try stack.admin("GET", "/v1/admin/audit?after=-1").code == "invalid_field")
+        let database = try stack.sqlite()
+        let events = try database.statement("SELECT seq, reservation_id, status, actor FROM reservation_events ORDER BY seq")
+            .rows { "\($0.int(0)) \($0.text(1)) \($0.text(2)) \($0.text(3))" }
+        #expect(events == ["1 \(id) confirmed citizen", "2 \(id) cancelled citizen"])
 
         let operatorDB = try OperatorDatabase(path: stack.databasePath)
-        #expect(try operatorDB.verifyAudit().firstBreak == nil)
-        #expect(try operatorDB.verifyAudit().rowsChecked == 8)
-        // Someone edits a row in the file: verify names that row.
-        try stack.sqlite().execute(#"UPDATE audit SET after = '{"status":"open"}' WHERE id = 4"#)
+        let intact = try operatorDB.verifyAudit()
+        #expect(intact.firstBreak == nil && intact.eventBreak == nil)
+        #expect(intact.rowsChecked == entries.count && intact.eventsChecked == 2)
+        // Someone edits, inserts or deletes a reservation event: verify names it.
+        try database.execute("UPDATE reservation_events SET status = 'redeemed' WHERE seq = 1")
+        #expect(try operatorDB.verifyAudit().eventBreak == .eventEdited(seq: 1))
+        try database.execute("UPDATE reservation_events SET status = 'confirmed' WHERE seq = 1")
+        try database.execute("""
+            INSERT INTO reservation_events SELECT 3, reservation_id, campaign_id, 'redeemed', slot_id, site_id, 'token:x', at, leaf
+            FROM reservation_events WHERE seq = 2
+            """)
+        #expect(try operatorDB.verifyAudit().eventBreak == .eventInserted(seq: 3))
+        try database.execute("DELETE FROM reservation_events WHERE seq IN (2, 3)")
+        #expect(try operatorDB.verifyAudit().eventBreak == .eventMissing(seq: 2))
+        // Someone edits a row of the chain itself: verify names that row.
+        try database.execute(#"UPDATE audit SET after = '{"status":"open"}' WHERE id = 4"#)
         #expect(try operatorDB.verifyAudit().firstBreak == .contentMismatch(id: 4))
         // Removing a row breaks the link of the next one.
-        try stack.sqlite().execute("DELETE FROM audit WHERE id IN (4, 6)")
+        try database.execute("DELETE FROM audit WHERE id IN (4, 6)")
         #expect(try operatorDB.verifyAudit().firstBreak == .brokenLink(id: 5))
     }
 

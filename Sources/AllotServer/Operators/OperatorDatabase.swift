@@ -36,12 +36,17 @@ public struct OperatorDatabase {
 
     public struct AuditVerdict: Sendable {
         public let rowsChecked: Int
+        public let eventsChecked: Int
         /// The first row that does not match, and how; nil when the chain holds.
         public let firstBreak: AuditChainVerifier.Break?
+        /// The first reservation event that does not match its batch's audit
+        /// row (checked only when the chain holds); nil when all match.
+        public let eventBreak: EventLedgerVerifier.Break?
     }
 
     public func verifyAudit() throws -> AuditVerdict {
-        let (rows, broken) = try AuditLog(database: database).verify()
-        return AuditVerdict(rowsChecked: rows, firstBreak: broken)
+        let verification = try AuditLog(database: database).verify()
+        return AuditVerdict(rowsChecked: verification.rowsChecked, eventsChecked: verification.eventsChecked,
+                            firstBreak: verification.chainBreak, eventBreak: verification.eventBreak)
     }
 }

@@ -47,20 +47,74 @@ struct AuditLog {
             """).rows([.integer(after), .integer(Int64(min(limit, Self.pageRowsMax)))], Self.stored)
     }
 
-    /// Recomputes the whole chain, page by page; the first break, or nil.
-    func verify() throws -> (rowsChecked: Int, firstBreak: AuditChainVerifier.Break?) {
+    struct Verification {
+        var rowsChecked = 0
+        var eventsChecked = 0
+        var chainBreak: AuditChainVerifier.Break?
+        var eventBreak: EventLedgerVerifier.Break?
+    }
+
+    /// Recomputes the whole chain, page by page, then (when it holds) checks
+    /// every reservation event against the batch rows that seal them.
+    func verify() throws -> Verification {
+        var verification = Verification()
         var verifier = AuditChainVerifier()
+        var claims: [EventLedger.BatchClaim] = []
         var after: Int64 = 0
-        while true {
+        pages: while true {
             let rows = try page(after: after, limit: Self.pageRowsMax)
-            guard let last = rows.last else { return (verifier.rowsChecked, nil) }
+            guard let last = rows.last else { break pages }
             for row in rows {
                 if let broken = verifier.check(row.entry, storedPrevious: row.previousHash, storedHash: row.hash) {
-                    return (verifier.rowsChecked, broken)
+                    verification.rowsChecked = verifier.rowsChecked
+                    verification.chainBreak = broken
+                    return verification
+                }
+                if let claim = EventLedger.BatchClaim(auditID: row.entry.id, action: row.entry.action, after: row.entry.after) {
+                    claims.append(claim)
                 }
             }
             after = last.entry.id
         }
+        verification.rowsChecked = verifier.rowsChecked
+        var events = EventLedgerVerifier(claims: claims)
+        var seqAfter: Int64 = 0
+        let eventPage = try database.statement("""
+            SELECT seq, campaign_id, reservation_id, status, slot_id, site_id, actor, at, leaf FROM reservation_events
+            WHERE seq > ? ORDER BY seq LIMIT 1000
+            """)
+        while true {
+            var seen = 0
+            var broken: EventLedgerVerifier.Break?
+            try eventPage.forEachRow([.integer(seqAfter)]) { row in
+                guard broken == nil else { return }
+                seen += 1
+                seqAfter = row.int(0)
+                let texts = (1...6).map { row.text(Int32($0)) }
+                broken = Self.withBytes(texts) { bytes in
+                    events.check(EventLedger.Fields(seq: seqAfter, campaign: bytes[0], reservation: bytes[1], status: bytes[2],
+                                                    slot: bytes[3], site: bytes[4], actor: bytes[5], atMillis: row.int(7)),
+                                 storedLeaf: row.blob(8))
+                }
+            }
+            if broken != nil || seen == 0 {
+                verification.eventsChecked = events.eventsChecked
+                verification.eventBreak = broken ?? events.finish()
+                return verification
+            }
+        }
+    }
+
+    /// The UTF-8 bytes of each text, for as long as `body` runs.
+    private static func withBytes<T>(_ texts: [String], _ body: ([UnsafeRawBufferPointer]) -> T) -> T {
+        var joined: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for text in texts {
+            let start = joined.count
+            joined += text.utf8
+            ranges.append(start..<joined.count)
+        }
+        return joined.withUnsafeBytes { all in body(ranges.map { UnsafeRawBufferPointer(rebasing: all[$0]) }) }
     }
 
     private static func stored(_ row: SQLiteStatement) -> StoredEntry {

@@ -25,6 +25,10 @@ final class PersistBatcher {
     private var trimmedAt: Int64 = 0
     private var pendingCheckedAt: Int64 = 0
     private var retiredAt: Int64 = 0
+    private var leafMaker = EventLedger.LeafMaker()
+    /// When the last read began (monotonic µs) and what it wrote.
+    private var lastReadAt: Int64 = 0
+    private var lastWritten = 0
     /// How often own pending entries are read again. XREADGROUP '>' hands
     /// entries over once: if the reply is lost (a timeout, the redial that
     /// resends a command) or their SQLite write fails, they wait in this
@@ -60,10 +64,17 @@ final class PersistBatcher {
             recovered.removeAll()
             pendingCheckedAt = now
         }
+        if lastWritten > 0, lastWritten < settings.batchRowsMax {
+            let wait = lastReadAt + Int64(settings.batchGatherMillis) * 1000 - monotonicMicros()
+            if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1_000_000) }
+        }
+        lastReadAt = monotonicMicros()
         let written: Int
         do {
             written = try readAndPersist()
+            lastWritten = written
         } catch {
+            lastWritten = 0
             recovered.removeAll()
             // Redis lost its data (and `allot recover` rebuilt it): learn the
             // campaigns and their groups again.
@@ -114,69 +125,138 @@ final class PersistBatcher {
                        "COUNT", String(settings.batchRowsMax)]
         if ids.allSatisfy({ $0 == ">" }) { command += ["BLOCK", String(settings.blockMillis)] }
         command += ["STREAMS"] + streams + ids
-        let reply = try redis.checked(command)
-        let batch = StreamBatch(reply)
-        for (stream, id) in zip(streams, ids) where id == "0" && (batch.entries[stream]?.isEmpty ?? true) {
+        // The reply is read where hiredis keeps it: fields are bound to
+        // SQLite as slices of it, with no String per field.
+        let batch = try redis.withReply(command) { reply -> WrittenBatch in
+            if let message = reply.errorMessage { throw RedisError(message) }
+            return try write(reply)
+        }
+        for (stream, id) in zip(streams, ids) where id == "0" && batch.acks[stream] == nil {
             recovered.insert(stream)
         }
-        guard batch.count > 0 else {
+        guard batch.entries > 0 else {
             metrics.persistLagMillis.record(0)
             return 0
         }
-        let (changed, firstAuditID) = try write(batch)
         health.sqliteWritable.store(true, ordering: .relaxed)
-        metrics.persistBatchRows.record(batch.count)
-        metrics.persistedRows.increment(by: batch.count)
+        metrics.persistBatchRows.record(batch.entries)
+        metrics.persistedRows.increment(by: batch.entries)
         if let oldest = batch.oldestMillis { metrics.persistLagMillis.record(max(0, WallClock.nowMillis() - oldest)) }
         // One info line a batch; a line per state change only at debug
         // (a surge makes thousands a second, and each line costs CPU).
-        if !changed.isEmpty {
+        if let events = batch.events {
             logger.info("reservations persisted", metadata: [
-                "changes": "\(changed.count)", "campaigns": "\(Set(changed.map(\.campaign)).sorted().joined(separator: ","))",
-                "audit_ids": "\(firstAuditID)...\(firstAuditID + Int64(changed.count) - 1)",
+                "changes": "\(events.count)", "campaigns": "\(batch.campaignsChanged.sorted().joined(separator: ","))",
+                "audit_id": "\(batch.auditID)", "event_seqs": "\(events.lowerBound)...\(events.upperBound)",
             ])
         }
-        if logger.logLevel <= .debug {
-            for (offset, event) in changed.enumerated() {
-                logger.debug("reservation \(event.record.status.rawValue)", metadata: [
-                    "campaign": "\(event.campaign)", "slot": "\(event.record.slot)", "actor": "\(event.actor)",
-                    "audit_id": "\(firstAuditID + Int64(offset))",
-                ])
-            }
+        for event in batch.debugEvents {
+            logger.debug("reservation \(event.status)", metadata: [
+                "campaign": "\(event.campaign)", "slot": "\(event.slot)", "actor": "\(event.actor)", "event_seq": "\(event.seq)",
+            ])
         }
-        for (stream, entries) in batch.entries where campaignOfStream[stream] != nil {
-            guard let last = entries.last else { continue }
-            try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + entries.map(\.streamID))
-            lastAcked[stream] = last.streamID
+        for (stream, streamIDs) in batch.acks {
+            guard let last = streamIDs.last else { continue }
+            try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + streamIDs)
+            lastAcked[stream] = last
         }
-        return batch.count
+        return batch.entries
     }
 
-    /// Writes a batch and the audit rows of the state changes it made, in
-    /// one transaction. A replayed event changes no row, so it adds no
-    /// audit row either. Returns the events that changed a row, whose audit
-    /// rows are numbered from `firstAuditID` in that order.
-    private func write(_ batch: StreamBatch) throws -> (changed: [ReservationEvent], firstAuditID: Int64) {
+    /// What one batch wrote, for the acknowledgements, metrics and logs.
+    private struct WrittenBatch {
+        var entries = 0
+        /// Stream → the ids read from it (acknowledged once SQLite has them).
+        var acks: [String: [String]] = [:]
+        var oldestMillis: Int64?
+        /// The seqs of the state changes written, and their batch's audit row.
+        var events: ClosedRange<Int64>?
+        var auditID: Int64 = 0
+        var campaignsChanged: Set<String> = []
+        /// Filled only when the log level is debug.
+        var debugEvents: [(status: String, campaign: String, slot: String, actor: String, seq: Int64)] = []
+    }
+
+    /// The actor of a change no one else is named for.
+    private static let citizenActor: StaticString = "citizen"
+
+    /// Writes an XREADGROUP reply's entries, the state changes they make
+    /// (`reservation_events`) and one audit row sealing those, in one
+    /// transaction. A replayed entry changes no row, so it adds no event.
+    private func write(_ reply: RedisReplyView) throws -> WrittenBatch {
         try database.transaction {
-            let upsert = try database.statement(ReservationEvent.upsertSQL)
-            var changed: [ReservationEvent] = []
-            for (stream, entries) in batch.entries {
+            var batch = WrittenBatch()
+            let upsert = try database.statement(Schema.reservationUpsert)
+            let insertEvent = try database.statement(Schema.eventInsert)
+            let lastSeq = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM reservation_events").rows { $0.int(0) }
+            let firstSeq = (lastSeq.first ?? 0) + 1
+            var seq = firstSeq - 1
+            var root = EventLedger.RootHasher()
+            let debug = logger.logLevel <= .debug
+            let citizen = UnsafeRawBufferPointer(start: Self.citizenActor.utf8Start, count: Self.citizenActor.utf8CodeUnitCount)
+            for streamIndex in 0..<reply.count {
+                guard let stream = reply[streamIndex], stream.count == 2, let name = stream[0]?.text,
+                      let entries = stream[1] else { continue }
                 // Only the streams of `campaigns` are asked for; a reply naming
                 // another is Redis's error, left unacknowledged, never a trap.
-                guard let campaign = campaignOfStream[stream] else {
-                    logger.error("reply named a stream not asked for", metadata: ["stream": "\(stream)"])
+                guard let campaign = campaignOfStream[name] else {
+                    logger.error("reply named a stream not asked for", metadata: ["stream": "\(name)"])
                     continue
                 }
-                for entry in entries {
-                    guard let event = ReservationEvent(entry, campaign: campaign) else {
-                        logger.error("unreadable stream entry skipped", metadata: ["stream": "\(stream)", "id": "\(entry.streamID)"])
-                        continue
+                var acks: [String] = []
+                acks.reserveCapacity(entries.count)
+                let changesBefore = seq
+                var campaignText = campaign
+                try campaignText.withUTF8 { campaignBytes in
+                    let campaignBytes = UnsafeRawBufferPointer(campaignBytes)
+                    for entryIndex in 0..<entries.count {
+                        guard let entry = entries[entryIndex], let streamID = StreamEntryView.streamID(of: entry) else { continue }
+                        let streamIDText = String(decoding: streamID, as: UTF8.self)
+                        acks.append(streamIDText)
+                        if acks.count == 1, let millis = StreamEntryView.millis(ofStreamID: streamID) {
+                            batch.oldestMillis = min(batch.oldestMillis ?? millis, millis)
+                        }
+                        guard let event = StreamEntryView(entry) else {
+                            logger.error("unreadable stream entry skipped", metadata: ["stream": "\(name)", "id": "\(streamIDText)"])
+                            continue
+                        }
+                        let record = event.record
+                        try upsert.run { row in
+                            row.text(event.reservationID); row.text(campaignBytes); row.text(record.site); row.text(record.slot)
+                            row.text(record.statusText); row.text(record.code); row.text(record.citizenKey)
+                            row.integer(record.createdAtMillis); row.integer(record.updatedAtMillis)
+                        }
+                        guard database.changes > 0 else { continue }
+                        seq += 1
+                        let fields = EventLedger.Fields(seq: seq, campaign: campaignBytes, reservation: event.reservationID,
+                                                        status: record.statusText, slot: record.slot, site: record.site,
+                                                        actor: event.actor ?? citizen, atMillis: record.updatedAtMillis)
+                        let leaf = leafMaker.leaf(fields)
+                        root.add(leaf)
+                        try leaf.withBytes { leafBytes in
+                            try insertEvent.run { row in
+                                row.integer(seq); row.text(fields.reservation); row.text(campaignBytes); row.text(fields.status)
+                                row.text(fields.slot); row.text(fields.site); row.text(fields.actor); row.integer(fields.atMillis)
+                                row.blob(leafBytes)
+                            }
+                        }
+                        if debug {
+                            batch.debugEvents.append((record.status.rawValue, campaign, String(decoding: record.slot, as: UTF8.self),
+                                                      String(decoding: fields.actor, as: UTF8.self), seq))
+                        }
                     }
-                    try upsert.run(event.bindings)
-                    if database.changes > 0 { changed.append(event) }
                 }
+                batch.entries += acks.count
+                if !acks.isEmpty { batch.acks[name] = acks }
+                if seq > changesBefore { batch.campaignsChanged.insert(campaign) }
             }
-            return (changed, try AuditLog(database: database).append(changed.map(\.auditEntry)))
+            guard seq >= firstSeq else { return batch }
+            let claim = EventLedger.BatchClaim(auditID: 0, firstSeq: firstSeq, lastSeq: seq, root: root.root())
+            batch.auditID = try AuditLog(database: database).append([AuditEntry(
+                atMillis: WallClock.nowMillis(), actor: "system", action: EventLedger.batchAction,
+                subject: "reservation_events:\(firstSeq)-\(seq)", after: claim.json)])
+            batch.events = firstSeq...seq
+            return batch
         }
     }
 
@@ -220,53 +300,5 @@ final class PersistBatcher {
     private func probeSQLite() throws {
         try database.execute("BEGIN IMMEDIATE; COMMIT")
         health.sqliteWritable.store(true, ordering: .relaxed)
-    }
-}
-
-/// A state change read from a campaign stream, as a row of `reservations`.
-struct ReservationEvent {
-    let id: String
-    let campaign: String
-    let record: ReservationRecord
-
-    /// Insert, or move a confirmed row on to its final status; replaying an
-    /// older event never moves a row back.
-    static let upsertSQL = """
-        INSERT INTO reservations (id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
-        WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
-        """
-
-    /// Who made the change: `citizen` unless the event names someone
-    /// (staff redeeming, a token's name).
-    let actor: String
-
-
-    init?(_ entry: StreamBatch.Entry, campaign: String) {
-        guard let id = entry.field(StreamEntryFields.id), let record = entry.field(StreamEntryFields.record).flatMap(ReservationRecord.init)
-        else { return nil }
-        self.id = id
-        self.campaign = campaign
-        self.record = record
-        actor = entry.field(StreamEntryFields.actor) ?? "citizen"
-    }
-
-    var auditEntry: AuditEntry {
-        var after = JSONWriter(capacity: 128)
-        after.beginObject()
-        after.field("status", record.status.rawValue)
-        after.field("campaign_id", campaign)
-        after.field("site_id", record.site)
-        after.field("slot_id", record.slot)
-        after.endObject()
-        return AuditEntry(atMillis: record.updatedAtMillis, actor: actor, action: "reservation." + record.status.rawValue,
-                          subject: "reservation:" + id,
-                          before: record.status == .confirmed ? "null" : "{\"status\":\"confirmed\"}", after: after.text)
-    }
-
-    var bindings: [SQLiteValue] {
-        [.text(id), .text(campaign), .text(record.site), .text(record.slot), .text(record.status.rawValue),
-         .text(record.code), .text(record.citizenKey), .integer(record.createdAtMillis), .integer(record.updatedAtMillis)]
     }
 }

@@ -21,6 +21,12 @@ final class Persister: Sendable {
         var consumer = "persister"
         var batchRowsMax = 2_000
         var blockMillis = 100
+        /// Group commit: after a batch smaller than `batchRowsMax`, the next
+        /// read waits until this long after the previous one began, so a
+        /// surge is written in batches of hundreds (one fsync, one XACK and
+        /// one audit row each), not a batch per handful of rows. Adds at
+        /// most this much to the persistence lag; a 201 never waits for it.
+        var batchGatherMillis = 20
         /// Another consumer's entries idle this long are taken over.
         var claimIdleMillis = 30_000
         var trimEveryMillis = 1_000

@@ -22,16 +22,16 @@ public enum Schema {
           ends_at INTEGER NOT NULL, capacity INTEGER NOT NULL CHECK (capacity >= 0),
           PRIMARY KEY (campaign_id, id)) WITHOUT ROWID
         """,
-        // Time-ordered ids: WITHOUT ROWID keeps the rows in id order, and
-        // each batch appends at the right edge of the b-tree.
-        """
-        CREATE TABLE IF NOT EXISTS reservations (
-          id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, site_id TEXT NOT NULL, slot_id TEXT NOT NULL,
-          status TEXT NOT NULL CHECK (status IN ('confirmed', 'cancelled', 'redeemed')),
-          code TEXT NOT NULL, citizen_key TEXT NOT NULL,
-          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
-        """,
+        reservationsTable("reservations"),
         "CREATE INDEX IF NOT EXISTS reservations_by_campaign ON reservations (campaign_id, id)",
+        // Every reservation state change, in the order the persister wrote
+        // them; each batch of them is sealed by one audit row
+        // (AllotDomain/EventLedger.swift).
+        """
+        CREATE TABLE IF NOT EXISTS reservation_events (
+          seq INTEGER PRIMARY KEY, reservation_id TEXT NOT NULL, campaign_id TEXT NOT NULL, status TEXT NOT NULL,
+          slot_id TEXT NOT NULL, site_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL, leaf BLOB NOT NULL)
+        """,
         // Bearer tokens: only their SHA-256 digest is kept.
         """
         CREATE TABLE IF NOT EXISTS tokens (
@@ -48,8 +48,50 @@ public enum Schema {
         """,
     ]
 
-    /// The persister's write of one reservation event (PersistBatcher.swift).
-    public static let reservationUpsert = ReservationEvent.upsertSQL
+    /// Time-ordered ids: WITHOUT ROWID keeps the rows in id order, and each
+    /// batch appends at the right edge of the b-tree. The status check is
+    /// written with `OR`, not `IN (…)`: SQLite builds a temporary b-tree for
+    /// an IN list on every row written, a sixth of the persister's time.
+    static func reservationsTable(_ name: String) -> String {
+        """
+        CREATE TABLE IF NOT EXISTS \(name) (
+          id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, site_id TEXT NOT NULL, slot_id TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status = 'confirmed' OR status = 'cancelled' OR status = 'redeemed'),
+          code TEXT NOT NULL, citizen_key TEXT NOT NULL,
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
+        """
+    }
+
+    /// A file made before the check was rewritten gets the new table, rows
+    /// copied, in one transaction.
+    static func rewriteStatusCheck(_ database: SQLiteDatabase) throws {
+        let definition = try database.statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reservations'")
+            .rows { $0.text(0) }.first ?? ""
+        guard definition.contains("status IN (") else { return }
+        try database.transaction {
+            try database.execute(reservationsTable("reservations_rewritten"))
+            try database.execute("INSERT INTO reservations_rewritten SELECT * FROM reservations")
+            try database.execute("DROP TABLE reservations")
+            try database.execute("ALTER TABLE reservations_rewritten RENAME TO reservations")
+            try database.execute("CREATE INDEX IF NOT EXISTS reservations_by_campaign ON reservations (campaign_id, id)")
+        }
+    }
+
+    /// The persister's write of one reservation event (PersistBatcher.swift):
+    /// insert, or move a confirmed row on to its final status; replaying an
+    /// older event never moves a row back (and changes nothing).
+    public static let reservationUpsert = """
+        INSERT INTO reservations (id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
+        WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
+        """
+
+    /// The state change that upsert made, sealed by its batch's audit row.
+    public static let eventInsert = """
+        INSERT INTO reservation_events (seq, reservation_id, campaign_id, status, slot_id, site_id, actor, at, leaf)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
 
     public static func open(path: String) throws -> SQLiteDatabase {
         let database = try SQLiteDatabase(path: path)
@@ -57,6 +99,7 @@ public enum Schema {
         try database.execute("PRAGMA synchronous = FULL")
         try database.execute("PRAGMA foreign_keys = ON")
         for statement in statements { try database.execute(statement) }
+        try rewriteStatusCheck(database)
         try addRoutes(database)
         return database
     }

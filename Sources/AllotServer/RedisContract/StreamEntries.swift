@@ -10,44 +10,52 @@ enum StreamEntryFields {
     static let actor = Array("a".utf8)
 }
 
-/// An XREADGROUP reply: stream → entries in order.
-struct StreamBatch {
-    struct Entry {
-        let streamID: String
-        /// The entry's fields, name and value alternating.
-        let fields: [RedisReply]
+/// One entry of an XREADGROUP reply (`[id, [field, value, …]]`), read in
+/// place: every field is a slice of the reply, valid while it is.
+struct StreamEntryView {
+    let streamID: UnsafeRawBufferPointer
+    let reservationID: UnsafeRawBufferPointer
+    let record: RecordFields
+    /// Who made the change; nil: the citizen.
+    let actor: UnsafeRawBufferPointer?
 
-        /// The value of field `name` (given as bytes: compared without
-        /// making a String per field, as this runs for every row).
-        func field(_ name: [UInt8]) -> String? {
-            var index = 0
-            while index + 1 < fields.count {
-                if case .string(let bytes) = fields[index], bytes == name { return fields[index + 1].text }
-                index += 2
-            }
-            return nil
-        }
+    /// Nil when the entry has no stream id; `readable` says whether its
+    /// fields made sense.
+    static func streamID(of entry: RedisReplyView) -> UnsafeRawBufferPointer? {
+        guard entry.count == 2, let id = entry[0], id.isString, !id.bytes.isEmpty else { return nil }
+        return id.bytes
     }
 
-    var entries: [String: [Entry]] = [:]
-    var count = 0
-
-    /// When the oldest entry of the batch was added (its id's milliseconds).
-    var oldestMillis: Int64? {
-        entries.values.compactMap { $0.first.flatMap { StreamID.millis($0.streamID) } }.min()
+    init?(_ entry: RedisReplyView) {
+        guard let streamID = Self.streamID(of: entry), let fields = entry[1] else { return nil }
+        var reservationID: UnsafeRawBufferPointer?
+        var record: RecordFields?
+        var actor: UnsafeRawBufferPointer?
+        var index = 0
+        while index + 1 < fields.count {
+            guard let name = fields[index]?.bytes, let value = fields[index + 1]?.bytes else { return nil }
+            if name.elementsEqual(StreamEntryFields.id) { reservationID = value }
+            else if name.elementsEqual(StreamEntryFields.record) { record = RecordFields(value) }
+            else if name.elementsEqual(StreamEntryFields.actor) { actor = value }
+            index += 2
+        }
+        guard let reservationID, !reservationID.isEmpty, let record else { return nil }
+        self.streamID = streamID
+        self.reservationID = reservationID
+        self.record = record
+        self.actor = actor
     }
 
-    init(_ reply: RedisReply) {
-        for stream in reply.elements ?? [] {
-            guard let parts = stream.elements, parts.count == 2, let name = parts[0].text else { continue }
-            var list: [Entry] = []
-            for entry in parts[1].elements ?? [] {
-                guard let pair = entry.elements, pair.count == 2, let id = pair[0].text else { continue }
-                list.append(Entry(streamID: id, fields: pair[1].elements ?? []))
-            }
-            count += list.count
-            entries[name] = list
+    /// When an entry was added: its id's milliseconds (`<ms>-<seq>`).
+    static func millis(ofStreamID bytes: UnsafeRawBufferPointer) -> Int64? {
+        var value: Int64 = 0
+        var digits = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: "-") { break }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 15 else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            digits += 1
         }
+        return digits > 0 ? value : nil
     }
 }
-
