@@ -20,7 +20,7 @@ final class CampaignFinder {
     /// campaign ids gets 503 past this, not a Redis call each.
     static let fetchPolicy = BucketPolicy(rate: 500, burst: 500)!
 
-    private let catalog: Catalog
+    let catalog: Catalog
     private let redis: RedisAsyncClient
     private let staleMillisMax: Int
     private var fetched: [String: (view: CampaignView?, atMicros: Int64)] = [:]

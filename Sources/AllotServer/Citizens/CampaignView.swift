@@ -1,4 +1,5 @@
 import AllotDomain
+import EventHTTP
 
 /// One campaign as a loop last read it from Redis: configuration, sites,
 /// slots and the remaining places. Immutable but for `remaining`, which each
@@ -30,6 +31,19 @@ final class CampaignView {
     }
 
     func slot(_ id: String) -> Slot? { slotIndex[id].map { slots[$0] } }
+
+    /// `slot_full` answers rendered once per slot (ReservationDesk refuses a
+    /// sold-out slot at the loop, at the rate of a read).
+    private var soldOutAnswers: [String: Answer] = [:]
+
+    func soldOutAnswer(_ slot: Slot) -> Answer {
+        if let answer = soldOutAnswers[slot.id] { return answer }
+        let problem = Problem.slotFull(slot.id)
+        let answer = Answer(status: problem.status, contentType: Answer.problemType, headers: problem.headers, body: [],
+                            sharedBody: SharedBytes(problem.body))
+        soldOutAnswers[slot.id] = answer
+        return answer
+    }
 
     /// Builds a view from the hashes snapshot.lua returns; nil when the
     /// configuration is incomplete (a campaign being created).

@@ -28,6 +28,21 @@ final class Catalog {
         self.redis = redis
     }
 
+    /// What this loop's own script runs showed of a slot's places, applied
+    /// to its snapshot at once (the next refresh brings every other node's
+    /// and loop's): a place its cancel gave back is offered again here
+    /// without waiting, and a slot its reservation filled is refused here
+    /// without another script run (ReservationDesk.isSoldOut).
+    func placesChanged(campaign: String, slot: String, by change: Int) {
+        guard let view = campaigns[campaign], let left = view.remaining[slot] else { return }
+        view.remaining[slot] = max(0, left + change)
+    }
+
+    func slotIsFull(campaign: String, slot: String) {
+        guard let view = campaigns[campaign], view.remaining[slot] != nil else { return }
+        view.remaining[slot] = 0
+    }
+
     func ageMillis(nowMicros: Int64 = monotonicMicros()) -> Int64 {
         refreshedAtMicros == 0 ? Int64.max : (nowMicros - refreshedAtMicros) / 1000
     }

@@ -61,7 +61,9 @@ final class ReservationLookup {
             return .problem(.unavailable("the reservation store failed; nothing was changed"))
         }
         switch outcome {
-        case .changed(let record): return .json(200, record.reservation(id: id, campaign: campaign).json)
+        case .changed(let record):
+            if record.status == .cancelled { finder.catalog.placesChanged(campaign: campaign, slot: record.slot, by: 1) }
+            return .json(200, record.reservation(id: id, campaign: campaign).json)
         case .notFound: return .problem(.notFound("no such reservation"))
         case .refused: return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
         case .backlogFull:

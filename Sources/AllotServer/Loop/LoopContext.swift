@@ -52,14 +52,14 @@ final class LoopContext {
         shared.catalogs.register(catalog, loop: loop)
         refreshTimer = loop.schedule(everyMillis: shared.config.snapshotRefreshMillis) { [unowned self] in
             self.catalog.refresh()
-            self.desk.flushInvalidAttempts()
+            self.desk.flushRejections()
             self.shared.metrics.publishOpenConnections(loop: self.loop.index, self.openConnections())
         }
     }
 
     func stop() {
         loop.preconditionInLoop()
-        desk.flushInvalidAttempts()
+        desk.flushRejections()
         refreshTimer?.cancel()
         redis.stop()
     }

@@ -14,8 +14,9 @@ final class ReservationDesk {
     var config: ServerConfig { shared.config }
     var catalog: Catalog { reads.catalog }
     private var random = BufferedRandom()
-    /// Invalid attempts per campaign since the last flush to Redis stats.
-    private var invalidAttempts: [String: Int] = [:]
+    /// Refusals decided on this loop (no script ran to count them), per
+    /// campaign and stats field, since the last flush to Redis.
+    private var rejections: [String: [String: Int]] = [:]
 
     init(loop: EventLoop, redis: RedisAsyncClient, reads: CitizenReads, shared: SharedServices) {
         self.loop = loop
@@ -24,18 +25,20 @@ final class ReservationDesk {
         self.shared = shared
     }
 
-    private func countInvalid(_ campaign: String) {
-        invalidAttempts[campaign, default: 0] += 1
+    private func countRejection(_ campaign: String, _ field: String) {
+        rejections[campaign, default: [:]][field, default: 0] += 1
     }
 
-    /// Adds the invalid attempts counted on this loop to each campaign's
-    /// stats in Redis (one HINCRBY per campaign, not one per attempt).
-    func flushInvalidAttempts() {
-        guard !invalidAttempts.isEmpty, redis.isConnected else { return }
-        for (campaign, count) in invalidAttempts {
-            redis.send(["HINCRBY", CampaignKeys(campaign).stats, "rej_invalid", String(count)]) { _ in }
+    /// Adds the refusals counted on this loop to each campaign's stats in
+    /// Redis: one HINCRBY per campaign and reason, not one per attempt.
+    func flushRejections() {
+        guard !rejections.isEmpty, redis.isConnected else { return }
+        for (campaign, counts) in rejections {
+            for (field, count) in counts {
+                redis.send(["HINCRBY", CampaignKeys(campaign).stats, field, String(count)]) { _ in }
+            }
         }
-        invalidAttempts.removeAll(keepingCapacity: true)
+        rejections.removeAll(keepingCapacity: true)
     }
 
     func reserve(campaignID: String, exchange: HTTPExchange) {
@@ -51,14 +54,18 @@ final class ReservationDesk {
     private func reserve(_ found: Result<CampaignView, Problem>, campaignID: String, exchange: HTTPExchange) {
         switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
         case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
-        case .success(let attempt): run(attempt, exchange: exchange)
+        case .success(.attempt(let attempt)): run(attempt, exchange: exchange)
+        case .success(.soldOut(let view, let slot)):
+            countRejection(campaignID, "rej_slot_full")
+            shared.metrics.reservationOutcome("slot_full")
+            exchange.send(view.soldOutAnswer(slot))
         }
     }
 
     private func refuse(_ problem: Problem, campaignID: String, exchange: HTTPExchange) {
         // Counted only for a hot campaign: a hostile client naming random
         // campaigns must not grow this map or Redis.
-        if problem.status != 503, catalog.campaigns[campaignID] != nil { countInvalid(campaignID) }
+        if problem.status != 503, catalog.campaigns[campaignID] != nil { countRejection(campaignID, "rej_invalid") }
         shared.metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
         exchange.send(.problem(problem))
     }
@@ -83,16 +90,24 @@ final class ReservationDesk {
         }
     }
 
-    private func prepareAttempt(view: CampaignView, exchange: HTTPExchange) -> Result<ReservationAttempt, Problem> {
+    /// What a valid request goes on to: the script, or a refusal at once.
+    private enum Preparation {
+        case attempt(ReservationAttempt)
+        case soldOut(CampaignView, Slot)
+    }
+
+    private func prepareAttempt(view: CampaignView, exchange: HTTPExchange) -> Result<Preparation, Problem> {
         let body: ReserveRequest
         do { body = try ReserveRequest.decode(exchange.body()) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
+        let idempotencyKey = exchange.header("Idempotency-Key")
+        if idempotencyKey == nil, isSoldOut(slot, in: view) { return .success(.soldOut(view, slot)) }
         let citizenKey = shared.keyer.citizenKey(normalizedID: normalized)
         // Without a key the script gets an empty fingerprint and never reads
         // or writes the placeholder key "-".
         var idempotencyKeyHash = "-", fingerprint = ""
-        if let key = exchange.header("Idempotency-Key") {
+        if let key = idempotencyKey {
             guard !key.isEmpty, key.utf8.count <= Self.idempotencyKeyBytesMax,
                   key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
                 return .failure(.invalidField("Idempotency-Key", "must be 1 to 128 visible ASCII characters"))
@@ -103,10 +118,26 @@ final class ReservationDesk {
         }
         guard let route = view.route else { return .failure(.unavailable("the campaign is being set up; try again shortly")) }
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: shared.routes, using: &random)
-        return .success(ReservationAttempt(
+        return .success(.attempt(ReservationAttempt(
             id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.keys, slot: slot,
             citizenKey: citizenKey, address: shared.clientAddress(exchange), limit: view.campaign.perCitizenLimit,
-            idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint))
+            idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)))
+    }
+
+    /// Sold out is decided on the loop, with no Redis call, when a fresh
+    /// snapshot shows the slot without places and the campaign open (the
+    /// script would say the same; it is the surge's commonest answer). A
+    /// place a cancellation frees is offered again at the next refresh
+    /// (`snapshotRefreshMillis`); an operator's capacity change reaches every
+    /// loop before it is answered. Not for a request with an Idempotency-Key:
+    /// its first answer, kept in Redis, must be replayed. A citizen at their
+    /// limit hears `slot_full` here rather than `citizen_limit_reached`:
+    /// both are true, and the place is what they cannot have.
+    private func isSoldOut(_ slot: Slot, in view: CampaignView) -> Bool {
+        guard let left = view.remaining[slot.id], left <= 0, view.campaign.status == .open,
+              catalog.ageMillis() <= Int64(config.snapshotStaleMillisMax) else { return false }
+        let now = WallClock.nowMillis()
+        return now >= view.campaign.opensAtMillis && now < view.campaign.closesAtMillis
     }
 
     /// The answer to a script run, and its outcome for metrics.
@@ -124,9 +155,14 @@ final class ReservationDesk {
 
     private func answer(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> Answer {
         switch outcome {
-        case .confirmed(let createdAt): return created(attempt, id: attempt.id, code: attempt.code, createdAt: createdAt)
+        case .confirmed(let createdAt):
+            catalog.placesChanged(campaign: attempt.campaignID, slot: attempt.slot.id, by: -1)
+            return created(attempt, id: attempt.id, code: attempt.code, createdAt: createdAt)
         case .replay(.confirmed(let id, let code, let createdAt)): return created(attempt, id: id, code: code, createdAt: createdAt)
-        case .replay(.slotFull), .slotFull: return .problem(.slotFull(attempt.slot.id))
+        case .slotFull:
+            catalog.slotIsFull(campaign: attempt.campaignID, slot: attempt.slot.id)
+            return .problem(.slotFull(attempt.slot.id))
+        case .replay(.slotFull): return .problem(.slotFull(attempt.slot.id))
         case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit): return .problem(.citizenLimitReached(limit))
         case .idempotencyConflict: return .problem(.idempotencyConflict)
         case .campaignNotFound: return .problem(.notFound("no such campaign"))

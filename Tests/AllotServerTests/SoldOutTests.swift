@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// Issue 11: a sold-out slot is refused on the loop, with no Redis call.
+@Suite(.serialized) struct SoldOutTests {
+    @Test func aSoldOutSlotIsRefusedOnTheLoopWithoutRedis() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("so", limit: 1, slots: 2, capacity: 1)
+        let client = stack.client()
+        let keyed = try stack.reserve(client, campaign: "so", citizen: "kim", slot: "s0", headers: ["Idempotency-Key": "k-1"])
+        #expect(keyed.status == 201)
+        let id = try #require(keyed.json["id"] as? String)
+        // Every loop's snapshot shows s0 without places (new connections reach each loop).
+        #expect(try waitUntil {
+            try (0..<4).allSatisfy { _ in
+                let slots = try stack.client().get("/v1/campaigns/so/slots").json["slots"] as? [[String: Any]]
+                return slots?.first { $0["id"] as? String == "s0" }?["remaining"] as? Int == 0
+            }
+        })
+        // Redis stops answering: refusals of the sold-out slot still come, at once.
+        stack.redis.pause()
+        for attempt in 0..<20 {
+            let refused = try stack.reserve(stack.client(), campaign: "so", citizen: "late-\(attempt)", slot: "s0")
+            #expect(refused.status == 409 && refused.code == "slot_full", "\(refused.status) \(refused.text)")
+        }
+        stack.redis.resume()
+        // Invalid input is still refused as such.
+        #expect(try stack.reserve(client, campaign: "so", citizen: "kim", slot: "nope").code == "not_found")
+        // With an Idempotency-Key the request goes to Redis: the first answer replays.
+        let replay = try stack.reserve(client, campaign: "so", citizen: "kim", slot: "s0", headers: ["Idempotency-Key": "k-1"])
+        #expect(replay.status == 201 && replay.json["id"] as? String == id)
+        // Refusals made on the loops are counted in the stats once flushed.
+        #expect(try waitUntil { (try stack.stats("so")["rejected"] as? [String: Any])?["slot_full"] as? Int == 20 })
+
+        // A cancel gives the place back at once on the loop that made it…
+        #expect(try client.request("DELETE", "/v1/reservations/\(id)").status == 200)
+        #expect(try stack.reserve(client, campaign: "so", citizen: "lee", slot: "s0").status == 201)
+        // …and the slot is full again for everyone by the next refresh.
+        #expect(try waitUntil {
+            try stack.reserve(stack.client(), campaign: "so", citizen: "max", slot: "s0").code == "slot_full"
+        })
+        #expect(try invariantViolations(stack, campaign: "so", limit: 1).isEmpty)
+    }
+}
