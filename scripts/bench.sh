@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Measures, in one sitting on this machine: Allot's reservation path and
 # GET /slots under wrk, the HTTP ceiling of the same server (/healthz), and
-# the Redis ceiling of Allot's own reservation script (redis-benchmark,
-# EVALSHA with the script's real keys). Prints each Allot figure as a ratio
+# the Redis ceiling of Allot's own reservation function (redis-benchmark,
+# FCALL with its real keys). Prints each Allot figure as a ratio
 # to its ceiling, and for each run the CPU µs per request of each part
 # (each loop thread, the persister thread, the rest of the process,
 # redis-server, wrk), read from /proc (scripts/bench/cpu.py). When
@@ -81,11 +81,10 @@ else
   echo "(no C reference: $perf/evsrv.c is not there, or did not build)"
 fi
 
-# The script as the server loads it: token_bucket.lua in front (Scripts.swift).
-script="$(cat Sources/AllotServer/RedisContract/Scripts/token_bucket.lua)
-$(cat Sources/AllotServer/RedisContract/Scripts/reserve.lua)"
-sha=$(redis-cli -p "$redis_port" script load "$script")
-redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000000 -q evalsha "$sha" 10 \
+# The reservation function as the server loaded it (its name carries the
+# library's version: Scripts.swift).
+reserve_function=$(redis-cli -p "$redis_port" function list | grep -o 'allot_reserve_[0-9a-f]*' | head -1)
+redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000000 -q fcall "$reserve_function" 10 \
   '{c:bench}:cfg' '{c:bench}:rem' '{c:bench}:held' '{c:bench}:stats' '{c:bench}:recs' '{c:bench}:ev' \
   '{c:bench}:tb:g' '{c:bench}:tb:ip:x' '{c:bench}:tb:c:__rand_int__' '{c:bench}:idem:-' \
   s1 hall "RID__rand_int__" CODE "ck__rand_int__" '' 86400 1000000000 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}')
@@ -97,7 +96,7 @@ printf '%-38s %12s %10s\n' "GET /v1/campaigns/bench/slots" "$s" "$(echo "$slots"
 printf '%-38s %12s %10s\n' "POST reservations (new citizen each)" "$r" "$(echo "$reserve" | wrk_p99)"
 [ -n "$reference" ] && printf '%-38s %12s %10s\n' "C reference server (../shared/perf)" \
   "$(echo "$reference" | wrk_rate)" "$(echo "$reference" | wrk_p99)"
-printf '%-38s %12s %10s\n' "reserve.lua alone (redis-benchmark -P16)" "$redis_ceiling" "-"
+printf '%-38s %12s %10s\n' "reserve function alone (redis-benchmark -P16)" "$redis_ceiling" "-"
 for name in healthz slots reserve reference; do
   [ -f "$work/$name.cpu" ] || continue
   echo; echo "CPU per request, $name:"; cat "$work/$name.cpu"

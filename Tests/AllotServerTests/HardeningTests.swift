@@ -188,7 +188,7 @@ import Testing
         var statuses: [Int: Int] = [:]
         for index in 0..<1_500 { statuses[try client.get("/v1/campaigns/made-up-\(index)").status, default: 0] += 1 }
         let stats = try stack.redis.command(["INFO", "commandstats"]).text ?? ""
-        let scripts = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_evalsha:") }
+        let scripts = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_fcall:") }
             .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0
         // One loop's budget (500 at once, 500 a second), whatever the flood.
         #expect(scripts <= 1_100, "\(scripts) script runs for 1 500 made-up campaigns")

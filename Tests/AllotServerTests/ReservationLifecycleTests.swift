@@ -85,7 +85,9 @@ import Testing
             opened = try stack.reserve(HTTPClient(port: stack.port), campaign: "paused", citizen: "erin", slot: "s0").status == 201
         }
         #expect(opened)
-        #expect(try stack.stats("paused")["rejected"].flatMap { ($0 as? [String: Int])?["campaign_not_open"] } ?? 0 >= 1)
+        #expect(try waitUntil {
+            try stack.stats("paused")["rejected"].flatMap { ($0 as? [String: Int])?["campaign_not_open"] } ?? 0 >= 1
+        })
     }
 
     @Test func draftCampaignsAreInvisibleToCitizens() throws {

@@ -36,7 +36,7 @@ import Testing
         }
         // The prelude reserve.lua is loaded with, and a line that returns
         // its results as text (Redis turns Lua numbers into integers).
-        let source = LuaScript.resource("token_bucket") + """
+        let source = Scripts.resource("token_bucket") + """
 
             local taken, tokens, stamp, retry, expiry = bucket_take(tonumber(ARGV[1]), tonumber(ARGV[2]),
               tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))

@@ -80,6 +80,19 @@ enum ReserveOutcome: Equatable {
     }
 
     /// The name metrics count this outcome under.
+    /// The campaign stats field (`rej_…`) a refusal is counted in; nil for
+    /// what is not a counted refusal (a reservation, a replay, a failure).
+    var rejectionStatsField: String? {
+        switch self {
+        case .campaignNotOpen: "rej_campaign_not_open"
+        case .slotNotFound: "rej_invalid"
+        case .rateLimited: "rej_rate_limited"
+        case .citizenLimitReached: "rej_citizen_limit_reached"
+        case .slotFull: "rej_slot_full"
+        case .confirmed, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull: nil
+        }
+    }
+
     var metricName: String {
         switch self {
         case .confirmed: "confirmed"

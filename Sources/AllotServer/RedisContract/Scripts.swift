@@ -1,37 +1,22 @@
 import Crypto
 import Foundation
 
-/// The Lua scripts, loaded from the bundle's `.lua` resources. Their SHA1 is
-/// computed here, so EVALSHA works before SCRIPT LOAD has answered.
-struct LuaScript: Sendable {
+/// One of Allot's Redis Functions: a `.lua` resource whose body runs with
+/// `KEYS` and `ARGV` as its parameters, so each file reads like a script.
+struct StoredFunction: Sendable {
+    /// The resource's name (`reserve`, `snapshot`…).
     let name: String
-    let source: String
-    let sha: String
+    /// Read-only (`no-writes`): may run on a replica.
+    let readOnly: Bool
+    /// The name it is called by, `allot_<name>_<library version>`.
+    let functionName: String
 
-    /// `prelude`: resource files put in front of the script (Lua has no
-    /// include in Redis), such as the token bucket maths.
-    init(name: String, prelude: [String] = []) {
-        self.name = name
-        source = (prelude + [name]).map(Self.resource).joined(separator: "\n")
-        sha = Insecure.SHA1.hash(data: Array(source.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// A `.lua` resource's text. A missing one is a broken build, found by
-    /// the first test that runs any script.
-    static func resource(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
-              let source = try? String(contentsOf: url, encoding: .utf8) else {
-            fatalError("missing script resource \(name).lua")
-        }
-        return source
-    }
-
-    /// `EVALSHA sha numkeys keys… arguments…`, built in one allocation.
+    /// `FCALL name numkeys keys… arguments…`, built in one allocation.
     func command(keys: [String], arguments: [String]) -> [String] {
         var command: [String] = []
         command.reserveCapacity(3 + keys.count + arguments.count)
-        command.append("EVALSHA")
-        command.append(sha)
+        command.append("FCALL")
+        command.append(functionName)
         command.append(String(keys.count))
         command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
@@ -39,12 +24,62 @@ struct LuaScript: Sendable {
     }
 }
 
+/// Allot's Redis Functions library (FUNCTION LOAD): unlike EVALSHA
+/// scripts, a library is kept in the RDB and AOF, survives a restart and
+/// reaches replicas. Its name and its functions' names carry a version, a
+/// hash of its source, so servers of two versions (a rolling upgrade) can
+/// share one Redis, each calling its own functions.
 enum Scripts {
-    static let reserve = LuaScript(name: "reserve", prelude: ["token_bucket"])
-    static let transition = LuaScript(name: "transition")
-    static let putSlots = LuaScript(name: "put_slots")
-    static let snapshot = LuaScript(name: "snapshot")
-    static let stats = LuaScript(name: "stats")
-    static let retire = LuaScript(name: "retire")
+    /// Shared by the functions: the token bucket maths (token_bucket.lua).
+    static let preludes = ["token_bucket"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire"]
+    static let reserve = make("reserve")
+    static let transition = make("transition")
+    static let putSlots = make("put_slots")
+    static let snapshot = make("snapshot", readOnly: true)
+    static let stats = make("stats", readOnly: true)
+    static let retire = make("retire")
     static let all = [reserve, transition, putSlots, snapshot, stats, retire]
+
+    /// A hash of every resource the library is made of.
+    static let version: String = {
+        let text = (preludes + functionNames).map { $0 + "\n" + resource($0) }.joined(separator: "\n")
+        return Insecure.SHA1.hash(data: Array(text.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+    }()
+
+    static let libraryName = "allot_" + version
+
+    /// The library's source, as `FUNCTION LOAD REPLACE` takes it.
+    static let library: String = {
+        var source = "#!lua name=\(libraryName)\n"
+        for prelude in preludes { source += resource(prelude) + "\n" }
+        for function in all {
+            source += "local function \(function.name)_body(KEYS, ARGV)\n\(resource(function.name))\nend\n"
+            let flags = function.readOnly ? "{'no-writes'}" : "{}"
+            source += "redis.register_function{function_name='\(function.functionName)', callback=\(function.name)_body, flags=\(flags)}\n"
+        }
+        return source
+    }()
+
+    static let loadCommand = ["FUNCTION", "LOAD", "REPLACE", library]
+
+    /// Whether an error reply says the function is not there (Redis
+    /// restarted without its data, or FUNCTION FLUSH): load and call again.
+    static func isMissingFunction(_ message: String) -> Bool {
+        message.hasPrefix("ERR Function not found") || message.hasPrefix("ERR function not found")
+    }
+
+    private static func make(_ name: String, readOnly: Bool = false) -> StoredFunction {
+        StoredFunction(name: name, readOnly: readOnly, functionName: "allot_\(name)_\(version)")
+    }
+
+    /// A `.lua` resource's text. A missing one is a broken build, found by
+    /// the first test that calls any function.
+    static func resource(_ name: String) -> String {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
+              let source = try? String(contentsOf: url, encoding: .utf8) else {
+            fatalError("missing script resource \(name).lua")
+        }
+        return source
+    }
 }

@@ -154,6 +154,9 @@ final class ReservationDesk {
     }
 
     private func answer(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> Answer {
+        // The script writes nothing when it refuses: the refusal is counted
+        // here and reaches the stats with the loop's next flush.
+        if let field = outcome.rejectionStatsField { countRejection(attempt.campaignID, field) }
         switch outcome {
         case .confirmed(let createdAt):
             catalog.placesChanged(campaign: attempt.campaignID, slot: attempt.slot.id, by: -1)

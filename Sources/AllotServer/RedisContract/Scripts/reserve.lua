@@ -4,7 +4,8 @@
 -- back when it fails half-way, so a half-done attempt must be impossible by
 -- construction. All keys share the campaign's hash tag {c:<cid>}.
 --
--- KEYS: 1 cfg  2 remaining  3 holdings  4 stats  5 records  6 stream
+-- KEYS: 1 cfg  2 remaining  3 holdings  4 stats (unused: refusals are counted
+--       by the loops)  5 records  6 stream
 --       7 bucket:global  8 bucket:ip  9 bucket:citizen  10 idempotency
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
@@ -14,14 +15,17 @@
 --       | {'citizen_limit_reached', limit}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
 --       | {'backlog_full'} | {'misconfigured', what}
--- (decoded in RedisContract/ScriptOutcomes.swift; token_bucket.lua is
--- prepended to this file when it is loaded)
+-- (decoded in RedisContract/ScriptOutcomes.swift; a function of the library
+-- Scripts.swift makes, after token_bucket.lua)
 
 local slot, site, rid, code, ckey = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fingerprint, idem_ttl, stream_max = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = math.floor(now_us / 1000)
+-- The same time as text, cut from TIME's own digits: Lua would format the
+-- number with sprintf on every concatenation.
+local now_ms_text = time[1] .. string.sub('00000' .. time[2], -6, -4)
 
 -- ---- idempotency: a key seen before answers as it did then ----
 if fingerprint ~= '' then
@@ -40,27 +44,25 @@ local function remember(answer)
   end
 end
 
--- ---- checks: no writes in this section but rejection counters ----
--- Success writes no counter: places taken are capacity - remaining, and
--- attempts are derived from those and the rejection counters (stats.lua).
+-- ---- checks: no writes in this section ----
+-- No counter is written here: a refusal writes nothing at all (the loops
+-- count refusals and add them to the stats hash in aggregate), and places
+-- taken are capacity - remaining (stats.lua).
 local cfg = redis.call('HMGET', KEYS[1], 'status', 'opens', 'closes', 'limit',
   'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst')
 if not cfg[1] then return {'not_found', 'campaign'} end
 local opens, closes, limit = tonumber(cfg[2]), tonumber(cfg[3]), tonumber(cfg[4])
 if not opens or not closes or not limit then return {'misconfigured', 'campaign'} end
-if cfg[1] ~= 'open' or now_ms < opens or now_ms >= closes then
-  redis.call('HINCRBY', KEYS[4], 'rej_campaign_not_open', 1)
-  return {'campaign_not_open'}
-end
+if cfg[1] ~= 'open' or now_ms < opens or now_ms >= closes then return {'campaign_not_open'} end
 local remaining = redis.call('HGET', KEYS[2], slot)
-if not remaining then
-  redis.call('HINCRBY', KEYS[4], 'rej_invalid', 1)
-  return {'not_found', 'slot'}
-end
+if not remaining then return {'not_found', 'slot'} end
 
 -- Token buckets (token_bucket.lua): each configured one needs a whole token.
+-- A bucket's state is one string value, '<tokens> <updated us>' (one GET,
+-- one SET with its expiry), read for every configured bucket in one MGET.
 local spent = {}
-local function take(name, key, rate_text, burst_text)
+local states
+local function take(name, index, rate_text, burst_text)
   if not rate_text then return nil end
   local rate, burst = tonumber(rate_text), tonumber(burst_text)
   -- Operators can only set values in these ranges (BucketPolicy); anything
@@ -69,18 +71,23 @@ local function take(name, key, rate_text, burst_text)
       or burst ~= math.floor(burst) then
     return {'misconfigured', name}
   end
-  local state = redis.call('HMGET', key, 't', 'u')
-  local taken, tokens, stamp, retry, ttl = bucket_take(tonumber(state[1]), tonumber(state[2]), rate, burst, now_us)
+  if not states then states = redis.call('MGET', KEYS[7], KEYS[8], KEYS[9]) end
+  local stored_tokens, stored_stamp
+  if states[index] then
+    local space = string.find(states[index], ' ', 1, true)
+    if space then
+      stored_tokens = tonumber(string.sub(states[index], 1, space - 1))
+      stored_stamp = tonumber(string.sub(states[index], space + 1))
+    end
+  end
+  local taken, tokens, stamp, retry, ttl = bucket_take(stored_tokens, stored_stamp, rate, burst, now_us)
   if not taken then return {'rate_limited', name, retry, rate_text, burst_text} end
-  spent[#spent + 1] = {key, tokens, stamp, ttl}
+  spent[#spent + 1] = {KEYS[6 + index], tokens, stamp, ttl}
   return nil
 end
-local limited = take('global', KEYS[7], cfg[5], cfg[6]) or take('ip', KEYS[8], cfg[7], cfg[8])
-  or take('citizen', KEYS[9], cfg[9], cfg[10])
-if limited then
-  if limited[1] == 'rate_limited' then redis.call('HINCRBY', KEYS[4], 'rej_rate_limited', 1) end
-  return limited
-end
+local limited = take('global', 1, cfg[5], cfg[6]) or take('ip', 2, cfg[7], cfg[8])
+  or take('citizen', 3, cfg[9], cfg[10])
+if limited then return limited end
 
 local held = tonumber(redis.call('HGET', KEYS[3], ckey) or '0')
 local outcome = 'ok'
@@ -93,27 +100,25 @@ elseif redis.call('XLEN', KEYS[6]) >= stream_max then
 end
 
 -- ---- writes: the attempt passed every bucket, so it spends its tokens ----
+-- %.17g keeps a double exact: the bucket maths reads back what it stored.
 for _, bucket in ipairs(spent) do
-  redis.call('HSET', bucket[1], 't', bucket[2], 'u', bucket[3])
-  redis.call('PEXPIRE', bucket[1], bucket[4])
+  redis.call('SET', bucket[1], string.format('%.17g %.17g', bucket[2], bucket[3]), 'PX', bucket[4])
 end
 
 if outcome == 'citizen_limit_reached' then
-  redis.call('HINCRBY', KEYS[4], 'rej_citizen_limit_reached', 1)
   remember('citizen_limit_reached|' .. limit)
   return {'citizen_limit_reached', limit}
 elseif outcome == 'slot_full' then
-  redis.call('HINCRBY', KEYS[4], 'rej_slot_full', 1)
   remember('slot_full')
   return {'slot_full'}
 end
 
 -- The record and the stream entry share one layout (RedisContract/ReservationRecord.swift):
 -- status|slot|site|code|citizen key|created ms|updated ms
-local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms .. '|' .. now_ms
+local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms_text .. '|' .. now_ms_text
 redis.call('HINCRBY', KEYS[2], slot, -1)
 redis.call('HINCRBY', KEYS[3], ckey, 1)
 redis.call('HSET', KEYS[5], rid, record)
 redis.call('XADD', KEYS[6], '*', 'id', rid, 'r', record)
-remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms)
+remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms_text)
 return {'ok', now_ms}
