@@ -159,7 +159,9 @@ struct LoadRun {
         attacker?.start()
         let driver = Driver(host: server.host, port: server.port, recorder: recorder,
                             deadlineMicros: start + Int64(deadlineSeconds * 1_000_000))
+        let cpuBefore = ProcessCPU.micros()
         driver.run(workloads: makeWorkloads(plan, ledger, start, common.threads), connectionsPerThread: common.connections)
+        let harnessCPU = ProcessCPU.micros() - cpuBefore
         let elapsed = Double(monotonicMicros() - start) / 1_000_000
         let attack = attacker?.stop()
         progress.stop()
@@ -183,6 +185,7 @@ struct LoadRun {
             persistLag: lagSamples.totalCount > 0 ? RunReport.latency(lagSamples, unitMicros: false) : nil,
             catchUpMillis: verification.catchUpMillis, counters: ledger.counters.merging(attack?.asCounters ?? [:]) { $1 }, checks: verification.checks, targets: [])
         report.targets = targets(report)
+        report.harnessCPUMicrosPerRequest = Double(harnessCPU) / Double(max(1, snapshot.all.totalCount))
         try report.write(to: common.reportDir)
         keepData = !report.passed
         print(report.summary)

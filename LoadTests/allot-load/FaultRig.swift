@@ -77,10 +77,11 @@ final class FaultRig: @unchecked Sendable {
     func freezeRedis() { if let pid = redis.pid { kill(pid, SIGSTOP) } }
     func thawRedis() { if let pid = redis.pid { kill(pid, SIGCONT) } }
 
-    func flushScripts() -> Bool {
+    /// Redis loses Allot's Functions library (as a Redis restarted without its data would).
+    func flushFunctions() -> Bool {
         let client = RedisSyncClient(host: "127.0.0.1", port: redis.port, timeoutMillis: 2_000)
         defer { client.close() }
-        return (try? client.command(["SCRIPT", "FLUSH"])) == .status("OK")
+        return (try? client.command(["FUNCTION", "FLUSH"])) == .status("OK")
     }
 
     // MARK: SQLite

@@ -13,7 +13,7 @@ enum FaultKind: String, CaseIterable, Codable {
     case killServer = "kill-allot"
     case killRedis = "kill-redis"
     case freezeRedis = "freeze-redis"
-    case scriptFlush = "script-flush"
+    case functionFlush = "function-flush"
     case lockSQLite = "lock-sqlite"
     case diskFull = "disk-full"
 }
@@ -106,7 +106,9 @@ struct Faults: ParsableCommand {
                                                startMicros: start, durationSeconds: 24 * 3600, readFraction: 0,
                                                citizenOffset: 0, seed: seed)) { loadDone.isRaised },
         ]
+        let cpuBefore = ProcessCPU.micros()
         driver.run(workloads: workloads, connectionsPerThread: connections)
+        let harnessCPU = ProcessCPU.micros() - cpuBefore
         let elapsed = Double(monotonicMicros() - start) / 1_000_000
         log("load done in \(String(format: "%.1f", elapsed)) s; checking invariants…")
 
@@ -119,7 +121,7 @@ struct Faults: ParsableCommand {
         verification.unansweredAttempts = unanswered
         let verified = verification.run()
         let latency = RunReport.latencies(byOutcome: snapshot.byOutcome, all: snapshot.all)
-        let report = RunReport(
+        var report = RunReport(
             scenario: "faults", startedAt: startedAt, machine: LoadRun.machine,
             parameters: ["seed": "\(seed)", "faults": "\(schedule.count)", "spacing_seconds": "\(spacingSeconds)",
                          "rate": "\(rate)", "slots": "\(slots)", "capacity_per_slot": "\(capacity)", "durability": durability,
@@ -128,6 +130,7 @@ struct Faults: ParsableCommand {
             throughputPerSecond: Double(snapshot.all.totalCount) / elapsed, outcomes: outcomes, latency: latency,
             seconds: RunReport.rows(snapshot.seconds), persistLag: nil, catchUpMillis: verified.catchUpMillis,
             counters: ledger.counters, checks: injector.checks + verified.checks, targets: [])
+        report.harnessCPUMicrosPerRequest = Double(harnessCPU) / Double(max(1, snapshot.all.totalCount))
         try report.write(to: reportDir)
         keepData = !report.passed
         print(report.summary)
@@ -220,8 +223,8 @@ final class FaultInjector: @unchecked Sendable {
             rig.thawRedis()
             let fast = answer.status == 503 && seconds < 2.5
             return String(format: "a reservation during the freeze: %d in %.2f s%@", answer.status, seconds, fast ? "" : " (FAILED: not a fast 503)")
-        case .scriptFlush:
-            return rig.flushScripts() ? "" : "SCRIPT FLUSH FAILED"
+        case .functionFlush:
+            return rig.flushFunctions() ? "" : "FUNCTION FLUSH FAILED"
         case .lockSQLite:
             guard let holder = rig.lockSQLite(seconds: fault.holdSeconds) else { return "could not start the lock holder: FAILED" }
             usleep(500_000)

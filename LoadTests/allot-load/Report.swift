@@ -30,6 +30,9 @@ struct RunReport: Codable {
     let counters: [String: Int]
     let checks: [Check]
     var targets: [Check]
+    /// The harness's own CPU (user + system, /proc/self/stat) over the load
+    /// phase, per request: how much of the machine the load generator took.
+    var harnessCPUMicrosPerRequest: Double?
     var passed: Bool { checks.allSatisfy(\.passed) }
 
     /// report.json and report.html into `directory`.
@@ -81,6 +84,10 @@ struct RunReport: Codable {
         if let all = latency["all"] {
             lines.append(pad("all", 30) + pad(String(all.count), 10) + pad(f(all.p50Millis), 9) + pad(f(all.p90Millis), 9)
                          + pad(f(all.p99Millis), 9) + pad(f(all.p999Millis), 10) + f(all.maxMillis))
+        }
+        if let cpu = harnessCPUMicrosPerRequest {
+            lines.append("")
+            lines.append("harness CPU: \(String(format: "%.1f", cpu)) µs per request (user + system, /proc/self/stat, load phase)")
         }
         if let lag = persistLag {
             lines.append("")
@@ -209,5 +216,17 @@ enum HTMLReport {
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}
+
+/// This process's CPU time so far (user + system), from /proc/self/stat.
+enum ProcessCPU {
+    static func micros() -> Int64 {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        // After "pid (comm) ": state is field 3; utime and stime are 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Int64(fields[11]), let system = Int64(fields[12]) else { return 0 }
+        return (user + system) * 1_000_000 / Int64(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

@@ -21,7 +21,7 @@ final class Catalog {
     private var waitingForCurrent: [(Bool) -> Void] = []
     private var waitingForNext: [(Bool) -> Void] = []
     /// Rendered listings, valid until the next refresh.
-    var renderedCache: [String: SharedBytes] = [:]
+    var renderedCache: [RenderedKey: SharedBytes] = [:]
 
     init(loop: EventLoop, redis: RedisAsyncClient) {
         self.loop = loop
@@ -125,4 +125,13 @@ final class Catalog {
                                        slots: slots, remaining: remaining)
         }
     }
+}
+
+/// What a rendered listing is kept under: its kind and its parameters (no
+/// key string is built per request).
+struct RenderedKey: Hashable {
+    enum Listing: UInt8 { case campaigns, sites, slots }
+    var listing: Listing
+    var campaign = ""
+    var site: String? = nil
 }

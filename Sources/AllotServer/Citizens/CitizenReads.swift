@@ -17,7 +17,7 @@ final class CitizenReads {
 
     func listCampaigns() -> Answer {
         guard let catalog = freshCatalog else { return .problem(.unavailable("campaign data is not available")) }
-        return .json(200, shared: cached(catalog, "campaigns") {
+        return .json(200, shared: cached(catalog, RenderedKey(listing: .campaigns)) {
             let now = WallClock.nowMillis()
             var json = JSONWriter(capacity: 1024)
             json.beginObject()
@@ -43,7 +43,7 @@ final class CitizenReads {
 
     func listSites(_ id: String, exchange: HTTPExchange) {
         withVisibleCampaign(id, exchange) { [self] view in
-            .json(200, shared: cached(catalog, "sites:" + id) {
+            .json(200, shared: cached(catalog, RenderedKey(listing: .sites, campaign: id)) {
                 var remainingBySite: [String: Int] = [:]
                 for slot in view.slots { remainingBySite[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
                 var json = JSONWriter(capacity: 128 * view.sites.count + 16)
@@ -70,7 +70,7 @@ final class CitizenReads {
         if let site, !OperatorID.isValid(site) { return exchange.send(.problem(.invalidField("site", "must be a site id"))) }
         withVisibleCampaign(id, exchange) { [self] view in
             if let site, !view.sites.contains(where: { $0.id == site }) { return .problem(.notFound("no such site")) }
-            return .json(200, shared: cached(catalog, "slots:" + id + "?" + (site ?? "")) {
+            return .json(200, shared: cached(catalog, RenderedKey(listing: .slots, campaign: id, site: site)) {
                 var json = JSONWriter(capacity: 160 * view.slots.count + 16)
                 json.beginObject()
                 json.key("slots")
@@ -96,6 +96,13 @@ final class CitizenReads {
     /// draft), from the snapshot or, for a campaign that left the hot set,
     /// from Redis.
     private func withVisibleCampaign(_ id: String, _ exchange: HTTPExchange, _ render: @escaping (CampaignView) -> Answer) {
+        // A campaign the loop knows (nearly every read) is answered at once,
+        // without a closure for the lookup that did not happen.
+        switch knownVisibleCampaign(id) {
+        case .failure(let problem)?: return exchange.send(.problem(problem))
+        case .success(let view)?: return exchange.send(render(view))
+        case nil: break
+        }
         visibleCampaign(id) { found in
             switch found {
             case .failure(let problem): exchange.send(.problem(problem))
@@ -123,7 +130,7 @@ final class CitizenReads {
     }
 
     /// A rendered body, kept until the snapshot's next refresh.
-    private func cached(_ catalog: Catalog, _ key: String, _ render: () -> [UInt8]) -> SharedBytes {
+    private func cached(_ catalog: Catalog, _ key: RenderedKey, _ render: () -> [UInt8]) -> SharedBytes {
         if let body = catalog.renderedCache[key] { return body }
         let body = SharedBytes(render())
         // Bounded: a hostile client could vary `?site=`; only valid site ids
