@@ -42,4 +42,35 @@ import Testing
         })
         #expect(try invariantViolations(stack, campaign: "so", limit: 1).isEmpty)
     }
+
+    @Test func withAnIdempotencyKeyASoldOutSlotCostsOneGetAndReplaysStillAnswerAlike() throws {
+        // One loop, and no refresh during the test: the loop learns the slot
+        // is full from its own reservation.
+        let stack = try LiveStack(threads: 1) { config in
+            config.snapshotRefreshMillis = 120_000
+            config.snapshotStaleMillisMax = 240_000
+        }
+        defer { stack.shutdown() }
+        try stack.makeCampaign("sk", limit: 1, slots: 1, capacity: 1)
+        let client = stack.client()
+        let first = try stack.reserve(client, campaign: "sk", citizen: "ada", slot: "s0", headers: ["Idempotency-Key": "ada-1"])
+        #expect(first.status == 201)
+        func calls(_ command: String) throws -> Int {
+            let stats = try stack.redis.command(["INFO", "commandstats"]).text ?? ""
+            return stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_\(command):") }
+                .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0
+        }
+        try stack.redis.command(["CONFIG", "RESETSTAT"])
+        for attempt in 0..<10 {
+            let refused = try stack.reserve(client, campaign: "sk", citizen: "late-\(attempt)", slot: "s0",
+                                            headers: ["Idempotency-Key": "late-\(attempt)"])
+            #expect(refused.code == "slot_full")
+        }
+        #expect(try calls("fcall") == 0)
+        #expect(try calls("get") == 10)
+        // The first request, sent again: its 201, by the function.
+        let replay = try stack.reserve(client, campaign: "sk", citizen: "ada", slot: "s0", headers: ["Idempotency-Key": "ada-1"])
+        #expect(replay.status == 201 && replay.json["id"] as? String == first.json["id"] as? String)
+        #expect(try calls("fcall") == 1)
+    }
 }

@@ -55,11 +55,28 @@ final class ReservationDesk {
         switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
         case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
         case .success(.attempt(let attempt)): run(attempt, exchange: exchange)
-        case .success(.soldOut(let view, let slot)):
-            countRejection(campaignID, "rej_slot_full")
-            shared.metrics.reservationOutcome("slot_full")
-            exchange.send(view.soldOutAnswer(slot))
+        case .success(.soldOut(let view, let slot)): refuseSoldOut(slot, in: view, exchange: exchange)
+        case .success(.soldOutUnlessReplay(let attempt, let view)):
+            // Sold out, but the key may have an answer to replay: one GET of
+            // it, not the reservation function. None: refused here; one: the
+            // function replays it (or says the key was used otherwise).
+            let bound = LoopBound(exchange, loop: loop)
+            redis.send(["GET", attempt.keys.idempotency(attempt.idempotencyKeyHash)]) { [self] result in
+                switch result {
+                case .success(.null): refuseSoldOut(attempt.slot, in: view, exchange: bound.wrapped)
+                case .success(let reply) where reply.errorMessage == nil: run(attempt, exchange: bound.wrapped)
+                default:
+                    shared.metrics.reservationOutcome("unavailable")
+                    bound.wrapped.send(.problem(.unavailable("the reservation store is unreachable; nothing was reserved")))
+                }
+            }
         }
+    }
+
+    private func refuseSoldOut(_ slot: Slot, in view: CampaignView, exchange: HTTPExchange) {
+        countRejection(view.campaign.id, "rej_slot_full")
+        shared.metrics.reservationOutcome("slot_full")
+        exchange.send(view.soldOutAnswer(slot))
     }
 
     private func refuse(_ problem: Problem, campaignID: String, exchange: HTTPExchange) {
@@ -94,6 +111,9 @@ final class ReservationDesk {
     private enum Preparation {
         case attempt(ReservationAttempt)
         case soldOut(CampaignView, Slot)
+        /// Sold out, with an Idempotency-Key whose stored answer must be
+        /// replayed if there is one.
+        case soldOutUnlessReplay(ReservationAttempt, CampaignView)
     }
 
     private func prepareAttempt(view: CampaignView, exchange: HTTPExchange) -> Result<Preparation, Problem> {
@@ -102,7 +122,8 @@ final class ReservationDesk {
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
         let idempotencyKey = exchange.header("Idempotency-Key")
-        if idempotencyKey == nil, isSoldOut(slot, in: view) { return .success(.soldOut(view, slot)) }
+        let soldOut = isSoldOut(slot, in: view)
+        if idempotencyKey == nil, soldOut { return .success(.soldOut(view, slot)) }
         let citizenKey = shared.keyer.citizenKey(normalizedID: normalized)
         // Without a key the script gets an empty fingerprint and never reads
         // or writes the placeholder key "-".
@@ -118,10 +139,11 @@ final class ReservationDesk {
         }
         guard let route = view.route else { return .failure(.unavailable("the campaign is being set up; try again shortly")) }
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: shared.routes, using: &random)
-        return .success(.attempt(ReservationAttempt(
+        let attempt = ReservationAttempt(
             id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.keys, slot: slot,
             citizenKey: citizenKey, address: shared.clientAddress(exchange), limit: view.campaign.perCitizenLimit,
-            idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)))
+            idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)
+        return .success(soldOut ? .soldOutUnlessReplay(attempt, view) : .attempt(attempt))
     }
 
     /// Sold out is decided on the loop, with no Redis call, when a fresh
@@ -129,8 +151,9 @@ final class ReservationDesk {
     /// script would say the same; it is the surge's commonest answer). A
     /// place a cancellation frees is offered again at the next refresh
     /// (`snapshotRefreshMillis`); an operator's capacity change reaches every
-    /// loop before it is answered. Not for a request with an Idempotency-Key:
-    /// its first answer, kept in Redis, must be replayed. A citizen at their
+    /// loop before it is answered. A request with an Idempotency-Key costs
+    /// one GET of its stored answer, which must be replayed if there is one
+    /// (a careful client sends a key with every attempt). A citizen at their
     /// limit hears `slot_full` here rather than `citizen_limit_reached`:
     /// both are true, and the place is what they cannot have.
     private func isSoldOut(_ slot: Slot, in view: CampaignView) -> Bool {
