@@ -124,3 +124,64 @@ import Testing
         #expect(Timestamp.parse(text) == nil)
     }
 }
+
+/// The reservation body's fast path (ReserveRequest.decodeCommonShape) says
+/// exactly what the full parser says, or leaves the body to it.
+@Suite struct ReserveRequestFastPathTests {
+    func full(_ body: [UInt8]) -> ReserveRequest? {
+        guard let fields = try? Fields.parse(body), (try? fields.allowOnly(["citizen_id", "slot_id"])) != nil,
+              let citizen = try? fields.string("citizen_id", bytesMax: ReserveRequest.citizenIDBytesMax),
+              let slot = try? fields.identifier("slot_id") else { return nil }
+        return ReserveRequest(citizenID: citizen, slotID: slot)
+    }
+
+    @Test func theCommonShapeIsReadWithoutTheParser() {
+        for body in [#"{"citizen_id":"11010519491231002X","slot_id":"s1"}"#,
+                     #"{ "slot_id" : "hall-2" ,"citizen_id":"A123456789" }"#,
+                     "{\n\t\"citizen_id\": \"x\",\r\n \"slot_id\": \"s-9\"\n}\n"] {
+            let fast = ReserveRequest.decodeCommonShape(Array(body.utf8))
+            #expect(fast != nil, "\(body)")
+            #expect(fast == full(Array(body.utf8)))
+        }
+    }
+
+    @Test func anythingElseIsLeftToTheFullParser() {
+        for body in [#"{"citizen_id":"a\"b","slot_id":"s1"}"#, #"{"citizen_id":"ä","slot_id":"s1"}"#,
+                     #"{"citizen_id":"","slot_id":"s1"}"#, #"{"citizen_id":"x","slot_id":"S1"}"#,
+                     #"{"citizen_id":"x","slot_id":"s1","extra":1}"#, #"{"citizen_id":"x","citizen_id":"y"}"#,
+                     #"{"citizen_id":"x","slot_id":"s1"} x"#, #"{"citizen_id":"x" "slot_id":"s1"}"#,
+                     #"{"citizen_id":1,"slot_id":"s1"}"#, #"{"citizen_id":"x"}"#, "", "{", "[]",
+                     #"{"citizen_id":"\#(String(repeating: "7", count: 129))","slot_id":"s1"}"#] {
+            #expect(ReserveRequest.decodeCommonShape(Array(body.utf8)) == nil, "\(body)")
+        }
+    }
+
+    /// Random bodies near the common shape: whenever the fast path answers,
+    /// the full parser gives the same request.
+    @Test func agreesWithTheFullParserOnRandomBodies() {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["{", "}", ",", ":", " ", "\"", "\\", "citizen_id", "slot_id", "s1", "x", "\"citizen_id\"",
+                      "\"slot_id\"", "\"s1\"", "\"A123\"", "\n", "é", "\u{1}", "1"]
+        var accepted = 0
+        for _ in 0..<20_000 {
+            var body = ""
+            if Bool.random(using: &generator) {
+                let a = #""citizen_id":"\#(["x", "A1", "", "a b"].randomElement(using: &generator)!)""#
+                let b = #""slot_id":"\#(["s1", "S1", "s-2", ""].randomElement(using: &generator)!)""#
+                body = Bool.random(using: &generator) ? "{\(a),\(b)}" : "{ \(b) , \(a) }"
+                if Int.random(in: 0..<4, using: &generator) == 0 {
+                    body.insert(contentsOf: pieces.randomElement(using: &generator)!,
+                                at: body.index(body.startIndex, offsetBy: Int.random(in: 0...body.count, using: &generator)))
+                }
+            } else {
+                for _ in 0..<Int.random(in: 1...12, using: &generator) { body += pieces.randomElement(using: &generator)! }
+            }
+            let bytes = Array(body.utf8)
+            if let fast = ReserveRequest.decodeCommonShape(bytes) {
+                accepted += 1
+                #expect(fast == full(bytes), "\(body)")
+            }
+        }
+        #expect(accepted > 1_000)
+    }
+}
