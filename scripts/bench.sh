@@ -86,7 +86,7 @@ fi
 reserve_function=$(redis-cli -p "$redis_port" function list | grep -o 'allot_reserve_[0-9a-f]*' | head -1)
 redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000000 -q fcall "$reserve_function" 10 \
   '{c:bench}:cfg' '{c:bench}:rem' '{c:bench}:held' '{c:bench}:stats' '{c:bench}:recs' '{c:bench}:ev' \
-  '{c:bench}:tb:g' '{c:bench}:tb:ip:x' '{c:bench}:tb:c:__rand_int__' '{c:bench}:idem:-' \
+  '{c:bench}:bucket:g' '{c:bench}:bucket:ip:x' '{c:bench}:bucket:c:__rand_int__' '{c:bench}:idem:-' \
   s1 hall "RID__rand_int__" CODE "ck__rand_int__" '' 86400 1000000000 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}')
 
 h=$(echo "$healthz" | wrk_rate); s=$(echo "$slots" | wrk_rate); r=$(echo "$reserve" | wrk_rate)

@@ -81,6 +81,16 @@ public final class SQLiteDatabase {
         return result
     }
 
+    /// Runs `body` in one read transaction: in WAL mode every statement in
+    /// it sees the same committed state, whatever other connections commit
+    /// meanwhile (a check that reads two tables must not see one of them
+    /// later than the other).
+    public func readSnapshot<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN DEFERRED")
+        defer { try? execute("COMMIT") }
+        return try body()
+    }
+
     func error(_ status: Int32) -> SQLiteError {
         SQLiteError(code: status, message: String(cString: sqlite3_errmsg(handle)))
     }

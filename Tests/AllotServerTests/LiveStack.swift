@@ -139,6 +139,13 @@ final class LiveStack: @unchecked Sendable {
 
     func sqlite() throws -> SQLiteDatabase { try SQLiteDatabase(path: databasePath) }
 
+    /// How many times Redis ran `command` since its last CONFIG RESETSTAT.
+    func redisCalls(_ command: String) throws -> Int {
+        let stats = try redis.command(["INFO", "commandstats"]).text ?? ""
+        return stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_\(command):") }
+            .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0
+    }
+
     func reserve(_ client: HTTPClient, campaign: String, citizen: String, slot: String,
                  headers: [String: String] = [:]) throws -> HTTPClient.Response {
         try client.request("POST", "/v1/campaigns/\(campaign)/reservations",

@@ -149,6 +149,41 @@ import Testing
         #expect(try operatorDB.verifyAudit().firstBreak == .brokenLink(id: 5))
     }
 
+    /// The persister commits a batch every few milliseconds meanwhile:
+    /// verify reads one snapshot, so it never sees events without their seal.
+    @Test func verifyWhileReservationsArePersistedFindsNothingWrong() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("vw", slots: 4, capacity: 1_000)
+        let done = Locked(false)
+        let verdicts = Locked<[String]>([])
+        let path = stack.databasePath
+        let port = stack.port
+        concurrently(5) { worker in
+            if worker == 4 {
+                while !done.withLock({ $0 }) {
+                    if let verdict = try? OperatorDatabase(path: path).verifyAudit(),
+                       verdict.firstBreak != nil || verdict.eventBreak != nil {
+                        verdicts.withLock { $0.append("\(String(describing: verdict.firstBreak)) \(String(describing: verdict.eventBreak))") }
+                    }
+                }
+                return
+            }
+            let client = HTTPClient(port: port)
+            for index in stride(from: worker, to: 600, by: 4) {
+                _ = try? client.request("POST", "/v1/campaigns/vw/reservations",
+                                        body: #"{"citizen_id":"vw-\#(index)","slot_id":"s\#(index % 4)"}"#)
+            }
+            if worker == 0 {
+                Thread.sleep(forTimeInterval: 0.5)
+                done.withLock { $0 = true }
+            }
+        }
+        #expect(verdicts.withLock { $0 }.isEmpty, "\(verdicts.withLock { $0 }.prefix(3))")
+        _ = try stack.waitForPersistence("vw", expected: 600)
+        #expect(try OperatorDatabase(path: path).verifyAudit().eventsChecked == 600)
+    }
+
     @Test func metricsAreInPrometheusTextFormat() throws {
         let stack = try LiveStack()
         defer { stack.shutdown() }

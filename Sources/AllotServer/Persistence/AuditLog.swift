@@ -57,6 +57,12 @@ struct AuditLog {
     /// Recomputes the whole chain, page by page, then (when it holds) checks
     /// every reservation event against the batch rows that seal them.
     func verify() throws -> Verification {
+        // One snapshot: a batch the persister commits meanwhile must not show
+        // its events without the audit row that seals them.
+        try database.readSnapshot(verifySnapshot)
+    }
+
+    private func verifySnapshot() throws -> Verification {
         var verification = Verification()
         var verifier = AuditChainVerifier()
         var claims: [EventLedger.BatchClaim] = []
@@ -90,7 +96,9 @@ struct AuditLog {
                 guard broken == nil else { return }
                 seen += 1
                 seqAfter = row.int(0)
-                let texts = (1...6).map { row.text(Int32($0)) }
+                // The bytes as stored (a text read as a String would have
+                // any invalid UTF-8 replaced, and no longer match its leaf).
+                let texts = (1...6).map { row.blob(Int32($0)) }
                 broken = Self.withBytes(texts) { bytes in
                     events.check(EventLedger.Fields(seq: seqAfter, campaign: bytes[0], reservation: bytes[1], status: bytes[2],
                                                     slot: bytes[3], site: bytes[4], actor: bytes[5], atMillis: row.int(7)),
@@ -105,13 +113,13 @@ struct AuditLog {
         }
     }
 
-    /// The UTF-8 bytes of each text, for as long as `body` runs.
-    private static func withBytes<T>(_ texts: [String], _ body: ([UnsafeRawBufferPointer]) -> T) -> T {
+    /// Each byte array as a buffer, for as long as `body` runs.
+    private static func withBytes<T>(_ texts: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> T) -> T {
         var joined: [UInt8] = []
         var ranges: [Range<Int>] = []
         for text in texts {
             let start = joined.count
-            joined += text.utf8
+            joined += text
             ranges.append(start..<joined.count)
         }
         return joined.withUnsafeBytes { all in body(ranges.map { UnsafeRawBufferPointer(rebasing: all[$0]) }) }

@@ -184,7 +184,9 @@ final class PersistBatcher {
     /// (`reservation_events`) and one audit row sealing those, in one
     /// transaction. A replayed entry changes no row, so it adds no event.
     private func write(_ reply: RedisReplyView) throws -> WrittenBatch {
-        try database.transaction {
+        // Nothing read (BLOCK ran out): no transaction, no write lock taken.
+        guard reply.count > 0 else { return WrittenBatch() }
+        return try database.transaction {
             var batch = WrittenBatch()
             let upsert = try database.statement(Schema.reservationUpsert)
             let insertEvent = try database.statement(Schema.eventInsert)

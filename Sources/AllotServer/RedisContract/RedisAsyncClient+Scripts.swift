@@ -30,7 +30,8 @@ extension RedisSyncClient {
         let command = function.command(keys: keys, arguments: arguments)
         let reply = try self.command(command)
         guard let message = reply.errorMessage, Scripts.isMissingFunction(message) else { return reply }
-        try checked(Scripts.loadCommand)
+        let loaded = try self.command(Scripts.loadCommand)
+        guard Scripts.isLoaded(loaded) else { throw RedisError(loaded.errorMessage ?? "FUNCTION LOAD failed") }
         return try self.command(command)
     }
 }

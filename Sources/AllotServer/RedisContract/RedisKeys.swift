@@ -22,15 +22,15 @@ struct CampaignKeys: Sendable {
         holdings = tag + ":held"
         stats = tag + ":stats"
         stream = tag + ":ev"
-        globalBucket = tag + ":tb:g"
+        globalBucket = tag + ":bucket:g"
         records = tag + ":recs"
     }
 
     var capacity: String { tag + ":cap" }
     var sites: String { tag + ":sites" }
     var slots: String { tag + ":slots" }
-    func ipBucket(_ address: String) -> String { tag + ":tb:ip:" + address }
-    func citizenBucket(_ citizenKey: String) -> String { tag + ":tb:c:" + citizenKey }
+    func ipBucket(_ address: String) -> String { tag + ":bucket:ip:" + address }
+    func citizenBucket(_ citizenKey: String) -> String { tag + ":bucket:c:" + citizenKey }
     func idempotency(_ keyHash: String) -> String { tag + ":idem:" + keyHash }
 }
 

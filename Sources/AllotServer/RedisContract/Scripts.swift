@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import RedisClient
 
 /// One of Allot's Redis Functions: a `.lua` resource whose body runs with
 /// `KEYS` and `ARGV` as its parameters, so each file reads like a script.
@@ -49,7 +50,7 @@ enum Scripts {
 
     static let libraryName = "allot_" + version
 
-    /// The library's source, as `FUNCTION LOAD REPLACE` takes it.
+    /// The library's source, as `FUNCTION LOAD` takes it.
     static let library: String = {
         var source = "#!lua name=\(libraryName)\n"
         for prelude in preludes { source += resource(prelude) + "\n" }
@@ -61,7 +62,16 @@ enum Scripts {
         return source
     }()
 
-    static let loadCommand = ["FUNCTION", "LOAD", "REPLACE", library]
+    /// Without REPLACE: a library of this name is this very source (its
+    /// name is its hash), so one already there is kept, and no reconnect
+    /// writes the library to the AOF and the replicas again.
+    static let loadCommand = ["FUNCTION", "LOAD", library]
+
+    /// Whether a reply to `loadCommand` means the library is there.
+    static func isLoaded(_ reply: RedisReply) -> Bool {
+        guard let message = reply.errorMessage else { return true }
+        return message.contains("already exists")
+    }
 
     /// Whether an error reply says the function is not there (Redis
     /// restarted without its data, or FUNCTION FLUSH): load and call again.

@@ -57,11 +57,14 @@ final class ReservationDesk {
         case .success(.attempt(let attempt)): run(attempt, exchange: exchange)
         case .success(.soldOut(let view, let slot)): refuseSoldOut(slot, in: view, exchange: exchange)
         case .success(.soldOutUnlessReplay(let attempt, let view)):
-            // Sold out, but the key may have an answer to replay: one GET of
-            // it, not the reservation function. None: refused here; one: the
+            // Sold out, but the key may have an answer to replay: one SET NX
+            // GET of it, not the reservation function. No answer there: this
+            // refusal becomes the key's answer (a retry with the key gets the
+            // 409 again, as the contract says) and is sent. One there: the
             // function replays it (or says the key was used otherwise).
             let bound = LoopBound(exchange, loop: loop)
-            redis.send(["GET", attempt.keys.idempotency(attempt.idempotencyKeyHash)]) { [self] result in
+            redis.send(["SET", attempt.keys.idempotency(attempt.idempotencyKeyHash), attempt.fingerprint + "|slot_full",
+                        "NX", "EX", String(config.idempotencyTTLSeconds), "GET"]) { [self] result in
                 switch result {
                 case .success(.null): refuseSoldOut(attempt.slot, in: view, exchange: bound.wrapped)
                 case .success(let reply) where reply.errorMessage == nil: run(attempt, exchange: bound.wrapped)
@@ -152,11 +155,15 @@ final class ReservationDesk {
     /// place a cancellation frees is offered again at the next refresh
     /// (`snapshotRefreshMillis`); an operator's capacity change reaches every
     /// loop before it is answered. A request with an Idempotency-Key costs
-    /// one GET of its stored answer, which must be replayed if there is one
-    /// (a careful client sends a key with every attempt). A citizen at their
+    /// one SET NX GET of its stored answer, which must be replayed if there
+    /// is one (a careful client sends a key with every attempt). A citizen at their
     /// limit hears `slot_full` here rather than `citizen_limit_reached`:
     /// both are true, and the place is what they cannot have.
     private func isSoldOut(_ slot: Slot, in view: CampaignView) -> Bool {
+        // The snapshot's age limit is the reads' (5 s): under a surge a
+        // refresh can take longer than its period, and that is when this
+        // refusal matters most. A place freed elsewhere meanwhile waits for
+        // the next refresh.
         guard let left = view.remaining[slot.id], left <= 0, view.campaign.status == .open,
               catalog.ageMillis() <= Int64(config.snapshotStaleMillisMax) else { return false }
         let now = WallClock.nowMillis()

@@ -58,8 +58,11 @@ local remaining = redis.call('HGET', KEYS[2], slot)
 if not remaining then return {'not_found', 'slot'} end
 
 -- Token buckets (token_bucket.lua): each configured one needs a whole token.
--- A bucket's state is one string value, '<tokens> <updated us>' (one GET,
--- one SET with its expiry), read for every configured bucket in one MGET.
+-- A bucket's state is one string value, '<tokens> <updated us>' (one SET
+-- with its expiry), read for every configured bucket in one MGET. (The
+-- keys are named `:bucket:`; the `:tb:` hashes of older servers are
+-- theirs, so two versions sharing one Redis never meet a key of the
+-- other type.)
 local spent = {}
 local states
 local function take(name, index, rate_text, burst_text)
