@@ -1,10 +1,14 @@
 import CEvent
+import CHTTPParser
 import EventLoops
 import Glibc
 
-/// One keep-alive HTTP/1.1 client connection on a loop (evhttp's client
-/// side): one request at a time, reconnected by evhttp when the server
-/// closes it. For the load harness and operator tools, not the server.
+/// One keep-alive HTTP/1.1 client connection on a loop: one request at a
+/// time, the connection made again when the server closed it. For the load
+/// harness and operator tools, not the server. A bufferevent and
+/// http_parser, not evhttp's client: the harness runs beside the server on
+/// the same cores, and evhttp's request objects, header queues and timers
+/// per request cost it more than the request itself.
 public final class HTTPClientConnection {
     public struct Response {
         /// 0 when the request failed below HTTP (refused, reset, timed out).
@@ -22,24 +26,42 @@ public final class HTTPClientConnection {
     public typealias Completion = (Response) -> Void
 
     private let loop: EventLoop
-    private let host: String
-    private var connection: OpaquePointer?
+    private let hostHeader: String
+    private let address: sockaddr_in?
+    private let timeoutSeconds: Int32
+    private var buffer: OpaquePointer?
     private var pending: Completion?
-    /// The socket last given TCP_NODELAY (evhttp makes a new one on reconnect).
-    private var tunedSocket: Int32 = -1
     public var isBusy: Bool { pending != nil }
 
+    /// The request being written, reused from one request to the next.
+    private var outgoing: [UInt8] = []
+    // The response being read.
+    private let parser: UnsafeMutablePointer<http_parser>
+    private var status = 0
+    private var body: [UInt8] = []
+    private var headerName: [UInt8] = []
+    private var retryAfter: [UInt8]?
+    private var inRetryAfter = false
+    private var lastWasValue = false
+    private var complete = false
+
+    /// `host`: an IPv4 address or a name (looked up once, here).
     public init(loop: EventLoop, host: String, port: UInt16, timeoutSeconds: Int32 = 30) {
         loop.preconditionInLoop()
         self.loop = loop
-        self.host = host
-        connection = evhttp_connection_base_new(loop.eventBase, nil, host, port)
-        evhttp_connection_set_timeout(connection, timeoutSeconds)
-        // A request is ours to retry or not: evhttp must not resend it.
-        evhttp_connection_set_retries(connection, 0)
+        self.timeoutSeconds = timeoutSeconds
+        hostHeader = host
+        address = Self.resolve(host, port: port)
+        parser = .allocate(capacity: 1)
+        http_parser_init(parser, HTTP_RESPONSE)
+        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        outgoing.reserveCapacity(512)
     }
 
-    deinit { if let connection { evhttp_connection_free(connection) } }
+    deinit {
+        if let buffer { bufferevent_free(buffer) }
+        parser.deallocate()
+    }
 
     /// Sends one request; `completion` runs on the loop with the answer.
     public func send(method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = [],
@@ -47,52 +69,182 @@ public final class HTTPClientConnection {
         loop.preconditionInLoop()
         precondition(pending == nil, "one request at a time")
         pending = completion
+        guard let buffer = buffer ?? connect() else { return finish(status: 0) }
+        outgoing.removeAll(keepingCapacity: true)
+        append(method); append(" "); append(path); append(" HTTP/1.1\r\nHost: "); append(hostHeader); append("\r\n")
+        for (name, value) in headers { append(name); append(": "); append(value); append("\r\n") }
+        if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
+            if !body.isEmpty { append("Content-Type: application/json\r\n") }
+            append("Content-Length: "); append(String(body.count)); append("\r\n")
+        }
+        append("\r\n")
+        outgoing.append(contentsOf: body)
+        resetResponse()
+        let written = outgoing.withUnsafeBytes { bufferevent_write(buffer, $0.baseAddress, $0.count) }
+        if written != 0 { fail() }
+    }
+
+    private func append(_ text: String) { outgoing.append(contentsOf: text.utf8) }
+
+    // MARK: the connection
+
+    private static func resolve(_ host: String, port: UInt16) -> sockaddr_in? {
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &found) == 0, let first = found, let raw = first.pointee.ai_addr else { return nil }
+        defer { freeaddrinfo(found) }
+        var address = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee }
+        address.sin_port = port.bigEndian
+        return address
+    }
+
+    private func connect() -> OpaquePointer? {
+        guard var address, let fresh = bufferevent_socket_new(loop.eventBase, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        else { return nil }
         let context = Unmanaged.passUnretained(self).toOpaque()
-        guard let request = evhttp_request_new({ request, context in
-            Unmanaged<HTTPClientConnection>.fromOpaque(context!).takeUnretainedValue().finished(request)
-        }, context) else { return finished(nil) }
-        let output = evhttp_request_get_output_headers(request)
-        evhttp_add_header(output, "Host", host)
-        for (name, value) in headers { evhttp_add_header(output, name, value) }
-        if !body.isEmpty {
-            evhttp_add_header(output, "Content-Type", "application/json")
-            body.withUnsafeBytes { _ = evbuffer_add(evhttp_request_get_output_buffer(request), $0.baseAddress, $0.count) }
+        bufferevent_setcb(fresh, { _, context in
+            Unmanaged<HTTPClientConnection>.fromOpaque(context!).takeUnretainedValue().readable()
+        }, nil, { _, events, context in
+            Unmanaged<HTTPClientConnection>.fromOpaque(context!).takeUnretainedValue().event(events)
+        }, context)
+        var timeout = timeval(tv_sec: Int(timeoutSeconds), tv_usec: 0)
+        bufferevent_set_timeouts(fresh, &timeout, &timeout)
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bufferevent_socket_connect(fresh, $0, Int32(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        let command: evhttp_cmd_type = switch method {
-        case "POST": EVHTTP_REQ_POST
-        case "PUT": EVHTTP_REQ_PUT
-        case "PATCH": EVHTTP_REQ_PATCH
-        case "DELETE": EVHTTP_REQ_DELETE
-        default: EVHTTP_REQ_GET
+        guard status == 0 else {
+            bufferevent_free(fresh)
+            return nil
         }
-        if evhttp_make_request(connection, request, command, path) != 0 { return finished(nil) }
-        noDelay()
-    }
-
-    /// Small requests go out at once, not after the peer's delayed ACK
-    /// (Nagle's algorithm): each request is a complete message.
-    private func noDelay() {
-        let socket = bufferevent_getfd(evhttp_connection_get_bufferevent(connection))
-        guard socket >= 0, socket != tunedSocket else { return }
+        // Small requests go out at once, not after the peer's delayed ACK
+        // (Nagle's algorithm): each request is a complete message.
         var one: Int32 = 1
-        setsockopt(socket, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        tunedSocket = socket
+        setsockopt(bufferevent_getfd(fresh), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        _ = bufferevent_enable(fresh, Int16(EV_READ | EV_WRITE))
+        buffer = fresh
+        return fresh
     }
 
-    private func finished(_ request: OpaquePointer?) {
+    private func close() {
+        if let buffer { bufferevent_free(buffer) }
+        buffer = nil
+    }
+
+    private func event(_ events: Int16) {
+        if events & Int16(BEV_EVENT_CONNECTED) != 0 { return }
+        // EOF, an error or a timeout: a response that ends with the
+        // connection is complete now; anything else failed.
+        if events & Int16(BEV_EVENT_EOF) != 0, pending != nil {
+            _ = http_parser_execute(parser, Self.settings, nil, 0)
+        }
+        close()
+        if complete { finish(status: status) } else if pending != nil { fail() }
+    }
+
+    private func readable() {
+        guard let buffer else { return }
+        let input = bufferevent_get_input(buffer)
+        let count = evbuffer_get_length(input)
+        guard count > 0, let bytes = evbuffer_pullup(input, count) else { return }
+        let used = bytes.withMemoryRebound(to: CChar.self, capacity: count) {
+            http_parser_execute(parser, Self.settings, $0, count)
+        }
+        evbuffer_drain(input, count)
+        guard pending != nil else { return close() }  // bytes nobody asked for
+        if complete {
+            let keepAlive = http_should_keep_alive(parser) != 0
+            if !keepAlive || used != count { close() }
+            finish(status: status)
+        } else if http_errno(rawValue: parser.pointee.http_errno) != HPE_OK {
+            close()
+            fail()
+        }
+    }
+
+    private func fail() {
+        close()
+        finish(status: 0)
+    }
+
+    private func finish(status: Int) {
         let completion = pending
         pending = nil
-        guard let request, evhttp_request_get_response_code(request) > 0 else {
-            completion?(Response(status: 0, body: [], retryAfterSeconds: nil))
-            return
-        }
-        let buffer = evhttp_request_get_input_buffer(request)
-        let count = evbuffer_get_length(buffer)
-        let body = [UInt8](unsafeUninitializedCapacity: count) { bytes, initialized in
-            initialized = max(0, Int(evbuffer_copyout(buffer, bytes.baseAddress, count)))
-        }
-        let retryAfter = evhttp_find_header(evhttp_request_get_input_headers(request), "Retry-After")
-            .flatMap { Int(String(cString: $0)) }
-        completion?(Response(status: Int(evhttp_request_get_response_code(request)), body: body, retryAfterSeconds: retryAfter))
+        let retryAfterSeconds = status == 0 ? nil : retryAfter.flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+        let response = Response(status: status, body: status == 0 ? [] : body, retryAfterSeconds: retryAfterSeconds)
+        resetResponse()
+        completion?(response)
     }
+
+    private func resetResponse() {
+        http_parser_init(parser, HTTP_RESPONSE)
+        parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        status = 0
+        body = []
+        headerName.removeAll(keepingCapacity: true)
+        retryAfter = nil
+        inRetryAfter = false
+        lastWasValue = false
+        complete = false
+    }
+
+    // MARK: the response, from http_parser
+
+    private func headerField(_ bytes: UnsafeRawBufferPointer) {
+        // A name after a value starts the next header; http_parser may hand
+        // one name over in pieces.
+        if lastWasValue {
+            headerName.removeAll(keepingCapacity: true)
+            inRetryAfter = false
+            lastWasValue = false
+        }
+        headerName.append(contentsOf: bytes)
+    }
+
+    private func headerValue(_ bytes: UnsafeRawBufferPointer) {
+        if !lastWasValue {
+            inRetryAfter = headerName.count == 11 && zip(headerName, "retry-after".utf8).allSatisfy { $0 | 0x20 == $1 }
+            if inRetryAfter { retryAfter = [] }
+            lastWasValue = true
+        }
+        if inRetryAfter { retryAfter?.append(contentsOf: bytes) }
+    }
+
+    private static func of(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPClientConnection {
+        Unmanaged<HTTPClientConnection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
+    }
+
+    private static func bytes(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)
+    }
+
+    /// Shared by every client connection; http_parser only reads it.
+    nonisolated(unsafe) private static let settings: UnsafeMutablePointer<http_parser_settings> = {
+        let settings = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
+        settings.initialize(to: http_parser_settings())
+        http_parser_settings_init(settings)
+        settings.pointee.on_header_field = { parser, at, length in
+            of(parser).headerField(bytes(at, length))
+            return 0
+        }
+        settings.pointee.on_header_value = { parser, at, length in
+            of(parser).headerValue(bytes(at, length))
+            return 0
+        }
+        settings.pointee.on_headers_complete = { parser in
+            of(parser).status = Int(parser!.pointee.status_code)
+            return 0
+        }
+        settings.pointee.on_body = { parser, at, length in
+            of(parser).body.append(contentsOf: bytes(at, length))
+            return 0
+        }
+        settings.pointee.on_message_complete = { parser in
+            of(parser).complete = true
+            return 0
+        }
+        return settings
+    }()
 }
