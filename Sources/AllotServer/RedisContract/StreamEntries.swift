@@ -1,10 +1,15 @@
 import RedisClient
 
 /// The fields of a campaign stream's entries, as reserve.lua and
-/// transition.lua write them (`XADD … id <rid> r <record> [a <actor>]`).
+/// transition.lua write them: `XADD … e <rid>|<record> [a <actor>]`. One
+/// field for the reservation (not two): every field is an object hiredis
+/// allocates, and a string Redis keeps and sends, per entry. Entries of
+/// older servers (`id <rid> r <record>`) are still read.
 enum StreamEntryFields {
+    /// The reservation id, `|`, and its record after the change (ReservationRecord).
+    static let event = Array("e".utf8)
+    /// Older servers' two fields: the id, and the record.
     static let id = Array("id".utf8)
-    /// The reservation's record after the change (ReservationRecord).
     static let record = Array("r".utf8)
     /// Who made the change; absent: the citizen.
     static let actor = Array("a".utf8)
@@ -19,8 +24,7 @@ struct StreamEntryView {
     /// Who made the change; nil: the citizen.
     let actor: UnsafeRawBufferPointer?
 
-    /// Nil when the entry has no stream id; `readable` says whether its
-    /// fields made sense.
+    /// The entry's stream id; nil when it has none.
     static func streamID(of entry: RedisReplyView) -> UnsafeRawBufferPointer? {
         guard entry.count == 2, let id = entry[0], id.isString, !id.bytes.isEmpty else { return nil }
         return id.bytes
@@ -34,7 +38,11 @@ struct StreamEntryView {
         var index = 0
         while index + 1 < fields.count {
             guard let name = fields[index]?.bytes, let value = fields[index + 1]?.bytes else { return nil }
-            if name.elementsEqual(StreamEntryFields.id) { reservationID = value }
+            if name.elementsEqual(StreamEntryFields.event), let bar = value.firstIndex(of: UInt8(ascii: "|")) {
+                reservationID = UnsafeRawBufferPointer(rebasing: value[..<bar])
+                record = RecordFields(UnsafeRawBufferPointer(rebasing: value[(bar + 1)...]))
+            }
+            else if name.elementsEqual(StreamEntryFields.id) { reservationID = value }
             else if name.elementsEqual(StreamEntryFields.record) { record = RecordFields(value) }
             else if name.elementsEqual(StreamEntryFields.actor) { actor = value }
             index += 2

@@ -117,11 +117,12 @@ elseif outcome == 'slot_full' then
 end
 
 -- The record and the stream entry share one layout (RedisContract/ReservationRecord.swift):
--- status|slot|site|code|citizen key|created ms|updated ms
+-- status|slot|site|code|citizen key|created ms|updated ms; the stream entry
+-- is one field, 'e' = '<reservation id>|<record>' (StreamEntries.swift).
 local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms_text .. '|' .. now_ms_text
 redis.call('HINCRBY', KEYS[2], slot, -1)
 redis.call('HINCRBY', KEYS[3], ckey, 1)
 redis.call('HSET', KEYS[5], rid, record)
-redis.call('XADD', KEYS[6], '*', 'id', rid, 'r', record)
+redis.call('XADD', KEYS[6], '*', 'e', rid .. '|' .. record)
 remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms_text)
 return {'ok', now_ms}

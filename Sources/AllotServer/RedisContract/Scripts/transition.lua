@@ -31,6 +31,6 @@ if target == 'cancelled' then
   redis.call('HINCRBY', KEYS[2], slot, 1)
   if redis.call('HINCRBY', KEYS[3], ckey, -1) <= 0 then redis.call('HDEL', KEYS[3], ckey) end
 end
-redis.call('XADD', KEYS[5], '*', 'id', rid, 'r', next_record, 'a', ARGV[3])
+redis.call('XADD', KEYS[5], '*', 'e', rid .. '|' .. next_record, 'a', ARGV[3])
 redis.call('SADD', KEYS[6], ARGV[5])
 return {'ok', next_record}
