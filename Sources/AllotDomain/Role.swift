@@ -18,7 +18,7 @@ extension Route {
     public var neededRole: Role? {
         switch self {
         case .createCampaign, .patchCampaign, .putSites, .putSlots, .patchSlot, .putRateLimits: return .admin
-        case .campaignStats, .exportReservations, .auditTrail: return .auditor
+        case .campaignStats, .exportReservations, .auditTrail, .reservationEvents: return .auditor
         case .redeemReservation: return .staff
         default: return nil
         }
@@ -48,6 +48,7 @@ extension Route {
         case .campaignStats: "campaign_stats"
         case .exportReservations: "export_reservations"
         case .auditTrail: "audit_trail"
+        case .reservationEvents: "reservation_events"
         }
     }
 }

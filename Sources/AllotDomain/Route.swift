@@ -22,6 +22,7 @@ public enum Route: Equatable, Sendable {
     case campaignStats(campaign: String)
     case exportReservations(campaign: String)
     case auditTrail
+    case reservationEvents
 }
 
 /// Maps method + path to a `Route`. Pure: no allocation beyond the split of
@@ -50,6 +51,8 @@ public enum Router {
             return only(.post, method, .createCampaign)
         case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit":
             return only(.get, method, .auditTrail)
+        case 4 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit" && s[3] == "reservation-events":
+            return only(.get, method, .reservationEvents)
         case 4...6 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
             return withID(s[3], "campaign") { campaign in matchAdmin(method, campaign, Array(s.dropFirst(4))) }
         default:

@@ -31,6 +31,7 @@ import Testing
             (.get, "/v1/admin/campaigns/c1/stats", .campaignStats(campaign: "c1"), .auditor),
             (.get, "/v1/admin/campaigns/c1/reservations.csv", .exportReservations(campaign: "c1"), .auditor),
             (.get, "/v1/admin/audit", .auditTrail, .auditor),
+            (.get, "/v1/admin/audit/reservation-events", .reservationEvents, .auditor),
             (.post, "/v1/reservations/\(rid)/redeem", .redeemReservation(ReservationID(parsing: Substring(rid))!), .staff),
         ]
         for (method, path, expected, role) in cases {

@@ -125,6 +125,14 @@ import Testing
         let events = try database.statement("SELECT seq, reservation_id, status, actor FROM reservation_events ORDER BY seq")
             .rows { "\($0.int(0)) \($0.text(1)) \($0.text(2)) \($0.text(3))" }
         #expect(events == ["1 \(id) confirmed citizen", "2 \(id) cancelled citizen"])
+        // Auditors page through them over HTTP too.
+        let first = try stack.admin("GET", "/v1/admin/audit/reservation-events?after=0&limit=1").json
+        let firstRows = try #require(first["events"] as? [[String: Any]])
+        #expect(firstRows.count == 1 && firstRows[0]["seq"] as? Int == 1 && firstRows[0]["status"] as? String == "confirmed")
+        #expect(firstRows[0]["reservation_id"] as? String == id && (firstRows[0]["leaf"] as? String)?.count == 32)
+        let second = try stack.admin("GET", "/v1/admin/audit/reservation-events?after=\(try #require(first["next_after"] as? Int))").json
+        #expect((second["events"] as? [[String: Any]])?.map { $0["status"] as? String } == ["cancelled"])
+        #expect(try stack.admin("GET", "/v1/admin/audit/reservation-events?limit=0").code == "invalid_field")
 
         let operatorDB = try OperatorDatabase(path: stack.databasePath)
         let intact = try operatorDB.verifyAudit()

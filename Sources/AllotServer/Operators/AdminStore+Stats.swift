@@ -59,6 +59,11 @@ extension AdminStore {
     func auditPage(after: Int64, limit: Int) throws -> [AuditLog.StoredEntry] {
         try AuditLog(database: database).page(after: after, limit: limit)
     }
+
+    /// `GET /v1/admin/audit/reservation-events?after=SEQ&limit=N`.
+    func reservationEventsPage(after: Int64, limit: Int) throws -> [AuditLog.StoredEvent] {
+        try AuditLog(database: database).eventsPage(after: after, limit: limit)
+    }
 }
 
 /// A campaign's stats (API.md): live counts from Redis, what SQLite holds.

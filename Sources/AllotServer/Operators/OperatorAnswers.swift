@@ -56,6 +56,30 @@ enum OperatorAnswers {
         return .json(200, json.bytes)
     }
 
+    static func eventsPage(_ rows: [AuditLog.StoredEvent], after: Int64) -> Answer {
+        var json = JSONWriter(capacity: 256 * max(1, rows.count))
+        json.beginObject()
+        json.key("events")
+        json.beginArray()
+        for row in rows {
+            json.beginObject()
+            json.field("seq", Int(row.seq))
+            json.field("reservation_id", row.reservationID)
+            json.field("campaign_id", row.campaignID)
+            json.field("status", row.status)
+            json.field("slot_id", row.slotID)
+            json.field("site_id", row.siteID)
+            json.field("actor", row.actor)
+            json.field("at", Timestamp.format(millis: row.atMillis))
+            json.field("leaf", Hex.encode(row.leaf))
+            json.endObject()
+        }
+        json.endArray()
+        json.field("next_after", Int(rows.last?.seq ?? after))
+        json.endObject()
+        return .json(200, json.bytes)
+    }
+
     static func auditPage(_ rows: [AuditLog.StoredEntry], after: Int64) -> Answer {
         var json = JSONWriter(capacity: 512 * max(1, rows.count))
         json.beginObject()

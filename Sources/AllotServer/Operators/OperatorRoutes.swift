@@ -74,6 +74,10 @@ final class OperatorRoutes {
             let after = try Self.integerParameter("after", in: query, default: 0, range: 0...Int64.max)
             let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))
             return { OperatorAnswers.auditPage(try $0.auditPage(after: after, limit: Int(limit)), after: after) }
+        case .reservationEvents:
+            let after = try Self.integerParameter("after", in: query, default: 0, range: 0...Int64.max)
+            let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))
+            return { OperatorAnswers.eventsPage(try $0.reservationEventsPage(after: after, limit: Int(limit)), after: after) }
         default:
             throw .notFound("no such path")
         }

@@ -125,6 +125,25 @@ struct AuditLog {
         return joined.withUnsafeBytes { all in body(ranges.map { UnsafeRawBufferPointer(rebasing: all[$0]) }) }
     }
 
+    /// One row of `reservation_events`, as the auditors' endpoint shows it.
+    struct StoredEvent {
+        let seq: Int64
+        let reservationID, campaignID, status, slotID, siteID, actor: String
+        let atMillis: Int64
+        let leaf: [UInt8]
+    }
+
+    /// Reservation events with seq > `after`, in order.
+    func eventsPage(after: Int64, limit: Int) throws -> [StoredEvent] {
+        try database.statement("""
+            SELECT seq, reservation_id, campaign_id, status, slot_id, site_id, actor, at, leaf FROM reservation_events
+            WHERE seq > ? ORDER BY seq LIMIT ?
+            """).rows([.integer(after), .integer(Int64(min(limit, Self.pageRowsMax)))]) { row in
+            StoredEvent(seq: row.int(0), reservationID: row.text(1), campaignID: row.text(2), status: row.text(3),
+                        slotID: row.text(4), siteID: row.text(5), actor: row.text(6), atMillis: row.int(7), leaf: row.blob(8))
+        }
+    }
+
     private static func stored(_ row: SQLiteStatement) -> StoredEntry {
         StoredEntry(entry: AuditEntry(id: row.int(0), atMillis: row.int(1), actor: row.text(2), action: row.text(3),
                                       subject: row.text(4), before: row.text(5), after: row.text(6)),
