@@ -213,38 +213,30 @@ public final class HTTPClientConnection {
     }
 
     private static func of(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPClientConnection {
-        Unmanaged<HTTPClientConnection>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
-    }
-
-    private static func bytes(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)
+        HTTPParserGlue.owner(of: parser, as: HTTPClientConnection.self)
     }
 
     /// Shared by every client connection; http_parser only reads it.
-    nonisolated(unsafe) private static let settings: UnsafeMutablePointer<http_parser_settings> = {
-        let settings = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
-        settings.initialize(to: http_parser_settings())
-        http_parser_settings_init(settings)
-        settings.pointee.on_header_field = { parser, at, length in
-            of(parser).headerField(bytes(at, length))
+    nonisolated(unsafe) private static let settings: UnsafeMutablePointer<http_parser_settings> = HTTPParserGlue.settings { settings in
+        settings.on_header_field = { parser, at, length in
+            of(parser).headerField(HTTPParserGlue.bytes(at, length))
             return 0
         }
-        settings.pointee.on_header_value = { parser, at, length in
-            of(parser).headerValue(bytes(at, length))
+        settings.on_header_value = { parser, at, length in
+            of(parser).headerValue(HTTPParserGlue.bytes(at, length))
             return 0
         }
-        settings.pointee.on_headers_complete = { parser in
+        settings.on_headers_complete = { parser in
             of(parser).status = Int(parser!.pointee.status_code)
             return 0
         }
-        settings.pointee.on_body = { parser, at, length in
-            of(parser).body.append(contentsOf: bytes(at, length))
+        settings.on_body = { parser, at, length in
+            of(parser).body.append(contentsOf: HTTPParserGlue.bytes(at, length))
             return 0
         }
-        settings.pointee.on_message_complete = { parser in
+        settings.on_message_complete = { parser in
             of(parser).complete = true
             return 0
         }
-        return settings
-    }()
+    }
 }

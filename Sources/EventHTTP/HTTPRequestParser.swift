@@ -273,42 +273,34 @@ public final class HTTPRequestParser {
     // MARK: the C side
 
     private static func of(_ parser: UnsafeMutablePointer<http_parser>?) -> HTTPRequestParser {
-        Unmanaged<HTTPRequestParser>.fromOpaque(parser!.pointee.data).takeUnretainedValue()
-    }
-
-    private static func bytes(_ at: UnsafePointer<CChar>?, _ length: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: at, count: at == nil ? 0 : length)
+        HTTPParserGlue.owner(of: parser, as: HTTPRequestParser.self)
     }
 
     /// Shared by every parser; http_parser only reads it.
-    nonisolated(unsafe) private static let settings: UnsafeMutablePointer<http_parser_settings> = {
-        let settings = UnsafeMutablePointer<http_parser_settings>.allocate(capacity: 1)
-        settings.initialize(to: http_parser_settings())
-        http_parser_settings_init(settings)
-        settings.pointee.on_message_begin = { parser in
+    nonisolated(unsafe) private static let settings: UnsafeMutablePointer<http_parser_settings> = HTTPParserGlue.settings { settings in
+        settings.on_message_begin = { parser in
             of(parser).messageBegan()
             return 0
         }
-        settings.pointee.on_url = { parser, at, length in
-            of(parser).appendTarget(bytes(at, length)) ? 0 : 1
+        settings.on_url = { parser, at, length in
+            of(parser).appendTarget(HTTPParserGlue.bytes(at, length)) ? 0 : 1
         }
-        settings.pointee.on_header_field = { parser, at, length in
-            of(parser).appendHeader(bytes(at, length), isValue: false) ? 0 : 1
+        settings.on_header_field = { parser, at, length in
+            of(parser).appendHeader(HTTPParserGlue.bytes(at, length), isValue: false) ? 0 : 1
         }
-        settings.pointee.on_header_value = { parser, at, length in
-            of(parser).appendHeader(bytes(at, length), isValue: true) ? 0 : 1
+        settings.on_header_value = { parser, at, length in
+            of(parser).appendHeader(HTTPParserGlue.bytes(at, length), isValue: true) ? 0 : 1
         }
-        settings.pointee.on_headers_complete = { parser in
+        settings.on_headers_complete = { parser in
             of(parser).headersCompleted() ? 0 : -1
         }
-        settings.pointee.on_body = { parser, at, length in
-            of(parser).appendBody(bytes(at, length)) ? 0 : 1
+        settings.on_body = { parser, at, length in
+            of(parser).appendBody(HTTPParserGlue.bytes(at, length)) ? 0 : 1
         }
-        settings.pointee.on_message_complete = { parser in
+        settings.on_message_complete = { parser in
             of(parser).finishMessage(upgrade: false)
             http_parser_pause(parser, 1)
             return 0
         }
-        return settings
-    }()
+    }
 }

@@ -39,8 +39,7 @@ final class CampaignView {
     func soldOutAnswer(_ slot: Slot) -> Answer {
         if let answer = soldOutAnswers[slot.id] { return answer }
         let problem = Problem.slotFull(slot.id)
-        let answer = Answer(status: problem.status, contentType: Answer.problemType, headers: problem.headers, body: [],
-                            sharedBody: SharedBytes(problem.body))
+        let answer = Answer.problem(problem, shared: SharedBytes(problem.body))
         soldOutAnswers[slot.id] = answer
         return answer
     }

@@ -26,6 +26,11 @@ struct Answer: Sendable {
         Answer(status: problem.status, contentType: problemType, headers: problem.headers, body: problem.body)
     }
 
+    /// A problem whose body was rendered once, sent by reference.
+    static func problem(_ problem: Problem, shared body: SharedBytes) -> Answer {
+        Answer(status: problem.status, contentType: problemType, headers: problem.headers, body: [], sharedBody: body)
+    }
+
     static func text(_ status: Int, _ text: String) -> Answer {
         Answer(status: status, contentType: "text/plain; charset=utf-8", headers: [], body: Array(text.utf8))
     }

@@ -101,9 +101,4 @@ struct CampaignStats {
     }
 }
 
-enum StreamID {
-    /// The millisecond part of a stream entry id `1700000000000-0`.
-    static func millis(_ id: String) -> Int64? {
-        id.split(separator: "-").first.flatMap { Int64($0) }
-    }
-}
+

@@ -57,11 +57,7 @@ enum OperatorAnswers {
     }
 
     static func eventsPage(_ rows: [AuditLog.StoredEvent], after: Int64) -> Answer {
-        var json = JSONWriter(capacity: 256 * max(1, rows.count))
-        json.beginObject()
-        json.key("events")
-        json.beginArray()
-        for row in rows {
+        page("events", rows, nextAfter: rows.last?.seq ?? after, rowBytes: 256) { json, row in
             json.beginObject()
             json.field("seq", Int(row.seq))
             json.field("reservation_id", row.reservationID)
@@ -74,20 +70,24 @@ enum OperatorAnswers {
             json.field("leaf", Hex.encode(row.leaf))
             json.endObject()
         }
-        json.endArray()
-        json.field("next_after", Int(rows.last?.seq ?? after))
-        json.endObject()
-        return .json(200, json.bytes)
     }
 
     static func auditPage(_ rows: [AuditLog.StoredEntry], after: Int64) -> Answer {
-        var json = JSONWriter(capacity: 512 * max(1, rows.count))
+        page("entries", rows, nextAfter: rows.last?.entry.id ?? after, rowBytes: 512) { json, row in
+            row.entry.write(to: &json, hash: row.hash)
+        }
+    }
+
+    /// `{"<key>": [rows…], "next_after": N}`: the audit endpoints' pages.
+    private static func page<Row>(_ key: String, _ rows: [Row], nextAfter: Int64, rowBytes: Int,
+                                  _ write: (inout JSONWriter, Row) -> Void) -> Answer {
+        var json = JSONWriter(capacity: rowBytes * max(1, rows.count))
         json.beginObject()
-        json.key("entries")
+        json.key(key)
         json.beginArray()
-        for row in rows { row.entry.write(to: &json, hash: row.hash) }
+        for row in rows { write(&json, row) }
         json.endArray()
-        json.field("next_after", Int(rows.last?.entry.id ?? after))
+        json.field("next_after", Int(nextAfter))
         json.endObject()
         return .json(200, json.bytes)
     }

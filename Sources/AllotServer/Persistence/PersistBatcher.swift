@@ -215,7 +215,7 @@ final class PersistBatcher {
                         guard let entry = entries[entryIndex], let streamID = StreamEntryView.streamID(of: entry) else { continue }
                         let streamIDText = String(decoding: streamID, as: UTF8.self)
                         acks.append(streamIDText)
-                        if acks.count == 1, let millis = StreamEntryView.millis(ofStreamID: streamID) {
+                        if acks.count == 1, let millis = StreamID.millis(bytes: streamID) {
                             batch.oldestMillis = min(batch.oldestMillis ?? millis, millis)
                         }
                         guard let event = StreamEntryView(entry) else {

@@ -53,9 +53,13 @@ struct StreamEntryView {
         self.record = record
         self.actor = actor
     }
+}
 
-    /// When an entry was added: its id's milliseconds (`<ms>-<seq>`).
-    static func millis(ofStreamID bytes: UnsafeRawBufferPointer) -> Int64? {
+/// Stream entry ids, `<ms>-<seq>`.
+enum StreamID {
+    /// The millisecond part, read from the id's bytes (the persister reads
+    /// them in place).
+    static func millis(bytes: UnsafeRawBufferPointer) -> Int64? {
         var value: Int64 = 0
         var digits = 0
         for byte in bytes {
@@ -65,5 +69,10 @@ struct StreamEntryView {
             digits += 1
         }
         return digits > 0 ? value : nil
+    }
+
+    static func millis(_ id: String) -> Int64? {
+        var id = id
+        return id.withUTF8 { millis(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
