@@ -76,7 +76,7 @@ let package = Package(
             .plugin(name: "BenchmarkPlugin", package: "benchmark"),
         ]),
 
-        .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain"]),
+        .testTarget(name: "AllotDomainTests", dependencies: ["AllotDomain", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "EventHTTPTests", dependencies: ["EventHTTP", "EventLoops"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "EventLoops", "CHiredis", "ProcessSupervision",
                                                             .product(name: "Logging", package: "swift-log")]),

@@ -1,5 +1,3 @@
-@preconcurrency import Crypto
-
 /// Turns a normalised citizen id into the only form Allot keeps: a keyed hash
 /// (HMAC-SHA256 under the server's citizen key). The raw id goes no further
 /// than this call.
@@ -7,8 +5,7 @@ public struct CitizenKeyer: Sendable {
     /// Bytes of the HMAC kept (128 bits: collisions among 10⁹ citizens stay
     /// below 10⁻²⁰, and Redis keeps half the bytes of the full digest).
     public static let keyBytes = 16
-    /// The HMAC with the key already absorbed: each use copies it (a few
-    /// dozen bytes) instead of hashing the key's two pads again.
+    /// The HMAC with the key's pads already compressed (KeyedHMAC.swift).
     private let keyed: KeyedHMAC
 
     public init(secret: [UInt8]) {
@@ -23,26 +20,25 @@ public struct CitizenKeyer: Sendable {
 
     /// Lower-case hex of the truncated HMAC: 32 characters.
     public func citizenKey(normalizedID: String) -> String {
-        Hex.encode(keyed.authenticationCode(for: Array(normalizedID.utf8)).prefix(Self.keyBytes))
-    }
-}
-
-/// HMAC-SHA256 keyed once, used many times (a copy per message).
-struct KeyedHMAC: @unchecked Sendable {
-    // Never mutated after init: each use works on its own copy.
-    private let initial: HMAC<SHA256>
-
-    init(key: [UInt8]) { initial = HMAC<SHA256>(key: SymmetricKey(data: key)) }
-
-    func authenticationCode(for message: [UInt8]) -> HashedAuthenticationCode<SHA256> {
-        var mac = initial
-        mac.update(data: message)
-        return mac.finalize()
+        var id = normalizedID
+        let code = id.withUTF8 { keyed.authenticationCode(for: UnsafeRawBufferPointer($0)) }
+        return withUnsafeBytes(of: code.bigEndianBytes) { Hex.encode(UnsafeRawBufferPointer(rebasing: $0.prefix(Self.keyBytes))) }
     }
 }
 
 public enum Hex {
     static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Into one string, written in place (one allocation past 15 bytes).
+    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: 2 * bytes.count) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = digits[Int(byte >> 4)]
+                out[2 * index + 1] = digits[Int(byte & 0x0F)]
+            }
+            return 2 * bytes.count
+        }
+    }
 
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         var out: [UInt8] = []

@@ -86,14 +86,15 @@ public struct ReservationID: Hashable, Sendable, CustomStringConvertible {
     }
 
     static func encode(high: UInt64, low: UInt64) -> String {
-        var out = [UInt8](repeating: 0, count: textLength)
-        var hi = high, lo = low
-        for index in stride(from: textLength - 1, through: 0, by: -1) {
-            out[index] = Crockford.alphabet[Int(lo & 0x1F)]
-            lo = (lo >> 5) | ((hi & 0x1F) << 59)
-            hi >>= 5
+        String(unsafeUninitializedCapacity: textLength) { out in
+            var hi = high, lo = low
+            for index in stride(from: textLength - 1, through: 0, by: -1) {
+                out[index] = Crockford.alphabet[Int(lo & 0x1F)]
+                lo = (lo >> 5) | ((hi & 0x1F) << 59)
+                hi >>= 5
+            }
+            return textLength
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -102,13 +103,16 @@ public struct ReservationID: Hashable, Sendable, CustomStringConvertible {
 public enum PickupCode {
     public static func make<R: RandomNumberGenerator>(using random: inout R) -> String {
         var bits = random.next() as UInt64
-        var out = [UInt8]()
-        out.reserveCapacity(9)
-        for index in 0..<8 {
-            if index == 4 { out.append(UInt8(ascii: "-")) }
-            out.append(Crockford.alphabet[Int(bits & 0x1F)])
-            bits >>= 5
+        // Nine bytes: a small string, with no allocation.
+        return String(unsafeUninitializedCapacity: 9) { out in
+            var count = 0
+            for index in 0..<8 {
+                if index == 4 { out[count] = UInt8(ascii: "-"); count += 1 }
+                out[count] = Crockford.alphabet[Int(bits & 0x1F)]
+                count += 1
+                bits >>= 5
+            }
+            return count
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -2,29 +2,31 @@
 /// path renders without Codable's reflection.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
-    private var needsComma = [false]
+    /// Whether the next value at each open level needs a comma first.
+    private var needsComma = CommaStack()
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
-    public mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    public mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma.push() }
+    public mutating func endObject() { needsComma.pop(); bytes.append(UInt8(ascii: "}")) }
+    public mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); needsComma.push() }
+    public mutating func endArray() { needsComma.pop(); bytes.append(UInt8(ascii: "]")) }
 
     public mutating func key(_ name: StaticString) {
         separate()
         bytes.append(UInt8(ascii: "\""))
         bytes.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        needsComma[needsComma.count - 1] = false
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        needsComma.top = false
     }
 
     public mutating func key(_ name: String) {
         string(name)
         bytes.append(UInt8(ascii: ":"))
-        needsComma[needsComma.count - 1] = false
+        needsComma.top = false
     }
 
     public mutating func string(_ value: String) {
@@ -66,8 +68,52 @@ public struct JSONWriter {
     public mutating func field(_ name: StaticString, _ value: String) { key(name); string(value) }
     public mutating func field(_ name: StaticString, _ value: Int) { key(name); number(value) }
 
+    /// `"name":"2026-03-01T00:00:01.234Z"`, written in place (no string made).
+    public mutating func field(_ name: StaticString, timestampMillis: Int64) {
+        key(name)
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Timestamp.textBytesMax) { text in
+            let count = Timestamp.write(millis: timestampMillis, into: text)
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text.prefix(count)))
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     private mutating func separate() {
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = true
+        if needsComma.top { bytes.append(UInt8(ascii: ",")) }
+        needsComma.top = true
+    }
+}
+
+/// A stack of flags, one per open object or array, in the bits of one word
+/// (an array of flags would cost an allocation per body written); levels
+/// past 63 spill into an array.
+private struct CommaStack {
+    private var bits: UInt64 = 0
+    private var depth = 0
+    private var spilled: [Bool] = []
+    private static let inlineLevels = 63
+
+    var top: Bool {
+        get { depth < Self.inlineLevels ? bits & (1 << depth) != 0 : spilled[depth - Self.inlineLevels] }
+        set {
+            if depth < Self.inlineLevels {
+                if newValue { bits |= 1 << depth } else { bits &= ~(1 << depth) }
+            } else {
+                spilled[depth - Self.inlineLevels] = newValue
+            }
+        }
+    }
+
+    mutating func push() {
+        depth += 1
+        if depth >= Self.inlineLevels { spilled.append(false) } else { bits &= ~(1 << depth) }
+    }
+
+    mutating func pop() {
+        precondition(depth > 0, "closed more than was opened")
+        if depth >= Self.inlineLevels { spilled.removeLast() }
+        depth -= 1
     }
 }

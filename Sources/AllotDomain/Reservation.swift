@@ -24,7 +24,7 @@ public struct Reservation: Equatable, Sendable {
     }
 
     public var json: [UInt8] {
-        var json = JSONWriter(capacity: 220)
+        var json = JSONWriter(capacity: 256)
         json.beginObject()
         json.field("id", id.text)
         json.field("campaign_id", campaignID)
@@ -32,7 +32,7 @@ public struct Reservation: Equatable, Sendable {
         json.field("site_id", siteID)
         json.field("status", status.rawValue)
         json.field("code", code)
-        json.field("created_at", Timestamp.format(millis: createdAtMillis))
+        json.field("created_at", timestampMillis: createdAtMillis)
         json.endObject()
         return json.bytes
     }

@@ -25,16 +25,30 @@ public enum Route: Equatable, Sendable {
     case reservationEvents
 }
 
-/// Maps method + path to a `Route`. Pure: no allocation beyond the split of
-/// at most `segmentsMax` segments, so a hostile path costs O(its length).
+/// Maps method + path to a `Route`. Pure: one allocation, for at most
+/// `segmentsMax` segments, so a hostile path costs O(its length).
 public enum Router {
     static let segmentsMax = 8
 
     public static func route(method: HTTPMethod, path: Substring) -> Result<Route, Problem> {
         guard path.first == "/" else { return .failure(.notFound("no such path")) }
-        let segments = path.dropFirst().split(separator: "/", maxSplits: segmentsMax, omittingEmptySubsequences: false)
-        guard segments.count <= segmentsMax else { return .failure(.notFound("no such path")) }
+        guard let segments = segments(of: path.dropFirst()) else { return .failure(.notFound("no such path")) }
         return match(method, segments)
+    }
+
+    /// `a/b/c` → [a, b, c], empty segments kept; nil past `segmentsMax`.
+    /// (`split` would grow its array three times on every request.)
+    private static func segments(of path: Substring) -> [Substring]? {
+        var segments: [Substring] = []
+        segments.reserveCapacity(segmentsMax)
+        var start = path.startIndex
+        while true {
+            guard segments.count < segmentsMax else { return nil }
+            let end = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+            segments.append(path[start..<end])
+            guard end < path.endIndex else { return segments }
+            start = path.utf8.index(after: end)
+        }
     }
 
     private static func match(_ method: HTTPMethod, _ s: [Substring]) -> Result<Route, Problem> {

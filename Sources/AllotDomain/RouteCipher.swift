@@ -1,5 +1,3 @@
-@preconcurrency import Crypto
-
 /// Masks the route a reservation id carries (Crockford.swift, ReservationID).
 ///
 /// A route number names the campaign that holds a reservation, so a lookup
@@ -15,17 +13,15 @@ public struct RouteCipher: Sendable {
     /// `secret`: the server's citizen key; the mask's key is derived from it,
     /// so ids stay readable for as long as holdings stay keyed.
     public init(secret: [UInt8]) {
-        let derived = HMAC<SHA256>.authenticationCode(for: Array("allot reservation route v1".utf8),
-                                                      using: SymmetricKey(data: secret))
-        keyed = KeyedHMAC(key: Array(derived))
+        let derived = KeyedHMAC(key: secret).authenticationCode(for: Array("allot reservation route v1".utf8))
+        keyed = KeyedHMAC(key: derived.bytes)
     }
 
     /// 24 bits of HMAC-SHA256 over the id's time prefix and random bits.
     func mask(high: UInt64, randomLow: UInt64) -> UInt32 {
-        var input = [UInt8](repeating: 0, count: 13)
-        for index in 0..<8 { input[index] = UInt8(truncatingIfNeeded: high >> (56 - 8 * index)) }
-        for index in 0..<5 { input[8 + index] = UInt8(truncatingIfNeeded: randomLow >> (32 - 8 * index)) }
-        let mac = keyed.authenticationCode(for: input)
-        return mac.prefix(3).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        // 13 bytes: the 8 of `high`, then the low 40 bits of `randomLow`, big-endian.
+        let input = (high.bigEndian, (randomLow << 24).bigEndian)
+        let mac = withUnsafeBytes(of: input) { keyed.authenticationCode(for: UnsafeRawBufferPointer(rebasing: $0.prefix(13))) }
+        return mac.words.0 >> 8
     }
 }

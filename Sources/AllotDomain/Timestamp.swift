@@ -53,26 +53,44 @@ public enum Timestamp {
     /// and `alwaysFraction` is false.
     /// A time outside 1970…9999 is written as the nearest end of that range
     /// (total: stored values are checked where they are read, see isInRange).
-    public static func format(millis unclamped: Int64, alwaysFraction: Bool = true) -> String {
+    public static func format(millis: Int64, alwaysFraction: Bool = true) -> String {
+        // Written in place: one allocation (the text is past 15 bytes).
+        String(unsafeUninitializedCapacity: textBytesMax) { write(millis: millis, alwaysFraction: alwaysFraction, into: $0) }
+    }
+
+    /// The longest text `format` writes.
+    public static let textBytesMax = 24
+
+    /// Writes `format`'s text at the start of `out` (`textBytesMax` bytes); its length.
+    public static func write(millis unclamped: Int64, alwaysFraction: Bool = true, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(out.count >= textBytesMax)
         let millis = min(max(0, unclamped), millisMax)
         let seconds = millis / 1000
         let fraction = Int(millis % 1000)
         let (year, month, day) = CivilDate.civil(days: Int(seconds / 86_400))
         let secondOfDay = Int(seconds % 86_400)
-        var out = [UInt8]()
-        out.reserveCapacity(24)
-        append(year, width: 4, to: &out); out.append(0x2D)
-        append(month, width: 2, to: &out); out.append(0x2D)
-        append(day, width: 2, to: &out); out.append(0x54)
-        append(secondOfDay / 3600, width: 2, to: &out); out.append(0x3A)
-        append(secondOfDay / 60 % 60, width: 2, to: &out); out.append(0x3A)
-        append(secondOfDay % 60, width: 2, to: &out)
-        if alwaysFraction || fraction != 0 {
-            out.append(0x2E)
-            append(fraction, width: 3, to: &out)
+        var count = 0
+        func put(_ value: Int, width: Int) {
+            var rest = value
+            for index in stride(from: count + width - 1, through: count, by: -1) {
+                out[index] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                rest /= 10
+            }
+            count += width
         }
-        out.append(0x5A)
-        return String(decoding: out, as: UTF8.self)
+        func put(_ byte: UInt8) { out[count] = byte; count += 1 }
+        put(year, width: 4); put(0x2D)
+        put(month, width: 2); put(0x2D)
+        put(day, width: 2); put(0x54)
+        put(secondOfDay / 3600, width: 2); put(0x3A)
+        put(secondOfDay / 60 % 60, width: 2); put(0x3A)
+        put(secondOfDay % 60, width: 2)
+        if alwaysFraction || fraction != 0 {
+            put(0x2E)
+            put(fraction, width: 3)
+        }
+        put(0x5A)
+        return count
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil for anything else.

@@ -170,7 +170,13 @@ struct HTTPResponseHead {
 
     init(status: Int, date: String) {
         bytes.reserveCapacity(256)
-        append("HTTP/1.1 \(status) \(HTTPStatus.reason(status))\r\n")
+        // Piece by piece: an interpolated status line costs two allocations
+        // per answer.
+        append("HTTP/1.1 ")
+        append(String(status))
+        append(" ")
+        append(HTTPStatus.reason(status))
+        append("\r\n")
         if !date.isEmpty { add("Date", date) }
     }
 
@@ -179,10 +185,13 @@ struct HTTPResponseHead {
         append(name)
         append(": ")
         var safe = value
-        if safe.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
-            safe = String(decoding: safe.utf8.filter { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
+        safe.withUTF8 { value in
+            if value.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
+                bytes.append(contentsOf: value.lazy.filter { $0 != 0x0D && $0 != 0x0A })
+            } else {
+                bytes.append(contentsOf: value)
+            }
         }
-        append(safe)
         append("\r\n")
     }
 

@@ -28,6 +28,10 @@ public final class RedisAsyncClient {
     }
 
     public typealias Completion = (Result<RedisReply, RedisFailure>) -> Void
+    /// A completion that reads the reply where hiredis keeps it (valid only
+    /// during the call): for the hot path, which would otherwise copy every
+    /// reply into Swift values only to read two fields.
+    public typealias BorrowingCompletion = (Result<RedisReplyView, RedisFailure>) -> Void
 
     private let loop: EventLoop
     private let settings: Settings
@@ -73,36 +77,62 @@ public final class RedisAsyncClient {
         enqueue(arguments, completion: completion)
     }
 
+    /// Sends one command already in the wire format (the hot path's).
+    public func send(_ command: RedisCommand, completion: @escaping Completion) {
+        send(command, delivery: .copy(completion))
+    }
+
+    /// `send`, with the reply lent to the completion instead of copied.
+    public func send(_ command: RedisCommand, borrowing completion: @escaping BorrowingCompletion) {
+        send(command, delivery: .borrow(completion))
+    }
+
+    private func send(_ command: RedisCommand, delivery: PendingCommand.Delivery) {
+        loop.preconditionInLoop()
+        precondition(command.isComplete, "a command with fewer arguments than announced")
+        guard connected else { return delivery.fail(.disconnected) }
+        enqueue(delivery) { context, privdata in
+            command.bytes.withUnsafeBytes {
+                redisAsyncFormattedCommand(context, redisReplied, privdata, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+            }
+        }
+    }
+
     private func enqueue(_ arguments: [String], completion: @escaping Completion) {
+        enqueue(.copy(completion)) { context, privdata in
+            argv.with(arguments) { argc, argv, lengths in
+                redisAsyncCommandArgv(context, redisReplied, privdata, argc, argv, lengths)
+            }
+        }
+    }
+
+    /// Hands one command to hiredis (`issue`, given the context and the
+    /// callback's private data) and queues its completion.
+    private func enqueue(_ delivery: PendingCommand.Delivery,
+                         issue: (UnsafeMutablePointer<redisAsyncContext>, UnsafeMutableRawPointer) -> Int32) {
         guard let context, pending.count < settings.pendingCommandsMax else {
-            completion(.failure(.disconnected))
+            delivery.fail(.disconnected)
             return
         }
-        let command = PendingCommand(completion: completion, deadlineMicros: monotonicMicros() + Int64(settings.commandTimeoutMillis) * 1000)
+        let command = PendingCommand(delivery: delivery, deadlineMicros: monotonicMicros() + Int64(settings.commandTimeoutMillis) * 1000)
         let retained = Unmanaged.passRetained(command)
-        let status = argv.with(arguments) { argc, argv, lengths in
-            redisAsyncCommandArgv(context, { _, reply, privdata in
-                let command = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
-                command.client?.received(command, reply: reply?.assumingMemoryBound(to: redisReply.self))
-            }, retained.toOpaque(), argc, argv, lengths)
-        }
-        guard status == REDIS_OK else {
+        guard issue(context, retained.toOpaque()) == REDIS_OK else {
             retained.release()
-            completion(.failure(.disconnected))
+            delivery.fail(.disconnected)
             return
         }
         command.client = self
         pending.append(command)
     }
 
-    private func received(_ command: PendingCommand, reply: UnsafeMutablePointer<redisReply>?) {
+    fileprivate func received(_ command: PendingCommand, reply: UnsafeMutablePointer<redisReply>?) {
         pending.remove(command)
         guard !command.isDone else { return }
         command.isDone = true
-        if let reply {
-            command.completion(.success(RedisReply(copying: reply)))
-        } else {
-            command.completion(.failure(.disconnected))
+        guard let reply else { return command.delivery.fail(.disconnected) }
+        switch command.delivery {
+        case .copy(let completion): completion(.success(RedisReply(copying: reply)))
+        case .borrow(let completion): completion(.success(RedisReplyView(reply)))
         }
     }
 
@@ -189,19 +219,39 @@ public final class RedisAsyncClient {
         let commands = pending.removeAll()
         for command in commands where !command.isDone {
             command.isDone = true
-            command.completion(.failure(failure))
+            command.delivery.fail(failure)
         }
     }
 }
 
+/// hiredis's reply callback for every command (a C function: it captures
+/// nothing; the command comes back as the private data).
+private func redisReplied(_ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
+                          _ privdata: UnsafeMutableRawPointer?) {
+    let command = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
+    command.client?.received(command, reply: reply?.assumingMemoryBound(to: redisReply.self))
+}
+
 final class PendingCommand {
-    let completion: RedisAsyncClient.Completion
+    enum Delivery {
+        case copy(RedisAsyncClient.Completion)
+        case borrow(RedisAsyncClient.BorrowingCompletion)
+
+        func fail(_ failure: RedisFailure) {
+            switch self {
+            case .copy(let completion): completion(.failure(failure))
+            case .borrow(let completion): completion(.failure(failure))
+            }
+        }
+    }
+
+    let delivery: Delivery
     let deadlineMicros: Int64
     var isDone = false
     weak var client: RedisAsyncClient?
 
-    init(completion: @escaping RedisAsyncClient.Completion, deadlineMicros: Int64) {
-        self.completion = completion
+    init(delivery: Delivery, deadlineMicros: Int64) {
+        self.delivery = delivery
         self.deadlineMicros = deadlineMicros
     }
 }

@@ -177,6 +177,14 @@ public struct RedisReplyView {
         return UnsafeRawBufferPointer(start: pointer, count: reply.pointee.len)
     }
 
+    /// An integer reply's value (nil for anything else).
+    public var integer: Int64? { reply.pointee.type == REDIS_REPLY_INTEGER ? reply.pointee.integer : nil }
+
+    /// Whether this is a string reply of exactly `text`'s bytes.
+    public func isString(_ text: StaticString) -> Bool {
+        isString && bytes.elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     /// A string reply as a String (a copy).
     public var text: String? { isString ? String(decoding: bytes, as: UTF8.self) : nil }
 
@@ -184,4 +192,19 @@ public struct RedisReplyView {
 
     /// A copy of the reply, for what is kept beyond the closure.
     public var copy: RedisReply { RedisReply(copying: reply) }
+
+    /// Reads one reply from wire bytes with hiredis's own reader and lends
+    /// it to `body`; nil when the reader refuses the bytes. For tests of
+    /// what reads a borrowed reply.
+    public static func parsing<T>(_ resp: [UInt8], _ body: (RedisReplyView) throws -> T) rethrows -> T? {
+        guard let reader = redisReaderCreate() else { return nil }
+        defer { redisReaderFree(reader) }
+        _ = resp.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { redisReaderFeed(reader, $0.baseAddress, $0.count) }
+        }
+        var raw: UnsafeMutableRawPointer?
+        guard redisReaderGetReply(reader, &raw) == REDIS_OK, let parsed = raw else { return nil }
+        defer { freeReplyObject(parsed) }
+        return try body(RedisReplyView(parsed.assumingMemoryBound(to: redisReply.self)))
+    }
 }

@@ -185,3 +185,37 @@ import Testing
         #expect(accepted > 1_000)
     }
 }
+
+@Suite struct JSONWriterTests {
+    /// Commas stay right at every level, in the word of flags and past it.
+    @Test func nestsDeeperThanItsInlineFlags() {
+        for depth in [1, 2, 62, 63, 64, 65, 130] {
+            var json = JSONWriter()
+            for _ in 0..<depth { json.beginArray(); json.number(1) }
+            for _ in 0..<depth { json.endArray(); json.number(2) }
+            var expected = ""
+            for _ in 0..<depth { expected += expected.isEmpty || expected.hasSuffix("[") ? "[1" : ",[1" }
+            for _ in 0..<depth { expected += "],2" }
+            #expect(json.text == expected, "depth \(depth)")
+        }
+    }
+
+    @Test func aLevelOpenedAgainStartsWithoutAComma() {
+        var json = JSONWriter()
+        json.beginArray()
+        for _ in 0..<2 { json.beginArray(); json.number(1); json.endArray() }
+        json.endArray()
+        #expect(json.text == "[[1],[1]]")
+    }
+
+    @Test func writesTimestampFieldsAsFormatDoes() {
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("a", 1)
+        json.field("at", timestampMillis: 1_772_323_201_234)
+        json.field("b", "x")
+        json.endObject()
+        #expect(json.text == #"{"a":1,"at":"\#(Timestamp.format(millis: 1_772_323_201_234))","b":"x"}"#)
+        #expect(Timestamp.format(millis: 1_772_323_201_234) == "2026-03-01T00:00:01.234Z")
+    }
+}

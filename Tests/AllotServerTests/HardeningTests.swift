@@ -73,6 +73,27 @@ import Testing
         #expect((try? ReserveOutcome(.array([.string(Array("slot_full".utf8))]))) == .slotFull)
     }
 
+    /// The reservation path reads its reply where hiredis keeps it: every
+    /// shape must decode exactly as its copy does.
+    @Test func aBorrowedReserveReplyDecodesAsItsCopy() throws {
+        let replies = [
+            "*2\r\n$2\r\nok\r\n:1772323201234\r\n", "*2\r\n$2\r\nok\r\n$3\r\n123\r\n", "*2\r\n$2\r\nOK\r\n:1\r\n",
+            "*3\r\n$2\r\nok\r\n:1\r\n:2\r\n", "*1\r\n$2\r\nok\r\n", "*2\r\n$3\r\nokk\r\n:1\r\n", "*2\r\n+ok\r\n:5\r\n",
+            "*1\r\n$9\r\nslot_full\r\n", "*2\r\n$21\r\ncitizen_limit_reached\r\n:2\r\n", "-ERR boom\r\n", ":1\r\n", "$-1\r\n",
+        ]
+        for resp in replies {
+            let borrowed = try #require(RedisReplyView.parsing(Array(resp.utf8)) { view in Result { () throws(ContractViolation) in try ReserveOutcome(view) } })
+            let copied = try #require(RedisReplyView.parsing(Array(resp.utf8)) { view in Result { () throws(ContractViolation) in try ReserveOutcome(view.copy) } })
+            switch (borrowed, copied) {
+            case (.success(let a), .success(let b)): #expect(a == b, "\(resp)")
+            case (.failure, .failure): break
+            default: Issue.record("\(resp): borrowed \(borrowed), copied \(copied)")
+            }
+        }
+        let confirmed = RedisReplyView.parsing(Array("*2\r\n$2\r\nok\r\n:1772323201234\r\n".utf8)) { try? ReserveOutcome($0) }
+        #expect(confirmed == .confirmed(createdAtMillis: 1_772_323_201_234))
+    }
+
     @Test func unreadableStoredStateGives503AndALogLine() throws {
         let stack = try LiveStack()
         defer { stack.shutdown() }

@@ -40,16 +40,7 @@ import Testing
 
     /// Nil when hiredis's reader refuses the bytes.
     func copiedReply(_ resp: String) throws -> RedisReply? {
-        let reader = try #require(redisReaderCreate())
-        defer { redisReaderFree(reader) }
-        let bytes = Array(resp.utf8)
-        _ = bytes.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { redisReaderFeed(reader, $0.baseAddress, $0.count) }
-        }
-        var raw: UnsafeMutableRawPointer?
-        guard redisReaderGetReply(reader, &raw) == REDIS_OK, let parsed = raw else { return nil }
-        defer { freeReplyObject(parsed) }
-        return RedisReply(copying: parsed.assumingMemoryBound(to: redisReply.self))
+        RedisReplyView.parsing(Array(resp.utf8)) { $0.copy }
     }
 
     @Test func readingHelpersAreTotal() throws {

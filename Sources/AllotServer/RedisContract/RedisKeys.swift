@@ -1,3 +1,5 @@
+import RedisClient
+
 /// Names of Redis keys. Every key of a campaign carries the hash tag
 /// `{c:<cid>}`, so each script touches one Redis Cluster slot.
 /// The fixed keys are made once (a campaign's view keeps its `CampaignKeys`),
@@ -29,9 +31,23 @@ struct CampaignKeys: Sendable {
     var capacity: String { tag + ":cap" }
     var sites: String { tag + ":sites" }
     var slots: String { tag + ":slots" }
-    func ipBucket(_ address: String) -> String { tag + ":bucket:ip:" + address }
-    func citizenBucket(_ citizenKey: String) -> String { tag + ":bucket:c:" + citizenKey }
-    func idempotency(_ keyHash: String) -> String { tag + ":idem:" + keyHash }
+    func ipBucket(_ address: String) -> String { tag + Self.ipBucketInfix + address }
+    func citizenBucket(_ citizenKey: String) -> String { tag + Self.citizenBucketInfix + citizenKey }
+    func idempotency(_ keyHash: String) -> String { tag + Self.idempotencyInfix + keyHash }
+
+    // The same keys appended to a command in pieces, with no string built
+    // (the reservation path names three of them per request).
+    func appendIPBucket(_ address: String, to command: inout RedisCommand) { command.append(tag, Self.ipBucketInfix, address) }
+    func appendCitizenBucket(_ citizenKey: String, to command: inout RedisCommand) {
+        command.append(tag, Self.citizenBucketInfix, citizenKey)
+    }
+    func appendIdempotency(_ keyHash: String, to command: inout RedisCommand) {
+        command.append(tag, Self.idempotencyInfix, keyHash)
+    }
+
+    private static let ipBucketInfix = ":bucket:ip:"
+    private static let citizenBucketInfix = ":bucket:c:"
+    private static let idempotencyInfix = ":idem:"
 }
 
 enum GlobalKeys {

@@ -71,6 +71,16 @@ enum ReserveOutcome: Equatable {
         }
     }
 
+    /// The commonest reply, `{'ok', created ms}`, read where hiredis keeps
+    /// it; any other through a copy.
+    init(_ reply: RedisReplyView) throws(ContractViolation) {
+        if reply.count == 2, let first = reply[0], first.isString("ok"), let created = reply[1]?.integer {
+            self = .confirmed(createdAtMillis: created)
+        } else {
+            try self.init(reply.copy)
+        }
+    }
+
     private static func rejection(_ parts: ReplyParts) throws(ContractViolation) -> RateLimitRejection {
         guard let bucket = BucketName(rawValue: try parts.text(1)) else { throw parts.violation("unknown bucket") }
         let retry = try parts.integer(2)

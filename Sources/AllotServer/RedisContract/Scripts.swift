@@ -12,6 +12,16 @@ struct StoredFunction: Sendable {
     /// The name it is called by, `allot_<name>_<library version>`.
     let functionName: String
 
+    /// `FCALL name numkeys`, in the wire format, followed by room for
+    /// `keys` keys and `arguments` arguments the caller appends.
+    func command(keys: Int, arguments: Int) -> RedisCommand {
+        var command = RedisCommand(argumentCount: 3 + keys + arguments)
+        command.append("FCALL")
+        command.append(functionName)
+        command.append(keys)
+        return command
+    }
+
     /// `FCALL name numkeys keys… arguments…`, built in one allocation.
     func command(keys: [String], arguments: [String]) -> [String] {
         var command: [String] = []

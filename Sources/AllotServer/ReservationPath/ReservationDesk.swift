@@ -94,20 +94,34 @@ final class ReservationDesk {
         let keys = attempt.keys
         let bound = LoopBound(exchange, loop: loop)
         let sentMicros = monotonicMicros()
-        redis.run(Scripts.reserve, keys: [
-            keys.config, keys.remaining, keys.holdings, keys.stats, keys.records, keys.stream,
-            keys.globalBucket, keys.ipBucket(attempt.address), keys.citizenBucket(attempt.citizenKey),
-            keys.idempotency(attempt.idempotencyKeyHash),
-        ], arguments: [
-            attempt.slot.id, attempt.slot.siteID, attempt.id.text, attempt.code, attempt.citizenKey,
-            attempt.fingerprint, String(config.idempotencyTTLSeconds), String(config.streamEntriesMax),
-        ]) { [self] result in
+        // reserve.lua's keys and arguments, in its order, written straight
+        // into the wire format.
+        var command = Scripts.reserve.command(keys: 10, arguments: 8)
+        command.append(keys.config)
+        command.append(keys.remaining)
+        command.append(keys.holdings)
+        command.append(keys.stats)
+        command.append(keys.records)
+        command.append(keys.stream)
+        command.append(keys.globalBucket)
+        keys.appendIPBucket(attempt.address, to: &command)
+        keys.appendCitizenBucket(attempt.citizenKey, to: &command)
+        keys.appendIdempotency(attempt.idempotencyKeyHash, to: &command)
+        command.append(attempt.slot.id)
+        command.append(attempt.slot.siteID)
+        command.append(attempt.id.text)
+        command.append(attempt.code)
+        command.append(attempt.citizenKey)
+        command.append(attempt.fingerprint)
+        command.append(config.idempotencyTTLSeconds)
+        command.append(config.streamEntriesMax)
+        redis.run(command, borrowing: { [self] result in
             let metrics = shared.metrics
             metrics.redisRoundTrip.recordMicroseconds(monotonicMicros() - sentMicros)
             let (answer, outcome) = answer(for: result, attempt: attempt)
             metrics.reservationOutcome(outcome)
             bound.wrapped.send(answer)
-        }
+        })
     }
 
     /// What a valid request goes on to: the script, or a refusal at once.
@@ -171,7 +185,7 @@ final class ReservationDesk {
     }
 
     /// The answer to a script run, and its outcome for metrics.
-    private func answer(for result: Result<RedisReply, RedisFailure>, attempt: ReservationAttempt) -> (Answer, String) {
+    private func answer(for result: Result<RedisReplyView, RedisFailure>, attempt: ReservationAttempt) -> (Answer, String) {
         guard case .success(let reply) = result else {
             return (.problem(.unavailable("the reservation store is unreachable; nothing was reserved")), "unavailable")
         }
