@@ -13,6 +13,8 @@ final class LoopContext {
     let catalog: Catalog
     let shared: SharedServices
     let dispatcher: Dispatcher
+    /// This loop's own cells of the per-request metrics.
+    let metrics: LoopRequestMetrics
     private let desk: ReservationDesk
     /// This loop's HTTP server's open connections (set once it exists).
     var openConnections: () -> Int = { 0 }
@@ -27,7 +29,8 @@ final class LoopContext {
         catalog = Catalog(loop: loop, redis: redis)
         let finder = CampaignFinder(catalog: catalog, redis: redis, staleMillisMax: shared.config.snapshotStaleMillisMax)
         let reads = CitizenReads(catalog: catalog, finder: finder)
-        desk = ReservationDesk(loop: loop, redis: redis, reads: reads, shared: shared)
+        metrics = LoopRequestMetrics(shared.metrics)
+        desk = ReservationDesk(loop: loop, redis: redis, reads: reads, shared: shared, metrics: metrics)
         dispatcher = Dispatcher(loop: loop, shared: shared, redis: redis, reads: reads, desk: desk,
                                 lookup: ReservationLookup(loop: loop, redis: redis, finder: finder, shared: shared),
                                 operators: OperatorRoutes(loop: loop, shared: shared))

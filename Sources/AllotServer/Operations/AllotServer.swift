@@ -72,7 +72,7 @@ public final class AllotServer: @unchecked Sendable {
                 context.start()
                 handle.context = context
                 let server = try? HTTPServer(loop: loop, listenerFD: fd, limits: limits, gate: gate) { context.handle($0) }
-                let requests = LoopRequestMetrics(context.shared.metrics)
+                let requests = context.metrics
                 server?.responded = { exchange, status in
                     requests.responded(route: exchange.label, status: status,
                                        elapsedMicros: monotonicMicros() - exchange.startedMicros)

@@ -4,15 +4,18 @@ import EventHTTP
 import Prometheus
 import Synchronization
 
-/// What `/metrics` shows, recorded through swift-metrics into this server's
-/// own Prometheus registry (not the process-wide one: tests run several
-/// servers in one process). Handles are made once and kept; making one takes
-/// the registry's lock, recording on it does not contend with other labels.
+/// What `/metrics` shows. What the loops record on every request is kept
+/// per loop (LoopMetrics.swift) and summed when rendered; the rest goes
+/// through swift-metrics into this server's own Prometheus registry (not the
+/// process-wide one: tests run several servers in one process). Handles are
+/// made once and kept.
 final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private let outcomeCounters: [String: CoreMetrics.Counter]
-    let redisRoundTrip: CoreMetrics.Timer
+    let requests = LoopFamily<LoopCount>("allot_http_requests_total", labels: ["route", "status"]) { LoopCount() }
+    let requestDurations = LoopFamily<LoopHistogram>("allot_http_request_duration_seconds", labels: ["route"]) { LoopHistogram() }
+    let redisRoundTrips = LoopFamily<LoopHistogram>("allot_redis_roundtrip_seconds", labels: ["command"]) { LoopHistogram() }
+    let reservationOutcomes = LoopFamily<LoopCount>("allot_reservation_outcomes_total", labels: ["outcome"]) { LoopCount() }
     let persistBatchRows: CoreMetrics.Recorder
     let persistLagMillis: CoreMetrics.Gauge
     let persistedRows: CoreMetrics.Counter
@@ -37,18 +40,8 @@ final class ServerMetrics: Sendable {
     init(loops: Int) {
         connectionsPerLoop = (0..<loops).map { _ in PublishedCount() }
         var factory = PrometheusMetricsFactory(registry: registry)
-        // Request and Redis latencies live between 0.1 ms and seconds.
-        factory.defaultDurationHistogramBuckets = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-            .milliseconds(1000), .milliseconds(5000),
-        ]
         factory.valueHistogramBuckets["allot_persist_batch_rows"] = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000]
         self.factory = factory
-        outcomeCounters = Dictionary(uniqueKeysWithValues: Self.outcomes.map {
-            ($0, CoreMetrics.Counter(label: "allot_reservation_outcomes_total", dimensions: [("outcome", $0)], factory: factory))
-        })
-        redisRoundTrip = CoreMetrics.Timer(label: "allot_redis_roundtrip_seconds", dimensions: [("command", "reserve")], factory: factory)
         persistBatchRows = CoreMetrics.Recorder(label: "allot_persist_batch_rows", dimensions: [], aggregate: true, factory: factory)
         persistLagMillis = CoreMetrics.Gauge(label: "allot_persist_lag_milliseconds", dimensions: [], factory: factory)
         persistedRows = CoreMetrics.Counter(label: "allot_persisted_events_total", dimensions: [], factory: factory)
@@ -57,19 +50,6 @@ final class ServerMetrics: Sendable {
         connectionEnds = Dictionary(uniqueKeysWithValues: Self.connectionEndReasons.map {
             ($0, CoreMetrics.Counter(label: "allot_connections_ended_total", dimensions: [("reason", $0)], factory: factory))
         })
-    }
-
-    func requestCounter(route: String, status: Int) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "allot_http_requests_total", dimensions: [("route", route), ("status", String(status))],
-                factory: factory)
-    }
-
-    func requestTimer(route: String) -> CoreMetrics.Timer {
-        CoreMetrics.Timer(label: "allot_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-    }
-
-    func reservationOutcome(_ outcome: String) {
-        outcomeCounters[outcome]?.increment()
     }
 
     func publishOpenConnections(loop: Int, _ count: Int) {
@@ -81,13 +61,16 @@ final class ServerMetrics: Sendable {
         openConnections.record(connectionsPerLoop.reduce(0) { $0 + $1.value.load(ordering: .relaxed) })
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
+        requests.render(into: &buffer)
+        requestDurations.render(into: &buffer)
+        redisRoundTrips.render(into: &buffer)
+        reservationOutcomes.render(into: &buffer)
         return buffer
     }
 }
 
-/// One loop's handles for request metrics, so that recording an answer
-/// takes no lock but the metric's own (the registry hands every loop the
-/// same metric for the same labels).
+/// One loop's own cells of the per-request metrics (LoopMetrics.swift):
+/// recording takes no lock. Touched only on its loop.
 final class LoopRequestMetrics {
     private struct Key: Hashable {
         let route: String
@@ -95,10 +78,25 @@ final class LoopRequestMetrics {
     }
 
     private let metrics: ServerMetrics
-    private var counters: [Key: CoreMetrics.Counter] = [:]
-    private var timers: [String: CoreMetrics.Timer] = [:]
+    private var counters: [Key: LoopCount] = [:]
+    private var timers: [String: LoopHistogram] = [:]
+    private let outcomes: [String: LoopCount]
+    private let reserveRoundTrips: LoopHistogram
 
-    init(_ metrics: ServerMetrics) { self.metrics = metrics }
+    init(_ metrics: ServerMetrics) {
+        self.metrics = metrics
+        // Every outcome is shown from the start, at 0.
+        outcomes = Dictionary(uniqueKeysWithValues: ServerMetrics.outcomes.map { ($0, metrics.reservationOutcomes.cell([$0])) })
+        reserveRoundTrips = metrics.redisRoundTrips.cell(["reserve"])
+    }
+
+    func reservationOutcome(_ outcome: String) {
+        outcomes[outcome]?.add(1)
+    }
+
+    func reserveRoundTrip(micros: Int64) {
+        reserveRoundTrips.record(micros: micros)
+    }
 
     func connectionEnded(_ end: HTTPServer.ConnectionEnd) {
         let reason: String
@@ -114,18 +112,18 @@ final class LoopRequestMetrics {
     func responded(route: String, status: Int, elapsedMicros: Int64) {
         let key = Key(route: route, status: status)
         if let counter = counters[key] {
-            counter.increment()
+            counter.add(1)
         } else {
-            let counter = metrics.requestCounter(route: route, status: status)
+            let counter = metrics.requests.cell([route, String(status)])
             counters[key] = counter
-            counter.increment()
+            counter.add(1)
         }
         if let timer = timers[route] {
-            timer.recordMicroseconds(elapsedMicros)
+            timer.record(micros: elapsedMicros)
         } else {
-            let timer = metrics.requestTimer(route: route)
+            let timer = metrics.requestDurations.cell([route])
             timers[route] = timer
-            timer.recordMicroseconds(elapsedMicros)
+            timer.record(micros: elapsedMicros)
         }
     }
 }

@@ -11,6 +11,8 @@ final class ReservationDesk {
     let redis: RedisAsyncClient
     let reads: CitizenReads
     let shared: SharedServices
+    /// This loop's own metric cells.
+    let metrics: LoopRequestMetrics
     var config: ServerConfig { shared.config }
     var catalog: Catalog { reads.catalog }
     private var random = BufferedRandom()
@@ -18,11 +20,12 @@ final class ReservationDesk {
     /// campaign and stats field, since the last flush to Redis.
     private var rejections: [String: [String: Int]] = [:]
 
-    init(loop: EventLoop, redis: RedisAsyncClient, reads: CitizenReads, shared: SharedServices) {
+    init(loop: EventLoop, redis: RedisAsyncClient, reads: CitizenReads, shared: SharedServices, metrics: LoopRequestMetrics) {
         self.loop = loop
         self.redis = redis
         self.reads = reads
         self.shared = shared
+        self.metrics = metrics
     }
 
     private func countRejection(_ campaign: String, _ field: String) {
@@ -69,7 +72,7 @@ final class ReservationDesk {
                 case .success(.null): refuseSoldOut(attempt.slot, in: view, exchange: bound.wrapped)
                 case .success(let reply) where reply.errorMessage == nil: run(attempt, exchange: bound.wrapped)
                 default:
-                    shared.metrics.reservationOutcome("unavailable")
+                    metrics.reservationOutcome("unavailable")
                     bound.wrapped.send(.problem(.unavailable("the reservation store is unreachable; nothing was reserved")))
                 }
             }
@@ -78,7 +81,7 @@ final class ReservationDesk {
 
     private func refuseSoldOut(_ slot: Slot, in view: CampaignView, exchange: HTTPExchange) {
         countRejection(view.campaign.id, "rej_slot_full")
-        shared.metrics.reservationOutcome("slot_full")
+        metrics.reservationOutcome("slot_full")
         exchange.send(view.soldOutAnswer(slot))
     }
 
@@ -86,7 +89,7 @@ final class ReservationDesk {
         // Counted only for a hot campaign: a hostile client naming random
         // campaigns must not grow this map or Redis.
         if problem.status != 503, catalog.campaigns[campaignID] != nil { countRejection(campaignID, "rej_invalid") }
-        shared.metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
+        metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
         exchange.send(.problem(problem))
     }
 
@@ -116,8 +119,7 @@ final class ReservationDesk {
         command.append(config.idempotencyTTLSeconds)
         command.append(config.streamEntriesMax)
         redis.run(command, borrowing: { [self] result in
-            let metrics = shared.metrics
-            metrics.redisRoundTrip.recordMicroseconds(monotonicMicros() - sentMicros)
+            metrics.reserveRoundTrip(micros: monotonicMicros() - sentMicros)
             let (answer, outcome) = answer(for: result, attempt: attempt)
             metrics.reservationOutcome(outcome)
             bound.wrapped.send(answer)
