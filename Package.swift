@@ -70,7 +70,7 @@ let package = Package(
 
         // ---- micro-benchmarks (BENCHMARKS.md): swift package benchmark ----
         .executableTarget(name: "AllotBenchmarks", dependencies: [
-            "AllotDomain", "AllotServer", "SQLiteStore",
+            "AllotDomain", "AllotServer", "SQLiteStore", "RedisClient",
             .product(name: "Benchmark", package: "benchmark"),
         ], path: "Benchmarks/AllotBenchmarks", plugins: [
             .plugin(name: "BenchmarkPlugin", package: "benchmark"),

@@ -2,6 +2,7 @@ import AllotDomain
 import AllotServer
 import Benchmark
 import Foundation
+import RedisClient
 import SQLiteStore
 
 /// Micro-benchmarks of the pure work on the reservation path and of the
@@ -45,6 +46,36 @@ let benchmarks: @Sendable () -> Void = {
     let path: Substring = "/v1/campaigns/masks-w12/reservations"
     Benchmark("Routing.postReservations", configuration: .init(scalingFactor: .kilo)) { benchmark in
         for _ in benchmark.scaledIterations { blackHole(Router.route(method: .post, path: path)) }
+    }
+
+    Benchmark("ReservationID.make", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var next: UInt64 = 1_767_225_600_000
+        for _ in benchmark.scaledIterations {
+            next += 1
+            blackHole(ReservationID.make(millis: next, route: 1, cipher: routes, using: &random).text)
+        }
+    }
+
+    // The reservation path's FCALL in the wire format: 10 keys (three of
+    // them appended in pieces) and 8 arguments, as ReservationDesk writes it.
+    Benchmark("RedisCommand.reserve", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        let tag = "{c:masks-w12}", citizenKey = "0123456789abcdef0123456789abcdef"
+        for _ in benchmark.scaledIterations {
+            var command = RedisCommand(argumentCount: 21)
+            command.append("FCALL")
+            command.append("allot_reserve_0123456789ab")
+            command.append(10)
+            for suffix in [":cfg", ":rem", ":held", ":stats", ":recs", ":ev", ":bucket:g"] { command.append(tag, suffix) }
+            command.append(tag, ":bucket:ip:", "203.0.113.7")
+            command.append(tag, ":bucket:c:", citizenKey)
+            command.append(tag, ":idem:", "-")
+            for argument in ["pharmacy-17-h09", "pharmacy-17", "01KC7Q2M9XMDA1B2C3D4E5F6G7", "K7Q2-9XMD", citizenKey, ""] {
+                command.append(argument)
+            }
+            command.append(86_400)
+            command.append(1_000_000)
+            blackHole(command.bytes)
+        }
     }
 
     let policy = BucketPolicy(rate: 2, burst: 5)!

@@ -17,6 +17,24 @@ import Testing
         #expect(CitizenIDs.index(of: Array("11010519491231002X".utf8)) == nil)
     }
 
+    @Test func reservationBodiesAreTheJSONTheServerReads() throws {
+        let plan = CampaignPlan(id: "c", slots: ["s0", "hall-2-h09"], capacityPerSlot: 1, perCitizenLimit: 1)
+        let body = plan.body(citizen: 123_456, slot: 1)
+        let decoded = try ReserveRequest.decode(body)
+        #expect(decoded.citizenID == CitizenIDs.make(123_456))
+        #expect(decoded.slotID == "hall-2-h09")
+        #expect(plan.reservePath == "/v1/campaigns/c/reservations")
+    }
+
+    @Test func answersNameTheFieldAskedForOnly() {
+        let body = Array(#"{"xid": "no", "id" : "R1", "code":"slot_full", "id2":"x"}"#.utf8)
+        #expect(Answer.stringField("id", in: body) == "R1")
+        #expect(Answer.stringField("code", in: body) == "slot_full")
+        #expect(Answer.stringField("status", in: body) == nil)
+        #expect(Answer.stringField("id", in: Array(#"{"id":1}"#.utf8)) == nil)
+        #expect(Answer.stringField("id", in: Array(#""id""#.utf8)) == nil)
+    }
+
     @Test func privacyScanFindsAnIDAnywhereAndNothingElse() {
         let id = CitizenIDs.make(4_242)
         let planted = Data("x|\(id.lowercased())|0123456789abcdef0123456789abcdef".utf8)

@@ -25,17 +25,19 @@ struct Answer {
     }
 
     /// The value of `"name": "…"` at the top of a flat JSON object.
-    static func stringField(_ name: String, in body: [UInt8]) -> String? {
-        let key = Array("\"\(name)\"".utf8)
-        guard body.count > key.count else { return nil }
+    static func stringField(_ name: StaticString, in body: [UInt8]) -> String? {
+        let key = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        let quote = UInt8(ascii: "\"")
+        guard body.count > key.count + 2 else { return nil }
         var index = 0
-        while index + key.count <= body.count {
-            if body[index] == key[0], body[index..<index + key.count].elementsEqual(key) {
-                var cursor = index + key.count
+        while index + key.count + 2 <= body.count {
+            if body[index] == quote, body[index + key.count + 1] == quote,
+               body[(index + 1)..<(index + 1 + key.count)].elementsEqual(key) {
+                var cursor = index + key.count + 2
                 while cursor < body.count, body[cursor] == UInt8(ascii: " ") || body[cursor] == UInt8(ascii: ":") { cursor += 1 }
-                guard cursor < body.count, body[cursor] == UInt8(ascii: "\"") else { return nil }
+                guard cursor < body.count, body[cursor] == quote else { return nil }
                 let start = cursor + 1
-                guard let end = body[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+                guard let end = body[start...].firstIndex(of: quote) else { return nil }
                 return String(decoding: body[start..<end], as: UTF8.self)
             }
             index += 1

@@ -8,20 +8,32 @@ enum CitizenIDs {
     static let firstDay = CivilDate.days(year: 1950, month: 1, day: 1)
 
     static func make(_ index: Int) -> String {
-        var digits = region
-        digits.reserveCapacity(18)
+        var id: [UInt8] = []
+        id.reserveCapacity(18)
+        append(index, to: &id)
+        return String(decoding: id, as: UTF8.self)
+    }
+
+    /// Appends the 18 characters of citizen `index`'s number (hot in the
+    /// harness: no String, no String(format:)).
+    static func append(_ index: Int, to out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: region)
         let (year, month, day) = CivilDate.civil(days: firstDay + index / 1000)
-        // Hot in the harness: no String(format:).
-        for (value, width) in [(year, 4), (month, 2), (day, 2), (index % 1000, 3)] {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            while divisor > 0 {
-                digits.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                divisor /= 10
-            }
+        appendDigits(year, width: 4, to: &out)
+        appendDigits(month, width: 2, to: &out)
+        appendDigits(day, width: 2, to: &out)
+        appendDigits(index % 1000, width: 3, to: &out)
+        out.append(CNResidentID.checkCharacter(out[start...]))
+    }
+
+    private static func appendDigits(_ value: Int, width: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+            divisor /= 10
         }
-        digits.append(CNResidentID.checkCharacter(digits))
-        return String(decoding: digits, as: UTF8.self)
     }
 
     /// The citizen a number was made for, if it is one of ours.

@@ -9,10 +9,28 @@ struct CampaignPlan: Sendable {
     let capacityPerSlot: Int
     let perCitizenLimit: Int
     var places: Int { slots.count * capacityPerSlot }
-    var reservePath: String { "/v1/campaigns/\(id)/reservations" }
+    /// Made once: every reservation is sent to it.
+    let reservePath: String
 
+    init(id: String, slots: [String], capacityPerSlot: Int, perCitizenLimit: Int) {
+        self.id = id
+        self.slots = slots
+        self.capacityPerSlot = capacityPerSlot
+        self.perCitizenLimit = perCitizenLimit
+        reservePath = "/v1/campaigns/\(id)/reservations"
+    }
+
+    /// `{"citizen_id":"…","slot_id":"…"}`, written into one array (the
+    /// harness makes one per request).
     func body(citizen: Int, slot: Int) -> [UInt8] {
-        Array(#"{"citizen_id":"\#(CitizenIDs.make(citizen))","slot_id":"\#(slots[slot])"}"#.utf8)
+        var body: [UInt8] = []
+        body.reserveCapacity(48 + slots[slot].utf8.count)
+        body.append(contentsOf: #"{"citizen_id":""#.utf8)
+        CitizenIDs.append(citizen, to: &body)
+        body.append(contentsOf: #"","slot_id":""#.utf8)
+        body.append(contentsOf: slots[slot].utf8)
+        body.append(contentsOf: #""}"#.utf8)
+        return body
     }
 }
 

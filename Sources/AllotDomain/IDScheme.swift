@@ -38,13 +38,15 @@ public enum CNResidentID {
         guard bytes.count == 18 else { return nil }
         if bytes[17] == UInt8(ascii: "x") { bytes[17] = UInt8(ascii: "X") }
         guard bytes[0..<17].allSatisfy(isDigit) else { return nil }
-        guard bytes[17] == checkCharacter(Array(bytes[0..<17])) else { return nil }
+        guard bytes[17] == checkCharacter(bytes[0..<17]) else { return nil }
         guard hasValidBirthDate(bytes) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// The check character for 17 leading digits (ASCII bytes).
-    public static func checkCharacter(_ digits: [UInt8]) -> UInt8 {
+    /// The check character for 17 leading digits (ASCII bytes). A slice,
+    /// not a generic collection: a caller in another module would run the
+    /// generic code unspecialised, looking its types up on every call.
+    public static func checkCharacter(_ digits: ArraySlice<UInt8>) -> UInt8 {
         precondition(digits.count == 17)
         var sum = 0
         for (digit, weight) in zip(digits, weights) {
@@ -52,6 +54,8 @@ public enum CNResidentID {
         }
         return checkCharacters[sum % 11]
     }
+
+    public static func checkCharacter(_ digits: [UInt8]) -> UInt8 { checkCharacter(digits[...]) }
 
     static func hasValidBirthDate(_ bytes: [UInt8]) -> Bool {
         let year = number(bytes[6..<10])

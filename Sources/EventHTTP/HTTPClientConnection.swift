@@ -80,7 +80,14 @@ public final class HTTPClientConnection {
         append("\r\n")
         outgoing.append(contentsOf: body)
         resetResponse()
-        let written = outgoing.withUnsafeBytes { bufferevent_write(buffer, $0.baseAddress, $0.count) }
+        // Straight to the socket when the connection is up and idle (the
+        // usual case); what is left goes through the bufferevent.
+        let written = outgoing.withUnsafeBytes { request -> Int32 in
+            let output = bufferevent_get_output(buffer)
+            let sent = evbuffer_get_length(output) == 0
+                ? DirectSend.now(bufferevent_getfd(buffer), request, UnsafeRawBufferPointer(start: nil, count: 0)) : 0
+            return sent < request.count ? bufferevent_write(buffer, request.baseAddress! + sent, request.count - sent) : 0
+        }
         if written != 0 { fail() }
     }
 

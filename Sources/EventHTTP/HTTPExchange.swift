@@ -66,9 +66,13 @@ public final class HTTPExchange {
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], body: [UInt8]) {
         guard let connection = begin(status: status) else { return }
         let keepOpen = wantsKeepOpen(headers)
-        connection.write(head(status: status, contentType: contentType, headers: headers,
-                              framing: .length(body.count), keepOpen: keepOpen))
-        if !isHead { connection.write(body) }
+        let head = head(status: status, contentType: contentType, headers: headers, framing: .length(body.count),
+                        keepOpen: keepOpen)
+        head.withUnsafeBytes { head in
+            body.withUnsafeBytes { body in
+                connection.write(head, then: isHead ? UnsafeRawBufferPointer(start: nil, count: 0) : body)
+            }
+        }
         end(connection, status: status, keepOpen: keepOpen)
     }
 
@@ -77,9 +81,15 @@ public final class HTTPExchange {
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
         guard let connection = begin(status: status) else { return }
         let keepOpen = wantsKeepOpen(headers)
-        connection.write(head(status: status, contentType: contentType, headers: headers,
-                              framing: .length(sharedBody.bytes.count), keepOpen: keepOpen))
-        if !isHead { connection.write(reference: sharedBody) }
+        let head = head(status: status, contentType: contentType, headers: headers,
+                        framing: .length(sharedBody.bytes.count), keepOpen: keepOpen)
+        head.withUnsafeBytes { head in
+            if isHead {
+                connection.write(head, then: UnsafeRawBufferPointer(start: nil, count: 0))
+            } else {
+                connection.write(head, then: sharedBody.bytes, sharing: sharedBody)
+            }
+        }
         end(connection, status: status, keepOpen: keepOpen)
     }
 

@@ -21,8 +21,8 @@ public struct RedisCommand: Sendable {
     public var isComplete: Bool { appended == argumentCount }
 
     public mutating func append(_ argument: String) {
-        var argument = argument
-        argument.withUTF8 { begin(length: $0.count); bytes.append(contentsOf: $0) }
+        begin(length: argument.utf8.count)
+        appendUTF8(argument)
         end()
     }
 
@@ -33,19 +33,16 @@ public struct RedisCommand: Sendable {
 
     /// One argument made of three pieces.
     public mutating func append(_ first: String, _ second: String, _ third: String) {
-        var first = first, second = second, third = third
         begin(length: first.utf8.count + second.utf8.count + third.utf8.count)
-        first.withUTF8 { bytes.append(contentsOf: $0) }
-        second.withUTF8 { bytes.append(contentsOf: $0) }
-        third.withUTF8 { bytes.append(contentsOf: $0) }
+        appendUTF8(first)
+        appendUTF8(second)
+        appendUTF8(third)
         end()
     }
 
     public mutating func append(_ value: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
-        let count = withUnsafeMutableBytes(of: &digits) { Self.writeDecimal(value, into: $0) }
-        begin(length: count)
-        withUnsafeBytes(of: &digits) { bytes.append(contentsOf: $0.prefix(count)) }
+        begin(length: Self.decimalLength(value))
+        appendDecimal(value)
         end()
     }
 
@@ -56,6 +53,14 @@ public struct RedisCommand: Sendable {
         bytes.append(UInt8(ascii: "$"))
         appendDecimal(length)
         appendLineEnd()
+    }
+
+    private mutating func appendUTF8(_ text: String) {
+        // Native strings are contiguous UTF-8: one copy. A bridged one goes
+        // byte by byte.
+        if text.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) == nil {
+            bytes.append(contentsOf: text.utf8)
+        }
     }
 
     private mutating func end() {
@@ -69,23 +74,20 @@ public struct RedisCommand: Sendable {
     }
 
     private mutating func appendDecimal(_ value: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        let count = withUnsafeMutableBytes(of: &digits) { Self.writeDecimal(value, into: $0) }
-        withUnsafeBytes(of: &digits) { bytes.append(contentsOf: $0.prefix(count)) }
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        var divisor: UInt = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(truncatingIfNeeded: 0x30 + magnitude / divisor % 10))
+            divisor /= 10
+        }
     }
 
-    /// `value` in decimal at the start of `buffer` (at least 20 bytes); its length.
-    private static func writeDecimal(_ value: Int, into buffer: UnsafeMutableRawBufferPointer) -> Int {
-        var magnitude = value.magnitude
-        var reversed = 0
-        repeat {
-            buffer[reversed] = UInt8(truncatingIfNeeded: 0x30 + magnitude % 10)
-            magnitude /= 10
-            reversed += 1
-        } while magnitude > 0
-        if value < 0 { buffer[reversed] = UInt8(ascii: "-"); reversed += 1 }
-        var low = 0, high = reversed - 1
-        while low < high { buffer.swapAt(low, high); low += 1; high -= 1 }
-        return reversed
+    private static func decimalLength(_ value: Int) -> Int {
+        var length = value < 0 ? 2 : 1
+        var rest = value.magnitude
+        while rest >= 10 { rest /= 10; length += 1 }
+        return length
     }
 }
