@@ -6,8 +6,10 @@ import Glibc
 /// hands what the kernel did not take to the bufferevent, in order.
 enum DirectSend {
     /// One non-blocking `sendmsg` of both pieces; the bytes the kernel took
-    /// (0 on any error, EAGAIN or a connection not yet made: the bufferevent
-    /// then meets it as it would have).
+    /// (0 on any error, EAGAIN or a connection not yet made). The bytes then
+    /// go to the bufferevent, whose own write fails in turn on a broken
+    /// connection (with EPIPE rather than the first error, which this call
+    /// consumed) and closes it.
     static func now(_ fd: Int32, _ head: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer) -> Int {
         guard fd >= 0 else { return 0 }
         var pieces = (iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),

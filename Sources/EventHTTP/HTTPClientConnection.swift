@@ -80,8 +80,10 @@ public final class HTTPClientConnection {
         append("\r\n")
         outgoing.append(contentsOf: body)
         resetResponse()
-        // Straight to the socket when the connection is up and idle (the
-        // usual case); what is left goes through the bufferevent.
+        // Straight to the socket when nothing waits before it (the usual
+        // case); what the kernel does not take, or all of it while the
+        // connection is still being made (EAGAIN), goes through the
+        // bufferevent.
         let written = outgoing.withUnsafeBytes { request -> Int32 in
             let output = bufferevent_get_output(buffer)
             let sent = evbuffer_get_length(output) == 0

@@ -191,7 +191,10 @@ final class HTTPConnection {
         current = nil
         lastActivityMicros = monotonicMicros()
         guard let buffer else { return }
-        guard keepOpen else {
+        // Closing after this answer: asked for, or the client has already
+        // closed its side (`event`). An answer sent whole leaves nothing to
+        // drain, so no write callback would come to close it: close here.
+        guard keepOpen, !closeAfterWrite else {
             closeAfterWrite = true
             if evbuffer_get_length(bufferevent_get_output(buffer)) == 0 { drained() }
             return

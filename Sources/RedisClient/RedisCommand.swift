@@ -8,8 +8,11 @@ public struct RedisCommand: Sendable {
     private let argumentCount: Int
     private var appended = 0
 
+    /// At least two arguments: hiredis 0.14 reads one byte past a
+    /// formatted command of one argument (its own formatter ends each
+    /// command with a NUL that the length does not count; this one does not).
     public init(argumentCount: Int, bytesCapacity: Int = 512) {
-        precondition(argumentCount > 0)
+        precondition(argumentCount >= 2, "a formatted command needs at least two arguments")
         self.argumentCount = argumentCount
         bytes.reserveCapacity(bytesCapacity)
         bytes.append(UInt8(ascii: "*"))

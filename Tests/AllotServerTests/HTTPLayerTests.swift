@@ -96,6 +96,23 @@ import Testing
         #expect(halfClosed.closedByPeer(withinSeconds: 2))
     }
 
+    /// A client that closes its side while its answer is still being made
+    /// (a reservation waits for Redis) gets the answer, and the connection
+    /// is closed once it is out, not left to the idle sweep (30 s).
+    @Test func aClientHalfClosedDuringAnAsynchronousAnswerIsClosedAfterIt() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("halfclose", capacity: 100)
+        for citizen in 0..<5 {
+            let connection = try RawConnection(from: "127.0.0.1", port: stack.port)
+            let body = #"{"citizen_id":"hc-\#(citizen)","slot_id":"s0"}"#
+            _ = connection.send(Array("POST /v1/campaigns/halfclose/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)[...])
+            connection.shutdownWrites()
+            #expect(Self.status(connection.readAnswer()) == 201)
+            #expect(connection.closedByPeer(withinSeconds: 2))
+        }
+    }
+
     /// A client that pipelines and does not read is answered only as fast
     /// as it reads: the server stops reading its requests while answers wait
     /// (past 64 KiB), instead of queueing every answer in memory.

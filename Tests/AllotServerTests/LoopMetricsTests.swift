@@ -34,8 +34,10 @@ import Testing
         #expect(histogram.contains("t_seconds_bucket{route=\"reserve\",le=\"0.005\"} \(total)\n"))
         #expect(histogram.contains("t_seconds_bucket{route=\"reserve\",le=\"+Inf\"} \(total)\n"))
         #expect(histogram.contains("t_seconds_count{route=\"reserve\"} \(total)\n"))
-        let sumSeconds = Double(fast * 300 + (total - fast) * 3_000) / 1e6
-        #expect(histogram.contains("t_seconds_sum{route=\"reserve\"} \(sumSeconds)\n"))
+        let sumMicros = fast * 300 + (total - fast) * 3_000
+        #expect(histogram.contains("t_seconds_sum{route=\"reserve\"} \(sumMicros / 1_000_000).\(String(sumMicros % 1_000_000).leftPadded(6))\n"))
+        #expect(LoopFamily<LoopHistogram>.seconds(micros: 50) == "0.000050")
+        #expect(LoopFamily<LoopHistogram>.seconds(micros: 12_000_001) == "12.000001")
     }
 
     @Test func labelValuesAreEscapedAndSeriesKeptApart() {
@@ -50,4 +52,8 @@ import Testing
 
             """)
     }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -2,9 +2,10 @@ import Synchronization
 
 // Metrics the loops record on every request, kept per loop: each loop writes
 // only its own cells, with a relaxed load and store (no lock, no locked
-// instruction, no cache line shared with the other loop), and `/metrics`
-// sums every loop's cells when it renders. A shared Prometheus histogram
-// would take its lock twice per reservation on every loop.
+// instruction; the cells are made on their loop's thread, in glibc's arena
+// for that thread, so two loops' cells rarely share a cache line), and
+// `/metrics` sums every loop's cells when it renders. A shared Prometheus
+// histogram would take its lock twice per reservation on every loop.
 
 /// A count one loop writes and any thread reads.
 final class LoopCount: Sendable {
@@ -98,6 +99,12 @@ extension LoopFamily where Cell == LoopCount {
 }
 
 extension LoopFamily where Cell == LoopHistogram {
+    /// Seconds in plain decimals, to the microsecond (never `5e-05`).
+    static func seconds(micros: Int) -> String {
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    }
+
     func render(into buffer: inout [UInt8]) {
         let series = snapshot
         guard !series.isEmpty else { return }
@@ -112,7 +119,7 @@ extension LoopFamily where Cell == LoopHistogram {
             let count = max(cumulative, cells.reduce(0) { $0 + $1.count.current })
             let sumMicros = cells.reduce(0) { $0 + $1.sumMicros.current }
             buffer.append(contentsOf: "\(name)_bucket{\(labels),le=\"+Inf\"} \(count)\n".utf8)
-            buffer.append(contentsOf: "\(name)_sum{\(labels)} \(Double(sumMicros) / 1e6)\n".utf8)
+            buffer.append(contentsOf: "\(name)_sum{\(labels)} \(Self.seconds(micros: sumMicros))\n".utf8)
             buffer.append(contentsOf: "\(name)_count{\(labels)} \(count)\n".utf8)
         }
     }
