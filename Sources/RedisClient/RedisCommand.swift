@@ -77,6 +77,12 @@ public struct RedisCommand: Sendable {
     }
 
     private mutating func appendDecimal(_ value: Int) {
+        // Lengths and counts are small: no division for one or two digits.
+        if value >= 0, value < 100 {
+            if value >= 10 { bytes.append(UInt8(truncatingIfNeeded: 0x30 + value / 10)) }
+            bytes.append(UInt8(truncatingIfNeeded: 0x30 + value % 10))
+            return
+        }
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         let magnitude = value.magnitude
         var divisor: UInt = 1

@@ -208,6 +208,20 @@ import Testing
         #expect(json.text == "[[1],[1]]")
     }
 
+    @Test func escapesOnlyWhatJSONNeedsEscaped() {
+        var json = JSONWriter()
+        json.beginArray()
+        json.string("plain é ☃")
+        json.string("q\"b\\n\nr\rt\t\u{01}\u{1F}")
+        // Each on its own too: one byte to escape sends a value to the slow path.
+        json.string("only\"quote")
+        json.string("only\\backslash")
+        json.string("only\u{7}bell")
+        json.number(-42)
+        json.endArray()
+        #expect(json.text == #"["plain é ☃","q\"b\\n\nr\rt\t\u0001\u001f","only\"quote","only\\backslash","only\u0007bell",-42]"#)
+    }
+
     @Test func writesTimestampFieldsAsFormatDoes() {
         var json = JSONWriter()
         json.beginObject()

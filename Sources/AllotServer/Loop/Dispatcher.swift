@@ -30,9 +30,11 @@ final class Dispatcher {
     func handle(_ exchange: HTTPExchange) {
         if let answer = earlyAnswer(exchange) { return exchange.send(answer) }
         let uri = exchange.uri
-        let mark = uri.firstIndex(of: "?")
+        // By byte, not by Character: a target is ASCII, and a Character
+        // search walks grapheme boundaries.
+        let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
         let path = mark.map { uri[..<$0] } ?? Substring(uri)
-        let query = mark.map { uri[uri.index(after: $0)...] }
+        let query = mark.map { uri[uri.utf8.index(after: $0)...] }
         let method = HTTPMethod(rawValue: exchange.method) ?? .other
         switch Router.route(method: method, path: path) {
         case .failure(let problem):
