@@ -28,10 +28,6 @@ public final class RedisAsyncClient {
     }
 
     public typealias Completion = (Result<RedisReply, RedisFailure>) -> Void
-    /// A completion that reads the reply where hiredis keeps it (valid only
-    /// during the call): for the hot path, which would otherwise copy every
-    /// reply into Swift values only to read two fields.
-    public typealias BorrowingCompletion = (Result<RedisReplyView, RedisFailure>) -> Void
 
     private let loop: EventLoop
     private let settings: Settings
@@ -77,21 +73,18 @@ public final class RedisAsyncClient {
         enqueue(arguments, completion: completion)
     }
 
-    /// Sends one command already in the wire format (the hot path's).
+    /// Sends one command already in the wire format, its reply copied.
     public func send(_ command: RedisCommand, completion: @escaping Completion) {
-        send(command, delivery: .copy(completion))
+        send(command, call: ClosureCall(completion))
     }
 
-    /// `send`, with the reply lent to the completion instead of copied.
-    public func send(_ command: RedisCommand, borrowing completion: @escaping BorrowingCompletion) {
-        send(command, delivery: .borrow(completion))
-    }
-
-    private func send(_ command: RedisCommand, delivery: PendingCommand.Delivery) {
+    /// Sends one command already in the wire format; `call` gets the reply,
+    /// lent (the hot path's: one object per command, nothing copied).
+    public func send(_ command: RedisCommand, call: RedisCall) {
         loop.preconditionInLoop()
         precondition(command.isComplete, "a command with fewer arguments than announced")
-        guard connected else { return delivery.fail(.disconnected) }
-        enqueue(delivery) { context, privdata in
+        guard connected else { return call.replied(.failure(.disconnected)) }
+        enqueue(call) { context, privdata in
             command.bytes.withUnsafeBytes {
                 redisAsyncFormattedCommand(context, redisReplied, privdata, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
             }
@@ -99,7 +92,7 @@ public final class RedisAsyncClient {
     }
 
     private func enqueue(_ arguments: [String], completion: @escaping Completion) {
-        enqueue(.copy(completion)) { context, privdata in
+        enqueue(ClosureCall(completion)) { context, privdata in
             argv.with(arguments) { argc, argv, lengths in
                 redisAsyncCommandArgv(context, redisReplied, privdata, argc, argv, lengths)
             }
@@ -107,33 +100,28 @@ public final class RedisAsyncClient {
     }
 
     /// Hands one command to hiredis (`issue`, given the context and the
-    /// callback's private data) and queues its completion.
-    private func enqueue(_ delivery: PendingCommand.Delivery,
-                         issue: (UnsafeMutablePointer<redisAsyncContext>, UnsafeMutableRawPointer) -> Int32) {
+    /// callback's private data) and queues its call.
+    private func enqueue(_ call: RedisCall, issue: (UnsafeMutablePointer<redisAsyncContext>, UnsafeMutableRawPointer) -> Int32) {
         guard let context, pending.count < settings.pendingCommandsMax else {
-            delivery.fail(.disconnected)
+            call.replied(.failure(.disconnected))
             return
         }
-        let command = PendingCommand(delivery: delivery, deadlineMicros: monotonicMicros() + Int64(settings.commandTimeoutMillis) * 1000)
-        let retained = Unmanaged.passRetained(command)
+        call.deadlineMicros = monotonicMicros() + Int64(settings.commandTimeoutMillis) * 1000
+        call.isDone = false
+        let retained = Unmanaged.passRetained(call)
         guard issue(context, retained.toOpaque()) == REDIS_OK else {
             retained.release()
-            delivery.fail(.disconnected)
+            call.replied(.failure(.disconnected))
             return
         }
-        command.client = self
-        pending.append(command)
+        pending.append(call)
     }
 
-    fileprivate func received(_ command: PendingCommand, reply: UnsafeMutablePointer<redisReply>?) {
-        pending.remove(command)
-        guard !command.isDone else { return }
-        command.isDone = true
-        guard let reply else { return command.delivery.fail(.disconnected) }
-        switch command.delivery {
-        case .copy(let completion): completion(.success(RedisReply(copying: reply)))
-        case .borrow(let completion): completion(.success(RedisReplyView(reply)))
-        }
+    fileprivate func received(_ call: RedisCall, reply: UnsafeMutablePointer<redisReply>?) {
+        pending.remove(call)
+        guard !call.isDone else { return }
+        call.isDone = true
+        call.replied(reply.map { .success(RedisReplyView($0)) } ?? .failure(.disconnected))
     }
 
     // MARK: connection life cycle
@@ -216,59 +204,63 @@ public final class RedisAsyncClient {
     }
 
     private func failAllPending(_ failure: RedisFailure) {
-        let commands = pending.removeAll()
-        for command in commands where !command.isDone {
-            command.isDone = true
-            command.delivery.fail(failure)
+        let calls = pending.removeAll()
+        for call in calls where !call.isDone {
+            call.isDone = true
+            call.replied(.failure(failure))
         }
     }
 }
 
 /// hiredis's reply callback for every command (a C function: it captures
-/// nothing; the command comes back as the private data).
+/// nothing; the call comes back as the private data, its client as the
+/// context's data, which is cleared when the client frees the context after
+/// failing every pending call itself).
 private func redisReplied(_ context: UnsafeMutablePointer<redisAsyncContext>?, _ reply: UnsafeMutableRawPointer?,
                           _ privdata: UnsafeMutableRawPointer?) {
-    let command = Unmanaged<PendingCommand>.fromOpaque(privdata!).takeRetainedValue()
-    command.client?.received(command, reply: reply?.assumingMemoryBound(to: redisReply.self))
+    let call = Unmanaged<RedisCall>.fromOpaque(privdata!).takeRetainedValue()
+    guard let data = context?.pointee.data else { return }
+    Unmanaged<RedisAsyncClient>.fromOpaque(data).takeUnretainedValue()
+        .received(call, reply: reply?.assumingMemoryBound(to: redisReply.self))
 }
 
-final class PendingCommand {
-    enum Delivery {
-        case copy(RedisAsyncClient.Completion)
-        case borrow(RedisAsyncClient.BorrowingCompletion)
-
-        func fail(_ failure: RedisFailure) {
-            switch self {
-            case .copy(let completion): completion(.failure(failure))
-            case .borrow(let completion): completion(.failure(failure))
-            }
-        }
-    }
-
-    let delivery: Delivery
-    let deadlineMicros: Int64
+/// What waits for one command's reply: the client queues it and calls
+/// `replied` exactly once per send, on the loop. Subclass it to carry what
+/// the reply needs: one object per command, where a completion closure and
+/// the client's own record of it would be two or three.
+open class RedisCall {
+    var deadlineMicros: Int64 = 0
     var isDone = false
-    weak var client: RedisAsyncClient?
 
-    init(delivery: Delivery, deadlineMicros: Int64) {
-        self.delivery = delivery
-        self.deadlineMicros = deadlineMicros
-    }
+    public init() {}
+
+    /// The reply, lent for this call only (copy what outlives it), or why
+    /// there is none.
+    open func replied(_ result: Result<RedisReplyView, RedisFailure>) {}
+}
+
+/// A call whose reply goes, copied, to a completion closure.
+final class ClosureCall: RedisCall {
+    private let completion: RedisAsyncClient.Completion
+
+    init(_ completion: @escaping RedisAsyncClient.Completion) { self.completion = completion }
+
+    override func replied(_ result: Result<RedisReplyView, RedisFailure>) { completion(result.map(\.copy)) }
 }
 
 /// FIFO of commands in reply order (an array with a moving head: O(1)
 /// amortised, no per-command allocation beyond the command itself).
 struct PendingQueue {
-    private var items: [PendingCommand?] = []
+    private var items: [RedisCall?] = []
     private var head = 0
 
     var count: Int { items.count - head }
-    var first: PendingCommand? { head < items.count ? items[head] : nil }
+    var first: RedisCall? { head < items.count ? items[head] : nil }
 
-    mutating func append(_ command: PendingCommand) { items.append(command) }
+    mutating func append(_ call: RedisCall) { items.append(call) }
 
-    mutating func remove(_ command: PendingCommand) {
-        guard head < items.count, items[head] === command else { return }
+    mutating func remove(_ call: RedisCall) {
+        guard head < items.count, items[head] === call else { return }
         items[head] = nil
         head += 1
         if head > 1024, head * 2 > items.count {
@@ -277,7 +269,7 @@ struct PendingQueue {
         }
     }
 
-    mutating func removeAll() -> [PendingCommand] {
+    mutating func removeAll() -> [RedisCall] {
         let commands = items[head...].compactMap { $0 }
         items.removeAll(keepingCapacity: true)
         head = 0

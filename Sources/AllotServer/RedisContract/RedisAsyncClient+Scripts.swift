@@ -26,25 +26,39 @@ extension RedisAsyncClient {
         }
     }
 
-    /// `run`, with the reply lent to the completion (the reservation path's).
-    func run(_ command: RedisCommand, borrowing completion: @escaping BorrowingCompletion) {
-        send(command, borrowing: { [weak self] result in
-            guard case .success(let reply) = result, let message = reply.errorMessage, Scripts.isMissingFunction(message),
-                  let self else {
-                completion(result)
-                return
-            }
-            self.send(Scripts.loadCommand) { [weak self] _ in
-                guard let self else { return completion(.failure(.disconnected)) }
-                self.send(command, borrowing: completion)
-            }
-        })
-    }
-
     /// Loads the library: run on each (re)connect.
     func loadScripts() {
         send(Scripts.loadCommand) { _ in }
     }
+}
+
+/// An FCALL whose reply is lent to `completed`, on the loop (the
+/// reservation path's: one object per attempt). When the function is
+/// missing, the library is loaded and the same command sent once more.
+class FunctionCall: RedisCall {
+    let command: RedisCommand
+    let redis: RedisAsyncClient
+    private var reloaded = false
+
+    init(_ command: RedisCommand, on redis: RedisAsyncClient) {
+        self.command = command
+        self.redis = redis
+    }
+
+    /// Sends the command, with this call waiting for its reply.
+    func send() { redis.send(command, call: self) }
+
+    override final func replied(_ result: Result<RedisReplyView, RedisFailure>) {
+        guard !reloaded, case .success(let reply) = result, let message = reply.errorMessage,
+              Scripts.isMissingFunction(message) else {
+            return completed(result)
+        }
+        reloaded = true
+        redis.send(Scripts.loadCommand) { [self] _ in send() }
+    }
+
+    /// The reply, lent for this call only.
+    func completed(_ result: Result<RedisReplyView, RedisFailure>) {}
 }
 
 extension RedisSyncClient {

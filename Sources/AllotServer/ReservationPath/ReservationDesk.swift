@@ -95,7 +95,6 @@ final class ReservationDesk {
 
     private func run(_ attempt: ReservationAttempt, exchange: HTTPExchange) {
         let keys = attempt.keys
-        let bound = LoopBound(exchange, loop: loop)
         let sentMicros = monotonicMicros()
         // reserve.lua's keys and arguments, in its order, written straight
         // into the wire format.
@@ -118,12 +117,33 @@ final class ReservationDesk {
         command.append(attempt.fingerprint)
         command.append(config.idempotencyTTLSeconds)
         command.append(config.streamEntriesMax)
-        redis.run(command, borrowing: { [self] result in
-            metrics.reserveRoundTrip(micros: monotonicMicros() - sentMicros)
-            let (answer, outcome) = answer(for: result, attempt: attempt)
-            metrics.reservationOutcome(outcome)
-            bound.wrapped.send(answer)
-        })
+        ReserveCall(command, on: redis, desk: self, attempt: attempt, exchange: LoopBound(exchange, loop: loop),
+                    sentMicros: sentMicros).send()
+    }
+
+    /// A reservation's script run and what its answer needs: one object
+    /// carries the attempt to its reply.
+    private final class ReserveCall: FunctionCall {
+        let desk: ReservationDesk
+        let attempt: ReservationAttempt
+        let exchange: LoopBound<HTTPExchange>
+        let sentMicros: Int64
+
+        init(_ command: RedisCommand, on redis: RedisAsyncClient, desk: ReservationDesk, attempt: ReservationAttempt,
+             exchange: LoopBound<HTTPExchange>, sentMicros: Int64) {
+            self.desk = desk
+            self.attempt = attempt
+            self.exchange = exchange
+            self.sentMicros = sentMicros
+            super.init(command, on: redis)
+        }
+
+        override func completed(_ result: Result<RedisReplyView, RedisFailure>) {
+            desk.metrics.reserveRoundTrip(micros: monotonicMicros() - sentMicros)
+            let (answer, outcome) = desk.answer(for: result, attempt: attempt)
+            desk.metrics.reservationOutcome(outcome)
+            exchange.wrapped.send(answer)
+        }
     }
 
     /// What a valid request goes on to: the script, or a refusal at once.
