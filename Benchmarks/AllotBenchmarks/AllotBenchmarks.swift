@@ -60,18 +60,18 @@ let benchmarks: @Sendable () -> Void = {
     // them appended in pieces) and 8 arguments, as ReservationDesk writes it.
     Benchmark("RedisCommand.reserve", configuration: .init(scalingFactor: .kilo)) { benchmark in
         let tag = "{c:masks-w12}", citizenKey = "0123456789abcdef0123456789abcdef"
+        let suffixes = [":cfg", ":rem", ":held", ":stats", ":recs", ":ev", ":bucket:g"]
+        let arguments = ["pharmacy-17-h09", "pharmacy-17", "01KC7Q2M9XMDA1B2C3D4E5F6G7", "K7Q2-9XMD", citizenKey, ""]
         for _ in benchmark.scaledIterations {
-            var command = RedisCommand(argumentCount: 21)
+            var command = RedisCommand(argumentCount: 21, bytesCapacity: 1_024)  // as StoredFunction.command
             command.append("FCALL")
             command.append("allot_reserve_0123456789ab")
             command.append(10)
-            for suffix in [":cfg", ":rem", ":held", ":stats", ":recs", ":ev", ":bucket:g"] { command.append(tag, suffix) }
+            for suffix in suffixes { command.append(tag, suffix) }
             command.append(tag, ":bucket:ip:", "203.0.113.7")
             command.append(tag, ":bucket:c:", citizenKey)
             command.append(tag, ":idem:", "-")
-            for argument in ["pharmacy-17-h09", "pharmacy-17", "01KC7Q2M9XMDA1B2C3D4E5F6G7", "K7Q2-9XMD", citizenKey, ""] {
-                command.append(argument)
-            }
+            for argument in arguments { command.append(argument) }
             command.append(86_400)
             command.append(1_000_000)
             blackHole(command.bytes)

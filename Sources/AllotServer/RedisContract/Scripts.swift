@@ -15,7 +15,9 @@ struct StoredFunction: Sendable {
     /// `FCALL name numkeys`, in the wire format, followed by room for
     /// `keys` keys and `arguments` arguments the caller appends.
     func command(keys: Int, arguments: Int) -> RedisCommand {
-        var command = RedisCommand(argumentCount: 3 + keys + arguments)
+        // Room for the reservation's 18 keys and arguments with long
+        // campaign and slot ids: the buffer never grows.
+        var command = RedisCommand(argumentCount: 3 + keys + arguments, bytesCapacity: 1_024)
         command.append("FCALL")
         command.append(functionName)
         command.append(keys)
