@@ -149,8 +149,12 @@ final class HTTPConnection {
 
     /// Writes after whatever is already waiting (through the bufferevent).
     func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
         guard let buffer else { return }
-        bytes.withUnsafeBytes { _ = bufferevent_write(buffer, $0.baseAddress, $0.count) }
+        _ = bufferevent_write(buffer, bytes.baseAddress, bytes.count)
     }
 
     /// An answer: its head, then its body. They go straight to the socket,

@@ -66,9 +66,8 @@ public final class HTTPExchange {
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], body: [UInt8]) {
         guard let connection = begin(status: status) else { return }
         let keepOpen = wantsKeepOpen(headers)
-        let head = head(status: status, contentType: contentType, headers: headers, framing: .length(body.count),
-                        keepOpen: keepOpen)
-        head.withUnsafeBytes { head in
+        withHead(status: status, contentType: contentType, headers: headers, framing: .length(body.count),
+                 keepOpen: keepOpen, on: connection) { head in
             body.withUnsafeBytes { body in
                 connection.write(head, then: isHead ? UnsafeRawBufferPointer(start: nil, count: 0) : body)
             }
@@ -81,9 +80,8 @@ public final class HTTPExchange {
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
         guard let connection = begin(status: status) else { return }
         let keepOpen = wantsKeepOpen(headers)
-        let head = head(status: status, contentType: contentType, headers: headers,
-                        framing: .length(sharedBody.bytes.count), keepOpen: keepOpen)
-        head.withUnsafeBytes { head in
+        withHead(status: status, contentType: contentType, headers: headers, framing: .length(sharedBody.bytes.count),
+                 keepOpen: keepOpen, on: connection) { head in
             if isHead {
                 connection.write(head, then: UnsafeRawBufferPointer(start: nil, count: 0))
             } else {
@@ -114,12 +112,17 @@ public final class HTTPExchange {
         return !headers.contains { HTTPRequest.equalIgnoringCase($0.0, "connection") && HTTPRequest.equalIgnoringCase($0.1, "close") }
     }
 
-    private func head(status: Int, contentType: String, headers: [(String, String)], framing: HTTPResponseHead.Framing,
-                      keepOpen: Bool) -> [UInt8] {
-        var head = HTTPResponseHead(status: status, date: connection?.server.date ?? "")
+    /// Lends `write` the answer's head, made in the server's one head buffer
+    /// (an answer is written at once, on the loop: no buffer per answer).
+    private func withHead(status: Int, contentType: String, headers: [(String, String)], framing: HTTPResponseHead.Framing,
+                          keepOpen: Bool, on connection: HTTPConnection, _ write: (UnsafeRawBufferPointer) -> Void) {
+        let server = connection.server
+        var head = HTTPResponseHead(status: status, date: server.date, reusing: server.takeHeadBuffer())
         head.add("Content-Type", contentType)
         for (name, value) in headers where !HTTPRequest.equalIgnoringCase(name, "connection") { head.add(name, value) }
-        return head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
+        let bytes = head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
+        bytes.withUnsafeBytes(write)
+        server.returnHeadBuffer(bytes)
     }
 
     // MARK: streaming (chunked transfer encoding)
@@ -132,8 +135,10 @@ public final class HTTPExchange {
         streamHeadOnly = isHead
         // HTTP/1.0 has no chunks: the body ends where the connection does.
         streamingChunked = !(request?.isHTTP10 ?? true)
-        connection.write(head(status: status, contentType: contentType, headers: headers,
-                              framing: streamingChunked ? .chunked : .untilClose, keepOpen: streamingChunked))
+        withHead(status: status, contentType: contentType, headers: headers,
+                 framing: streamingChunked ? .chunked : .untilClose, keepOpen: streamingChunked, on: connection) { head in
+            connection.write(head)
+        }
         connection.server.responded?(self, status)
     }
 
@@ -178,7 +183,11 @@ struct HTTPResponseHead {
 
     private var bytes: [UInt8] = []
 
-    init(status: Int, date: String) {
+    /// `reusing`: a buffer to write into (emptied first), so an answer need
+    /// not allocate one.
+    init(status: Int, date: String, reusing buffer: [UInt8] = []) {
+        bytes = buffer
+        bytes.removeAll(keepingCapacity: true)
         bytes.reserveCapacity(256)
         // Piece by piece: an interpolated status line costs two allocations
         // per answer.

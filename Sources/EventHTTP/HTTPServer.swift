@@ -59,6 +59,20 @@ public final class HTTPServer {
     private var dateSecond = -1
     /// The Date header of this second (RFC 9110 §6.6.1).
     private(set) var date = ""
+    /// The one buffer answers' heads are made in (HTTPExchange.withHead):
+    /// taken and given back around each answer, on the loop.
+    private var headBuffer: [UInt8] = []
+
+    func takeHeadBuffer() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &headBuffer)
+        return taken
+    }
+
+    func returnHeadBuffer(_ buffer: [UInt8]) {
+        // A head past this size (a long header) is not kept.
+        if buffer.capacity <= 4_096 { headBuffer = buffer }
+    }
     let requestDeadlineSpanMicros: Int64
     /// Called with each answer's status as it is sent (metrics).
     public var responded: ((HTTPExchange, Int) -> Void)?
