@@ -20,20 +20,11 @@ enum CitizenIDs {
         let start = out.count
         out.append(contentsOf: region)
         let (year, month, day) = CivilDate.civil(days: firstDay + index / 1000)
-        appendDigits(year, width: 4, to: &out)
-        appendDigits(month, width: 2, to: &out)
-        appendDigits(day, width: 2, to: &out)
-        appendDigits(index % 1000, width: 3, to: &out)
+        out.appendDecimal(year, width: 4)
+        out.appendDecimal(month, width: 2)
+        out.appendDecimal(day, width: 2)
+        out.appendDecimal(index % 1000, width: 3)
         out.append(CNResidentID.checkCharacter(out[start...]))
-    }
-
-    private static func appendDigits(_ value: Int, width: Int, to out: inout [UInt8]) {
-        var divisor = 1
-        for _ in 1..<width { divisor *= 10 }
-        while divisor > 0 {
-            out.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-            divisor /= 10
-        }
     }
 
     /// The citizen a number was made for, if it is one of ours.

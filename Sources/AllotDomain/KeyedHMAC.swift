@@ -40,7 +40,7 @@ struct KeyedHMAC: Sendable {
 }
 
 /// A SHA-256 digest as its eight big-endian words.
-struct SHA256Digest: Equatable, Sendable {
+struct SHA256Digest: Sendable {
     var words: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32)
 
     /// The digest's 32 bytes, in order, without an array.
@@ -50,8 +50,6 @@ struct SHA256Digest: Equatable, Sendable {
     }
 
     var bytes: [UInt8] { withUnsafeBytes(of: bigEndianBytes) { Array($0) } }
-
-    static func == (lhs: SHA256Digest, rhs: SHA256Digest) -> Bool { lhs.bytes == rhs.bytes }
 }
 
 /// SHA-256's chaining state and compression function.

@@ -143,13 +143,15 @@ public enum Timestamp {
         return value
     }
 
-    static func append(_ value: Int, width: Int, to out: inout [UInt8]) {
+}
+
+extension Array where Element == UInt8 {
+    /// `value` (≥ 0) in decimal, zero-padded to `width` digits.
+    public mutating func appendDecimal(_ value: Int, width: Int) {
         var divisor = 1
         for _ in 1..<width { divisor *= 10 }
-        var rest = value
         while divisor > 0 {
-            out.append(UInt8(0x30 + rest / divisor % 10))
-            rest %= divisor
+            append(UInt8(truncatingIfNeeded: 0x30 + value / divisor % 10))
             divisor /= 10
         }
     }

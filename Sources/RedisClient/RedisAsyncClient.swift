@@ -73,11 +73,6 @@ public final class RedisAsyncClient {
         enqueue(arguments, completion: completion)
     }
 
-    /// Sends one command already in the wire format, its reply copied.
-    public func send(_ command: RedisCommand, completion: @escaping Completion) {
-        send(command, call: ClosureCall(completion))
-    }
-
     /// Sends one command already in the wire format; `call` gets the reply,
     /// lent (the hot path's: one object per command, nothing copied).
     public func send(_ command: RedisCommand, call: RedisCall) {

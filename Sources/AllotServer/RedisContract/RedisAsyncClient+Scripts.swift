@@ -14,16 +14,7 @@ extension RedisAsyncClient {
     /// `run`, for an FCALL already in the wire format
     /// (`StoredFunction.command(keys:arguments:)`, keys and arguments appended).
     func run(_ command: RedisCommand, completion: @escaping Completion) {
-        send(command) { [weak self] result in
-            guard case .success(.error(let message)) = result, Scripts.isMissingFunction(message), let self else {
-                completion(result)
-                return
-            }
-            self.send(Scripts.loadCommand) { [weak self] _ in
-                guard let self else { return completion(.failure(.disconnected)) }
-                self.send(command, completion: completion)
-            }
-        }
+        CopyingFunctionCall(command, on: self, completion).send()
     }
 
     /// Loads the library: run on each (re)connect.
@@ -59,6 +50,18 @@ class FunctionCall: RedisCall {
 
     /// The reply, lent for this call only.
     func completed(_ result: Result<RedisReplyView, RedisFailure>) {}
+}
+
+/// A FunctionCall whose reply goes, copied, to a completion closure.
+private final class CopyingFunctionCall: FunctionCall {
+    private let completion: RedisAsyncClient.Completion
+
+    init(_ command: RedisCommand, on redis: RedisAsyncClient, _ completion: @escaping RedisAsyncClient.Completion) {
+        self.completion = completion
+        super.init(command, on: redis)
+    }
+
+    override func completed(_ result: Result<RedisReplyView, RedisFailure>) { completion(result.map(\.copy)) }
 }
 
 extension RedisSyncClient {

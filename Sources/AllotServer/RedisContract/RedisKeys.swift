@@ -31,11 +31,9 @@ struct CampaignKeys: Sendable {
     var capacity: String { tag + ":cap" }
     var sites: String { tag + ":sites" }
     var slots: String { tag + ":slots" }
-    func ipBucket(_ address: String) -> String { tag + Self.ipBucketInfix + address }
-    func citizenBucket(_ citizenKey: String) -> String { tag + Self.citizenBucketInfix + citizenKey }
     func idempotency(_ keyHash: String) -> String { tag + Self.idempotencyInfix + keyHash }
 
-    // The same keys appended to a command in pieces, with no string built
+    // Per-request keys appended to a command in pieces, with no string built
     // (the reservation path names three of them per request).
     func appendIPBucket(_ address: String, to command: inout RedisCommand) { command.append(tag, Self.ipBucketInfix, address) }
     func appendCitizenBucket(_ citizenKey: String, to command: inout RedisCommand) {
