@@ -7,6 +7,15 @@ public struct JSONWriter {
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
+    /// Lets `write` append JSON to `buffer`, which the writer holds for the
+    /// time of the writing: no buffer of its own.
+    public static func appending(to buffer: inout [UInt8], _ write: (inout JSONWriter) -> Void) {
+        var writer = JSONWriter(capacity: 0)
+        swap(&writer.bytes, &buffer)
+        write(&writer)
+        swap(&writer.bytes, &buffer)
+    }
+
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     public mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma.push() }

@@ -25,6 +25,11 @@ public struct Reservation: Equatable, Sendable {
 
     public var json: [UInt8] {
         var json = JSONWriter(capacity: 256)
+        write(to: &json)
+        return json.bytes
+    }
+
+    public func write(to json: inout JSONWriter) {
         json.beginObject()
         json.field("id", id.text)
         json.field("campaign_id", campaignID)
@@ -34,7 +39,6 @@ public struct Reservation: Equatable, Sendable {
         json.field("code", code)
         json.field("created_at", timestampMillis: createdAtMillis)
         json.endObject()
-        return json.bytes
     }
 }
 
@@ -44,9 +48,12 @@ public struct ReserveRequest: Equatable, Sendable {
     public let citizenID: String
     public let slotID: String
 
-    public static func decode(_ body: [UInt8]) throws(Problem) -> ReserveRequest {
+    public static func decode(_ body: [UInt8]) throws(Problem) -> ReserveRequest { try decode(body[...]) }
+
+    /// (A slice: the body where the request was read.)
+    public static func decode(_ body: ArraySlice<UInt8>) throws(Problem) -> ReserveRequest {
         if let common = decodeCommonShape(body) { return common }
-        let fields = try Fields.parse(body)
+        let fields = try Fields.parse(Array(body))
         try fields.allowOnly(["citizen_id", "slot_id"])
         return ReserveRequest(citizenID: try fields.string("citizen_id", bytesMax: citizenIDBytesMax),
                               slotID: try fields.identifier("slot_id"))
@@ -59,7 +66,7 @@ public struct ReserveRequest: Equatable, Sendable {
     /// escapes, that pass the same checks. Anything else (escapes, other
     /// members, a value the checks refuse) is left to the full parser, which
     /// names the field at fault.
-    static func decodeCommonShape(_ body: [UInt8]) -> ReserveRequest? {
+    static func decodeCommonShape(_ body: ArraySlice<UInt8>) -> ReserveRequest? {
         body.withUnsafeBufferPointer { bytes -> ReserveRequest? in
             let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
             var index = 0

@@ -25,33 +25,44 @@ public enum Route: Equatable, Sendable {
     case reservationEvents
 }
 
-/// Maps method + path to a `Route`. Pure: one allocation, for at most
-/// `segmentsMax` segments, so a hostile path costs O(its length).
+/// Maps method + path to a `Route`. Pure, with no allocation of its own
+/// (the path's segments are kept inline), and a hostile path costs O(its
+/// length): at most `segmentsMax` segments are read.
 public enum Router {
     static let segmentsMax = 8
 
     public static func route(method: HTTPMethod, path: Substring) -> Result<Route, Problem> {
-        guard path.first == "/" else { return .failure(.notFound("no such path")) }
-        guard let segments = segments(of: path.dropFirst()) else { return .failure(.notFound("no such path")) }
+        guard path.first == "/", let segments = PathSegments(path.dropFirst()) else { return .failure(.notFound("no such path")) }
         return match(method, segments)
     }
 
-    /// `a/b/c` → [a, b, c], empty segments kept; nil past `segmentsMax`.
-    /// (`split` would grow its array three times on every request.)
-    private static func segments(of path: Substring) -> [Substring]? {
-        var segments: [Substring] = []
-        segments.reserveCapacity(segmentsMax)
-        var start = path.startIndex
-        while true {
-            guard segments.count < segmentsMax else { return nil }
-            let end = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
-            segments.append(path[start..<end])
-            guard end < path.endIndex else { return segments }
-            start = path.utf8.index(after: end)
+    /// `a/b/c` → a, b, c, empty segments kept; nil past `segmentsMax`.
+    struct PathSegments {
+        private var items = InlineArray<8, Substring>(repeating: "")
+        private(set) var count = 0
+
+        init?(_ path: Substring) {
+            var start = path.startIndex
+            while true {
+                guard count < Router.segmentsMax else { return nil }
+                let end = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+                items[count] = path[start..<end]
+                count += 1
+                guard end < path.endIndex else { return }
+                start = path.utf8.index(after: end)
+            }
         }
+
+        subscript(index: Int) -> Substring {
+            precondition(index < count)
+            return items[index]
+        }
+
+        /// The segments from `first` on (the few routes with a longer tail).
+        func from(_ first: Int) -> [Substring] { (first..<count).map { items[$0] } }
     }
 
-    private static func match(_ method: HTTPMethod, _ s: [Substring]) -> Result<Route, Problem> {
+    private static func match(_ method: HTTPMethod, _ s: PathSegments) -> Result<Route, Problem> {
         switch s.count {
         case 1: return matchOperations(method, s[0])
         case 2 where s[0] == "v1" && s[1] == "campaigns":
@@ -68,7 +79,7 @@ public enum Router {
         case 4 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit" && s[3] == "reservation-events":
             return only(.get, method, .reservationEvents)
         case 4...6 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
-            return withID(s[3], "campaign") { campaign in matchAdmin(method, campaign, Array(s.dropFirst(4))) }
+            return withID(s[3], "campaign") { campaign in matchAdmin(method, campaign, s.from(4)) }
         default:
             return .failure(.notFound("no such path"))
         }

@@ -20,6 +20,9 @@ final class HTTPConnection {
     private let limits: HTTPLimits
     /// The request being answered.
     private(set) var current: HTTPExchange?
+    /// The last exchange answered, reused for the next request if nothing
+    /// else holds it by then (nearly always).
+    private var spareExchange: HTTPExchange?
     /// Monotonic time by which the request under way must be whole; 0: none.
     var requestDeadlineMicros: Int64 = 0
     private(set) var lastActivityMicros = monotonicMicros()
@@ -104,7 +107,7 @@ final class HTTPConnection {
                 parser.resume()
                 continueSent = false
                 if refusal == nil { requestDeadlineMicros = 0 }
-                dispatch(HTTPExchange(request: request, connection: self))
+                dispatch(exchange(for: request))
             case .failed(.unknownMethod):
                 awaitingRequestLine = true
                 return readUnknownMethodLine()
@@ -136,6 +139,14 @@ final class HTTPConnection {
         _ = evbuffer_drain(input, found.pos + eolLength)
         awaitingRequestLine = false
         dispatch(HTTPExchange(failure: .unknownMethod, target: target, connection: self))
+    }
+
+    private func exchange(for request: HTTPRequest) -> HTTPExchange {
+        guard isKnownUniquelyReferenced(&spareExchange), let spare = spareExchange, spare.isAnswered, !spare.isStreaming else {
+            return HTTPExchange(request: request, connection: self)
+        }
+        spare.reuse(for: request)
+        return spare
     }
 
     private func dispatch(_ exchange: HTTPExchange) {
@@ -193,6 +204,8 @@ final class HTTPConnection {
     func finished(_ exchange: HTTPExchange, keepOpen: Bool) {
         guard exchange === current else { return }
         current = nil
+        exchange.releaseRequest()
+        spareExchange = exchange
         lastActivityMicros = monotonicMicros()
         guard let buffer else { return }
         // Closing after this answer: asked for, or the client has already

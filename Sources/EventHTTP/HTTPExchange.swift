@@ -3,14 +3,15 @@ import EventLoops
 /// even after the client has gone (the answer is dropped then).
 public final class HTTPExchange {
     private weak var connection: HTTPConnection?
-    /// The request as read; nil when it could not be read (`failure`).
-    public let request: HTTPRequest?
+    /// The request as read; nil when it could not be read (`failure`), and
+    /// once the answer is written.
+    public private(set) var request: HTTPRequest?
     /// Why the request could not be read: answer with that status and
     /// close (HTTPServer's handler renders it).
-    public let failure: HTTPParseFailure?
+    public private(set) var failure: HTTPParseFailure?
     /// What the request turned out to be (a route name), for metrics.
     public var label = "unmatched"
-    public let startedMicros = monotonicMicros()
+    public private(set) var startedMicros = monotonicMicros()
     public private(set) var isAnswered = false
     private var streamingChunked = false
     public private(set) var isStreaming = false
@@ -34,6 +35,25 @@ public final class HTTPExchange {
 
     private var failedTarget: String?
 
+    /// Makes an answered exchange the next request's: HTTPConnection reuses
+    /// one nothing else holds, so a connection has one, not one per request.
+    func reuse(for request: HTTPRequest) {
+        self.request = request
+        failure = nil
+        failedTarget = nil
+        label = "unmatched"
+        startedMicros = monotonicMicros()
+        isAnswered = false
+        streamingChunked = false
+        streamHeadOnly = false
+    }
+
+    /// The answer is written: the request's bytes go back to the parser,
+    /// which reads the next request into them.
+    func releaseRequest() {
+        request = nil
+    }
+
     /// Set when its connection was refused at the gate: answer 503 and close.
     public var refusal: ConnectionGate.Refusal? { connection?.refusal }
 
@@ -56,21 +76,39 @@ public final class HTTPExchange {
 
     public var bodyCount: Int { request?.body.count ?? 0 }
 
-    public func body() -> [UInt8] { request?.body ?? [] }
+    /// The body, where the request was read (no copy).
+    public var body: ArraySlice<UInt8> { request?.body ?? [] }
 
     /// The peer's IP address as text.
     public var peerAddress: String { connection?.address ?? "" }
 
     // MARK: answering
 
-    public func respond(status: Int, contentType: String, headers: [(String, String)] = [], body: [UInt8]) {
+    public func respond(status: Int, contentType: String, location: HTTPLocation? = nil, headers: [(String, String)] = [],
+                        body: [UInt8]) {
         guard let connection = begin(status: status) else { return }
+        body.withUnsafeBytes { send(status: status, contentType: contentType, location: location, headers: headers, body: $0, on: connection) }
+    }
+
+    /// Answers with a body `write` appends to a buffer the server lends
+    /// (emptied first; kept for the next answer): a body made for this
+    /// answer alone costs no buffer of its own.
+    public func respond(status: Int, contentType: String, location: HTTPLocation? = nil, headers: [(String, String)] = [],
+                        writingBody write: (inout [UInt8]) -> Void) {
+        guard let connection = begin(status: status) else { return }
+        let server = connection.server
+        var body = server.bodyBuffers.take()
+        write(&body)
+        body.withUnsafeBytes { send(status: status, contentType: contentType, location: location, headers: headers, body: $0, on: connection) }
+        server.bodyBuffers.giveBack(body)
+    }
+
+    private func send(status: Int, contentType: String, location: HTTPLocation?, headers: [(String, String)],
+                      body: UnsafeRawBufferPointer, on connection: HTTPConnection) {
         let keepOpen = wantsKeepOpen(headers)
-        withHead(status: status, contentType: contentType, headers: headers, framing: .length(body.count),
+        withHead(status: status, contentType: contentType, location: location, headers: headers, framing: .length(body.count),
                  keepOpen: keepOpen, on: connection) { head in
-            body.withUnsafeBytes { body in
-                connection.write(head, then: isHead ? UnsafeRawBufferPointer(start: nil, count: 0) : body)
-            }
+            connection.write(head, then: isHead ? UnsafeRawBufferPointer(start: nil, count: 0) : body)
         }
         end(connection, status: status, keepOpen: keepOpen)
     }
@@ -114,15 +152,17 @@ public final class HTTPExchange {
 
     /// Lends `write` the answer's head, made in the server's one head buffer
     /// (an answer is written at once, on the loop: no buffer per answer).
-    private func withHead(status: Int, contentType: String, headers: [(String, String)], framing: HTTPResponseHead.Framing,
-                          keepOpen: Bool, on connection: HTTPConnection, _ write: (UnsafeRawBufferPointer) -> Void) {
+    private func withHead(status: Int, contentType: String, location: HTTPLocation? = nil, headers: [(String, String)],
+                          framing: HTTPResponseHead.Framing, keepOpen: Bool, on connection: HTTPConnection,
+                          _ write: (UnsafeRawBufferPointer) -> Void) {
         let server = connection.server
-        var head = HTTPResponseHead(status: status, date: server.date, reusing: server.takeHeadBuffer())
+        var head = HTTPResponseHead(status: status, date: server.date, reusing: server.headBuffers.take())
         head.add("Content-Type", contentType)
+        if let location { head.add("Location", location.path, location.id) }
         for (name, value) in headers where !HTTPRequest.equalIgnoringCase(name, "connection") { head.add(name, value) }
         let bytes = head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
         bytes.withUnsafeBytes(write)
-        server.returnHeadBuffer(bytes)
+        server.headBuffers.giveBack(bytes)
     }
 
     // MARK: streaming (chunked transfer encoding)
@@ -177,17 +217,29 @@ public final class HTTPExchange {
     }
 }
 
+/// The `Location` of what an answer created: a fixed path and the new
+/// resource's id, written into the head as they are (no string is made of
+/// the two).
+public struct HTTPLocation: Sendable {
+    public let path: StaticString
+    public let id: String
+
+    public init(_ path: StaticString, _ id: String) {
+        self.path = path
+        self.id = id
+    }
+}
+
 /// The status line and headers of an answer, as bytes (pure).
 struct HTTPResponseHead {
     enum Framing { case length(Int), chunked, untilClose }
 
     private var bytes: [UInt8] = []
 
-    /// `reusing`: a buffer to write into (emptied first), so an answer need
-    /// not allocate one.
+    /// `reusing`: an empty buffer to write into, so an answer need not
+    /// allocate one.
     init(status: Int, date: String, reusing buffer: [UInt8] = []) {
         bytes = buffer
-        bytes.removeAll(keepingCapacity: true)
         bytes.reserveCapacity(256)
         // Piece by piece: an interpolated status line costs two allocations
         // per answer.
@@ -200,9 +252,23 @@ struct HTTPResponseHead {
     }
 
     mutating func add(_ name: String, _ value: String) {
-        // A header value never carries a line break (response splitting).
         append(name)
         append(": ")
+        appendValue(value)
+        append("\r\n")
+    }
+
+    /// A header whose value is a fixed prefix and a text (a `Location`).
+    mutating func add(_ name: String, _ prefix: StaticString, _ value: String) {
+        append(name)
+        append(": ")
+        bytes.append(contentsOf: UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+        appendValue(value)
+        append("\r\n")
+    }
+
+    private mutating func appendValue(_ value: String) {
+        // A header value never carries a line break (response splitting).
         var safe = value
         safe.withUTF8 { value in
             if value.contains(where: { $0 == 0x0D || $0 == 0x0A }) {
@@ -211,7 +277,6 @@ struct HTTPResponseHead {
                 bytes.append(contentsOf: value)
             }
         }
-        append("\r\n")
     }
 
     mutating func finish(framing: Framing, keepOpen: Bool, isHTTP10: Bool) -> [UInt8] {

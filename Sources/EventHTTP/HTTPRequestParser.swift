@@ -21,15 +21,17 @@ public enum HTTPParseFailure: Equatable, Sendable {
     case versionNotSupported
 }
 
-/// One request as it arrived: method, target, headers and body. The target
-/// and headers share one byte buffer; strings are made only when asked for.
+/// One request as it arrived: method, target, headers and body. All four
+/// share one byte buffer; strings are made only when asked for.
 public struct HTTPRequest: Sendable {
     /// The method's name as sent (`GET`, `TRACE`, …).
     public let method: String
     let storage: [UInt8]
     let targetRange: Range<Int>
     let headerRanges: [(name: Range<Int>, value: Range<Int>)]
-    public let body: [UInt8]
+    let bodyRange: Range<Int>
+    /// The body, where it was read (no copy).
+    public var body: ArraySlice<UInt8> { storage[bodyRange] }
     /// Whether the connection may carry another request after this one
     /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 with keep-alive).
     public let keepAlive: Bool
@@ -105,7 +107,8 @@ public final class HTTPRequestParser {
     private var headerRanges: [(name: Range<Int>, value: Range<Int>)] = []
     private var lastWasValue = false
     private var headerBytes = 0
-    private var body: [UInt8] = []
+    /// Where the body starts in `storage`, once the headers are complete.
+    private var bodyStart: Int?
     private var failure: HTTPParseFailure?
     /// Whether any byte of the current request has arrived.
     public private(set) var isMidRequest = false
@@ -168,15 +171,19 @@ public final class HTTPRequestParser {
     // MARK: callbacks (http_parser calls these from inside `feed`)
 
     private func messageBegan() {
-        storage.removeAll(keepingCapacity: true)
+        // One connection's buffer serves its requests one after the other;
+        // one grown by a large upload is let go.
+        if storage.capacity > Self.keptCapacityMax { storage = [] } else { storage.removeAll(keepingCapacity: true) }
         targetRange = 0..<0
         headerRanges.removeAll(keepingCapacity: true)
         lastWasValue = false
         headerBytes = 0
-        body = []
+        bodyStart = nil
         expectsContinue = false
         isMidRequest = true
     }
+
+    static let keptCapacityMax = 64 * 1_024
 
     /// Counts request line and header bytes against the limit; false past it.
     private func countHeaderBytes(_ count: Int) -> Bool {
@@ -236,8 +243,9 @@ public final class HTTPRequestParser {
             }
             // What is announced is not yet sent: memory follows the bytes
             // that arrive, past a first 64 KiB.
-            body.reserveCapacity(min(Int(contentLength), 64 * 1024))
+            storage.reserveCapacity(storage.count + min(Int(contentLength), 64 * 1024))
         }
+        bodyStart = storage.count
         let hasBody = flags & UInt32(F_CHUNKED.rawValue) != 0 || (flags & UInt32(F_CONTENTLENGTH.rawValue) != 0 && contentLength > 0)
         // 100 Continue is HTTP/1.1's; an HTTP/1.0 client is never sent it.
         expectsContinue = hasBody && parser.pointee.http_minor >= 1
@@ -246,11 +254,13 @@ public final class HTTPRequestParser {
     }
 
     private func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard body.count + bytes.count <= limits.bodyBytesMax else {
+        let start = bodyStart ?? storage.count
+        bodyStart = start
+        guard storage.count - start + bytes.count <= limits.bodyBytesMax else {
             failure = .bodyTooLarge
             return false
         }
-        body.append(contentsOf: bytes)
+        storage.append(contentsOf: bytes)
         return true
     }
 
@@ -261,12 +271,12 @@ public final class HTTPRequestParser {
         // answer ends the connection.
         let upgrade = upgrade || parser.pointee.upgrade == 1 || code == HTTP_CONNECT
         request = HTTPRequest(
-            method: method, storage: storage, targetRange: targetRange, headerRanges: headerRanges, body: body,
+            method: method, storage: storage, targetRange: targetRange, headerRanges: headerRanges,
+            bodyRange: (bodyStart ?? storage.count)..<storage.count,
             keepAlive: !upgrade && http_should_keep_alive(parser) != 0,
             isHTTP10: parser.pointee.http_major == 1 && parser.pointee.http_minor == 0, isUpgrade: upgrade)
         isMidRequest = false
         expectsContinue = false
-        body = []
     }
 
 

@@ -59,20 +59,10 @@ public final class HTTPServer {
     private var dateSecond = -1
     /// The Date header of this second (RFC 9110 §6.6.1).
     private(set) var date = ""
-    /// The one buffer answers' heads are made in (HTTPExchange.withHead):
-    /// taken and given back around each answer, on the loop.
-    private var headBuffer: [UInt8] = []
-
-    func takeHeadBuffer() -> [UInt8] {
-        var taken: [UInt8] = []
-        swap(&taken, &headBuffer)
-        return taken
-    }
-
-    func returnHeadBuffer(_ buffer: [UInt8]) {
-        // A head past this size (a long header) is not kept.
-        if buffer.capacity <= 4_096 { headBuffer = buffer }
-    }
+    /// The buffers answers' heads and written bodies are made in
+    /// (HTTPExchange): taken and given back around each answer, on the loop.
+    var headBuffers = LentBuffer(keptCapacityMax: 4_096)
+    var bodyBuffers = LentBuffer(keptCapacityMax: 64 * 1_024)
     let requestDeadlineSpanMicros: Int64
     /// Called with each answer's status as it is sent (metrics).
     public var responded: ((HTTPExchange, Int) -> Void)?
@@ -258,4 +248,26 @@ public final class SharedBytes: @unchecked Sendable {
     }
 
     deinit { UnsafeMutableRawBufferPointer(mutating: bytes).deallocate() }
+}
+
+/// One byte buffer, lent for one answer at a time and given back, so answers
+/// reuse one allocation instead of making their own.
+struct LentBuffer {
+    private var spare: [UInt8] = []
+    /// A buffer grown past this (a long answer) is not kept.
+    let keptCapacityMax: Int
+
+    init(keptCapacityMax: Int) { self.keptCapacityMax = keptCapacityMax }
+
+    /// The spare buffer, emptied (or a new one when it is lent already).
+    mutating func take() -> [UInt8] {
+        var taken: [UInt8] = []
+        swap(&taken, &spare)
+        taken.removeAll(keepingCapacity: true)
+        return taken
+    }
+
+    mutating func giveBack(_ buffer: [UInt8]) {
+        if buffer.capacity <= keptCapacityMax { spare = buffer }
+    }
 }

@@ -59,7 +59,8 @@ import Testing
 
     @Test func malformedScriptRepliesDecodeToErrorsNotTraps() {
         let replies: [RedisReply] = [
-            .null, .array([]), .error("ERR boom"), .array([.string(Array("ok".utf8))]),
+            .null, .array([]), .error("ERR boom"), .array([.string(Array("ok".utf8))]), .integer(0), .integer(-5),
+            .array([.string(Array("ok".utf8)), .integer(7)]),
             .array([.string(Array("rate_limited".utf8)), .string(Array("ip".utf8))]),
             .array([.string(Array("rate_limited".utf8)), .string(Array("ip".utf8)), .integer(1),
                     .string(Array("1e-19".utf8)), .string(Array("1".utf8))]),
@@ -80,6 +81,7 @@ import Testing
             "*2\r\n$2\r\nok\r\n:1772323201234\r\n", "*2\r\n$2\r\nok\r\n$3\r\n123\r\n", "*2\r\n$2\r\nOK\r\n:1\r\n",
             "*3\r\n$2\r\nok\r\n:1\r\n:2\r\n", "*1\r\n$2\r\nok\r\n", "*2\r\n$3\r\nokk\r\n:1\r\n", "*2\r\n+ok\r\n:5\r\n",
             "*1\r\n$9\r\nslot_full\r\n", "*2\r\n$21\r\ncitizen_limit_reached\r\n:2\r\n", "-ERR boom\r\n", ":1\r\n", "$-1\r\n",
+            ":1772323201234\r\n", ":0\r\n", ":-3\r\n", "$13\r\n1772323201234\r\n",
         ]
         for resp in replies {
             let borrowed = try #require(RedisReplyView.parsing(Array(resp.utf8)) { view in Result { () throws(ContractViolation) in try ReserveOutcome(view) } })
@@ -90,7 +92,7 @@ import Testing
             default: Issue.record("\(resp): borrowed \(borrowed), copied \(copied)")
             }
         }
-        let confirmed = RedisReplyView.parsing(Array("*2\r\n$2\r\nok\r\n:1772323201234\r\n".utf8)) { try? ReserveOutcome($0) }
+        let confirmed = RedisReplyView.parsing(Array(":1772323201234\r\n".utf8)) { try? ReserveOutcome($0) }
         #expect(confirmed == .confirmed(createdAtMillis: 1_772_323_201_234))
     }
 

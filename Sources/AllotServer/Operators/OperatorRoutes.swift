@@ -26,7 +26,7 @@ final class OperatorRoutes {
         }
         let job: AdminWorker.ThrowingJob
         do {
-            job = try adminJob(route, query: query, body: exchange.body(), actor: actor)
+            job = try adminJob(route, query: query, body: Array(exchange.body), actor: actor)
         } catch {
             return exchange.send(.problem(error))
         }

@@ -55,9 +55,13 @@ enum ReserveOutcome: Equatable {
     case backlogFull
 
     init(_ reply: RedisReply) throws(ContractViolation) {
+        if case .integer(let created) = reply {
+            guard created > 0 else { throw ContractViolation("reserve: created at \(created)") }
+            self = .confirmed(createdAtMillis: created)
+            return
+        }
         let parts = try ReplyParts(reply, script: "reserve")
         switch parts.outcome {
-        case "ok": self = .confirmed(createdAtMillis: try parts.integer(1))
         case "replay": self = .replay(try StoredAnswer(parsing: parts.text(1)))
         case "idempotency_conflict": self = .idempotencyConflict
         case "not_found": self = try parts.text(1) == "slot" ? .slotNotFound : .campaignNotFound
@@ -71,10 +75,10 @@ enum ReserveOutcome: Equatable {
         }
     }
 
-    /// The commonest reply, `{'ok', created ms}`, read where hiredis keeps
-    /// it; any other through a copy.
+    /// The commonest reply, the created time, read where hiredis keeps it;
+    /// any other through a copy.
     init(_ reply: RedisReplyView) throws(ContractViolation) {
-        if reply.count == 2, let first = reply[0], first.isString("ok"), let created = reply[1]?.integer {
+        if let created = reply.integer, created > 0 {
             self = .confirmed(createdAtMillis: created)
         } else {
             try self.init(reply.copy)

@@ -140,9 +140,12 @@ final class ReservationDesk {
 
         override func completed(_ result: Result<RedisReplyView, RedisFailure>) {
             desk.metrics.reserveRoundTrip(micros: monotonicMicros() - sentMicros)
-            let (answer, outcome) = desk.answer(for: result, attempt: attempt)
+            let (reply, outcome) = desk.reply(for: result, attempt: attempt)
             desk.metrics.reservationOutcome(outcome)
-            exchange.wrapped.send(answer)
+            switch reply {
+            case .created(let reservation): exchange.wrapped.sendCreated(reservation)
+            case .other(let answer): exchange.wrapped.send(answer)
+            }
         }
     }
 
@@ -157,7 +160,7 @@ final class ReservationDesk {
 
     private func prepareAttempt(view: CampaignView, exchange: HTTPExchange) -> Result<Preparation, Problem> {
         let body: ReserveRequest
-        do { body = try ReserveRequest.decode(exchange.body()) } catch { return .failure(error) }
+        do { body = try ReserveRequest.decode(exchange.body) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
         let idempotencyKey = exchange.header("Idempotency-Key")
@@ -206,20 +209,27 @@ final class ReservationDesk {
         return now >= view.campaign.opensAtMillis && now < view.campaign.closesAtMillis
     }
 
-    /// The answer to a script run, and its outcome for metrics.
-    private func answer(for result: Result<RedisReplyView, RedisFailure>, attempt: ReservationAttempt) -> (Answer, String) {
+    /// What a script run is answered with: a reservation (new or replayed),
+    /// its body written straight into the answer, or any other answer.
+    private enum Reply {
+        case created(Reservation)
+        case other(Answer)
+    }
+
+    /// The reply to a script run, and its outcome for metrics.
+    private func reply(for result: Result<RedisReplyView, RedisFailure>, attempt: ReservationAttempt) -> (Reply, String) {
         guard case .success(let reply) = result else {
-            return (.problem(.unavailable("the reservation store is unreachable; nothing was reserved")), "unavailable")
+            return (.other(.problem(.unavailable("the reservation store is unreachable; nothing was reserved"))), "unavailable")
         }
         let outcome: ReserveOutcome
         do { outcome = try ReserveOutcome(reply) } catch {
             shared.logger.error("reserve script failed", metadata: ["campaign": "\(attempt.campaignID)", "error": "\(error)"])
-            return (.problem(.unavailable("the reservation store failed; nothing was reserved")), "unavailable")
+            return (.other(.problem(.unavailable("the reservation store failed; nothing was reserved"))), "unavailable")
         }
-        return (answer(for: outcome, attempt: attempt), outcome.metricName)
+        return (self.reply(for: outcome, attempt: attempt), outcome.metricName)
     }
 
-    private func answer(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> Answer {
+    private func reply(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> Reply {
         // The script writes nothing when it refuses: the refusal is counted
         // here and reaches the stats with the loop's next flush.
         if let field = outcome.rejectionStatsField { countRejection(attempt.campaignID, field) }
@@ -230,24 +240,34 @@ final class ReservationDesk {
         case .replay(.confirmed(let id, let code, let createdAt)): return created(attempt, id: id, code: code, createdAt: createdAt)
         case .slotFull:
             catalog.slotIsFull(campaign: attempt.campaignID, slot: attempt.slot.id)
-            return .problem(.slotFull(attempt.slot.id))
-        case .replay(.slotFull): return .problem(.slotFull(attempt.slot.id))
-        case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit): return .problem(.citizenLimitReached(limit))
-        case .idempotencyConflict: return .problem(.idempotencyConflict)
-        case .campaignNotFound: return .problem(.notFound("no such campaign"))
-        case .slotNotFound: return .problem(.notFound("no such slot"))
-        case .campaignNotOpen: return .problem(.campaignNotOpen(attempt.campaignID))
-        case .rateLimited(let rejection): return .problem(.rateLimited(rejection))
+            return .other(.problem(.slotFull(attempt.slot.id)))
+        case .replay(.slotFull): return .other(.problem(.slotFull(attempt.slot.id)))
+        case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit):
+            return .other(.problem(.citizenLimitReached(limit)))
+        case .idempotencyConflict: return .other(.problem(.idempotencyConflict))
+        case .campaignNotFound: return .other(.problem(.notFound("no such campaign")))
+        case .slotNotFound: return .other(.problem(.notFound("no such slot")))
+        case .campaignNotOpen: return .other(.problem(.campaignNotOpen(attempt.campaignID)))
+        case .rateLimited(let rejection): return .other(.problem(.rateLimited(rejection)))
         case .backlogFull:
-            return .problem(.unavailable("reservations are not being recorded fast enough; nothing was reserved",
-                                         retryAfterSeconds: 5))
+            return .other(.problem(.unavailable("reservations are not being recorded fast enough; nothing was reserved",
+                                                retryAfterSeconds: 5)))
         }
     }
 
-    private func created(_ attempt: ReservationAttempt, id: ReservationID, code: String, createdAt: Int64) -> Answer {
-        let reservation = Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id,
-                                      siteID: attempt.slot.siteID, status: .confirmed, code: code, createdAtMillis: createdAt)
-        return .json(201, reservation.json, headers: [("Location", "/v1/reservations/" + id.text)])
+    private func created(_ attempt: ReservationAttempt, id: ReservationID, code: String, createdAt: Int64) -> Reply {
+        .created(Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id,
+                             siteID: attempt.slot.siteID, status: .confirmed, code: code, createdAtMillis: createdAt))
+    }
+}
+
+extension HTTPExchange {
+    /// 201 with the reservation, written into the loop's body buffer, and
+    /// its `Location`.
+    func sendCreated(_ reservation: Reservation) {
+        respond(status: 201, contentType: Answer.jsonType, location: HTTPLocation("/v1/reservations/", reservation.id.text)) { body in
+            JSONWriter.appending(to: &body) { reservation.write(to: &$0) }
+        }
     }
 }
 

@@ -10,7 +10,8 @@
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
 --       8 stream entries max (the hand-off's bound)
--- Returns {'ok', created_ms} | {'replay', stored answer} | {'idempotency_conflict'}
+-- Returns created_ms, a bare integer (the commonest reply: hiredis reads it
+--       in one allocation, not four) | {'replay', stored answer} | {'idempotency_conflict'}
 --       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
 --       | {'citizen_limit_reached', limit}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
@@ -125,4 +126,4 @@ redis.call('HINCRBY', KEYS[3], ckey, 1)
 redis.call('HSET', KEYS[5], rid, record)
 redis.call('XADD', KEYS[6], '*', 'e', rid .. '|' .. record)
 remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms_text)
-return {'ok', now_ms}
+return now_ms
