@@ -38,6 +38,8 @@ public final class RedisAsyncClient {
     private var watchdog: LoopTimer?
     private var stopped = false
     private var argv = ArgvBuffer()
+    /// Where hiredis builds this client's replies (one context at a time).
+    private let replies = ReplyArena()
     /// Runs on every (re)connect, before any other command is sent.
     public var onConnect: ((RedisAsyncClient) -> Void)?
 
@@ -130,6 +132,7 @@ public final class RedisAsyncClient {
             return
         }
         ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        replies.adopt(ac.pointee.c.reader)
         context = ac
         _ = allot_redis_libevent_attach(ac, loop.eventBase)
         // `data` is cleared when we free the context ourselves: hiredis then

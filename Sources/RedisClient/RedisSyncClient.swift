@@ -18,6 +18,9 @@ public final class RedisSyncClient {
     public let timeoutMillis: Int
     private var context: UnsafeMutablePointer<redisContext>?
     private var argv = ArgvBuffer()
+    /// Where hiredis builds this client's replies; freed with
+    /// `freeArenaReply`.
+    private let replies = ReplyArena()
 
     public init(host: String, port: Int, timeoutMillis: Int = 2_000) {
         self.host = host
@@ -39,6 +42,7 @@ public final class RedisSyncClient {
             throw RedisError("connect \(host):\(port): \(message)")
         }
         redisSetTimeout(fresh, timeout)
+        replies.adopt(fresh.pointee.reader)
         context = fresh
         return fresh
     }
@@ -74,7 +78,7 @@ public final class RedisSyncClient {
         } catch let error as RedisError where reused && error.isConnectionError {
             raw = try sendOne(arguments)
         }
-        defer { freeReplyObject(raw) }
+        defer { freeArenaReply(raw) }
         return try body(RedisReplyView(raw.assumingMemoryBound(to: redisReply.self)))
     }
 
@@ -100,7 +104,7 @@ public final class RedisSyncClient {
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw drop(context) }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             replies.append(RedisReply(copying: reply))
-            freeReplyObject(raw)
+            freeArenaReply(raw)
         }
         return replies
     }
