@@ -33,20 +33,33 @@ public enum CNResidentID {
     static let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
     static let checkCharacters: [UInt8] = Array("10X98765432".utf8)
 
+    /// Read in place: a valid id comes back as it is, with no copy, unless
+    /// its check character is a lower-case x.
     static func normalize(_ raw: String) -> String? {
-        var bytes = Array(raw.utf8)
-        guard bytes.count == 18 else { return nil }
-        if bytes[17] == UInt8(ascii: "x") { bytes[17] = UInt8(ascii: "X") }
-        guard bytes[0..<17].allSatisfy(isDigit) else { return nil }
-        guard bytes[17] == checkCharacter(bytes[0..<17]) else { return nil }
-        guard hasValidBirthDate(bytes) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        var raw = raw
+        let valid = raw.withUTF8 { bytes -> Bool? in
+            guard bytes.count == 18, bytes[0..<17].allSatisfy(isDigit) else { return nil }
+            let last = bytes[17] == UInt8(ascii: "x") ? UInt8(ascii: "X") : bytes[17]
+            guard last == checkCharacter(UnsafeBufferPointer(rebasing: bytes[0..<17])), hasValidBirthDate(bytes) else { return nil }
+            return last == bytes[17]
+        }
+        switch valid {
+        case nil: return nil
+        case true?: return raw
+        case false?: return raw.uppercased()
+        }
     }
 
     /// The check character for 17 leading digits (ASCII bytes). A slice,
     /// not a generic collection: a caller in another module would run the
     /// generic code unspecialised, looking its types up on every call.
     public static func checkCharacter(_ digits: ArraySlice<UInt8>) -> UInt8 {
+        digits.withUnsafeBufferPointer(checkCharacter)
+    }
+
+    public static func checkCharacter(_ digits: [UInt8]) -> UInt8 { checkCharacter(digits[...]) }
+
+    static func checkCharacter(_ digits: UnsafeBufferPointer<UInt8>) -> UInt8 {
         precondition(digits.count == 17)
         var sum = 0
         for (digit, weight) in zip(digits, weights) {
@@ -55,9 +68,7 @@ public enum CNResidentID {
         return checkCharacters[sum % 11]
     }
 
-    public static func checkCharacter(_ digits: [UInt8]) -> UInt8 { checkCharacter(digits[...]) }
-
-    static func hasValidBirthDate(_ bytes: [UInt8]) -> Bool {
+    static func hasValidBirthDate(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let year = number(bytes[6..<10])
         let month = number(bytes[10..<12])
         let day = number(bytes[12..<14])
@@ -65,7 +76,7 @@ public enum CNResidentID {
         return CivilDate.isValid(year: year, month: month, day: day)
     }
 
-    static func number(_ digits: ArraySlice<UInt8>) -> Int {
+    static func number(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> Int {
         digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 }
