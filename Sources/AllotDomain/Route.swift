@@ -29,7 +29,7 @@ public enum Route: Equatable, Sendable {
 /// (the path's segments are kept inline), and a hostile path costs O(its
 /// length): at most `segmentsMax` segments are read.
 public enum Router {
-    static let segmentsMax = 8
+    static let segmentsMax = PathSegments.Storage.count
 
     public static func route(method: HTTPMethod, path: Substring) -> Result<Route, Problem> {
         guard path.first == "/", let segments = PathSegments(path.dropFirst()) else { return .failure(.notFound("no such path")) }
@@ -38,7 +38,8 @@ public enum Router {
 
     /// `a/b/c` → a, b, c, empty segments kept; nil past `segmentsMax`.
     struct PathSegments {
-        private var items = InlineArray<8, Substring>(repeating: "")
+        typealias Storage = InlineArray<8, Substring>
+        private var items = Storage(repeating: "")
         private(set) var count = 0
 
         init?(_ path: Substring) {

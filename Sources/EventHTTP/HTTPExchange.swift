@@ -262,7 +262,7 @@ struct HTTPResponseHead {
     mutating func add(_ name: String, _ prefix: StaticString, _ value: String) {
         append(name)
         append(": ")
-        bytes.append(contentsOf: UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+        prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
         appendValue(value)
         append("\r\n")
     }

@@ -107,8 +107,10 @@ public final class HTTPRequestParser {
     private var headerRanges: [(name: Range<Int>, value: Range<Int>)] = []
     private var lastWasValue = false
     private var headerBytes = 0
-    /// Where the body starts in `storage`, once the headers are complete.
+    /// Where the body starts in `storage`, once the headers are complete,
+    /// and where it ends once trailers follow it (chunked requests).
     private var bodyStart: Int?
+    private var bodyEnd: Int?
     private var failure: HTTPParseFailure?
     /// Whether any byte of the current request has arrived.
     public private(set) var isMidRequest = false
@@ -179,6 +181,7 @@ public final class HTTPRequestParser {
         lastWasValue = false
         headerBytes = 0
         bodyStart = nil
+        bodyEnd = nil
         expectsContinue = false
         isMidRequest = true
     }
@@ -204,6 +207,9 @@ public final class HTTPRequestParser {
     }
 
     private func appendHeader(_ bytes: UnsafeRawBufferPointer, isValue: Bool) -> Bool {
+        // After the headers, fields are a chunked body's trailers: stored
+        // after the body, which ends where they begin.
+        if bodyStart != nil, bodyEnd == nil { bodyEnd = storage.count }
         // Each header line costs its separators too (": " and CRLF).
         let starting = isValue != lastWasValue || headerRanges.isEmpty
         guard countHeaderBytes(bytes.count + (starting ? 2 : 0)) else { return false }
@@ -272,7 +278,7 @@ public final class HTTPRequestParser {
         let upgrade = upgrade || parser.pointee.upgrade == 1 || code == HTTP_CONNECT
         request = HTTPRequest(
             method: method, storage: storage, targetRange: targetRange, headerRanges: headerRanges,
-            bodyRange: (bodyStart ?? storage.count)..<storage.count,
+            bodyRange: (bodyStart ?? storage.count)..<(bodyEnd ?? storage.count),
             keepAlive: !upgrade && http_should_keep_alive(parser) != 0,
             isHTTP10: parser.pointee.http_major == 1 && parser.pointee.http_minor == 0, isUpgrade: upgrade)
         isMidRequest = false

@@ -38,8 +38,9 @@ public final class RedisAsyncClient {
     private var watchdog: LoopTimer?
     private var stopped = false
     private var argv = ArgvBuffer()
-    /// Where hiredis builds this client's replies (one context at a time).
-    private let replies = ReplyArena()
+    /// Where hiredis builds this client's replies (its contexts, one at a
+    /// time, are all freed while the client lives: `stop` frees the last).
+    private let replyArena = ReplyArena()
     /// Runs on every (re)connect, before any other command is sent.
     public var onConnect: ((RedisAsyncClient) -> Void)?
 
@@ -132,7 +133,7 @@ public final class RedisAsyncClient {
             return
         }
         ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        replies.adopt(ac.pointee.c.reader)
+        replyArena.adopt(ac.pointee.c.reader)
         context = ac
         _ = allot_redis_libevent_attach(ac, loop.eventBase)
         // `data` is cleared when we free the context ourselves: hiredis then

@@ -20,7 +20,7 @@ public final class RedisSyncClient {
     private var argv = ArgvBuffer()
     /// Where hiredis builds this client's replies; freed with
     /// `freeArenaReply`.
-    private let replies = ReplyArena()
+    private let replyArena = ReplyArena()
 
     public init(host: String, port: Int, timeoutMillis: Int = 2_000) {
         self.host = host
@@ -42,7 +42,7 @@ public final class RedisSyncClient {
             throw RedisError("connect \(host):\(port): \(message)")
         }
         redisSetTimeout(fresh, timeout)
-        replies.adopt(fresh.pointee.reader)
+        replyArena.adopt(fresh.pointee.reader)
         context = fresh
         return fresh
     }

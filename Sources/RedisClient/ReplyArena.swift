@@ -8,8 +8,11 @@ import Glibc
 /// persister's time); here an element costs a pointer bump. The reply
 /// objects are hiredis's own `redisReply`, so `RedisReplyView` reads them as
 /// before. When the last reply still held is freed, the arena is empty
-/// again and keeps one chunk for the next. It holds at most what the
-/// replies held (about twice, with its doubling chunks).
+/// again and keeps one chunk for the next. While replies are freed in turn
+/// (every caller here frees each before the next is read, or a pipeline's
+/// all together) it holds about twice what they held, with its doubling
+/// chunks; one reply kept while others come and go would keep every chunk
+/// made after it.
 final class ReplyArena {
     private struct Chunk {
         let base: UnsafeMutableRawPointer
@@ -41,20 +44,18 @@ final class ReplyArena {
         reader.pointee.privdata = Unmanaged.passUnretained(self).toOpaque()
     }
 
-    /// `count` bytes, aligned to 8, zeroed; nil when memory is out.
+    /// `count` bytes, aligned to 8, not zeroed; nil when memory is out.
     fileprivate func allocate(_ count: Int) -> UnsafeMutableRawPointer? {
         let size = (count + 7) & ~7
         if let last = chunks.last, used + size <= last.size {
             let pointer = last.base + used
             used += size
-            pointer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
             return pointer
         }
         let chunkSize = max(size, Self.firstChunkBytes, 2 * (chunks.last?.size ?? 0))
         guard let base = malloc(chunkSize) else { return nil }
         chunks.append(Chunk(base: base, size: chunkSize))
         used = size
-        base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
         return base
     }
 
@@ -63,11 +64,15 @@ final class ReplyArena {
     fileprivate func rootFreed() {
         liveReplies -= 1
         guard liveReplies == 0 else { return }
-        // Empty: keep the largest chunk (the last) if it is not too large.
-        let keep = chunks.last.flatMap { $0.size <= Self.keptChunkBytesMax ? $0 : nil }
-        for chunk in chunks where chunk.base != keep?.base { free(chunk.base) }
-        chunks = keep.map { [$0] } ?? []
         used = 0
+        // Empty: keep the largest chunk (the last) if it is not too large.
+        // One kept chunk, the usual case, is kept as it is (no new array
+        // per reply).
+        let keep = chunks.last.flatMap { $0.size <= Self.keptChunkBytesMax ? $0 : nil }
+        guard chunks.count > 1 || keep == nil else { return }
+        for chunk in chunks where chunk.base != keep?.base { free(chunk.base) }
+        chunks.removeAll(keepingCapacity: true)
+        if let keep { chunks.append(keep) }
     }
 
     /// A root reply carries its arena in the 8 bytes before it: hiredis's
@@ -96,6 +101,8 @@ private func makeReply(_ task: UnsafePointer<redisReadTask>?, type: Int32, extra
     let header = isRoot ? ReplyArena.rootHeaderBytes : 0
     let replyBytes = (MemoryLayout<redisReply>.size + 7) & ~7
     guard let block = arena.allocate(header + replyBytes + extra) else { return nil }
+    // The reply's fields start at zero, as hiredis's own (calloc).
+    (block + header).initializeMemory(as: UInt8.self, repeating: 0, count: replyBytes)
     if isRoot {
         block.storeBytes(of: Unmanaged.passUnretained(arena).toOpaque(), as: UnsafeMutableRawPointer.self)
         arena.rootMade()
@@ -118,7 +125,7 @@ nonisolated(unsafe) private let replyArenaFunctions: UnsafeMutablePointer<redisR
         createString: { task, text, length in
             guard let (reply, bytes) = makeReply(task, type: task!.pointee.type, extra: length + 1), let bytes else { return nil }
             if length > 0 { bytes.copyMemory(from: text!, byteCount: length) }
-            // (The NUL after the text is there: the block is zeroed.)
+            bytes.storeBytes(of: 0, toByteOffset: length, as: UInt8.self)  // NUL-terminated, as hiredis's
             reply.pointee.str = bytes.assumingMemoryBound(to: CChar.self)
             reply.pointee.len = length
             return UnsafeMutableRawPointer(reply)
@@ -126,6 +133,7 @@ nonisolated(unsafe) private let replyArenaFunctions: UnsafeMutablePointer<redisR
         createArray: { task, count in
             let pointers = max(0, Int(count)) * MemoryLayout<UnsafeMutablePointer<redisReply>?>.stride
             guard let (reply, elements) = makeReply(task, type: REDIS_REPLY_ARRAY, extra: pointers) else { return nil }
+            elements?.initializeMemory(as: UInt8.self, repeating: 0, count: pointers)
             reply.pointee.elements = max(0, Int(count))
             reply.pointee.element = elements?.bindMemory(to: UnsafeMutablePointer<redisReply>?.self, capacity: Int(count))
             return UnsafeMutableRawPointer(reply)

@@ -77,6 +77,17 @@ import Testing
         #expect(requests[2].header("X-B") == "2" && requests[2].header("X-A") == nil)
     }
 
+    /// A chunked body's trailers come after it in the buffer: the body ends
+    /// where they begin, however the bytes are cut.
+    @Test func trailersAreNotPartOfTheBody() {
+        let text = "POST /t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: yes\r\n\r\n"
+        for piece in [1, 3, 7, Int.max] {
+            let (requests, failure) = read(text, piece: piece)
+            #expect(failure == nil)
+            #expect(requests.map { String(decoding: $0.body, as: UTF8.self) } == ["hello"], "pieces of \(piece)")
+        }
+    }
+
     @Test func limitsAreHeldBeforeTheBytesAreKept() {
         #expect(read("GET / HTTP/1.1\r\nX: \(String(repeating: "a", count: 2_000))\r\n\r\n").1 == .headersTooLarge)
         #expect(read("GET /\(String(repeating: "a", count: 2_000)) HTTP/1.1\r\n\r\n").1 == .headersTooLarge)

@@ -140,9 +140,9 @@ final class ReservationDesk {
 
         override func completed(_ result: Result<RedisReplyView, RedisFailure>) {
             desk.metrics.reserveRoundTrip(micros: monotonicMicros() - sentMicros)
-            let (reply, outcome) = desk.reply(for: result, attempt: attempt)
+            let (answer, outcome) = desk.answer(for: result, attempt: attempt)
             desk.metrics.reservationOutcome(outcome)
-            switch reply {
+            switch answer {
             case .created(let reservation): exchange.wrapped.sendCreated(reservation)
             case .other(let answer): exchange.wrapped.send(answer)
             }
@@ -211,13 +211,13 @@ final class ReservationDesk {
 
     /// What a script run is answered with: a reservation (new or replayed),
     /// its body written straight into the answer, or any other answer.
-    private enum Reply {
+    private enum AttemptAnswer {
         case created(Reservation)
         case other(Answer)
     }
 
-    /// The reply to a script run, and its outcome for metrics.
-    private func reply(for result: Result<RedisReplyView, RedisFailure>, attempt: ReservationAttempt) -> (Reply, String) {
+    /// The answer to a script run, and its outcome for metrics.
+    private func answer(for result: Result<RedisReplyView, RedisFailure>, attempt: ReservationAttempt) -> (AttemptAnswer, String) {
         guard case .success(let reply) = result else {
             return (.other(.problem(.unavailable("the reservation store is unreachable; nothing was reserved"))), "unavailable")
         }
@@ -226,10 +226,10 @@ final class ReservationDesk {
             shared.logger.error("reserve script failed", metadata: ["campaign": "\(attempt.campaignID)", "error": "\(error)"])
             return (.other(.problem(.unavailable("the reservation store failed; nothing was reserved"))), "unavailable")
         }
-        return (self.reply(for: outcome, attempt: attempt), outcome.metricName)
+        return (answer(for: outcome, attempt: attempt), outcome.metricName)
     }
 
-    private func reply(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> Reply {
+    private func answer(for outcome: ReserveOutcome, attempt: ReservationAttempt) -> AttemptAnswer {
         // The script writes nothing when it refuses: the refusal is counted
         // here and reaches the stats with the loop's next flush.
         if let field = outcome.rejectionStatsField { countRejection(attempt.campaignID, field) }
@@ -255,7 +255,7 @@ final class ReservationDesk {
         }
     }
 
-    private func created(_ attempt: ReservationAttempt, id: ReservationID, code: String, createdAt: Int64) -> Reply {
+    private func created(_ attempt: ReservationAttempt, id: ReservationID, code: String, createdAt: Int64) -> AttemptAnswer {
         .created(Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id,
                              siteID: attempt.slot.siteID, status: .confirmed, code: code, createdAtMillis: createdAt))
     }

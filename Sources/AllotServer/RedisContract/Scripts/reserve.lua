@@ -90,9 +90,10 @@ end
 local limited = take('global', 1, cfg[5], cfg[6]) or take('ip', 2, cfg[7], cfg[8])
   or take('citizen', 3, cfg[9], cfg[10])
 if limited then return limited end
--- After the buckets: a refusal by a bucket (a surge's commonest refusal but
--- sold out) then costs one call fewer. (The loops refuse a slot their
--- snapshot does not know before this script runs.)
+-- Read after the buckets, so a bucket's refusal (in a surge the commonest
+-- refusal after sold out) costs one call fewer. A slot the loop's snapshot
+-- knows but Redis does not is then refused by a bucket first, if one is
+-- empty (the loops refuse a slot their snapshot does not know before this).
 local remaining = redis.call('HGET', KEYS[2], slot)
 if not remaining then return {'not_found', 'slot'} end
 
