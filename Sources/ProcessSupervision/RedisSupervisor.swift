@@ -16,6 +16,8 @@ public final class RedisSupervisor: Sendable {
     public let port: Int
     let directory: String
     let appendFsync: String
+    /// More `redis-server` options (a cluster node's, in tests and scripts).
+    let extraArguments: [String]
     private let logger: Logger
     private let process = Mutex<ChildProcess?>(nil)
     private let stopping = Atomic<Bool>(false)
@@ -25,11 +27,12 @@ public final class RedisSupervisor: Sendable {
     /// The running redis-server's process id (fault injection in the load harness).
     public var pid: pid_t? { process.withLock { $0?.pid } }
 
-    public init(directory: String, port: Int, appendFsync: String = "everysec", logger: Logger) {
+    public init(directory: String, port: Int, appendFsync: String = "everysec", extraArguments: [String] = [], logger: Logger) {
         // Absolute: redis-server changes into --dir before it opens its log.
         self.directory = URL(fileURLWithPath: directory).standardizedFileURL.path
         self.port = port
         self.appendFsync = appendFsync
+        self.extraArguments = extraArguments
         self.logger = logger
     }
 
@@ -38,6 +41,20 @@ public final class RedisSupervisor: Sendable {
         let (fd, port) = try ListeningSocket.open(host: "127.0.0.1", port: 0)
         close(fd)
         return Int(port)
+    }
+
+    /// A free port whose cluster bus port (port + 10 000, at most 65 535)
+    /// is free too: for a cluster node.
+    public static func freeClusterPort() throws -> Int {
+        for _ in 0..<1_000 {
+            let port = Int.random(in: 20_000...50_000)
+            guard let node = try? ListeningSocket.open(host: "127.0.0.1", port: UInt16(port)) else { continue }
+            defer { close(node.fd) }
+            guard let bus = try? ListeningSocket.open(host: "127.0.0.1", port: UInt16(port + 10_000)) else { continue }
+            close(bus.fd)
+            return port
+        }
+        throw RedisError("no free port pair for a cluster node")
     }
 
     public func start() throws {
@@ -57,7 +74,7 @@ public final class RedisSupervisor: Sendable {
         let arguments = ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory,
                          "--appendonly", "yes", "--appendfsync", appendFsync, "--save", "",
                          "--protected-mode", "yes", "--daemonize", "no",
-                         "--logfile", directory + "/redis.log"]
+                         "--logfile", directory + "/redis.log"] + extraArguments
         let child = try ChildProcess(path: try Self.redisServerPath(), arguments: arguments) { [weak self] status in
             self?.exited(status: status)
         }

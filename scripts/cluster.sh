@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# A Redis Cluster on this machine, for issue 12's scale-out: 3 masters and
+# 3 replicas on free loopback ports, cluster-enabled, AOF on (fsync every
+# second), node timeout 2 s, created with `redis-cli --cluster create`.
+#
+#   scripts/cluster.sh start [DIR]   starts it (DIR: var/cluster) and prints
+#                                    the seed list for --redis-cluster
+#   scripts/cluster.sh stop [DIR]    stops every node it started there
+#   scripts/cluster.sh status [DIR]  the cluster's state and its nodes
+#
+# Each node keeps its data, log and nodes.conf in DIR/<port>/; DIR/ports
+# lists the ports (masters first, as created).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command=${1:-start}
+dir=${2:-var/cluster}
+masters=3
+replicas_per_master=1
+
+# A port free now whose cluster bus port (port + 10000) is free too.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+for _ in range(1000):
+    port = random.randint(20000, 50000)
+    try:
+        for p in (port, port + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", p)); s.close()
+    except OSError:
+        continue
+    print(port); break
+PY
+}
+
+node_up() {
+  local port=$1
+  mkdir -p "$dir/$port"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$(cd "$dir/$port" && pwd)" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --appendonly yes --appendfsync everysec --save "" --protected-mode yes \
+    --daemonize yes --pidfile "$(cd "$dir/$port" && pwd)/redis.pid" --logfile redis.log
+}
+
+case "$command" in
+  start)
+    scripts/deps.sh >/dev/null
+    if [ -f "$dir/ports" ]; then echo "cluster.sh: $dir/ports exists: stop that cluster first" >&2; exit 1; fi
+    mkdir -p "$dir"
+    ports=()
+    for _ in $(seq 1 $((masters * (1 + replicas_per_master)))); do ports+=("$(free_port)"); done
+    for port in "${ports[@]}"; do node_up "$port"; done
+    for port in "${ports[@]}"; do
+      for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    done
+    printf '%s\n' "${ports[@]}" > "$dir/ports"
+    # The first `masters` nodes become masters, each later one a replica.
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
+      --cluster-replicas "$replicas_per_master" --cluster-yes >"$dir/create.log" 2>&1 \
+      || { cat "$dir/create.log" >&2; exit 1; }
+    for _ in $(seq 1 100); do
+      redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' && break
+      sleep 0.1
+    done
+    redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' \
+      || { echo "cluster.sh: the cluster did not become ready" >&2; exit 1; }
+    seeds=$(printf '127.0.0.1:%s,' "${ports[@]:0:$masters}")
+    echo "cluster ready: ${#ports[@]} nodes in $dir; seeds ${seeds%,}"
+    ;;
+  stop)
+    [ -f "$dir/ports" ] || { echo "cluster.sh: no cluster in $dir"; exit 0; }
+    while read -r port; do
+      pid=$(cat "$dir/$port/redis.pid" 2>/dev/null || true)
+      [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done < "$dir/ports"
+    while read -r port; do
+      pid=$(cat "$dir/$port/redis.pid" 2>/dev/null || true)
+      for _ in $(seq 1 50); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done < "$dir/ports"
+    rm -rf "$dir"
+    echo "cluster stopped"
+    ;;
+  status)
+    [ -f "$dir/ports" ] || { echo "cluster.sh: no cluster in $dir"; exit 1; }
+    first=$(head -1 "$dir/ports")
+    redis-cli -p "$first" cluster info | grep -E 'cluster_state|cluster_known_nodes|cluster_size'
+    redis-cli -p "$first" cluster nodes | awk '{print $2, $3, $9}' | sort
+    ;;
+  *) echo "usage: scripts/cluster.sh start|stop|status [DIR]" >&2; exit 2 ;;
+esac
