@@ -108,7 +108,7 @@ final class LiveStack: @unchecked Sendable {
     /// change is answered only once every loop's snapshot has it, so there is
     /// nothing to wait for.
     func expectVisibleEverywhere(_ id: String, slots: Int) throws {
-        for _ in 0..<4 {  // new connections, to reach each loop
+        for _ in 0..<16 {  // new connections: the kernel spreads them over the loops at random
             let response = try HTTPClient(port: port).get("/v1/campaigns/\(id)/slots")
             guard response.status == 200, (response.json["slots"] as? [Any])?.count == slots else {
                 throw TestFailure("campaign \(id) not visible once its change was answered: \(response.status) \(response.text)")
