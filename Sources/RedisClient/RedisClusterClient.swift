@@ -1,0 +1,267 @@
+import EventLoops
+
+/// Redis Cluster on one event loop: one `RedisAsyncClient` per master, and
+/// each command sent to the master of its key's slot (`ClusterSlotMap`).
+/// A thin layer over the hiredis clients (hiredis 0.14 has no cluster
+/// support): it follows the cluster specification's redirections and waits
+/// out its transient states, within each command's deadline.
+///
+/// - `MOVED`: the map is patched, a refresh is asked for (one at a time, at
+///   most one per `refreshIntervalMillisMin`), and the command goes to the
+///   new master.
+/// - `ASK`: `ASKING` and the command go to the node named, once; the map is
+///   not changed.
+/// - `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, a master not connected yet: the
+///   command is sent again after a growing delay.
+/// - `READONLY` (a master demoted by a failover): a refresh, then again.
+///
+/// Past `redirectsMax` redirections or its deadline a command fails with
+/// `.disconnected` (the caller answers 503): never a wrong answer, never a
+/// command waiting forever.
+public final class RedisClusterClient {
+    public struct Settings: Sendable {
+        public var seeds: [ClusterNodeAddress]
+        /// Each master's connection (its host and port are the master's).
+        public var node: RedisAsyncClient.Settings
+        public var redirectsMax = 5
+        /// A command's whole time, redirections and retries included.
+        public var deadlineMillis = 1_000
+        public var retryDelayMillisMin = 10
+        public var refreshIntervalMillisMin = 100
+
+        public init(seeds: [ClusterNodeAddress]) {
+            precondition(!seeds.isEmpty, "a cluster needs at least one seed")
+            self.seeds = seeds
+            node = RedisAsyncClient.Settings(host: seeds[0].host, port: seeds[0].port)
+        }
+    }
+
+    public typealias Completion = RedisAsyncClient.Completion
+
+    private let loop: EventLoop
+    private let settings: Settings
+    public private(set) var map = ClusterSlotMap()
+    private var nodes: [ClusterNodeAddress: RedisAsyncClient] = [:]
+    private var refreshing = false
+    private var refreshQueued = false
+    private var lastRefreshMicros: Int64 = 0
+    private var stopped = false
+    /// Runs on each master's every (re)connect, before other commands (the
+    /// functions library is loaded on every master this way).
+    public var onNodeConnect: ((RedisAsyncClient) -> Void)?
+
+    public init(loop: EventLoop, settings: Settings) {
+        self.loop = loop
+        self.settings = settings
+    }
+
+    /// Dials the seeds and reads the slot map from the first that answers.
+    public func start() {
+        loop.preconditionInLoop()
+        for seed in settings.seeds { _ = connection(to: seed) }
+        refreshMap()
+    }
+
+    public func stop() {
+        loop.preconditionInLoop()
+        stopped = true
+        for node in nodes.values { node.stop() }
+        nodes.removeAll()
+    }
+
+    /// Whether every slot has a master and every master is connected.
+    public var isReady: Bool {
+        map.unownedSlotCount == 0 && map.masters.allSatisfy { nodes[$0]?.isConnected == true }
+    }
+
+    /// Sends a command in the wire format for `slot`; `call` gets the
+    /// reply, lent, exactly once.
+    public func send(_ command: RedisCommand, slot: Int, call: RedisCall) {
+        loop.preconditionInLoop()
+        route(ClusterCall(command: command, slot: slot, target: call, cluster: self,
+                          givingUpMicros: monotonicMicros() + Int64(settings.deadlineMillis) * 1_000))
+    }
+
+    /// Sends a command for `slot`; the completion gets a copy of the reply.
+    public func send(_ arguments: [String], slot: Int, completion: @escaping Completion) {
+        precondition(arguments.count >= 2, "a cluster command names at least one key")
+        var command = RedisCommand(argumentCount: arguments.count)
+        for argument in arguments { command.append(argument) }
+        send(command, slot: slot, call: ClosureCall(completion))
+    }
+
+    /// Sends to every master (loading a library, reading stats): one
+    /// completion per master, in no set order.
+    public func sendToEveryMaster(_ arguments: [String], completion: @escaping (ClusterNodeAddress, Result<RedisReply, RedisFailure>) -> Void) {
+        loop.preconditionInLoop()
+        for master in map.masters {
+            guard let node = nodes[master], node.isConnected else { completion(master, .failure(.disconnected)); continue }
+            node.send(arguments) { completion(master, $0) }
+        }
+    }
+
+    // MARK: routing
+
+    fileprivate func route(_ call: ClusterCall, to address: ClusterNodeAddress? = nil, asking: Bool = false) {
+        guard !stopped else { return call.fail() }
+        guard let address = address ?? map.master(forSlot: call.slot) else {
+            refreshMap()
+            return retryLater(call)
+        }
+        let node = connection(to: address)
+        guard node.isConnected else { return retryLater(call) }
+        call.sentTo = address
+        if asking { node.send(["ASKING"]) { _ in } }
+        node.send(call.command, call: call)
+    }
+
+    fileprivate func redirected(_ call: ClusterCall, by error: ClusterError, from speaker: ClusterNodeAddress?) {
+        call.redirects += 1
+        guard call.redirects <= settings.redirectsMax else { return call.fail() }
+        switch error {
+        case .moved(let slot, let address):
+            let address = speaker.map { address.resolved(against: $0) } ?? address
+            map.move(slot: slot, to: address)
+            refreshMap()
+            route(call)
+        case .ask(_, let address):
+            route(call, to: speaker.map { address.resolved(against: $0) } ?? address, asking: true)
+        case .readOnly:
+            refreshMap()
+            retryLater(call)
+        case .tryAgain, .clusterDown, .loading:
+            if error == .clusterDown { refreshMap() }
+            retryLater(call)
+        }
+    }
+
+    /// Sends `call` again after a delay that doubles with each retry, or
+    /// fails it if the delay would pass its deadline.
+    fileprivate func retryLater(_ call: ClusterCall) {
+        let delay = settings.retryDelayMillisMin << min(call.retries, 6)
+        call.retries += 1
+        guard monotonicMicros() + Int64(delay) * 1_000 < call.givingUpMicros else { return call.fail() }
+        loop.schedule(afterMillis: delay) { [weak self] in
+            guard let self else { return call.fail() }
+            self.route(call)
+        }
+    }
+
+    // MARK: connections and the map
+
+    private func connection(to address: ClusterNodeAddress) -> RedisAsyncClient {
+        if let known = nodes[address] { return known }
+        var node = settings.node
+        node.host = address.host
+        node.port = address.port
+        let client = RedisAsyncClient(loop: loop, settings: node)
+        client.onConnect = { [weak self] client in
+            self?.onNodeConnect?(client)
+            // A seed that comes up late may be the first that can answer.
+            if self?.map.masters.isEmpty == true { self?.refreshMap() }
+        }
+        nodes[address] = client
+        client.start()
+        return client
+    }
+
+    /// Reads the map again from a connected node: one refresh at a time,
+    /// at most one per `refreshIntervalMillisMin`; one asked for meanwhile
+    /// runs after it.
+    public func refreshMap() {
+        guard !stopped else { return }
+        guard !refreshing else { refreshQueued = true; return }
+        let wait = lastRefreshMicros + Int64(settings.refreshIntervalMillisMin) * 1_000 - monotonicMicros()
+        guard wait <= 0 else {
+            refreshing = true
+            loop.schedule(afterMillis: Int(wait / 1_000) + 1) { [weak self] in
+                self?.refreshing = false
+                self?.refreshMap()
+            }
+            return
+        }
+        // A master first (it knows the map as well as any), then the seeds.
+        let candidates = (map.masters + settings.seeds).compactMap { address in nodes[address].map { (address, $0) } }
+        guard let (address, node) = candidates.first(where: { $0.1.isConnected }) else { return }
+        refreshing = true
+        lastRefreshMicros = monotonicMicros()
+        node.send(["CLUSTER", "SHARDS"]) { [weak self] result in
+            guard let self else { return }
+            if case .success(let reply) = result, reply.errorMessage == nil,
+               let fresh = try? ClusterSlotMap(shards: reply, answeredBy: address) {
+                return self.refreshed(fresh)
+            }
+            // Before Redis 7: CLUSTER SLOTS.
+            node.send(["CLUSTER", "SLOTS"]) { [weak self] result in
+                guard let self else { return }
+                if case .success(let reply) = result, let fresh = try? ClusterSlotMap(slots: reply, answeredBy: address) {
+                    return self.refreshed(fresh)
+                }
+                self.refreshed(nil)
+            }
+        }
+    }
+
+    private func refreshed(_ fresh: ClusterSlotMap?) {
+        refreshing = false
+        if let fresh {
+            map = fresh
+            for master in map.masters { _ = connection(to: master) }
+            // A node that is neither a master nor a seed any more is let go
+            // (its commands in flight fail and are sent again).
+            for (address, node) in nodes where !map.masters.contains(address) && !settings.seeds.contains(address) {
+                node.stop()
+                nodes[address] = nil
+            }
+        }
+        if refreshQueued {
+            refreshQueued = false
+            refreshMap()
+        }
+    }
+}
+
+/// One command on its way through the cluster: the command's bytes (sent
+/// again on a redirection), its slot, and the caller's call.
+private final class ClusterCall: RedisCall {
+    let command: RedisCommand
+    let slot: Int
+    let target: RedisCall
+    weak var cluster: RedisClusterClient?
+    /// The command's deadline over every node it goes to (each send has
+    /// its own, the node connection's).
+    let givingUpMicros: Int64
+    var redirects = 0
+    var retries = 0
+    /// The node the command went to last (to resolve an unknown endpoint
+    /// in its redirection).
+    var sentTo: ClusterNodeAddress?
+
+    init(command: RedisCommand, slot: Int, target: RedisCall, cluster: RedisClusterClient, givingUpMicros: Int64) {
+        self.command = command
+        self.slot = slot
+        self.target = target
+        self.cluster = cluster
+        self.givingUpMicros = givingUpMicros
+    }
+
+    override func replied(_ result: Result<RedisReplyView, RedisFailure>) {
+        guard let cluster else { return fail() }
+        switch result {
+        case .success(let reply):
+            if reply.isError, let message = reply.errorMessage, let error = ClusterError(errorMessage: message) {
+                return cluster.redirected(self, by: error, from: sentTo)
+            }
+            target.replied(result)
+        case .failure(.disconnected):
+            // The master's connection dropped (a failover, a restart): the
+            // map may have changed.
+            cluster.refreshMap()
+            cluster.retryLater(self)
+        case .failure:
+            target.replied(result)
+        }
+    }
+
+    func fail() { target.replied(.failure(.disconnected)) }
+}

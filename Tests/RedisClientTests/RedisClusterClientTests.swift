@@ -1,0 +1,131 @@
+import EventLoops
+import Foundation
+import RedisClient
+import Testing
+
+/// The cluster client against a real three-master cluster: every key at its
+/// slot's master, and the specification's redirections followed.
+@Suite(.serialized) struct RedisClusterClientTests {
+    final class Fixture: @unchecked Sendable {
+        let cluster: TestCluster
+        let thread = LoopThread()
+        let client: RedisClusterClient
+
+        init() throws {
+            cluster = try TestCluster()
+            var settings = RedisClusterClient.Settings(seeds: [cluster.address(0)])
+            settings.deadlineMillis = 800
+            let loop = thread.loop
+            client = thread.sync { RedisClusterClient(loop: loop, settings: settings) }
+            let client = client, thread = thread
+            thread.sync { client.start() }
+            try cluster.wait("the client to be ready") { thread.sync { client.isReady } }
+        }
+
+        /// Sends and waits for the reply.
+        func send(_ arguments: [String], key: String) -> Result<RedisReply, RedisFailure> {
+            let client = client
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var result: Result<RedisReply, RedisFailure>?
+            thread.sync {
+                client.send(arguments, slot: ClusterSlot.of(key)) {
+                    result = $0
+                    done.signal()
+                }
+            }
+            done.wait()
+            return result!
+        }
+
+        /// The reply, nil when the command failed (not an error reply).
+        func reply(_ arguments: [String], key: String) -> RedisReply? {
+            try? send(arguments, key: key).get()
+        }
+
+        func succeeds(_ arguments: [String], key: String) -> Bool {
+            guard let reply = reply(arguments, key: key) else { return false }
+            return reply.errorMessage == nil
+        }
+
+        func masterOf(slot: Int) -> ClusterNodeAddress? {
+            let client = client
+            return thread.sync { client.map.master(forSlot: slot) }
+        }
+
+        func stop() {
+            let client = client
+            thread.sync { client.stop() }
+            thread.stop()
+            cluster.stop()
+        }
+    }
+
+    @Test func everyKeyGoesToItsSlotsMaster() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let client = fixture.client
+        #expect(fixture.thread.sync { client.map.masters.count } == 3)
+        let keys: [String] = (0..<150).map { "key-\($0)" } + (0..<30).map { "{tag}-\($0)" }
+        for key in keys {
+            let stored = fixture.succeeds(["SET", key, "v-" + key], key: key)
+            #expect(stored, "\(key)")
+        }
+        for key in keys {
+            // Read straight from the master that owns the slot.
+            let owner = fixture.cluster.owner(ofSlot: ClusterSlot.of(key))
+            let value = try fixture.cluster.clients[owner].command(["GET", key]).text
+            #expect(value == "v-" + key, "\(key)")
+        }
+        let counts: [Int64] = try fixture.cluster.clients.map { try $0.command(["DBSIZE"]).integer ?? 0 }
+        #expect(counts.reduce(0, +) == Int64(keys.count))
+        #expect(counts.allSatisfy { $0 > 0 })
+    }
+
+    @Test func movedIsFollowedAndPatchesTheMap() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let key = "moving", slot = ClusterSlot.of(key)
+        let source = fixture.cluster.owner(ofSlot: slot), target = (source + 1) % 3
+        #expect(fixture.succeeds(["SET", key, "1"], key: key))
+        try fixture.cluster.moveSlot(slot, from: source, to: target)
+        // The client's map still names the source: MOVED, then the target.
+        let incremented = fixture.reply(["INCR", key], key: key)?.integer
+        #expect(incremented == 2)
+        #expect(fixture.masterOf(slot: slot) == fixture.cluster.address(target))
+        let stored = try fixture.cluster.clients[target].command(["GET", key]).text
+        #expect(stored == "2")
+    }
+
+    @Test func askIsFollowedWithoutChangingTheMap() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let key = "asked", slot = ClusterSlot.of(key)
+        let source = fixture.cluster.owner(ofSlot: slot), target = (source + 2) % 3
+        #expect(fixture.succeeds(["SET", key, "here"], key: key))
+        // Half-way through a migration: the key is on the target already.
+        try fixture.cluster.moveSlot(slot, from: source, to: target, finish: false)
+        let read = fixture.reply(["GET", key], key: key)?.text
+        #expect(read == "here")
+        #expect(fixture.masterOf(slot: slot) == fixture.cluster.address(source))
+    }
+
+    /// A slot no master serves: fast failures, never a hang, and service
+    /// again once it has a master.
+    @Test func aSlotWithoutAMasterFailsFastAndRecovers() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let key = "orphan", slot = ClusterSlot.of(key)
+        let owner = fixture.cluster.owner(ofSlot: slot)
+        try fixture.cluster.clients[owner].checked(["CLUSTER", "DELSLOTS", String(slot)])
+        let started = Date()
+        guard case .failure(.disconnected) = fixture.send(["SET", key, "x"], key: key) else {
+            Issue.record("a slot without a master was served")
+            return
+        }
+        #expect(Date().timeIntervalSince(started) < 1.5)
+        try fixture.cluster.clients[owner].checked(["CLUSTER", "ADDSLOTS", String(slot)])
+        try fixture.cluster.wait("the slot to be served again") { fixture.succeeds(["SET", key, "y"], key: key) }
+        let stored = try fixture.cluster.clients[owner].command(["GET", key]).text
+        #expect(stored == "y")
+    }
+}

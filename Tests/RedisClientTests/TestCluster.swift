@@ -1,0 +1,107 @@
+import EventLoops
+import Foundation
+import Logging
+import ProcessSupervision
+import RedisClient
+
+/// A Redis Cluster of `masters` nodes on loopback (no replicas), made by
+/// hand as `redis-cli --cluster create` would: each node a third of the
+/// slots, then CLUSTER MEET. For tests of the cluster client.
+final class TestCluster {
+    let ports: [Int]
+    let directory: String
+    private let nodes: [RedisSupervisor]
+    let clients: [RedisSyncClient]
+
+    init(masters: Int = 3) throws {
+        directory = NSTemporaryDirectory() + "test-cluster-" + UUID().uuidString
+        var ports: [Int] = []
+        while ports.count < masters {
+            let port = try RedisSupervisor.freeClusterPort()
+            if !ports.contains(port) { ports.append(port) }
+        }
+        self.ports = ports
+        let directory = directory
+        nodes = ports.map { port in
+            RedisSupervisor(directory: "\(directory)/\(port)", port: port,
+                            extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/\(port)/nodes.conf",
+                                             "--cluster-node-timeout", "2000"],
+                            logger: Logger(label: "test-cluster"))
+        }
+        for node in nodes { try node.start() }
+        clients = ports.map { RedisSyncClient(host: "127.0.0.1", port: $0) }
+        for (index, client) in clients.enumerated() {
+            let first = index * ClusterSlot.count / masters, last = (index + 1) * ClusterSlot.count / masters - 1
+            try client.checked(["CLUSTER", "ADDSLOTSRANGE", String(first), String(last)])
+        }
+        for client in clients.dropFirst() { try client.checked(["CLUSTER", "MEET", "127.0.0.1", String(ports[0])]) }
+        try wait("the cluster to form") {
+            try self.clients.allSatisfy { client in
+                let info = try client.command(["CLUSTER", "INFO"]).text ?? ""
+                return info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:\(masters)")
+            }
+        }
+    }
+
+    func address(_ index: Int) -> ClusterNodeAddress { ClusterNodeAddress(host: "127.0.0.1", port: ports[index]) }
+
+    /// The master that owns `slot` as first made.
+    func owner(ofSlot slot: Int) -> Int { slot * ports.count / ClusterSlot.count }
+
+    func nodeID(_ index: Int) throws -> String { try clients[index].checked(["CLUSTER", "MYID"]).text ?? "" }
+
+    /// Moves `slot`, and its keys, from one master to another, as
+    /// `redis-cli --cluster reshard` does.
+    func moveSlot(_ slot: Int, from source: Int, to target: Int, finish: Bool = true) throws {
+        let (sourceID, targetID) = (try nodeID(source), try nodeID(target))
+        try clients[target].checked(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID])
+        try clients[source].checked(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID])
+        let keys = try clients[source].checked(["CLUSTER", "GETKEYSINSLOT", String(slot), "1000"]).elements ?? []
+        for key in keys.compactMap(\.text) {
+            try clients[source].checked(["MIGRATE", "127.0.0.1", String(ports[target]), key, "0", "5000"])
+        }
+        guard finish else { return }
+        for client in clients { try client.checked(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]) }
+    }
+
+    func stop() {
+        for client in clients { client.close() }
+        for node in nodes { node.stop() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func wait(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if (try? condition()) == true { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw RedisError("timed out waiting for \(what)")
+    }
+}
+
+/// An event loop on its own thread; `sync` runs a block on it and waits.
+final class LoopThread: @unchecked Sendable {
+    let loop = EventLoop(index: 0)
+    private let thread: Thread
+
+    init() {
+        let loop = loop
+        thread = Thread { loop.run() }
+        thread.start()
+    }
+
+    func sync<T>(_ body: @escaping () -> T) -> T {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: T?
+        nonisolated(unsafe) let body = body  // run on the loop while this thread waits
+        _ = loop.execute {
+            result = body()
+            done.signal()
+        }
+        done.wait()
+        return result!
+    }
+
+    func stop() { _ = loop.execute { [loop] in loop.stop() } }
+}
