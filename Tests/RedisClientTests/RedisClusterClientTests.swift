@@ -129,3 +129,57 @@ import Testing
         #expect(stored == "y")
     }
 }
+
+/// The blocking cluster client (the persister's and the admin worker's)
+/// against the same kind of cluster.
+@Suite(.serialized) struct RedisSyncClusterClientTests {
+    func withCluster(_ body: (TestCluster, RedisSyncClusterClient) throws -> Void) throws {
+        let cluster = try TestCluster()
+        defer { cluster.stop() }
+        let client = RedisSyncClusterClient(seeds: [cluster.address(1)])
+        client.deadlineMillis = 800
+        defer { client.close() }
+        try body(cluster, client)
+    }
+
+    @Test func everyKeyGoesToItsSlotsMasterAndEveryMasterCanBeAsked() throws {
+        try withCluster { cluster, client in
+            for index in 0..<120 {
+                let key = "sync-\(index)"
+                let reply = try client.command(["SET", key, String(index)], slot: ClusterSlot.of(key))
+                #expect(reply.errorMessage == nil)
+                let stored = try cluster.clients[cluster.owner(ofSlot: ClusterSlot.of(key))].command(["GET", key]).text
+                #expect(stored == String(index))
+            }
+            let pongs = try client.commandOnEveryMaster(["PING"])
+            #expect(Set(pongs.keys) == Set((0..<3).map(cluster.address)))
+        }
+    }
+
+    @Test func movedAndAskAreFollowed() throws {
+        try withCluster { cluster, client in
+            let moved = "sync-moved", asked = "sync-asked"
+            for key in [moved, asked] { _ = try client.command(["SET", key, "1"], slot: ClusterSlot.of(key)) }
+            let movedSlot = ClusterSlot.of(moved), askedSlot = ClusterSlot.of(asked)
+            try cluster.moveSlot(movedSlot, from: cluster.owner(ofSlot: movedSlot), to: (cluster.owner(ofSlot: movedSlot) + 1) % 3)
+            #expect(try client.command(["INCR", moved], slot: movedSlot).integer == 2)
+            #expect(client.map.master(forSlot: movedSlot) == cluster.address((cluster.owner(ofSlot: movedSlot) + 1) % 3))
+            let askedOwner = cluster.owner(ofSlot: askedSlot)
+            try cluster.moveSlot(askedSlot, from: askedOwner, to: (askedOwner + 2) % 3, finish: false)
+            #expect(try client.command(["GET", asked], slot: askedSlot).text == "1")
+            #expect(client.map.master(forSlot: askedSlot) == cluster.address(askedOwner))
+        }
+    }
+
+    @Test func aSlotWithoutAMasterThrowsWithinTheDeadline() throws {
+        try withCluster { cluster, client in
+            let key = "sync-orphan", slot = ClusterSlot.of(key)
+            try cluster.clients[cluster.owner(ofSlot: slot)].checked(["CLUSTER", "DELSLOTS", String(slot)])
+            let started = monotonicMicros()
+            #expect(throws: RedisError.self) { try client.command(["SET", key, "x"], slot: slot) }
+            #expect(monotonicMicros() - started < 1_500_000)
+            try cluster.clients[cluster.owner(ofSlot: slot)].checked(["CLUSTER", "ADDSLOTS", String(slot)])
+            try cluster.wait("the slot to be served again") { (try? client.command(["SET", key, "y"], slot: slot))?.errorMessage == nil }
+        }
+    }
+}
