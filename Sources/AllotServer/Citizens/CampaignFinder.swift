@@ -21,13 +21,13 @@ final class CampaignFinder {
     static let fetchPolicy = BucketPolicy(rate: 500, burst: 500)!
 
     let catalog: Catalog
-    private let redis: RedisAsyncClient
+    private let redis: any RedisRouting
     private let staleMillisMax: Int
     private var fetched: [String: (view: CampaignView?, atMicros: Int64)] = [:]
     private var routes: [UInt32: String] = [:]
     private var fetches = TokenBucket(policy: fetchPolicy, nowMicros: monotonicMicros())
 
-    init(catalog: Catalog, redis: RedisAsyncClient, staleMillisMax: Int) {
+    init(catalog: Catalog, redis: any RedisRouting, staleMillisMax: Int) {
         self.catalog = catalog
         self.redis = redis
         self.staleMillisMax = staleMillisMax
@@ -57,7 +57,7 @@ final class CampaignFinder {
             return completion(.failure(.busy))
         }
         let keys = CampaignKeys(id)
-        redis.run(Scripts.snapshot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
+        redis.run(Scripts.snapshot, slot: keys.slot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
                   arguments: [""]) { [self] result in
             guard case .success(let reply) = result, let snapshot = try? SnapshotReply(reply, knownVersion: nil) else {
                 return completion(.failure(.unavailable("campaign data is not available")))
@@ -75,7 +75,7 @@ final class CampaignFinder {
     /// The id of the campaign with `route` (nil: no campaign has it).
     func campaignID(route: UInt32, completion: @escaping (Result<String?, Problem>) -> Void) {
         if let id = freshCatalog?.routes[route] ?? routes[route] { return completion(.success(id)) }
-        redis.send(["HGET", GlobalKeys.routes, String(route)]) { [self] result in
+        redis.send(["HGET", GlobalKeys.routes, String(route)], slot: GlobalKeys.routesSlot) { [self] result in
             guard case .success(let reply) = result else {
                 return completion(.failure(.unavailable("reservations are not available")))
             }

@@ -10,7 +10,7 @@ import RedisClient
 /// CampaignFinder, one Redis call each.
 final class Catalog {
     private let loop: EventLoop
-    private let redis: RedisAsyncClient
+    private let redis: any RedisRouting
     private(set) var campaigns: [String: CampaignView] = [:]
     /// Route → campaign id of the hot campaigns.
     private(set) var routes: [UInt32: String] = [:]
@@ -23,7 +23,7 @@ final class Catalog {
     /// Rendered listings, valid until the next refresh.
     var renderedCache: [RenderedKey: SharedBytes] = [:]
 
-    init(loop: EventLoop, redis: RedisAsyncClient) {
+    init(loop: EventLoop, redis: any RedisRouting) {
         self.loop = loop
         self.redis = redis
     }
@@ -59,7 +59,7 @@ final class Catalog {
         refreshInFlight = true
         waitingForCurrent = waitingForNext
         waitingForNext.removeAll()
-        redis.send(["SMEMBERS", GlobalKeys.campaigns]) { [self] result in
+        redis.send(["SMEMBERS", GlobalKeys.campaigns], slot: GlobalKeys.campaignsSlot) { [self] result in
             guard case .success(let reply) = result, let members = reply.elements else { return refreshEnded(ok: false) }
             refreshCampaigns(members.compactMap(\.text).filter { OperatorID.isValid($0) })
         }
@@ -83,7 +83,7 @@ final class Catalog {
         for id in ids {
             let keys = CampaignKeys(id)
             let known = campaigns[id]
-            redis.run(Scripts.snapshot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
+            redis.run(Scripts.snapshot, slot: keys.slot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
                       arguments: [known?.version ?? ""]) { [self] result in
                 do {
                     if let view = try apply(SnapshotReply(result.get(), knownVersion: known?.version), id: id, known: known) {

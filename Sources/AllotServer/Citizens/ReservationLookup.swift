@@ -9,12 +9,12 @@ import RedisClient
 /// number of campaigns.
 final class ReservationLookup {
     let loop: EventLoop
-    let redis: RedisAsyncClient
+    let redis: any RedisRouting
     let finder: CampaignFinder
     let shared: SharedServices
     var config: ServerConfig { shared.config }
 
-    init(loop: EventLoop, redis: RedisAsyncClient, finder: CampaignFinder, shared: SharedServices) {
+    init(loop: EventLoop, redis: any RedisRouting, finder: CampaignFinder, shared: SharedServices) {
         self.loop = loop
         self.redis = redis
         self.finder = finder
@@ -42,7 +42,7 @@ final class ReservationLookup {
                 return bound.wrapped.send(.problem(found.failureProblem ?? .notFound("no such reservation")))
             }
             let keys = CampaignKeys(campaign)
-            redis.run(Scripts.transition, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
+            redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
                                                  GlobalKeys.campaigns],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax), campaign]) { [self] result in
                 bound.wrapped.send(transitionAnswer(result, id: id, campaign: campaign, target: target))
@@ -80,7 +80,8 @@ final class ReservationLookup {
             case .failure(let problem): completion(.failure(problem))
             case .success(nil): completion(.failure(.notFound("no such reservation")))
             case .success(let campaign?):
-                redis.send(["HGET", CampaignKeys(campaign).records, id.text]) { [self] result in
+                let keys = CampaignKeys(campaign)
+                redis.send(["HGET", keys.records, id.text], slot: keys.slot) { [self] result in
                     completion(record(result, campaign: campaign))
                 }
             }

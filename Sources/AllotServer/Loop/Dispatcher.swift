@@ -8,7 +8,7 @@ import RedisClient
 final class Dispatcher {
     let loop: EventLoop
     let shared: SharedServices
-    let redis: RedisAsyncClient
+    let redis: any RedisRouting
     let reads: CitizenReads
     let desk: ReservationDesk
     let lookup: ReservationLookup
@@ -16,7 +16,7 @@ final class Dispatcher {
     /// Set on shutdown: new requests are refused so in-flight ones can end.
     var draining = false
 
-    init(loop: EventLoop, shared: SharedServices, redis: RedisAsyncClient, reads: CitizenReads, desk: ReservationDesk,
+    init(loop: EventLoop, shared: SharedServices, redis: any RedisRouting, reads: CitizenReads, desk: ReservationDesk,
          lookup: ReservationLookup, operators: OperatorRoutes) {
         self.loop = loop
         self.shared = shared

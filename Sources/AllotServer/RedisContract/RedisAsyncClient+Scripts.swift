@@ -1,22 +1,19 @@
 import RedisClient
 
-extension RedisAsyncClient {
-    /// FCALL; when the function is missing (Redis restarted without its
-    /// data, or FUNCTION FLUSH) the library is loaded and the call made once
-    /// more.
-    func run(_ function: StoredFunction, keys: [String], arguments: [String], completion: @escaping Completion) {
+extension RedisRouting {
+    /// FCALL of keys in `slot`; when the function is missing (Redis
+    /// restarted without its data, or FUNCTION FLUSH) the library is loaded
+    /// and the call made once more.
+    func run(_ function: StoredFunction, slot: Int, keys: [String], arguments: [String],
+             completion: @escaping RedisAsyncClient.Completion) {
         var command = function.command(keys: keys.count, arguments: arguments.count)
         for key in keys { command.append(key) }
         for argument in arguments { command.append(argument) }
-        run(command, completion: completion)
+        CopyingFunctionCall(command, slot: slot, on: self, completion).send()
     }
+}
 
-    /// `run`, for an FCALL already in the wire format
-    /// (`StoredFunction.command(keys:arguments:)`, keys and arguments appended).
-    func run(_ command: RedisCommand, completion: @escaping Completion) {
-        CopyingFunctionCall(command, on: self, completion).send()
-    }
-
+extension RedisAsyncClient {
     /// Loads the library: run on each (re)connect.
     func loadScripts() {
         send(Scripts.loadCommand) { _ in }
@@ -28,16 +25,20 @@ extension RedisAsyncClient {
 /// missing, the library is loaded and the same command sent once more.
 class FunctionCall: RedisCall {
     let command: RedisCommand
-    let redis: RedisAsyncClient
+    /// The hash slot of its keys (a cluster sends it, and the reload, to
+    /// that slot's master).
+    let slot: Int
+    let redis: any RedisRouting
     private var reloaded = false
 
-    init(_ command: RedisCommand, on redis: RedisAsyncClient) {
+    init(_ command: RedisCommand, slot: Int, on redis: any RedisRouting) {
         self.command = command
+        self.slot = slot
         self.redis = redis
     }
 
     /// Sends the command, with this call waiting for its reply.
-    func send() { redis.send(command, call: self) }
+    func send() { redis.send(command, slot: slot, call: self) }
 
     override final func replied(_ result: Result<RedisReplyView, RedisFailure>) {
         guard !reloaded, case .success(let reply) = result, let message = reply.errorMessage,
@@ -45,7 +46,7 @@ class FunctionCall: RedisCall {
             return completed(result)
         }
         reloaded = true
-        redis.send(Scripts.loadCommand) { [self] _ in send() }
+        redis.send(Scripts.loadCommand, slot: slot) { [self] _ in send() }
     }
 
     /// The reply, lent for this call only.
@@ -56,9 +57,9 @@ class FunctionCall: RedisCall {
 private final class CopyingFunctionCall: FunctionCall {
     private let completion: RedisAsyncClient.Completion
 
-    init(_ command: RedisCommand, on redis: RedisAsyncClient, _ completion: @escaping RedisAsyncClient.Completion) {
+    init(_ command: RedisCommand, slot: Int, on redis: any RedisRouting, _ completion: @escaping RedisAsyncClient.Completion) {
         self.completion = completion
-        super.init(command, on: redis)
+        super.init(command, slot: slot, on: redis)
     }
 
     override func completed(_ result: Result<RedisReplyView, RedisFailure>) { completion(result.map(\.copy)) }

@@ -7,6 +7,8 @@ import RedisClient
 struct CampaignKeys: Sendable {
     let campaign: String
     let tag: String
+    /// The Redis Cluster hash slot of every key here (their tag's).
+    let slot: Int
     let config: String
     let remaining: String
     let holdings: String
@@ -19,6 +21,7 @@ struct CampaignKeys: Sendable {
     init(_ campaign: String) {
         self.campaign = campaign
         tag = "{c:\(campaign)}"
+        slot = ClusterSlot.of(tag)
         config = tag + ":cfg"
         remaining = tag + ":rem"
         holdings = tag + ":held"
@@ -56,5 +59,7 @@ enum GlobalKeys {
     static let campaigns = "allot:campaigns"
     /// Route (ReservationID) → campaign id, for every campaign ever made.
     static let routes = "allot:routes"
+    static let campaignsSlot = ClusterSlot.of(campaigns)
+    static let routesSlot = ClusterSlot.of(routes)
     static let persistGroup = "persist"
 }

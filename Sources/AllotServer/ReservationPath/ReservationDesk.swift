@@ -8,7 +8,7 @@ import RedisClient
 final class ReservationDesk {
     static let idempotencyKeyBytesMax = 128
     let loop: EventLoop
-    let redis: RedisAsyncClient
+    let redis: any RedisRouting
     let reads: CitizenReads
     let shared: SharedServices
     /// This loop's own metric cells.
@@ -20,7 +20,7 @@ final class ReservationDesk {
     /// campaign and stats field, since the last flush to Redis.
     private var rejections: [String: [String: Int]] = [:]
 
-    init(loop: EventLoop, redis: RedisAsyncClient, reads: CitizenReads, shared: SharedServices, metrics: LoopRequestMetrics) {
+    init(loop: EventLoop, redis: any RedisRouting, reads: CitizenReads, shared: SharedServices, metrics: LoopRequestMetrics) {
         self.loop = loop
         self.redis = redis
         self.reads = reads
@@ -37,8 +37,9 @@ final class ReservationDesk {
     func flushRejections() {
         guard !rejections.isEmpty, redis.isConnected else { return }
         for (campaign, counts) in rejections {
+            let keys = CampaignKeys(campaign)
             for (field, count) in counts {
-                redis.send(["HINCRBY", CampaignKeys(campaign).stats, field, String(count)]) { _ in }
+                redis.send(["HINCRBY", keys.stats, field, String(count)], slot: keys.slot) { _ in }
             }
         }
         rejections.removeAll(keepingCapacity: true)
@@ -67,7 +68,7 @@ final class ReservationDesk {
             // function replays it (or says the key was used otherwise).
             let bound = LoopBound(exchange, loop: loop)
             redis.send(["SET", attempt.keys.idempotency(attempt.idempotencyKeyHash), attempt.fingerprint + "|slot_full",
-                        "NX", "EX", String(config.idempotencyTTLSeconds), "GET"]) { [self] result in
+                        "NX", "EX", String(config.idempotencyTTLSeconds), "GET"], slot: attempt.keys.slot) { [self] result in
                 switch result {
                 case .success(.null): refuseSoldOut(attempt.slot, in: view, exchange: bound.wrapped)
                 case .success(let reply) where reply.errorMessage == nil: run(attempt, exchange: bound.wrapped)
@@ -129,13 +130,13 @@ final class ReservationDesk {
         let exchange: LoopBound<HTTPExchange>
         let sentMicros: Int64
 
-        init(_ command: RedisCommand, on redis: RedisAsyncClient, desk: ReservationDesk, attempt: ReservationAttempt,
+        init(_ command: RedisCommand, on redis: any RedisRouting, desk: ReservationDesk, attempt: ReservationAttempt,
              exchange: LoopBound<HTTPExchange>, sentMicros: Int64) {
             self.desk = desk
             self.attempt = attempt
             self.exchange = exchange
             self.sentMicros = sentMicros
-            super.init(command, on: redis)
+            super.init(command, slot: attempt.keys.slot, on: redis)
         }
 
         override func completed(_ result: Result<RedisReplyView, RedisFailure>) {
