@@ -22,3 +22,63 @@ extension RedisAsyncClient: RedisRouting {
 extension RedisClusterClient: RedisRouting {
     public var isConnected: Bool { isReady }
 }
+
+/// A command and the hash slot of its keys (a keyless one, such as `TIME`,
+/// takes the slot of the keys it goes with).
+public struct RoutedCommand: Sendable {
+    public let slot: Int
+    public let arguments: [String]
+
+    public init(slot: Int, _ arguments: [String]) {
+        self.slot = slot
+        self.arguments = arguments
+    }
+}
+
+/// The blocking side (the persister, the admin worker, `allot recover`):
+/// one `RedisSyncClient`, or a `RedisSyncClusterClient`.
+public protocol RedisSyncRouting: AnyObject {
+    /// One command; an error reply is returned, not thrown.
+    func command(_ arguments: [String], slot: Int) throws -> RedisReply
+    /// One command, its reply read in place by `body`.
+    func withReply<T>(_ arguments: [String], slot: Int, _ body: (RedisReplyView) throws -> T) throws -> T
+    /// Every command, their replies in order (one Redis: one round trip).
+    func pipeline(_ commands: [RoutedCommand]) throws -> [RedisReply]
+    func close()
+}
+
+extension RedisSyncRouting {
+    /// Like `command`, but an error reply throws.
+    @discardableResult
+    public func checked(_ arguments: [String], slot: Int) throws -> RedisReply {
+        let reply = try command(arguments, slot: slot)
+        if let message = reply.errorMessage { throw RedisError(message) }
+        return reply
+    }
+
+    /// Like `pipeline`, but the first error reply throws.
+    @discardableResult
+    public func checkedPipeline(_ commands: [RoutedCommand]) throws -> [RedisReply] {
+        let replies = try pipeline(commands)
+        if let message = replies.lazy.compactMap(\.errorMessage).first { throw RedisError(message) }
+        return replies
+    }
+}
+
+extension RedisSyncClient: RedisSyncRouting {
+    public func command(_ arguments: [String], slot: Int) throws -> RedisReply { try command(arguments) }
+
+    public func withReply<T>(_ arguments: [String], slot: Int, _ body: (RedisReplyView) throws -> T) throws -> T {
+        try withReply(arguments, body)
+    }
+
+    public func pipeline(_ commands: [RoutedCommand]) throws -> [RedisReply] { try pipeline(commands.map(\.arguments)) }
+}
+
+extension RedisSyncClusterClient: RedisSyncRouting {
+    /// One command after the other: a pipeline's commands may belong to
+    /// several masters.
+    public func pipeline(_ commands: [RoutedCommand]) throws -> [RedisReply] {
+        try commands.map { try command($0.arguments, slot: $0.slot) }
+    }
+}

@@ -10,7 +10,7 @@ extension AdminStore {
     func stats(_ id: String) throws -> CampaignStats {
         guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
         let keys = CampaignKeys(id)
-        let counts = try StatsReply(redis.run(Scripts.stats, keys: [keys.stats, keys.remaining, keys.capacity], arguments: []))
+        let counts = try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity], arguments: []))
         let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
             .rows([.text(id)]) { $0.int(0) }.first ?? 0
         return CampaignStats(counts: counts, persisted: Int(persisted), persistLagMillis: try persistLagMillis(keys))
@@ -22,8 +22,8 @@ extension AdminStore {
         let replies = try redis.pipeline([
             ["XPENDING", keys.stream, GlobalKeys.persistGroup],
             ["XINFO", "GROUPS", keys.stream],
-            ["TIME"],
-        ])
+            ["TIME"],  // the clock of the stream's own master
+        ].map { RoutedCommand(slot: keys.slot, $0) })
         guard let time = replies[2].elements, time.count == 2, let seconds = time[0].integer, let micros = time[1].integer
         else { return 0 }
         let nowMillis = seconds * 1000 + micros / 1000
@@ -32,7 +32,7 @@ extension AdminStore {
             oldest = StreamID.millis(smallest)
         }
         if let lastDelivered = Self.lastDeliveredID(replies[1]) {
-            let next = try redis.command(["XRANGE", keys.stream, "(" + lastDelivered, "+", "COUNT", "1"])
+            let next = try redis.command(["XRANGE", keys.stream, "(" + lastDelivered, "+", "COUNT", "1"], slot: keys.slot)
             if let entry = next.elements?.first?.elements?.first?.text, let millis = StreamID.millis(entry) {
                 oldest = min(oldest ?? millis, millis)
             }

@@ -9,12 +9,12 @@ import SQLiteStore
 /// Runs on the admin worker thread only.
 final class AdminStore {
     let database: SQLiteDatabase
-    let redis: RedisSyncClient
+    let redis: any RedisSyncRouting
     let logger: Logger
     /// Slots sent to Redis per script run (bounded script time).
     static let slotsPerScriptMax = 1_000
 
-    init(database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger) {
+    init(database: SQLiteDatabase, redis: any RedisSyncRouting, logger: Logger) {
         self.database = database
         self.redis = redis
         self.logger = logger
@@ -32,7 +32,8 @@ final class AdminStore {
     /// completed when it is sent again.
     func createCampaign(_ campaign: Campaign, by actor: String) throws -> Campaign {
         if let existing = try loadCampaign(campaign.id) {
-            let inRedis = try redis.checked(["EXISTS", CampaignKeys(campaign.id).config]).integer == 1
+            let keys = CampaignKeys(campaign.id)
+            let inRedis = try redis.checked(["EXISTS", keys.config], slot: keys.slot).integer == 1
             guard !inRedis, existing == campaign else {
                 throw Problem.invalidField("id", "campaign \(campaign.id) already exists")
             }
@@ -51,7 +52,7 @@ final class AdminStore {
             }
         }
         let keys = CampaignKeys(campaign.id)
-        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"])
+        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"], slot: keys.slot)
         if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
         // Last: the config hash is what makes the campaign exist in Redis.
         try pushCampaign(campaign)
@@ -132,9 +133,10 @@ final class AdminStore {
         }
         let keys = CampaignKeys(id)
         if !sites.isEmpty {
-            try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, RedisConfig.siteMetadata($0)] })
+            try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, RedisConfig.siteMetadata($0)] }, slot: keys.slot)
         }
-        try redis.checkedPipeline([["HINCRBY", keys.config, "ver", "1"], ["SADD", GlobalKeys.campaigns, id]])
+        try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"]),
+                                   RoutedCommand(slot: GlobalKeys.campaignsSlot, ["SADD", GlobalKeys.campaigns, id])])
         logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
         return sites.count
     }
@@ -172,7 +174,8 @@ final class AdminStore {
         let effective = try pushSlots(id, [slot], withMetadata: false)
         _ = try recordRaisedCapacities(id, [slot], effective)
         try makeHot(id)
-        let remaining = try redis.checked(["HGET", CampaignKeys(id).remaining, slotID]).integer ?? 0
+        let keys = CampaignKeys(id)
+        let remaining = try redis.checked(["HGET", keys.remaining, slotID], slot: keys.slot).integer ?? 0
         logger.info("slot capacity changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "slot": "\(slotID)",
                                                         "capacity": "\(effective[0])"])
         var inForce = slot
@@ -183,7 +186,7 @@ final class AdminStore {
     /// Puts a campaign back in the hot set: the loops refresh what operators
     /// change, even on a campaign whose booking has ended.
     private func makeHot(_ id: String) throws {
-        try redis.checked(["SADD", GlobalKeys.campaigns, id])
+        try redis.checked(["SADD", GlobalKeys.campaigns, id], slot: GlobalKeys.campaignsSlot)
     }
 
     /// Gives every campaign in Redis its route, for data written before
@@ -195,13 +198,17 @@ final class AdminStore {
         for start in stride(from: 0, to: ids.count, by: 1_000) {
             let chunk = Array(ids[start..<min(ids.count, start + 1_000)])
             // [route, ver] per campaign: a hash without `ver` is not in Redis.
-            let replies = try redis.pipeline(chunk.map { ["HMGET", CampaignKeys($0).config, "route", "ver"] })
+            let replies = try redis.pipeline(chunk.map { id in
+                let keys = CampaignKeys(id)
+                return RoutedCommand(slot: keys.slot, ["HMGET", keys.config, "route", "ver"])
+            })
             for (id, reply) in zip(chunk, replies) {
                 guard let fields = reply.elements, fields.count == 2, fields[0] == .null, fields[1] != .null,
                       let route = try config.route(id) else { continue }
                 let keys = CampaignKeys(id)
-                try redis.checkedPipeline([["HSET", keys.config, "route", String(route)], ["HINCRBY", keys.config, "ver", "1"],
-                                           ["HSET", GlobalKeys.routes, String(route), id]])
+                try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["HSET", keys.config, "route", String(route)]),
+                                           RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"]),
+                                           RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(route), id])])
                 logger.info("route published", metadata: ["campaign": "\(id)", "route": "\(route)"])
             }
         }
@@ -236,7 +243,7 @@ final class AdminStore {
     private func pushSlots(_ id: String, _ slots: [Slot], withMetadata: Bool) throws -> [Int] {
         let keys = CampaignKeys(id)
         let arguments = slots.flatMap { [$0.id, String($0.capacity), withMetadata ? RedisConfig.slotMetadata($0) : ""] }
-        let reply = try redis.run(Scripts.putSlots, keys: [keys.config, keys.remaining, keys.capacity, keys.slots],
+        let reply = try redis.run(Scripts.putSlots, slot: keys.slot, keys: [keys.config, keys.remaining, keys.capacity, keys.slots],
                                   arguments: arguments)
         guard let values = reply.elements?.compactMap(\.integer), values.count == slots.count else {
             throw RedisError(reply.errorMessage ?? "put_slots: bad reply")
@@ -278,8 +285,9 @@ final class AdminStore {
         let (set, unset) = RedisConfig.rateLimitFields(limits)
         // HSET and HDEL without fields are errors: send only the ones with some.
         let commands = [["HSET", keys.config] + set, ["HDEL", keys.config] + unset].filter { $0.count > 2 }
-            + [["HINCRBY", keys.config, "ver", "1"], ["SADD", GlobalKeys.campaigns, id]]
-        try redis.checkedPipeline(commands)
+            + [["HINCRBY", keys.config, "ver", "1"]]
+        try redis.checkedPipeline(commands.map { RoutedCommand(slot: keys.slot, $0) }
+                                  + [RoutedCommand(slot: GlobalKeys.campaignsSlot, ["SADD", GlobalKeys.campaigns, id])])
         logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
         return limits
     }

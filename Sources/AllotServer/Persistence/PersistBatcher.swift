@@ -287,7 +287,7 @@ final class PersistBatcher {
         var retired: [String] = []
         for campaign in campaigns {
             let keys = CampaignKeys(campaign)
-            let reply = try redis.run(Scripts.retire, keys: [keys.config, keys.stream, GlobalKeys.campaigns],
+            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, GlobalKeys.campaigns],
                                       arguments: [campaign, GlobalKeys.persistGroup])
             if let message = reply.errorMessage { throw RedisError(message) }
             if reply.integer == 1 { retired.append(campaign) }

@@ -1,3 +1,4 @@
+import RedisClient
 import AllotDomain
 
 /// How configuration is laid out in Redis: a campaign's config hash (read
@@ -14,13 +15,13 @@ enum RedisConfig {
     /// limits), its route, and puts it in the hot set that the loops and the
     /// persister follow. The config hash comes first: the route and the set
     /// never name a campaign Redis does not have.
-    static func publishCommands(_ campaign: Campaign, route: UInt32, extraFields: [String]) -> [[String]] {
+    static func publishCommands(_ campaign: Campaign, route: UInt32, extraFields: [String]) -> [RoutedCommand] {
         let keys = CampaignKeys(campaign.id)
         return [
-            ["HSET", keys.config] + campaignFields(campaign, route: route) + extraFields,
-            ["HINCRBY", keys.config, "ver", "1"],
-            ["HSET", GlobalKeys.routes, String(route), campaign.id],
-            ["SADD", GlobalKeys.campaigns, campaign.id],
+            RoutedCommand(slot: keys.slot, ["HSET", keys.config] + campaignFields(campaign, route: route) + extraFields),
+            RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"]),
+            RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(route), campaign.id]),
+            RoutedCommand(slot: GlobalKeys.campaignsSlot, ["SADD", GlobalKeys.campaigns, campaign.id]),
         ]
     }
 

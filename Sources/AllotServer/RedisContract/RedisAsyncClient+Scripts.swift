@@ -65,14 +65,14 @@ private final class CopyingFunctionCall: FunctionCall {
     override func completed(_ result: Result<RedisReplyView, RedisFailure>) { completion(result.map(\.copy)) }
 }
 
-extension RedisSyncClient {
-    /// The blocking twin of `RedisAsyncClient.run`.
-    func run(_ function: StoredFunction, keys: [String], arguments: [String]) throws -> RedisReply {
+extension RedisSyncRouting {
+    /// The blocking twin of `RedisRouting.run`.
+    func run(_ function: StoredFunction, slot: Int, keys: [String], arguments: [String]) throws -> RedisReply {
         let command = function.command(keys: keys, arguments: arguments)
-        let reply = try self.command(command)
+        let reply = try self.command(command, slot: slot)
         guard let message = reply.errorMessage, Scripts.isMissingFunction(message) else { return reply }
-        let loaded = try self.command(Scripts.loadCommand)
+        let loaded = try self.command(Scripts.loadCommand, slot: slot)
         guard Scripts.isLoaded(loaded) else { throw RedisError(loaded.errorMessage ?? "FUNCTION LOAD failed") }
-        return try self.command(command)
+        return try self.command(command, slot: slot)
     }
 }
