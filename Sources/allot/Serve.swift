@@ -20,7 +20,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
-    @Option(help: "standard (Redis AOF fsync every second) or strict (fsync before every 201); env ALLOT_DURABILITY.")
+    @Option(help: "standard (Redis AOF fsync every second), strict (fsync before every 201) or replicated (a replica confirms before every 201; needs --redis); env ALLOT_DURABILITY.")
     var durability: Durability?
     @Option(name: .customLong("trusted-proxy"),
             help: "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable; env ALLOT_TRUSTED_PROXIES (comma-separated).")
@@ -68,13 +68,17 @@ struct Serve: ParsableCommand {
         }
 
         guard let durability = durability ?? Durability(rawValue: environment["ALLOT_DURABILITY"] ?? "standard") else {
-            throw ValidationError("ALLOT_DURABILITY is standard or strict")
+            throw ValidationError("ALLOT_DURABILITY is standard, strict or replicated")
         }
+        config.replicaAcksRequired = durability.replicaAcksRequired
         var supervisor: RedisSupervisor?
         if let address = redis ?? environment["ALLOT_REDIS"] {
             (config.redisHost, config.redisPort) = try RedisAddress.parse(address)
             if let warning = try durability.check(host: config.redisHost, port: config.redisPort) { logger.warning("\(warning)") }
         } else {
+            guard durability != .replicated else {
+                throw ValidationError("--durability replicated needs --redis: a Redis master with a replica")
+            }
             let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(),
                                       appendFsync: durability.appendFsync, logger: logger)
             try own.start()

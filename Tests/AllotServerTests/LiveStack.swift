@@ -175,10 +175,13 @@ struct TestFailure: Error, CustomStringConvertible {
 final class RedisProcess {
     let directory: String
     let port: Int
+    /// More options (`--replicaof` for a replica).
+    let extraArguments: [String]
     private var process: ChildProcess?
 
-    init(directory: String) throws {
+    init(directory: String, extraArguments: [String] = []) throws {
         self.directory = directory
+        self.extraArguments = extraArguments
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = try RedisSupervisor.freePort()
         try start()
@@ -187,7 +190,7 @@ final class RedisProcess {
     func start() throws {
         process = try ChildProcess(path: try Self.executable(), arguments: [
             "--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes",
-            "--save", "", "--logfile", directory + "/redis.log"])
+            "--save", "", "--logfile", directory + "/redis.log"] + extraArguments)
         let client = RedisSyncClient(host: "127.0.0.1", port: port, timeoutMillis: 300)
         defer { client.close() }
         for _ in 0..<200 {

@@ -4,8 +4,13 @@ import RedisClient
 /// with `appendfsync everysec`, so a machine crash can lose up to ~1 s of
 /// answered reservations. `strict`: `appendfsync always`, so a 201 is on
 /// disk before it is sent, at a throughput cost (BENCHMARKS.md).
+/// `replicated`: a 201 is sent once `WAIT 1` confirms the write reached a
+/// replica, so a failover to that replica keeps it.
 public enum Durability: String, Sendable, CaseIterable {
-    case standard, strict
+    case standard, strict, replicated
+
+    /// Replicas that must confirm a reservation's write before its 201.
+    public var replicaAcksRequired: Int { self == .replicated ? 1 : 0 }
 
     /// The `appendfsync` the private redis-server is started with.
     public var appendFsync: String { self == .strict ? "always" : "everysec" }
@@ -30,6 +35,16 @@ public enum Durability: String, Sendable, CaseIterable {
                         + "(it has appendonly \(appendOnly), appendfsync \(fsync)); set them, or run --durability standard")
         case .standard where appendOnly != "yes":
             return "Redis at \(host):\(port) runs without AOF: a crash of Redis loses every reservation not yet in SQLite"
+        case .replicated:
+            let info = try redis.command(["INFO", "replication"]).text ?? ""
+            let field = { (name: String) in
+                info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)) }
+            }
+            guard field("role") == "master", let replicas = field("connected_slaves").flatMap(Int.init), replicas >= 1 else {
+                throw Unmet(description: "--durability replicated needs a Redis master with a connected replica at \(host):\(port) "
+                            + "(it is \(field("role") ?? "?") with \(field("connected_slaves") ?? "0") replicas)")
+            }
+            return appendOnly == "yes" ? nil : "Redis at \(host):\(port) runs without AOF: 201s rely on its replica alone"
         default:
             return nil
         }

@@ -17,6 +17,13 @@ public struct ServerConfig: Sendable {
     public var citizenBodyBytesMax = 16 * 1024
     public var adminBodyBytesMax = 4 * 1024 * 1024
     public var redisCommandTimeoutMillis = 1_000
+    /// Replicas that must confirm a reservation's write (`WAIT`) before its
+    /// 201 is sent: 0, or 1 with `--durability replicated`.
+    public var replicaAcksRequired = 0
+    /// How long a `WAIT` for replicas may take; past it the reservations it
+    /// covers are answered 503 (made, but not known to be replicated). At
+    /// most half the command timeout: the loop's commands queue behind it.
+    public var replicaWaitMillis = 250
     /// How often each loop refreshes its read snapshot from Redis.
     public var snapshotRefreshMillis = 250
     /// Reads keep answering from a snapshot this old while Redis is away.

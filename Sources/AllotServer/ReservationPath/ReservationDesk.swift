@@ -13,6 +13,8 @@ final class ReservationDesk {
     let shared: SharedServices
     /// This loop's own metric cells.
     let metrics: LoopRequestMetrics
+    /// Holds 201s until a replica has their writes (`--durability replicated`).
+    let replication: ReplicationGate
     var config: ServerConfig { shared.config }
     var catalog: Catalog { reads.catalog }
     private var random = BufferedRandom()
@@ -26,6 +28,8 @@ final class ReservationDesk {
         self.reads = reads
         self.shared = shared
         self.metrics = metrics
+        replication = ReplicationGate(loop: loop, redis: redis, acksRequired: shared.config.replicaAcksRequired,
+                                      waitMillis: min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2))
     }
 
     private func countRejection(_ campaign: String, _ field: String) {
@@ -142,10 +146,27 @@ final class ReservationDesk {
         override func completed(_ result: Result<RedisReplyView, RedisFailure>) {
             desk.metrics.reserveRoundTrip(micros: monotonicMicros() - sentMicros)
             let (answer, outcome) = desk.answer(for: result, attempt: attempt)
-            desk.metrics.reservationOutcome(outcome)
             switch answer {
-            case .created(let reservation): exchange.wrapped.sendCreated(reservation)
-            case .other(let answer): exchange.wrapped.send(answer)
+            case .created(let reservation) where desk.replication.isActive:
+                // Sent once a replica has the write; else 503: made, but not
+                // known to survive a failover (the key replays its answer).
+                let exchange = exchange, metrics = desk.metrics
+                desk.replication.hold { replicated in
+                    guard replicated else {
+                        metrics.reservationOutcome("unavailable")
+                        return exchange.wrapped.send(.problem(.unavailable(
+                            "the reservation was made but no replica confirmed it in time; send it again with the same "
+                                + "Idempotency-Key for its answer", retryAfterSeconds: 1)))
+                    }
+                    metrics.reservationOutcome(outcome)
+                    exchange.wrapped.sendCreated(reservation)
+                }
+            case .created(let reservation):
+                desk.metrics.reservationOutcome(outcome)
+                exchange.wrapped.sendCreated(reservation)
+            case .other(let answer):
+                desk.metrics.reservationOutcome(outcome)
+                exchange.wrapped.send(answer)
             }
         }
     }

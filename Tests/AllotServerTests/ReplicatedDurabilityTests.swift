@@ -1,0 +1,55 @@
+@testable import AllotServer
+import Foundation
+import RedisClient
+import Testing
+
+/// `--durability replicated`: a 201 is sent only once a replica has the
+/// reservation; without one in time the answer is 503, and the same
+/// Idempotency-Key gets the 201 once the replica is back.
+@Suite(.serialized) struct ReplicatedDurabilityTests {
+    @Test func a201WaitsForAReplicaAndA503SaysWhenNoneConfirmed() throws {
+        // A wait long enough for a replica on a busy test machine; only the
+        // paused one below misses it.
+        let stack = try LiveStack { config in
+            config.replicaAcksRequired = 1
+            config.redisCommandTimeoutMillis = 4_000
+            config.replicaWaitMillis = 1_500
+        }
+        // The first sync at once, not after Redis's 5 s wait for more replicas.
+        _ = try stack.redis.command(["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+        let replica = try RedisProcess(directory: stack.directory + "/replica",
+                                       extraArguments: ["--replicaof", "127.0.0.1", String(stack.redis.port)])
+        defer {
+            replica.stop()
+            stack.shutdown()
+        }
+        #expect(try waitUntil { (try stack.redis.command(["INFO", "replication"]).text ?? "").contains("state=online") })
+        // The start-up check sees the replica too.
+        #expect(try Durability.replicated.check(host: "127.0.0.1", port: stack.redis.port) == nil)
+        try stack.makeCampaign("rep", limit: 1, capacity: 100)
+        let client = stack.client()
+        for citizen in 0..<20 {
+            let answer = try stack.reserve(client, campaign: "rep", citizen: "r-\(citizen)", slot: "s0")
+            #expect(answer.status == 201)
+            // Already on the replica when the 201 arrives.
+            let id = try #require(answer.json["id"] as? String)
+            #expect(try replica.command(["HEXISTS", CampaignKeys("rep").records, id]).integer == 1, "\(id)")
+        }
+        // A replica that does not answer: no 201, a 503 that says why.
+        replica.pause()
+        let unconfirmed = try stack.reserve(client, campaign: "rep", citizen: "late", slot: "s0", headers: ["Idempotency-Key": "late-1"])
+        #expect(unconfirmed.status == 503, "\(unconfirmed.text)")
+        #expect(unconfirmed.text.contains("no replica confirmed"))
+        replica.resume()
+        // Sent again with its key: the reservation made then, now confirmed.
+        let replayed = try stack.reserve(client, campaign: "rep", citizen: "late", slot: "s0", headers: ["Idempotency-Key": "late-1"])
+        #expect(replayed.status == 201, "\(replayed.text)")
+        #expect(try invariantViolations(stack, campaign: "rep", limit: 1).isEmpty)
+    }
+
+    @Test func theStartUpCheckRefusesARedisWithoutAReplica() throws {
+        let redis = try RedisProcess(directory: NSTemporaryDirectory() + "no-replica-" + UUID().uuidString)
+        defer { redis.stop() }
+        #expect(throws: Durability.Unmet.self) { try Durability.replicated.check(host: "127.0.0.1", port: redis.port) }
+    }
+}
