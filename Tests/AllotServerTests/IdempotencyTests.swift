@@ -1,3 +1,5 @@
+@testable import AllotServer
+import AllotDomain
 import Foundation
 import Testing
 
@@ -17,6 +19,22 @@ import Testing
         #expect(conflict.status == 422)
         #expect(conflict.code == "idempotency_conflict")
         #expect(try stack.stats("i1")["confirmed"] as? Int == 1)
+    }
+
+    /// A replay writes (it renews the key's life): with `--durability
+    /// replicated` its WAIT then covers the write it replays.
+    @Test func aReplayRenewsItsKeysLife() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("i9", limit: 1, capacity: 10)
+        let client = stack.client()
+        #expect(try stack.reserve(client, campaign: "i9", citizen: "cy", slot: "s0", headers: ["Idempotency-Key": "renew"]).status == 201)
+        let keyer = CitizenKeyer(secret: Array("test-citizen-secret-0123456789-abcdef".utf8))
+        let key = CampaignKeys("i9").idempotency(keyer.citizenKey(normalizedID: "idempotency:renew"))
+        _ = try stack.redis.command(["EXPIRE", key, "10"])
+        #expect(try stack.reserve(client, campaign: "i9", citizen: "cy", slot: "s0", headers: ["Idempotency-Key": "renew"]).status == 201)
+        let ttl = try stack.redis.command(["TTL", key]).integer ?? 0
+        #expect(ttl > 1_000, "TTL \(ttl)")
     }
 
     @Test func concurrentRequestsWithOneKeyMakeOneReservation() throws {

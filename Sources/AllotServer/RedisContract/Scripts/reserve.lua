@@ -35,6 +35,11 @@ if fingerprint ~= '' then
     local bar = string.find(prior, '|', 1, true)
     if not bar then return {'misconfigured', 'idempotency'} end
     if string.sub(prior, 1, bar - 1) ~= fingerprint then return {'idempotency_conflict'} end
+    -- A write, so the replay's own connection is at the current replication
+    -- offset: with --durability replicated its WAIT then covers the write
+    -- the answer replays, whichever connection made it. (It renews the
+    -- key's life too: a client still retrying keeps its answer.)
+    redis.call('EXPIRE', KEYS[10], idem_ttl)
     return {'replay', string.sub(prior, bar + 1)}
   end
 end
