@@ -17,18 +17,23 @@ dir=${2:-var/cluster}
 masters=3
 replicas_per_master=1
 
-# A port free now whose cluster bus port (port + 10000) is free too.
-free_port() {
-  python3 - <<'PY'
-import random, socket
-for _ in range(1000):
+# N distinct ports free now, each with its cluster bus port (port + 10000)
+# free too; every socket is held until all are chosen, so none repeats.
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+held, ports = [], []
+while len(ports) < int(sys.argv[1]):
     port = random.randint(20000, 50000)
+    if port in ports or port + 10000 in ports or port - 10000 in ports:
+        continue
     try:
         for p in (port, port + 10000):
-            s = socket.socket(); s.bind(("127.0.0.1", p)); s.close()
+            s = socket.socket(); s.bind(("127.0.0.1", p)); held.append(s)
     except OSError:
         continue
-    print(port); break
+    ports.append(port)
+print(" ".join(map(str, ports)))
 PY
 }
 
@@ -46,23 +51,26 @@ case "$command" in
     scripts/deps.sh >/dev/null
     if [ -f "$dir/ports" ]; then echo "cluster.sh: $dir/ports exists: stop that cluster first" >&2; exit 1; fi
     mkdir -p "$dir"
-    ports=()
-    for _ in $(seq 1 $((masters * (1 + replicas_per_master)))); do ports+=("$(free_port)"); done
+    read -r -a ports <<< "$(free_ports $((masters * (1 + replicas_per_master))))"
+    # Written first: `stop` finds every node even if the start fails later.
+    printf '%s\n' "${ports[@]}" > "$dir/ports"
+    trap 'echo "cluster.sh: start failed; stopping what started" >&2; "$0" stop "$dir" >/dev/null' ERR
     for port in "${ports[@]}"; do node_up "$port"; done
     for port in "${ports[@]}"; do
       for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+      redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "cluster.sh: node $port did not start" >&2; false; }
     done
-    printf '%s\n' "${ports[@]}" > "$dir/ports"
     # The first `masters` nodes become masters, each later one a replica.
     redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
       --cluster-replicas "$replicas_per_master" --cluster-yes >"$dir/create.log" 2>&1 \
-      || { cat "$dir/create.log" >&2; exit 1; }
+      || { cat "$dir/create.log" >&2; false; }
     for _ in $(seq 1 100); do
       redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' && break
       sleep 0.1
     done
     redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' \
-      || { echo "cluster.sh: the cluster did not become ready" >&2; exit 1; }
+      || { echo "cluster.sh: the cluster did not become ready" >&2; false; }
+    trap - ERR
     seeds=$(printf '127.0.0.1:%s,' "${ports[@]:0:$masters}")
     echo "cluster ready: ${#ports[@]} nodes in $dir; seeds ${seeds%,}"
     ;;
@@ -75,6 +83,8 @@ case "$command" in
     while read -r port; do
       pid=$(cat "$dir/$port/redis.pid" 2>/dev/null || true)
       for _ in $(seq 1 50); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      # Still there after 5 s: it is not saving anything worth waiting for.
+      [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
     done < "$dir/ports"
     rm -rf "$dir"
     echo "cluster stopped"

@@ -18,6 +18,10 @@ public struct ClusterSlotMap: Equatable, Sendable {
     /// Slots that no master owns (a cluster being set up, or a shard lost).
     public var unownedSlotCount: Int { owners.lazy.filter { $0 < 0 }.count }
 
+    /// Whether every slot has a master (asked on every readiness check:
+    /// the first unowned slot ends the scan).
+    public var isComplete: Bool { !owners.contains(-1) }
+
     /// `MOVED slot address`: from now on that master serves the slot.
     public mutating func move(slot: Int, to address: ClusterNodeAddress) {
         owners[slot] = Int16(index(of: address))

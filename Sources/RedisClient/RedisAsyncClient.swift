@@ -89,6 +89,17 @@ public final class RedisAsyncClient {
         }
     }
 
+    /// Sends one command given as arguments; `call` gets the reply, lent.
+    public func send(_ arguments: [String], call: RedisCall) {
+        loop.preconditionInLoop()
+        guard connected else { return call.replied(.failure(.disconnected)) }
+        enqueue(call) { context, privdata in
+            argv.with(arguments) { argc, argv, lengths in
+                redisAsyncCommandArgv(context, redisReplied, privdata, argc, argv, lengths)
+            }
+        }
+    }
+
     private func enqueue(_ arguments: [String], completion: @escaping Completion) {
         enqueue(ClosureCall(completion)) { context, privdata in
             argv.with(arguments) { argc, argv, lengths in

@@ -11,13 +11,16 @@ import EventLoops
 ///   new master.
 /// - `ASK`: `ASKING` and the command go to the node named, once; the map is
 ///   not changed.
-/// - `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, a master not connected yet: the
-///   command is sent again after a growing delay.
+/// - `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, a master not connected (a
+///   failover under way): the command is sent again after a growing delay,
+///   and the map read again (a promoted replica is found that way).
 /// - `READONLY` (a master demoted by a failover): a refresh, then again.
 ///
-/// Past `redirectsMax` redirections or its deadline a command fails with
-/// `.disconnected` (the caller answers 503): never a wrong answer, never a
-/// command waiting forever.
+/// A command is sent again only when it cannot have run: after a cluster
+/// error reply, or when it was never written. One whose connection dropped
+/// while it was in flight fails (it may have run). Past `redirectsMax`
+/// redirections or its deadline a command fails with `.disconnected` (the
+/// caller answers 503): never a wrong answer, never one waiting forever.
 public final class RedisClusterClient {
     public struct Settings: Sendable {
         public var seeds: [ClusterNodeAddress]
@@ -42,7 +45,9 @@ public final class RedisClusterClient {
     private let settings: Settings
     public private(set) var map = ClusterSlotMap()
     private var nodes: [ClusterNodeAddress: RedisAsyncClient] = [:]
-    private var refreshing = false
+    /// A refresh is under way, or waiting out the minimum interval.
+    private var refreshBusy = false
+    /// Another was asked for meanwhile: it runs when this one ends.
     private var refreshQueued = false
     private var lastRefreshMicros: Int64 = 0
     private var stopped = false
@@ -71,24 +76,24 @@ public final class RedisClusterClient {
 
     /// Whether every slot has a master and every master is connected.
     public var isReady: Bool {
-        map.unownedSlotCount == 0 && map.masters.allSatisfy { nodes[$0]?.isConnected == true }
+        map.isComplete && map.masters.allSatisfy { nodes[$0]?.isConnected == true }
     }
 
     /// Sends a command in the wire format for `slot`; `call` gets the
     /// reply, lent, exactly once.
     public func send(_ command: RedisCommand, slot: Int, call: RedisCall) {
         loop.preconditionInLoop()
-        route(ClusterCall(command: command, slot: slot, target: call, cluster: self,
-                          givingUpMicros: monotonicMicros() + Int64(settings.deadlineMillis) * 1_000))
+        route(ClusterCall(.formatted(command), slot: slot, target: call, cluster: self, givingUpMicros: givingUpMicros()))
     }
 
     /// Sends a command for `slot`; the completion gets a copy of the reply.
     public func send(_ arguments: [String], slot: Int, completion: @escaping Completion) {
-        precondition(arguments.count >= 2, "a cluster command names at least one key")
-        var command = RedisCommand(argumentCount: arguments.count)
-        for argument in arguments { command.append(argument) }
-        send(command, slot: slot, call: ClosureCall(completion))
+        loop.preconditionInLoop()
+        route(ClusterCall(.arguments(arguments), slot: slot, target: ClosureCall(completion), cluster: self,
+                          givingUpMicros: givingUpMicros()))
     }
+
+    private func givingUpMicros() -> Int64 { monotonicMicros() + Int64(settings.deadlineMillis) * 1_000 }
 
     /// Sends to every master (loading a library, reading stats): one
     /// completion per master, in no set order.
@@ -109,15 +114,27 @@ public final class RedisClusterClient {
             return retryLater(call)
         }
         let node = connection(to: address)
-        guard node.isConnected else { return retryLater(call) }
+        guard node.isConnected else {
+            // Down, or not up yet: a failover may have promoted a replica.
+            refreshMap()
+            return retryLater(call)
+        }
         call.sentTo = address
         if asking { node.send(["ASKING"]) { _ in } }
-        node.send(call.command, call: call)
+        switch call.payload {
+        case .formatted(let command): node.send(command, call: call)
+        case .arguments(let arguments): node.send(arguments, call: call)
+        }
     }
 
     fileprivate func redirected(_ call: ClusterCall, by error: ClusterError, from speaker: ClusterNodeAddress?) {
-        call.redirects += 1
-        guard call.redirects <= settings.redirectsMax else { return call.fail() }
+        switch error {
+        case .moved, .ask:
+            call.redirects += 1
+            guard call.redirects <= settings.redirectsMax else { return call.fail() }
+        case .readOnly, .tryAgain, .clusterDown, .loading:
+            break  // bounded by the deadline
+        }
         switch error {
         case .moved(let slot, let address):
             let address = speaker.map { address.resolved(against: $0) } ?? address
@@ -138,6 +155,7 @@ public final class RedisClusterClient {
     /// Sends `call` again after a delay that doubles with each retry, or
     /// fails it if the delay would pass its deadline.
     fileprivate func retryLater(_ call: ClusterCall) {
+        guard !stopped else { return call.fail() }
         let delay = settings.retryDelayMillisMin << min(call.retries, 6)
         call.retries += 1
         guard monotonicMicros() + Int64(delay) * 1_000 < call.givingUpMicros else { return call.fail() }
@@ -170,20 +188,22 @@ public final class RedisClusterClient {
     /// runs after it.
     public func refreshMap() {
         guard !stopped else { return }
-        guard !refreshing else { refreshQueued = true; return }
+        guard !refreshBusy else { refreshQueued = true; return }
+        refreshQueued = false
         let wait = lastRefreshMicros + Int64(settings.refreshIntervalMillisMin) * 1_000 - monotonicMicros()
-        guard wait <= 0 else {
-            refreshing = true
-            loop.schedule(afterMillis: Int(wait / 1_000) + 1) { [weak self] in
-                self?.refreshing = false
+        // A master first (it knows the map as well as any), then the seeds.
+        let candidates = (map.masters + settings.seeds).compactMap { address in nodes[address].map { (address, $0) } }
+        let answering = candidates.first { $0.1.isConnected }
+        guard wait <= 0, let (address, node) = answering else {
+            // Too soon, or no node to ask yet: try again in a while.
+            refreshBusy = true
+            loop.schedule(afterMillis: max(Int(wait / 1_000) + 1, settings.refreshIntervalMillisMin)) { [weak self] in
+                self?.refreshBusy = false
                 self?.refreshMap()
             }
             return
         }
-        // A master first (it knows the map as well as any), then the seeds.
-        let candidates = (map.masters + settings.seeds).compactMap { address in nodes[address].map { (address, $0) } }
-        guard let (address, node) = candidates.first(where: { $0.1.isConnected }) else { return }
-        refreshing = true
+        refreshBusy = true
         lastRefreshMicros = monotonicMicros()
         node.send(["CLUSTER", "SHARDS"]) { [weak self] result in
             guard let self else { return }
@@ -203,7 +223,7 @@ public final class RedisClusterClient {
     }
 
     private func refreshed(_ fresh: ClusterSlotMap?) {
-        refreshing = false
+        refreshBusy = false
         if let fresh {
             map = fresh
             for master in map.masters { _ = connection(to: master) }
@@ -221,24 +241,31 @@ public final class RedisClusterClient {
     }
 }
 
-/// One command on its way through the cluster: the command's bytes (sent
-/// again on a redirection), its slot, and the caller's call.
+/// One command on its way through the cluster: the command (sent again on
+/// a redirection), its slot, and the caller's call.
 private final class ClusterCall: RedisCall {
-    let command: RedisCommand
+    enum Payload {
+        case formatted(RedisCommand)
+        case arguments([String])
+    }
+
+    let payload: Payload
     let slot: Int
     let target: RedisCall
     weak var cluster: RedisClusterClient?
     /// The command's deadline over every node it goes to (each send has
     /// its own, the node connection's).
     let givingUpMicros: Int64
+    /// `MOVED` and `ASK` followed (bounded by `redirectsMax`).
     var redirects = 0
+    /// Waits for a transient state (bounded by the deadline).
     var retries = 0
     /// The node the command went to last (to resolve an unknown endpoint
     /// in its redirection).
     var sentTo: ClusterNodeAddress?
 
-    init(command: RedisCommand, slot: Int, target: RedisCall, cluster: RedisClusterClient, givingUpMicros: Int64) {
-        self.command = command
+    init(_ payload: Payload, slot: Int, target: RedisCall, cluster: RedisClusterClient, givingUpMicros: Int64) {
+        self.payload = payload
         self.slot = slot
         self.target = target
         self.cluster = cluster
@@ -254,10 +281,11 @@ private final class ClusterCall: RedisCall {
             }
             target.replied(result)
         case .failure(.disconnected):
-            // The master's connection dropped (a failover, a restart): the
-            // map may have changed.
+            // The master's connection dropped (a failover, a restart), or
+            // its queue is full: the map may have changed, and the command
+            // may have run, so it is not sent again.
             cluster.refreshMap()
-            cluster.retryLater(self)
+            target.replied(result)
         case .failure:
             target.replied(result)
         }

@@ -39,7 +39,9 @@ public final class RedisSyncClient {
         if fresh.pointee.err != 0 {
             let message = errorText(fresh)
             redisFree(fresh)
-            throw RedisError("connect \(host):\(port): \(message)")
+            var error = RedisError("connect \(host):\(port): \(message)")
+            error.isConnectionError = true
+            throw error
         }
         redisSetTimeout(fresh, timeout)
         replyArena.adopt(fresh.pointee.reader)

@@ -4,9 +4,12 @@ import Glibc
 /// The blocking twin of `RedisClusterClient`, for threads that may block
 /// (the persister, the admin worker): one `RedisSyncClient` per master,
 /// each command sent to its slot's master, the same redirections followed
-/// (`MOVED` patches the map and resends; `ASK` sends `ASKING` and the
-/// command, pipelined, to the node named), transient states waited out
-/// with a doubling sleep, all within `deadlineMillis` and `redirectsMax`.
+/// (`MOVED` patches the map and resends; `ASK` sends `ASKING`, then the
+/// command, to the node named), transient states and unreachable masters
+/// waited out with a doubling sleep and a fresh map, all within
+/// `deadlineMillis` (and `redirectsMax` redirections). Like
+/// `RedisSyncClient`, it may send a command again after a connection
+/// error: its callers send commands that are safe to repeat.
 public final class RedisSyncClusterClient {
     public let seeds: [ClusterNodeAddress]
     public let timeoutMillis: Int
@@ -59,7 +62,7 @@ public final class RedisSyncClusterClient {
             switch outcome {
             case .done(let value): return value
             case .redirected(let error):
-                redirects += 1
+                if case .moved = error { redirects += 1 } else if case .ask = error { redirects += 1 }
                 guard redirects <= redirectsMax else { throw RedisError("slot \(slot): too many redirections") }
                 target = nil
                 asking = false

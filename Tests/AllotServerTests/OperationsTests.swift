@@ -166,7 +166,11 @@ import Testing
         }
         let results = second.withLock { $0 }
         let holders = Set(booked.keys.filter { !cancelled.contains($0) }.map { "old-\($0)" })
-        #expect(results.filter { holders.contains($0.0) }.allSatisfy { $0.2 == "citizen_limit_reached" })
+        // No holder gets a second place. One whose slot sold out meanwhile
+        // may hear `slot_full` from the loop's snapshot instead (both are
+        // true; ReservationDesk.isSoldOut): a flake once the last places
+        // went before some holders' retries.
+        #expect(results.filter { holders.contains($0.0) }.allSatisfy { $0.2 == "citizen_limit_reached" || $0.2 == "slot_full" })
         #expect(results.filter { $0.1 == 201 }.count == 90)
         #expect(results.allSatisfy { $0.1 == 201 || $0.2 == "citizen_limit_reached" || $0.2 == "slot_full" })
         #expect(try stack.stats("rc")["remaining"] as? Int == 0)

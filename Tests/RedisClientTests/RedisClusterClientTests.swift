@@ -109,6 +109,34 @@ import Testing
         #expect(fixture.masterOf(slot: slot) == fixture.cluster.address(source))
     }
 
+    /// A command in flight when its master's connection drops may have run:
+    /// it fails, and is not sent again (a second run could book twice).
+    @Test func aCommandInFlightWhenTheConnectionDropsIsNotSentAgain() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let key = "waiting-list", owner = fixture.cluster.owner(ofSlot: ClusterSlot.of(key))
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<RedisReply, RedisFailure>?
+        let client = fixture.client
+        fixture.thread.sync {
+            client.send(["BLPOP", key, "3"], slot: ClusterSlot.of(key)) {
+                result = $0
+                done.signal()
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        try fixture.cluster.clients[owner].checked(["CLIENT", "KILL", "TYPE", "normal"])
+        #expect(done.wait(timeout: .now() + 2) == .success)
+        guard case .failure(.disconnected)? = result else {
+            Issue.record("expected a failure, got \(String(describing: result))")
+            return
+        }
+        // Had it been sent again, this value would be popped by it.
+        _ = try fixture.cluster.clients[owner].command(["RPUSH", key, "kept"])
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try fixture.cluster.clients[owner].command(["LLEN", key]).integer == 1)
+    }
+
     /// A slot no master serves: fast failures, never a hang, and service
     /// again once it has a master.
     @Test func aSlotWithoutAMasterFailsFastAndRecovers() throws {

@@ -22,31 +22,42 @@ final class TestCluster {
         }
         self.ports = ports
         let directory = directory
-        nodes = ports.map { port in
+        let nodes = ports.map { port in
             RedisSupervisor(directory: "\(directory)/\(port)", port: port,
                             extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/\(port)/nodes.conf",
                                              "--cluster-node-timeout", "2000"],
                             logger: Logger(label: "test-cluster"))
         }
-        for node in nodes { try node.start() }
-        clients = ports.map { RedisSyncClient(host: "127.0.0.1", port: $0) }
-        for (index, client) in clients.enumerated() {
-            let first = index * ClusterSlot.count / masters, last = (index + 1) * ClusterSlot.count / masters - 1
-            try client.checked(["CLUSTER", "ADDSLOTSRANGE", String(first), String(last)])
-        }
-        for client in clients.dropFirst() { try client.checked(["CLUSTER", "MEET", "127.0.0.1", String(ports[0])]) }
-        try wait("the cluster to form") {
-            try self.clients.allSatisfy { client in
-                let info = try client.command(["CLUSTER", "INFO"]).text ?? ""
-                return info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:\(masters)")
+        self.nodes = nodes
+        let clients = ports.map { RedisSyncClient(host: "127.0.0.1", port: $0) }
+        self.clients = clients
+        do {
+            for node in nodes { try node.start() }
+            for (index, client) in clients.enumerated() {
+                let range = Self.slots(ofMaster: index, of: masters)
+                try client.checked(["CLUSTER", "ADDSLOTSRANGE", String(range.lowerBound), String(range.upperBound)])
             }
+            for client in clients.dropFirst() { try client.checked(["CLUSTER", "MEET", "127.0.0.1", String(ports[0])]) }
+            try wait("the cluster to form") {
+                try clients.allSatisfy { client in
+                    let info = try client.command(["CLUSTER", "INFO"]).text ?? ""
+                    return info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:\(masters)")
+                }
+            }
+        } catch {
+            stop()  // no redis-server left running by a cluster that did not form
+            throw error
         }
+    }
+
+    static func slots(ofMaster index: Int, of masters: Int) -> ClosedRange<Int> {
+        (index * ClusterSlot.count / masters)...((index + 1) * ClusterSlot.count / masters - 1)
     }
 
     func address(_ index: Int) -> ClusterNodeAddress { ClusterNodeAddress(host: "127.0.0.1", port: ports[index]) }
 
     /// The master that owns `slot` as first made.
-    func owner(ofSlot slot: Int) -> Int { slot * ports.count / ClusterSlot.count }
+    func owner(ofSlot slot: Int) -> Int { ports.indices.first { Self.slots(ofMaster: $0, of: ports.count).contains(slot) }! }
 
     func nodeID(_ index: Int) throws -> String { try clients[index].checked(["CLUSTER", "MYID"]).text ?? "" }
 

@@ -40,9 +40,12 @@ public enum Durability: String, Sendable, CaseIterable {
             let field = { (name: String) in
                 info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)) }
             }
-            guard field("role") == "master", let replicas = field("connected_slaves").flatMap(Int.init), replicas >= 1 else {
-                throw Unmet(description: "--durability replicated needs a Redis master with a connected replica at \(host):\(port) "
-                            + "(it is \(field("role") ?? "?") with \(field("connected_slaves") ?? "0") replicas)")
+            // A replica still syncing counts in connected_slaves but could
+            // confirm nothing: one must be online (`slaveN:…,state=online`).
+            let online = info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") && $0.contains("state=online") }.count
+            guard field("role") == "master", online >= 1 else {
+                throw Unmet(description: "--durability replicated needs a Redis master with an online replica at \(host):\(port) "
+                            + "(it is \(field("role") ?? "?") with \(online) online)")
             }
             return appendOnly == "yes" ? nil : "Redis at \(host):\(port) runs without AOF: 201s rely on its replica alone"
         default:

@@ -20,6 +20,10 @@ final class PersistBatcher {
     private var campaignOfStream: [String: String] = [:]
     /// Streams whose own pending entries (left by a previous run) are done.
     private var recovered: Set<String> = []
+    /// Whether the last round asked every stream for new entries (id `>`),
+    /// not only for its own pending ones (id `0`): only then does a round
+    /// that wrote nothing mean the streams are drained.
+    private(set) var lastRoundReadNewEntries = false
     private var lastAcked: [String: String] = [:]
     private var campaignsCheckedAt: Int64 = 0
     private var trimmedAt: Int64 = 0
@@ -56,6 +60,7 @@ final class PersistBatcher {
             campaignsCheckedAt = now
         }
         guard !campaigns.isEmpty else {
+            lastRoundReadNewEntries = true  // no stream: nothing to drain
             try probeSQLite()
             Thread.sleep(forTimeInterval: Double(settings.blockMillis) / 1000)
             return 0
@@ -121,6 +126,7 @@ final class PersistBatcher {
     private func readAndPersist() throws -> Int {
         let streams = campaigns.map { CampaignKeys($0).stream }
         let ids = streams.map { recovered.contains($0) ? ">" : "0" }
+        lastRoundReadNewEntries = ids.allSatisfy { $0 == ">" }
         var command = ["XREADGROUP", "GROUP", GlobalKeys.persistGroup, settings.consumer,
                        "COUNT", String(settings.batchRowsMax)]
         if ids.allSatisfy({ $0 == ">" }) { command += ["BLOCK", String(settings.blockMillis)] }

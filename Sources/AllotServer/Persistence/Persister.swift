@@ -86,10 +86,17 @@ final class Persister: Sendable {
             }
         }
         // Final drain: whatever is already in the streams goes to SQLite,
-        // until a round finds nothing or the deadline passes (what is left
-        // stays pending in Redis and is written on the next start).
+        // until a round that asked for new entries finds none, or the
+        // deadline passes (what is left stays in Redis and is written on the
+        // next start). A round that re-read only pending entries (id 0), or
+        // failed, says nothing of what is left: the drain goes on.
         while monotonicMicros() < drainDeadlineMicros.load(ordering: .relaxed) {
-            guard let written = try? batcher.round(), written > 0 else { break }
+            do {
+                if try batcher.round() == 0, batcher.lastRoundReadNewEntries { break }
+            } catch {
+                logger.warning("persister retrying while stopping", metadata: ["error": "\(error)"])
+                Thread.sleep(forTimeInterval: Double(settings.retryDelayMillis) / 1000)
+            }
         }
         batcher.close()
     }

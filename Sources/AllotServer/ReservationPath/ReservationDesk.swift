@@ -29,7 +29,7 @@ final class ReservationDesk {
         self.shared = shared
         self.metrics = metrics
         replication = ReplicationGate(loop: loop, redis: redis, acksRequired: shared.config.replicaAcksRequired,
-                                      waitMillis: min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2))
+                                      waitMillis: max(1, min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2)))
     }
 
     private func countRejection(_ campaign: String, _ field: String) {
@@ -129,6 +129,15 @@ final class ReservationDesk {
     /// A reservation's script run and what its answer needs: one object
     /// carries the attempt to its reply.
     private final class ReserveCall: FunctionCall {
+        /// What a client learns when no replica confirmed its reservation:
+        /// it was made, and may not survive a failover.
+        static func unreplicatedDetail(hasKey: Bool) -> String {
+            "the reservation was made but no replica confirmed it in time; "
+                + (hasKey ? "send it again with the same Idempotency-Key for its answer"
+                          : "a retry finds the place already yours (citizen_limit_reached); send an Idempotency-Key "
+                            + "to get the answer itself back")
+        }
+
         let desk: ReservationDesk
         let attempt: ReservationAttempt
         let exchange: LoopBound<HTTPExchange>
@@ -151,12 +160,12 @@ final class ReservationDesk {
                 // Sent once a replica has the write; else 503: made, but not
                 // known to survive a failover (the key replays its answer).
                 let exchange = exchange, metrics = desk.metrics
+                let hasKey = !attempt.fingerprint.isEmpty
                 desk.replication.hold { replicated in
                     guard replicated else {
                         metrics.reservationOutcome("unavailable")
-                        return exchange.wrapped.send(.problem(.unavailable(
-                            "the reservation was made but no replica confirmed it in time; send it again with the same "
-                                + "Idempotency-Key for its answer", retryAfterSeconds: 1)))
+                        return exchange.wrapped.send(.problem(.unavailable(Self.unreplicatedDetail(hasKey: hasKey),
+                                                                           retryAfterSeconds: 1)))
                     }
                     metrics.reservationOutcome(outcome)
                     exchange.wrapped.sendCreated(reservation)
