@@ -17,6 +17,16 @@ import Testing
         #expect(CitizenIDs.index(of: Array("11010519491231002X".utf8)) == nil)
     }
 
+    /// Front nodes given as `--url`s: each read as host and port; anything
+    /// else refused before a request is sent.
+    @Test func frontNodeURLsAreReadOrRefused() throws {
+        #expect(try Endpoint(url: "http://127.0.0.1:8080") == Endpoint(host: "127.0.0.1", port: 8080))
+        #expect(try Endpoint(url: "http://node-2.example:9000/") == Endpoint(host: "node-2.example", port: 9000))
+        for bad in ["127.0.0.1:8080", "http://127.0.0.1", "https://127.0.0.1:8443", "http://127.0.0.1:70000", ""] {
+            #expect(throws: HarnessError.self, "\(bad)") { try Endpoint(url: bad) }
+        }
+    }
+
     @Test func reservationBodiesAreTheJSONTheServerReads() throws {
         let plan = CampaignPlan(id: "c", slots: ["s0", "hall-2-h09"], capacityPerSlot: 1, perCitizenLimit: 1)
         let body = plan.body(citizen: 123_456, slot: 1)

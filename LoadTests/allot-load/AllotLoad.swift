@@ -14,7 +14,8 @@ struct AllotLoad: ParsableCommand {
 }
 
 struct CommonOptions: ParsableArguments {
-    @Option(help: "Target a running server (http://HOST:PORT) instead of starting one.") var url: String?
+    @Option(help: "Target a running server (http://HOST:PORT) instead of starting one; repeat it for several front nodes (citizens are spread over them, the first sets the campaign up).")
+    var url: [String] = []
     @Option(help: "Admin token for --url (env ALLOT_ADMIN_TOKEN).") var adminToken: String?
     @Option(help: "The server's SQLite file, for the SQLite checks (known when the harness starts the server).") var db: String?
     @Option(help: "The server's data directory, for the privacy scan (known when the harness starts the server).") var dataDir: String?
@@ -138,7 +139,7 @@ struct LoadRun {
 
     func execute() throws {
         prepareProcess()
-        let server = try ServerUnderTest(url: common.url, adminToken: common.adminToken, databasePath: common.db,
+        let server = try ServerUnderTest(urls: common.url, adminToken: common.adminToken, databasePath: common.db,
                                          dataDirectory: common.dataDir, allotBinary: common.allot, serverThreads: common.serverThreads)
         var keepData = true
         defer { server.stop(keepData: keepData || common.dataDir != nil) }
@@ -146,7 +147,7 @@ struct LoadRun {
         let plan = try CampaignSetup.create(client, slots: common.slots, capacity: capacityPerSlot, limit: 1,
                                             rateLimits: common.rateLimits)
         log("allot-load \(scenario): campaign \(plan.id), \(plan.places) places in \(plan.slots.count) slots, "
-            + "seed \(common.seed), \(common.threads)×\(common.connections) connections to \(server.host):\(server.port)")
+            + "seed \(common.seed), \(common.threads)×\(common.connections) connections to " + server.endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ", "))
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let start = monotonicMicros()
         let recorder = Recorder(startMicros: start)
@@ -157,7 +158,7 @@ struct LoadRun {
             ? SlowAttacker(connections: common.slowConnections, sourceAddress: common.slowFrom, host: server.host, port: server.port)
             : nil
         attacker?.start()
-        let driver = Driver(host: server.host, port: server.port, recorder: recorder,
+        let driver = Driver(endpoints: server.endpoints, recorder: recorder,
                             deadlineMicros: start + Int64(deadlineSeconds * 1_000_000))
         let cpuBefore = ProcessCPU.micros()
         driver.run(workloads: makeWorkloads(plan, ledger, start, common.threads), connectionsPerThread: common.connections)
@@ -175,7 +176,7 @@ struct LoadRun {
             scenario: scenario, startedAt: startedAt, machine: Self.machine, parameters: parameters.merging([
                 "slots": "\(common.slots)", "capacity_per_slot": "\(capacityPerSlot)", "threads": "\(common.threads)",
                 "connections_per_thread": "\(common.connections)", "seed": "\(common.seed)",
-                "server": server.startedHere ? "started by the harness" : common.url ?? "",
+                "server": server.startedHere ? "started by the harness" : common.url.joined(separator: ","),
                 "rate_limits": common.rateLimits ?? "none",
                 "slow_connections": "\(common.slowConnections) from \(common.slowFrom)",
             ]) { $1 },

@@ -27,16 +27,21 @@ protocol Workload: AnyObject {
 /// connections each: no thread or process per request. Idle connections
 /// take due requests as soon as one completes, and on a 1 ms tick.
 final class Driver: Sendable {
-    let host: String
-    let port: UInt16
+    /// The servers' addresses: a thread's connections take them in turn,
+    /// so citizens are spread over every front node.
+    let endpoints: [Endpoint]
     let recorder: Recorder
     private let deadlineMicros: Int64
 
-    init(host: String, port: UInt16, recorder: Recorder, deadlineMicros: Int64) {
-        self.host = host
-        self.port = port
+    init(endpoints: [Endpoint], recorder: Recorder, deadlineMicros: Int64) {
+        precondition(!endpoints.isEmpty, "a load needs a server")
+        self.endpoints = endpoints
         self.recorder = recorder
         self.deadlineMicros = deadlineMicros
+    }
+
+    convenience init(host: String, port: UInt16, recorder: Recorder, deadlineMicros: Int64) {
+        self.init(endpoints: [Endpoint(host: host, port: port)], recorder: recorder, deadlineMicros: deadlineMicros)
     }
 
     /// Blocks until every workload is finished (or the deadline passes)
@@ -80,7 +85,10 @@ final class Driver: Sendable {
             self.workload = workload
             self.driver = driver
             self.finished = finished
-            self.connections = (0..<connections).map { _ in HTTPClientConnection(loop: loop, host: driver.host, port: driver.port) }
+            self.connections = (0..<connections).map { index in
+                let endpoint = driver.endpoints[index % driver.endpoints.count]
+                return HTTPClientConnection(loop: loop, host: endpoint.host, port: endpoint.port)
+            }
         }
 
         func start() {

@@ -57,28 +57,49 @@ final class BlockingClient: @unchecked Sendable {
     }
 }
 
+/// A server's address, from `http://HOST:PORT`.
+struct Endpoint: Sendable, Equatable {
+    let host: String
+    let port: UInt16
+
+    init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    init(url: String) throws {
+        guard let parsed = URL(string: url), parsed.scheme == "http", let host = parsed.host, let port = parsed.port,
+              let port = UInt16(exactly: port) else {
+            throw HarnessError("--url takes http://HOST:PORT, got \(url)")
+        }
+        self.init(host: host, port: port)
+    }
+}
+
 /// The server under load: one this harness starts (with its own Redis,
-/// in a fresh data directory), or one already running at a URL.
+/// in a fresh data directory), or front nodes already running at URLs (the
+/// first is asked to set the campaign up).
 final class ServerUnderTest {
     let host: String
     let port: UInt16
+    /// Where citizens go: every URL given, or the server started here.
+    let endpoints: [Endpoint]
     let adminToken: String
     /// Known when the harness started the server, or when given.
     let databasePath: String?
     let dataDirectory: String?
     private let process: ChildProcess?
 
-    init(url: String?, adminToken: String?, databasePath: String?, dataDirectory: String?,
+    init(urls: [String], adminToken: String?, databasePath: String?, dataDirectory: String?,
          allotBinary: String, serverThreads: Int?) throws {
-        if let url {
-            guard let parsed = URL(string: url), let host = parsed.host, let port = parsed.port else {
-                throw HarnessError("--url takes http://HOST:PORT, got \(url)")
-            }
+        if !urls.isEmpty {
+            let endpoints = try urls.map(Endpoint.init(url:))
             guard let token = adminToken ?? ProcessInfo.processInfo.environment["ALLOT_ADMIN_TOKEN"] else {
                 throw HarnessError("--url needs --admin-token (or ALLOT_ADMIN_TOKEN) to set up its campaign")
             }
-            self.host = host
-            self.port = UInt16(port)
+            self.endpoints = endpoints
+            self.host = endpoints[0].host
+            self.port = endpoints[0].port
             self.adminToken = token
             self.databasePath = databasePath
             self.dataDirectory = dataDirectory
@@ -98,6 +119,7 @@ final class ServerUnderTest {
         process = try ChildProcess(path: allotBinary, arguments: arguments, outputPath: directory + "/server.log")
         host = "127.0.0.1"
         self.port = UInt16(port)
+        endpoints = [Endpoint(host: host, port: UInt16(port))]
         self.adminToken = token
         self.databasePath = directory + "/allot.db"
         self.dataDirectory = directory
