@@ -47,6 +47,45 @@ import Testing
         #expect(try invariantViolations(stack, campaign: "rep", limit: 1).isEmpty)
     }
 
+    /// Many reservations at once share their WAITs: fewer WAITs than
+    /// reservations, and every 201 still has its record on the replica.
+    @Test func concurrentReservationsShareTheirWaits() throws {
+        let stack = try LiveStack { config in
+            config.replicaAcksRequired = 1
+            config.redisCommandTimeoutMillis = 4_000
+            config.replicaWaitMillis = 1_500
+        }
+        _ = try stack.redis.command(["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+        let replica = try RedisProcess(directory: stack.directory + "/replica",
+                                       extraArguments: ["--replicaof", "127.0.0.1", String(stack.redis.port)])
+        defer {
+            replica.stop()
+            stack.shutdown()
+        }
+        #expect(try waitUntil { (try stack.redis.command(["INFO", "replication"]).text ?? "").contains("state=online") })
+        try stack.makeCampaign("many", limit: 1, capacity: 1_000)
+        _ = try stack.redis.command(["CONFIG", "RESETSTAT"])
+        let ids = Locked<[String]>([])
+        let port = stack.port
+        concurrently(32) { worker in
+            let client = HTTPClient(port: port)
+            for attempt in 0..<10 {
+                if let answer = try? stack.reserve(client, campaign: "many", citizen: "m-\(worker)-\(attempt)", slot: "s0"),
+                   answer.status == 201, let id = answer.json["id"] as? String {
+                    ids.withLock { $0.append(id) }
+                }
+            }
+        }
+        let booked = ids.withLock { $0 }
+        #expect(booked.count == 320)
+        let stats = try stack.redis.command(["INFO", "commandstats"]).text ?? ""
+        let waits = stats.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_wait:") }
+            .flatMap { $0.split(separator: "=").dropFirst().first?.split(separator: ",").first }.flatMap { Int($0) } ?? 0
+        #expect(waits > 0 && waits < booked.count, "\(waits) WAITs for \(booked.count) reservations")
+        let onReplica = try booked.allSatisfy { try replica.command(["HEXISTS", CampaignKeys("many").records, $0]).integer == 1 }
+        #expect(onReplica)
+    }
+
     @Test func theStartUpCheckRefusesARedisWithoutAReplica() throws {
         let redis = try RedisProcess(directory: NSTemporaryDirectory() + "no-replica-" + UUID().uuidString)
         defer { redis.stop() }

@@ -11,8 +11,8 @@ import Testing
         let thread = LoopThread()
         let client: RedisClusterClient
 
-        init() throws {
-            cluster = try TestCluster()
+        init(replicasPerMaster: Int = 0) throws {
+            cluster = try TestCluster(replicasPerMaster: replicasPerMaster)
             var settings = RedisClusterClient.Settings(seeds: [cluster.address(0)])
             settings.deadlineMillis = 800
             let loop = thread.loop
@@ -135,6 +135,29 @@ import Testing
         _ = try fixture.cluster.clients[owner].command(["RPUSH", key, "kept"])
         Thread.sleep(forTimeInterval: 0.3)
         #expect(try fixture.cluster.clients[owner].command(["LLEN", key]).integer == 1)
+    }
+
+    /// A master stopped for good: its replica is promoted (node timeout
+    /// 2 s), and the client finds it by reading the map again, with the data
+    /// the master had replicated. Meanwhile commands fail fast (503s).
+    @Test func aFailoverIsFoundAndServed() throws {
+        let fixture = try Fixture(replicasPerMaster: 1)
+        defer { fixture.stop() }
+        let key = "survivor", slot = ClusterSlot.of(key)
+        let owner = fixture.cluster.owner(ofSlot: slot)
+        #expect(fixture.succeeds(["SET", key, "before"], key: key))
+        // On the replica before the master goes (WAIT: replicated).
+        #expect(try fixture.cluster.clients[owner].command(["WAIT", "1", "2000"]).integer == 1)
+        fixture.cluster.stopNode(owner)
+        let started = Date()
+        try fixture.cluster.wait("the replica to be promoted and found", seconds: 20) {
+            fixture.reply(["GET", key], key: key)?.text == "before"
+        }
+        let failedOver = Date().timeIntervalSince(started)
+        #expect(failedOver < 20, "\(failedOver) s")
+        let replica = fixture.cluster.mastersAtStart + owner  // one replica per master, in master order
+        #expect(fixture.masterOf(slot: slot) == fixture.cluster.address(replica))
+        #expect(fixture.succeeds(["SET", key, "after"], key: key))
     }
 
     /// A slot no master serves: fast failures, never a hang, and service

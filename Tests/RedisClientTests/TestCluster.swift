@@ -4,19 +4,25 @@ import Logging
 import ProcessSupervision
 import RedisClient
 
-/// A Redis Cluster of `masters` nodes on loopback (no replicas), made by
-/// hand as `redis-cli --cluster create` would: each node a third of the
-/// slots, then CLUSTER MEET. For tests of the cluster client.
+/// A Redis Cluster of `masters` nodes on loopback, and `replicasPerMaster`
+/// replicas of each, made by hand as `redis-cli --cluster create` would:
+/// each master a share of the slots, CLUSTER MEET, CLUSTER REPLICATE. For
+/// tests of the cluster client. Masters are nodes 0..<masters; master m's
+/// replicas follow them in order.
 final class TestCluster {
     let ports: [Int]
+    /// How many of the nodes were made masters (the first ones).
+    let mastersAtStart: Int
     let directory: String
     private let nodes: [RedisSupervisor]
     let clients: [RedisSyncClient]
 
-    init(masters: Int = 3) throws {
+    init(masters: Int = 3, replicasPerMaster: Int = 0) throws {
+        let total = masters * (1 + replicasPerMaster)
+        mastersAtStart = masters
         directory = NSTemporaryDirectory() + "test-cluster-" + UUID().uuidString
         var ports: [Int] = []
-        while ports.count < masters {
+        while ports.count < total {
             let port = try RedisSupervisor.freeClusterPort()
             if !ports.contains(port) { ports.append(port) }
         }
@@ -25,7 +31,7 @@ final class TestCluster {
         let nodes = ports.map { port in
             RedisSupervisor(directory: "\(directory)/\(port)", port: port,
                             extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/\(port)/nodes.conf",
-                                             "--cluster-node-timeout", "2000"],
+                                             "--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"],
                             logger: Logger(label: "test-cluster"))
         }
         self.nodes = nodes
@@ -33,7 +39,7 @@ final class TestCluster {
         self.clients = clients
         do {
             for node in nodes { try node.start() }
-            for (index, client) in clients.enumerated() {
+            for (index, client) in clients.prefix(masters).enumerated() {
                 let range = Self.slots(ofMaster: index, of: masters)
                 try client.checked(["CLUSTER", "ADDSLOTSRANGE", String(range.lowerBound), String(range.upperBound)])
             }
@@ -41,7 +47,17 @@ final class TestCluster {
             try wait("the cluster to form") {
                 try clients.allSatisfy { client in
                     let info = try client.command(["CLUSTER", "INFO"]).text ?? ""
-                    return info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:\(masters)")
+                    return info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:\(total)")
+                }
+            }
+            for replica in masters..<total {
+                let master = (replica - masters) / replicasPerMaster
+                let masterID = try clients[master].checked(["CLUSTER", "MYID"]).text ?? ""
+                try wait("node \(replica) to know its master") {
+                    try clients[replica].command(["CLUSTER", "REPLICATE", masterID]).errorMessage == nil
+                }
+                try wait("node \(replica) to replicate") {
+                    (try clients[replica].command(["INFO", "replication"]).text ?? "").contains("master_link_status:up")
                 }
             }
         } catch {
@@ -57,7 +73,10 @@ final class TestCluster {
     func address(_ index: Int) -> ClusterNodeAddress { ClusterNodeAddress(host: "127.0.0.1", port: ports[index]) }
 
     /// The master that owns `slot` as first made.
-    func owner(ofSlot slot: Int) -> Int { ports.indices.first { Self.slots(ofMaster: $0, of: ports.count).contains(slot) }! }
+    func owner(ofSlot slot: Int) -> Int { (0..<mastersAtStart).first { Self.slots(ofMaster: $0, of: mastersAtStart).contains(slot) }! }
+
+    /// Stops node `index` for good (SIGTERM, no restart): a master gone.
+    func stopNode(_ index: Int) { nodes[index].stop() }
 
     func nodeID(_ index: Int) throws -> String { try clients[index].checked(["CLUSTER", "MYID"]).text ?? "" }
 
