@@ -95,16 +95,6 @@ public final class RedisClusterClient {
 
     private func givingUpMicros() -> Int64 { monotonicMicros() + Int64(settings.deadlineMillis) * 1_000 }
 
-    /// Sends to every master (loading a library, reading stats): one
-    /// completion per master, in no set order.
-    public func sendToEveryMaster(_ arguments: [String], completion: @escaping (ClusterNodeAddress, Result<RedisReply, RedisFailure>) -> Void) {
-        loop.preconditionInLoop()
-        for master in map.masters {
-            guard let node = nodes[master], node.isConnected else { completion(master, .failure(.disconnected)); continue }
-            node.send(arguments) { completion(master, $0) }
-        }
-    }
-
     // MARK: routing
 
     fileprivate func route(_ call: ClusterCall, to address: ClusterNodeAddress? = nil, asking: Bool = false) {

@@ -7,33 +7,37 @@ import Testing
 /// reservation; without one in time the answer is 503, and the same
 /// Idempotency-Key gets the 201 once the replica is back.
 @Suite(.serialized) struct ReplicatedDurabilityTests {
-    @Test func a201WaitsForAReplicaAndA503SaysWhenNoneConfirmed() throws {
-        // A wait long enough for a replica on a busy test machine; only the
-        // paused one below misses it.
+    /// A server in replicated mode on a master with one online replica. Its
+    /// wait is long enough for a replica on a busy test machine; only a
+    /// paused one misses it.
+    func withReplicatedStack(_ body: (LiveStack, RedisProcess) throws -> Void) throws {
         let stack = try LiveStack { config in
             config.replicaAcksRequired = 1
             config.redisCommandTimeoutMillis = 4_000
             config.replicaWaitMillis = 1_500
         }
+        defer { stack.shutdown() }
         // The first sync at once, not after Redis's 5 s wait for more replicas.
         _ = try stack.redis.command(["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
         let replica = try RedisProcess(directory: stack.directory + "/replica",
                                        extraArguments: ["--replicaof", "127.0.0.1", String(stack.redis.port)])
-        defer {
-            replica.stop()
-            stack.shutdown()
-        }
+        defer { replica.stop() }
         #expect(try waitUntil { (try stack.redis.command(["INFO", "replication"]).text ?? "").contains("state=online") })
-        // The start-up check sees the replica too.
-        #expect(try Durability.replicated.check(host: "127.0.0.1", port: stack.redis.port) == nil)
-        try stack.makeCampaign("rep", limit: 1, capacity: 100)
-        let client = stack.client()
-        for citizen in 0..<20 {
-            let answer = try stack.reserve(client, campaign: "rep", citizen: "r-\(citizen)", slot: "s0")
-            #expect(answer.status == 201)
-            // Already on the replica when the 201 arrives.
-            let id = try #require(answer.json["id"] as? String)
-            #expect(try replica.command(["HEXISTS", CampaignKeys("rep").records, id]).integer == 1, "\(id)")
+        try body(stack, replica)
+    }
+
+    @Test func a201WaitsForAReplicaAndA503SaysWhenNoneConfirmed() throws {
+        try withReplicatedStack { stack, replica in
+            // The start-up check sees the replica too.
+            #expect(try Durability.replicated.check(host: "127.0.0.1", port: stack.redis.port) == nil)
+            try stack.makeCampaign("rep", limit: 1, capacity: 100)
+            let client = stack.client()
+            for citizen in 0..<20 {
+                let answer = try stack.reserve(client, campaign: "rep", citizen: "r-\(citizen)", slot: "s0")
+                #expect(answer.status == 201)
+                // Already on the replica when the 201 arrives.
+                let id = try #require(answer.json["id"] as? String)
+                #expect(try replica.command(["HEXISTS", CampaignKeys("rep").records, id]).integer == 1, "\(id)")
         }
         // A replica that does not answer: no 201, a 503 that says why.
         replica.pause()
@@ -45,36 +49,25 @@ import Testing
         let replayed = try stack.reserve(client, campaign: "rep", citizen: "late", slot: "s0", headers: ["Idempotency-Key": "late-1"])
         #expect(replayed.status == 201, "\(replayed.text)")
         #expect(try invariantViolations(stack, campaign: "rep", limit: 1).isEmpty)
+        }
     }
 
     /// Many reservations at once share their WAITs: fewer WAITs than
     /// reservations, and every 201 still has its record on the replica.
     @Test func concurrentReservationsShareTheirWaits() throws {
-        let stack = try LiveStack { config in
-            config.replicaAcksRequired = 1
-            config.redisCommandTimeoutMillis = 4_000
-            config.replicaWaitMillis = 1_500
-        }
-        _ = try stack.redis.command(["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
-        let replica = try RedisProcess(directory: stack.directory + "/replica",
-                                       extraArguments: ["--replicaof", "127.0.0.1", String(stack.redis.port)])
-        defer {
-            replica.stop()
-            stack.shutdown()
-        }
-        #expect(try waitUntil { (try stack.redis.command(["INFO", "replication"]).text ?? "").contains("state=online") })
-        try stack.makeCampaign("many", limit: 1, capacity: 1_000)
-        _ = try stack.redis.command(["CONFIG", "RESETSTAT"])
-        let ids = Locked<[String]>([])
-        let port = stack.port
-        concurrently(32) { worker in
-            let client = HTTPClient(port: port)
-            for attempt in 0..<10 {
-                if let answer = try? stack.reserve(client, campaign: "many", citizen: "m-\(worker)-\(attempt)", slot: "s0"),
-                   answer.status == 201, let id = answer.json["id"] as? String {
-                    ids.withLock { $0.append(id) }
+        try withReplicatedStack { stack, replica in
+            try stack.makeCampaign("many", limit: 1, capacity: 1_000)
+            _ = try stack.redis.command(["CONFIG", "RESETSTAT"])
+            let ids = Locked<[String]>([])
+            let port = stack.port
+            concurrently(32) { worker in
+                let client = HTTPClient(port: port)
+                for attempt in 0..<10 {
+                    if let answer = try? stack.reserve(client, campaign: "many", citizen: "m-\(worker)-\(attempt)", slot: "s0"),
+                       answer.status == 201, let id = answer.json["id"] as? String {
+                        ids.withLock { $0.append(id) }
+                    }
                 }
-            }
         }
         let booked = ids.withLock { $0 }
         #expect(booked.count == 320)
@@ -84,6 +77,7 @@ import Testing
         #expect(waits > 0 && waits < booked.count, "\(waits) WAITs for \(booked.count) reservations")
         let onReplica = try booked.allSatisfy { try replica.command(["HEXISTS", CampaignKeys("many").records, $0]).integer == 1 }
         #expect(onReplica)
+        }
     }
 
     @Test func theStartUpCheckRefusesARedisWithoutAReplica() throws {

@@ -129,14 +129,6 @@ final class ReservationDesk {
     /// A reservation's script run and what its answer needs: one object
     /// carries the attempt to its reply.
     private final class ReserveCall: FunctionCall {
-        /// What a client learns when no replica confirmed its reservation:
-        /// it was made, and may not survive a failover.
-        static func unreplicatedDetail(hasKey: Bool) -> String {
-            "the reservation was made but no replica confirmed it in time; "
-                + (hasKey ? "send it again with the same Idempotency-Key for its answer"
-                          : "a retry finds the place already yours (citizen_limit_reached); send an Idempotency-Key "
-                            + "to get the answer itself back")
-        }
 
         let desk: ReservationDesk
         let attempt: ReservationAttempt
@@ -157,19 +149,7 @@ final class ReservationDesk {
             let (answer, outcome) = desk.answer(for: result, attempt: attempt)
             switch answer {
             case .created(let reservation) where desk.replication.isActive:
-                // Sent once a replica has the write; else 503: made, but not
-                // known to survive a failover (the key replays its answer).
-                let exchange = exchange, metrics = desk.metrics
-                let hasKey = !attempt.fingerprint.isEmpty
-                desk.replication.hold { replicated in
-                    guard replicated else {
-                        metrics.reservationOutcome("unavailable")
-                        return exchange.wrapped.send(.problem(.unavailable(Self.unreplicatedDetail(hasKey: hasKey),
-                                                                           retryAfterSeconds: 1)))
-                    }
-                    metrics.reservationOutcome(outcome)
-                    exchange.wrapped.sendCreated(reservation)
-                }
+                desk.sendOnceReplicated(reservation, outcome: outcome, hasKey: !attempt.fingerprint.isEmpty, to: exchange)
             case .created(let reservation):
                 desk.metrics.reservationOutcome(outcome)
                 exchange.wrapped.sendCreated(reservation)
@@ -178,6 +158,29 @@ final class ReservationDesk {
                 exchange.wrapped.send(answer)
             }
         }
+    }
+
+    /// `--durability replicated`: the 201 goes once a replica has the write;
+    /// else a 503, since the reservation was made but may not survive a
+    /// failover (a key replays its answer).
+    private func sendOnceReplicated(_ reservation: Reservation, outcome: String, hasKey: Bool,
+                                    to exchange: LoopBound<HTTPExchange>) {
+        let metrics = metrics
+        replication.hold { replicated in
+            guard replicated else {
+                metrics.reservationOutcome("unavailable")
+                return exchange.wrapped.send(.problem(.unavailable(Self.unreplicatedDetail(hasKey: hasKey), retryAfterSeconds: 1)))
+            }
+            metrics.reservationOutcome(outcome)
+            exchange.wrapped.sendCreated(reservation)
+        }
+    }
+
+    private static func unreplicatedDetail(hasKey: Bool) -> String {
+        "the reservation was made but no replica confirmed it in time; "
+            + (hasKey ? "send it again with the same Idempotency-Key for its answer"
+                      : "a retry finds the place already yours (citizen_limit_reached); send an Idempotency-Key "
+                        + "to get the answer itself back")
     }
 
     /// What a valid request goes on to: the script, or a refusal at once.
