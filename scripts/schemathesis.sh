@@ -31,10 +31,15 @@ server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 status=0
+# One worker: with two threads, Hypothesis's lambda descriptions call
+# ast.parse concurrently, and CPython 3.11's AST conversion keeps its
+# recursion depth in state the threads share ("AST constructor recursion
+# depth mismatch": a SystemError inside the tool, seen once in a fresh-clone
+# run whose every case had passed).
 "$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$port" \
   --header "Authorization: Bearer $ALLOT_ADMIN_TOKEN" --checks all --mode all \
   --phases examples,coverage,fuzzing,stateful --max-time "$seconds" --seed "${ALLOT_SCHEMATHESIS_SEED:-1}" \
-  --workers 2 --report junit --report-dir "$work/report" --no-color || status=$?
+  --workers 1 --report junit --report-dir "$work/report" --no-color || status=$?
 # The server must still be alive: a crash fails the run whatever the checks said.
 kill -0 $server 2>/dev/null || { echo "schemathesis: the server died" >&2; tail -20 "$work/server.log" >&2; exit 1; }
 exit $status
