@@ -56,7 +56,7 @@ let package = Package(
         ], resources: [.copy("RedisContract/Scripts"), .copy("Operations/Contract/openapi.yaml")]),
 
         .executableTarget(name: "allot", dependencies: [
-            "AllotServer", "AllotDomain",
+            "AllotServer", "AllotDomain", "RedisClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -51,6 +51,8 @@ public final class RedisClusterClient {
     private var refreshQueued = false
     private var lastRefreshMicros: Int64 = 0
     private var stopped = false
+    /// Commands waiting out a delay before they are sent again.
+    private var waitingCount = 0
     /// Runs on each master's every (re)connect, before other commands (the
     /// functions library is loaded on every master this way).
     public var onNodeConnect: ((RedisAsyncClient) -> Void)?
@@ -73,6 +75,10 @@ public final class RedisClusterClient {
         for node in nodes.values { node.stop() }
         nodes.removeAll()
     }
+
+    /// Commands sent to a master and not answered, and those waiting to be
+    /// sent again.
+    public var pendingCount: Int { nodes.values.reduce(waitingCount) { $0 + $1.pendingCount } }
 
     /// Whether every slot has a master and every master is connected.
     public var isReady: Bool {
@@ -149,8 +155,10 @@ public final class RedisClusterClient {
         let delay = settings.retryDelayMillisMin << min(call.retries, 6)
         call.retries += 1
         guard monotonicMicros() + Int64(delay) * 1_000 < call.givingUpMicros else { return call.fail() }
+        waitingCount += 1
         loop.schedule(afterMillis: delay) { [weak self] in
             guard let self else { return call.fail() }
+            self.waitingCount -= 1
             self.route(call)
         }
     }

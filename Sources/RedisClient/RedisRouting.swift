@@ -7,6 +7,15 @@ public protocol RedisRouting: AnyObject {
     /// Whether commands can go out now (one Redis: connected; a cluster:
     /// every slot has a connected master).
     var isConnected: Bool { get }
+    /// Commands sent and not yet answered (retries waiting included).
+    var pendingCount: Int { get }
+    /// Runs on every (re)connect of each server's connection, before the
+    /// commands queued for it (the functions library is loaded this way).
+    var onServerConnect: ((RedisAsyncClient) -> Void)? { get set }
+    /// Connects (and keeps reconnecting); on the loop.
+    func start()
+    /// Fails what is pending and lets the connections go; on the loop.
+    func stop()
     /// A command in the wire format; `call` gets the reply, lent.
     func send(_ command: RedisCommand, slot: Int, call: RedisCall)
     /// A command; the completion gets a copy of the reply.
@@ -14,6 +23,11 @@ public protocol RedisRouting: AnyObject {
 }
 
 extension RedisAsyncClient: RedisRouting {
+    public var onServerConnect: ((RedisAsyncClient) -> Void)? {
+        get { onConnect }
+        set { onConnect = newValue }
+    }
+
     public func send(_ command: RedisCommand, slot: Int, call: RedisCall) { send(command, call: call) }
 
     public func send(_ arguments: [String], slot: Int, completion: @escaping Completion) { send(arguments, completion: completion) }
@@ -21,6 +35,11 @@ extension RedisAsyncClient: RedisRouting {
 
 extension RedisClusterClient: RedisRouting {
     public var isConnected: Bool { isReady }
+
+    public var onServerConnect: ((RedisAsyncClient) -> Void)? {
+        get { onNodeConnect }
+        set { onNodeConnect = newValue }
+    }
 }
 
 /// A command and the hash slot of its keys (a keyless one, such as `TIME`,
@@ -38,6 +57,9 @@ public struct RoutedCommand: Sendable {
 /// The blocking side (the persister, the admin worker, `allot recover`):
 /// one `RedisSyncClient`, or a `RedisSyncClusterClient`.
 public protocol RedisSyncRouting: AnyObject {
+    /// Whether the commands go to a cluster, where one command's keys must
+    /// share a slot (a read of many streams is one command per slot).
+    var isCluster: Bool { get }
     /// One command; an error reply is returned, not thrown.
     func command(_ arguments: [String], slot: Int) throws -> RedisReply
     /// One command, its reply read in place by `body`.
@@ -66,6 +88,8 @@ extension RedisSyncRouting {
 }
 
 extension RedisSyncClient: RedisSyncRouting {
+    public var isCluster: Bool { false }
+
     public func command(_ arguments: [String], slot: Int) throws -> RedisReply { try command(arguments) }
 
     public func withReply<T>(_ arguments: [String], slot: Int, _ body: (RedisReplyView) throws -> T) throws -> T {
@@ -76,6 +100,8 @@ extension RedisSyncClient: RedisSyncRouting {
 }
 
 extension RedisSyncClusterClient: RedisSyncRouting {
+    public var isCluster: Bool { true }
+
     /// One command after the other: a pipeline's commands may belong to
     /// several masters.
     public func pipeline(_ commands: [RoutedCommand]) throws -> [RedisReply] {

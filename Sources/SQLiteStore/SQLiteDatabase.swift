@@ -81,6 +81,24 @@ public final class SQLiteDatabase {
         return result
     }
 
+    /// Like `transaction`, but BEGIN waits until `body` first calls `begin`:
+    /// a body that finds nothing to write takes no write lock (the
+    /// persister reads Redis inside it and writes only what it got).
+    public func transaction<T>(begunOnDemand body: (_ begin: () throws -> Void) throws -> T) throws -> T {
+        var begun = false, committed = false
+        defer { if begun && !committed { try? execute("ROLLBACK") } }
+        let result = try body {
+            guard !begun else { return }
+            try execute("BEGIN IMMEDIATE")
+            begun = true
+        }
+        if begun {
+            try execute("COMMIT")
+            committed = true
+        }
+        return result
+    }
+
     /// Runs `body` in one read transaction: in WAL mode every statement in
     /// it sees the same committed state, whatever other connections commit
     /// meanwhile (a check that reads two tables must not see one of them

@@ -2,6 +2,7 @@ import AllotServer
 import ArgumentParser
 import Foundation
 import Logging
+import RedisClient
 
 struct RecoverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,12 +15,17 @@ struct RecoverCommand: ParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: "Redis HOST:PORT (env ALLOT_REDIS).") var redis: String?
+    @Option(help: "A Redis Cluster, as some of its nodes: HOST:PORT[,HOST:PORT…] (env ALLOT_REDIS_CLUSTER).")
+    var redisCluster: String?
 
     func run() throws {
-        let address = redis ?? ProcessInfo.processInfo.environment["ALLOT_REDIS"] ?? "127.0.0.1:6379"
-        let (host, port) = try RedisAddress.parse(address)
-        let recovery = try Recovery(databasePath: database.path, redisHost: host, redisPort: port,
-                                    logger: Logger(label: "allot"))
+        let environment = ProcessInfo.processInfo.environment
+        let cluster = redisCluster ?? environment["ALLOT_REDIS_CLUSTER"]
+        let given = cluster ?? redis ?? environment["ALLOT_REDIS"] ?? "127.0.0.1:6379"
+        guard let deployment = RedisDeployment.parse(given, cluster: cluster != nil) else {
+            throw ValidationError("a Redis address is HOST:PORT (a cluster's: HOST:PORT[,HOST:PORT…]), got \(given)")
+        }
+        let recovery = try Recovery(databasePath: database.path, redis: deployment, logger: Logger(label: "allot"))
         for report in try recovery.run() {
             if report.rebuilt {
                 print("\(report.campaign): rebuilt, \(report.slots) slots, \(report.reservations) reservations, \(report.placesTaken) places taken")
@@ -56,10 +62,3 @@ struct ExportCommand: ParsableCommand {
     }
 }
 
-enum RedisAddress {
-    static func parse(_ address: String) throws -> (String, Int) {
-        let parts = address.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("a Redis address is HOST:PORT, got \(address)") }
-        return (String(parts[0]), port)
-    }
-}

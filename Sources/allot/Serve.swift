@@ -6,6 +6,7 @@ import Foundation
 import Glibc
 import Logging
 import ProcessSupervision
+import RedisClient
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,6 +17,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Event loops (threads); default: number of cores.") var threads: Int?
     @Option(help: "Redis HOST:PORT to use (env ALLOT_REDIS); without it a private redis-server is started.")
     var redis: String?
+    @Option(help: "A Redis Cluster, as some of its nodes: HOST:PORT[,HOST:PORT…] (env ALLOT_REDIS_CLUSTER).")
+    var redisCluster: String?
     @Option(help: "SQLite database file (env ALLOT_DB); default: <data-dir>/allot.db.") var db: String?
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
@@ -72,9 +75,20 @@ struct Serve: ParsableCommand {
         }
         config.replicaAcksRequired = durability.replicaAcksRequired
         var supervisor: RedisSupervisor?
-        if let address = redis ?? environment["ALLOT_REDIS"] {
-            (config.redisHost, config.redisPort) = try RedisAddress.parse(address)
-            if let warning = try durability.check(host: config.redisHost, port: config.redisPort) { logger.warning("\(warning)") }
+        let single = redis ?? environment["ALLOT_REDIS"]
+        let cluster = redisCluster ?? environment["ALLOT_REDIS_CLUSTER"]
+        if single != nil, cluster != nil { throw ValidationError("give --redis or --redis-cluster, not both") }
+        if let given = single ?? cluster {
+            guard let deployment = RedisDeployment.parse(given, cluster: cluster != nil) else {
+                throw ValidationError(cluster != nil ? "--redis-cluster takes HOST:PORT[,HOST:PORT…], got \(given)"
+                                                     : "a Redis address is HOST:PORT, got \(given)")
+            }
+            if deployment.isCluster, durability == .replicated {
+                // WAIT counts one connection's writes: a cluster needs one per master (issue 12, next step).
+                throw ValidationError("--durability replicated does not yet run on --redis-cluster")
+            }
+            config.redis = deployment
+            for warning in try durability.check(deployment) { logger.warning("\(warning)") }
         } else {
             guard durability != .replicated else {
                 throw ValidationError("--durability replicated needs --redis: a Redis master with a replica")
@@ -82,7 +96,7 @@ struct Serve: ParsableCommand {
             let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(),
                                       appendFsync: durability.appendFsync, logger: logger)
             try own.start()
-            config.redisPort = own.port
+            config.redis = .single(ClusterNodeAddress(host: "127.0.0.1", port: own.port))
             supervisor = own
         }
 

@@ -1,5 +1,6 @@
 import AllotServer
 import Foundation
+import RedisClient
 import Testing
 
 /// `--durability`: strict refuses a Redis that does not fsync every write.
@@ -11,12 +12,12 @@ import Testing
             redis.stop()
             try? FileManager.default.removeItem(atPath: directory)
         }
-        #expect(try Durability.standard.check(host: "127.0.0.1", port: redis.port) == nil)
-        #expect(throws: Durability.Unmet.self) { try Durability.strict.check(host: "127.0.0.1", port: redis.port) }
+        #expect(try Durability.standard.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))).isEmpty)
+        #expect(throws: Durability.Unmet.self) { try Durability.strict.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))) }
         _ = try redis.command(["CONFIG", "SET", "appendfsync", "always"])
-        #expect(try Durability.strict.check(host: "127.0.0.1", port: redis.port) == nil)
+        #expect(try Durability.strict.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))).isEmpty)
         _ = try redis.command(["CONFIG", "SET", "appendonly", "no"])
-        #expect(throws: Durability.Unmet.self) { try Durability.strict.check(host: "127.0.0.1", port: redis.port) }
-        #expect(try Durability.standard.check(host: "127.0.0.1", port: redis.port)?.contains("without AOF") == true)
+        #expect(throws: Durability.Unmet.self) { try Durability.strict.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))) }
+        #expect(try Durability.standard.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))).first?.contains("without AOF") == true)
     }
 }

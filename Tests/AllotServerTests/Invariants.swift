@@ -9,7 +9,7 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
     var violations: [String] = []
     let tag = "{c:\(campaign)}"
     func hash(_ key: String) throws -> [String: String] {
-        let items = try stack.redis.command(["HGETALL", key]).elements?.compactMap(\.text) ?? []
+        let items = try stack.keyspace.command(["HGETALL", key], slot: ClusterSlot.of(tag)).elements?.compactMap(\.text) ?? []
         return Dictionary(uniqueKeysWithValues: stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) })
     }
     let capacity = try hash(tag + ":cap"), remaining = try hash(tag + ":rem"), held = try hash(tag + ":held")

@@ -7,12 +7,22 @@ import ProcessSupervision
 import RedisClient
 import SQLiteStore
 
-/// A real redis-server on a free port, a real SQLite file in a temporary
-/// directory, and the server itself, in-process. One per test.
+/// A real redis-server on a free port (or a Redis Cluster on loopback), a
+/// real SQLite file in a temporary directory, and the server itself,
+/// in-process. One per test.
 final class LiveStack: @unchecked Sendable {
     static let adminToken = "test-admin-token-0123456789"
     let directory: String
-    let redis: RedisProcess
+    private let redisProcess: RedisProcess?
+    /// The cluster the server runs on, when made with `clusterMasters`.
+    let cluster: LoopbackRedisCluster?
+    /// The one redis-server (a cluster stack has none: use `keyspace`).
+    var redis: RedisProcess {
+        guard let redisProcess else { preconditionFailure("this stack runs on a cluster: use keyspace") }
+        return redisProcess
+    }
+    /// A client of whichever Redis the server uses, for reading its keys.
+    let keyspace: any RedisSyncRouting
     private(set) var server: AllotServer
     private let config: ServerConfig
     private let logger: Logger
@@ -20,15 +30,24 @@ final class LiveStack: @unchecked Sendable {
     let logLines: Locked<[String]>
     var port: UInt16 { server.port }
     var databasePath: String { directory + "/allot.db" }
+    var redisDeployment: RedisDeployment { server.config.redis }
 
-    init(threads: Int = 2, configure: (inout ServerConfig) -> Void = { _ in }) throws {
+    init(threads: Int = 2, clusterMasters: Int = 0, configure: (inout ServerConfig) -> Void = { _ in }) throws {
         directory = NSTemporaryDirectory() + "allot-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        redis = try RedisProcess(directory: directory + "/redis")
         var config = ServerConfig()
+        if clusterMasters > 0 {
+            let cluster = try LoopbackRedisCluster(masters: clusterMasters)
+            (self.cluster, redisProcess) = (cluster, nil)
+            config.redis = .cluster(seeds: [cluster.address(0)])
+        } else {
+            let redis = try RedisProcess(directory: directory + "/redis")
+            (cluster, redisProcess) = (nil, redis)
+            config.redis = .single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))
+        }
+        keyspace = config.redis.blockingClient(timeoutMillis: 2_000)
         config.port = 0
         config.threads = threads
-        config.redisPort = redis.port
         config.databasePath = directory + "/allot.db"
         config.adminToken = Self.adminToken
         config.citizenSecret = Array("test-citizen-secret-0123456789-abcdef".utf8)
@@ -46,7 +65,24 @@ final class LiveStack: @unchecked Sendable {
         self.config = config
         self.logger = logger
         server = AllotServer(config: config, logger: logger)
-        try server.start()
+        do {
+            try server.start()
+            // A cluster client connects to each master after reading the
+            // map: wait until every loop has its first snapshot.
+            if cluster != nil { try waitUntilServing() }
+        } catch {
+            stopRedis()
+            throw error
+        }
+    }
+
+    private func waitUntilServing() throws {
+        var answered = 0
+        for _ in 0..<250 where answered < 16 {
+            answered = (try? HTTPClient(port: port).get("/v1/campaigns").status) == 200 ? answered + 1 : 0
+            if answered == 0 { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        guard answered >= 16 else { throw TestFailure("the server on the cluster never served its campaigns") }
     }
 
     /// Stops the server, runs `meanwhile`, and starts a new one on the same
@@ -60,7 +96,13 @@ final class LiveStack: @unchecked Sendable {
 
     func shutdown() {
         server.stop()
-        redis.stop()
+        stopRedis()
+    }
+
+    private func stopRedis() {
+        keyspace.close()
+        redisProcess?.stop()
+        cluster?.stop()
         try? FileManager.default.removeItem(atPath: directory)
     }
 

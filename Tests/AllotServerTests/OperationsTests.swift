@@ -139,12 +139,12 @@ import Testing
 
         // Redis loses everything; the operator runs `allot recover`.
         #expect(try stack.redis.command(["FLUSHALL"]) == .status("OK"))
-        let reports = try Recovery(databasePath: stack.databasePath, redisHost: "127.0.0.1", redisPort: stack.redis.port,
+        let reports = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment,
                                    logger: Logger(label: "recover-test")).run()
         #expect(reports.count == 1 && reports[0].rebuilt && reports[0].reservations == 160 && reports[0].placesTaken == 150)
         #expect(try invariantViolations(stack, campaign: "rc", limit: 1).isEmpty)
         // A second run leaves a live campaign alone.
-        let again = try Recovery(databasePath: stack.databasePath, redisHost: "127.0.0.1", redisPort: stack.redis.port,
+        let again = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment,
                                  logger: Logger(label: "recover-test")).run()
         #expect(again.map(\.rebuilt) == [false])
         try stack.waitUntilVisible("rc", slots: 4)

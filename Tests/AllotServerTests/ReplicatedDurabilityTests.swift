@@ -29,7 +29,7 @@ import Testing
     @Test func a201WaitsForAReplicaAndA503SaysWhenNoneConfirmed() throws {
         try withReplicatedStack { stack, replica in
             // The start-up check sees the replica too.
-            #expect(try Durability.replicated.check(host: "127.0.0.1", port: stack.redis.port) == nil)
+            #expect(try Durability.replicated.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: stack.redis.port))).isEmpty)
             try stack.makeCampaign("rep", limit: 1, capacity: 100)
             let client = stack.client()
             for citizen in 0..<20 {
@@ -83,6 +83,6 @@ import Testing
     @Test func theStartUpCheckRefusesARedisWithoutAReplica() throws {
         let redis = try RedisProcess(directory: NSTemporaryDirectory() + "no-replica-" + UUID().uuidString)
         defer { redis.stop() }
-        #expect(throws: Durability.Unmet.self) { try Durability.replicated.check(host: "127.0.0.1", port: redis.port) }
+        #expect(throws: Durability.Unmet.self) { try Durability.replicated.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))) }
     }
 }

@@ -1,5 +1,6 @@
 import EventLoops
 import Foundation
+import ProcessSupervision
 import RedisClient
 import Testing
 
@@ -7,12 +8,12 @@ import Testing
 /// slot's master, and the specification's redirections followed.
 @Suite(.serialized) struct RedisClusterClientTests {
     final class Fixture: @unchecked Sendable {
-        let cluster: TestCluster
+        let cluster: LoopbackRedisCluster
         let thread = LoopThread()
         let client: RedisClusterClient
 
         init(replicasPerMaster: Int = 0) throws {
-            cluster = try TestCluster(replicasPerMaster: replicasPerMaster)
+            cluster = try LoopbackRedisCluster(replicasPerMaster: replicasPerMaster)
             var settings = RedisClusterClient.Settings(seeds: [cluster.address(0)])
             settings.deadlineMillis = 800
             let loop = thread.loop
@@ -184,8 +185,8 @@ import Testing
 /// The blocking cluster client (the persister's and the admin worker's)
 /// against the same kind of cluster.
 @Suite(.serialized) struct RedisSyncClusterClientTests {
-    func withCluster(_ body: (TestCluster, RedisSyncClusterClient) throws -> Void) throws {
-        let cluster = try TestCluster()
+    func withCluster(_ body: (LoopbackRedisCluster, RedisSyncClusterClient) throws -> Void) throws {
+        let cluster = try LoopbackRedisCluster()
         defer { cluster.stop() }
         let client = RedisSyncClusterClient(seeds: [cluster.address(1)])
         client.deadlineMillis = 800

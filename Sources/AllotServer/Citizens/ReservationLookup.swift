@@ -43,8 +43,8 @@ final class ReservationLookup {
             }
             let keys = CampaignKeys(campaign)
             redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
-                                                 GlobalKeys.campaigns],
-                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax), campaign]) { [self] result in
+                                                 keys.config],
+                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax)]) { [self] result in
                 bound.wrapped.send(transitionAnswer(result, id: id, campaign: campaign, target: target))
             }
         }
@@ -61,13 +61,26 @@ final class ReservationLookup {
             return .problem(.unavailable("the reservation store failed; nothing was changed"))
         }
         switch outcome {
-        case .changed(let record):
+        case .changed(let record, let rejoin):
+            if rejoin { rejoinHotSet(campaign) }
             if record.status == .cancelled { finder.catalog.placesChanged(campaign: campaign, slot: record.slot, by: 1) }
             return .json(200, record.reservation(id: id, campaign: campaign).json)
         case .notFound: return .problem(.notFound("no such reservation"))
         case .refused: return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
         case .backlogFull:
             return .problem(.unavailable("changes are not being recorded fast enough; nothing was changed", retryAfterSeconds: 5))
+        }
+    }
+
+    /// Puts a retired campaign back in the hot set, its mark already cleared
+    /// by transition.lua (HotSet.swift). The change is answered without
+    /// waiting: if this fails, the persister's sweep adds the campaign.
+    private func rejoinHotSet(_ campaign: String) {
+        let add = HotSet.addCommand(campaign)
+        redis.send(add.arguments, slot: add.slot) { [shared] result in
+            if case .success(let reply) = result, reply.errorMessage == nil { return }
+            shared.logger.warning("campaign not put back in the hot set; the persister's sweep will",
+                                  metadata: ["campaign": "\(campaign)"])
         }
     }
 

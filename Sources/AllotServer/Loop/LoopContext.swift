@@ -9,7 +9,7 @@ import RedisClient
 /// touched on its loop thread only.
 final class LoopContext {
     let loop: EventLoop
-    let redis: RedisAsyncClient
+    let redis: any RedisRouting
     let catalog: Catalog
     let shared: SharedServices
     let dispatcher: Dispatcher
@@ -23,9 +23,7 @@ final class LoopContext {
     init(loop: EventLoop, shared: SharedServices) {
         self.loop = loop
         self.shared = shared
-        var settings = RedisAsyncClient.Settings(host: shared.config.redisHost, port: shared.config.redisPort)
-        settings.commandTimeoutMillis = shared.config.redisCommandTimeoutMillis
-        redis = RedisAsyncClient(loop: loop, settings: settings)
+        redis = shared.config.redis.loopClient(on: loop, commandTimeoutMillis: shared.config.redisCommandTimeoutMillis)
         catalog = Catalog(loop: loop, redis: redis)
         let finder = CampaignFinder(catalog: catalog, redis: redis, staleMillisMax: shared.config.snapshotStaleMillisMax)
         let reads = CitizenReads(catalog: catalog, finder: finder)
@@ -47,8 +45,9 @@ final class LoopContext {
     /// On the loop thread: connect and start refreshing.
     func start() {
         loop.preconditionInLoop()
-        redis.onConnect = { [unowned self] client in
-            client.loadScripts()
+        // On a cluster: each master's connection loads the library.
+        redis.onServerConnect = { [unowned self] server in
+            server.loadScripts()
             self.catalog.refresh()
         }
         redis.start()

@@ -32,14 +32,13 @@ public final class AllotServer: @unchecked Sendable {
         self.logger = logger
         let tokens = TokenDirectory(bootstrapToken: config.adminToken)
         metrics = ServerMetrics(loops: config.threads)
-        admin = AdminWorker(databasePath: config.databasePath, redisHost: config.redisHost,
-                            redisPort: config.redisPort, tokens: tokens, tokenRefreshMillis: config.tokenRefreshMillis,
+        admin = AdminWorker(databasePath: config.databasePath, redis: config.redis, tokens: tokens, tokenRefreshMillis: config.tokenRefreshMillis,
                             logger: logger)
-        var persistSettings = Persister.Settings(databasePath: config.databasePath, redisHost: config.redisHost,
-                                                 redisPort: config.redisPort)
+        var persistSettings = Persister.Settings(databasePath: config.databasePath, redis: config.redis)
         persistSettings.batchRowsMax = config.persistBatchRowsMax
         persistSettings.blockMillis = config.persistBlockMillis
         persistSettings.retireEveryMillis = config.retireEveryMillis
+        persistSettings.hotSetSweepMillis = config.hotSetSweepMillis
         persister = Persister(settings: persistSettings, logger: logger, health: health, metrics: metrics)
         shared = SharedServices(config: config, logger: logger, admin: admin, tokens: tokens, metrics: metrics,
                                 health: health)

@@ -19,11 +19,27 @@ public enum Durability: String, Sendable, CaseIterable {
         public let description: String
     }
 
-    /// Checks a Redis the server did not start. Strict refuses to run on a
-    /// Redis that would not fsync every write (fail closed: better no
-    /// server than 201s that are not what they promise); standard warns
-    /// when the AOF is off. Returns the warning, if any.
-    public func check(host: String, port: Int) throws -> String? {
+    /// Checks a Redis the server did not start (on a cluster, every master).
+    /// Strict refuses to run on a Redis that would not fsync every write
+    /// (fail closed: better no server than 201s that are not what they
+    /// promise); standard warns when the AOF is off. Returns the warnings.
+    public func check(_ deployment: RedisDeployment) throws -> [String] {
+        switch deployment {
+        case .single(let address):
+            return try check(address).map { [$0] } ?? []
+        case .cluster(let seeds):
+            let cluster = RedisSyncClusterClient(seeds: seeds)
+            defer { cluster.close() }
+            try cluster.refreshMap()
+            guard cluster.map.isComplete else {
+                throw Unmet(description: "the cluster at \(seeds[0]) does not serve every slot (\(cluster.map.unownedSlotCount) have no master)")
+            }
+            return try cluster.map.masters.compactMap { try check($0) }
+        }
+    }
+
+    private func check(_ address: ClusterNodeAddress) throws -> String? {
+        let (host, port) = (address.host, address.port)
         let redis = RedisSyncClient(host: host, port: port)
         defer { redis.close() }
         let replies = try redis.pipeline([["CONFIG", "GET", "appendonly"], ["CONFIG", "GET", "appendfsync"]])

@@ -1,12 +1,13 @@
 import AllotDomain
+import RedisClient
 
 /// Everything `allot serve` is told. Limits are named with the unit last.
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
     public var port: UInt16 = 8080
     public var threads = 2
-    public var redisHost = "127.0.0.1"
-    public var redisPort = 6379
+    /// One Redis (`--redis`) or a cluster's seeds (`--redis-cluster`).
+    public var redis = RedisDeployment.single(ClusterNodeAddress(host: "127.0.0.1", port: 6379))
     public var databasePath = "var/allot.db"
     /// Bearer token of the bootstrap admin (`ALLOT_ADMIN_TOKEN`); nil: the
     /// admin API answers 401 to everyone.
@@ -37,6 +38,9 @@ public struct ServerConfig: Sendable {
     /// How often the persister checks campaigns whose booking has ended for
     /// leaving the hot set (retire.lua).
     public var retireEveryMillis = 5_000
+    /// How often the persister looks for campaigns a node that died
+    /// mid-change left out of the hot set (HotSet.swift).
+    public var hotSetSweepMillis = 60_000
     public var shutdownDrainMillisMax = 5_000
     /// Failed token checks an address may make: a burst, then a slow trickle.
     public var authFailurePolicy = BucketPolicy(rate: 0.2, burst: 10)!

@@ -135,8 +135,7 @@ final class AdminStore {
         if !sites.isEmpty {
             try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, RedisConfig.siteMetadata($0)] }, slot: keys.slot)
         }
-        try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"]),
-                                   RoutedCommand(slot: GlobalKeys.campaignsSlot, ["SADD", GlobalKeys.campaigns, id])])
+        try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"])] + HotSet.joinCommands(id))
         logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
         return sites.count
     }
@@ -186,7 +185,7 @@ final class AdminStore {
     /// Puts a campaign back in the hot set: the loops refresh what operators
     /// change, even on a campaign whose booking has ended.
     private func makeHot(_ id: String) throws {
-        try redis.checked(["SADD", GlobalKeys.campaigns, id], slot: GlobalKeys.campaignsSlot)
+        try redis.checkedPipeline(HotSet.joinCommands(id))
     }
 
     /// Gives every campaign in Redis its route, for data written before
@@ -286,8 +285,7 @@ final class AdminStore {
         // HSET and HDEL without fields are errors: send only the ones with some.
         let commands = [["HSET", keys.config] + set, ["HDEL", keys.config] + unset].filter { $0.count > 2 }
             + [["HINCRBY", keys.config, "ver", "1"]]
-        try redis.checkedPipeline(commands.map { RoutedCommand(slot: keys.slot, $0) }
-                                  + [RoutedCommand(slot: GlobalKeys.campaignsSlot, ["SADD", GlobalKeys.campaigns, id])])
+        try redis.checkedPipeline(commands.map { RoutedCommand(slot: keys.slot, $0) } + HotSet.joinCommands(id))
         logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
         return limits
     }

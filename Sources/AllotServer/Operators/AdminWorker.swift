@@ -22,8 +22,7 @@ final class AdminWorker: Sendable {
     private let items = Mutex<[Item?]>([])
     private let wakeUp = DispatchSemaphore(value: 0)
     private let databasePath: String
-    private let redisHost: String
-    private let redisPort: Int
+    private let redis: RedisDeployment
     private let logger: Logger
     private let tokens: TokenDirectory
     private let tokenRefreshMillis: Int
@@ -33,11 +32,10 @@ final class AdminWorker: Sendable {
     private let lastReloadMicros = Atomic<Int64>(0)
     static let tokenReloadMillisMin = 50
 
-    init(databasePath: String, redisHost: String, redisPort: Int, tokens: TokenDirectory, tokenRefreshMillis: Int,
+    init(databasePath: String, redis: RedisDeployment, tokens: TokenDirectory, tokenRefreshMillis: Int,
          logger: Logger) {
         self.databasePath = databasePath
-        self.redisHost = redisHost
-        self.redisPort = redisPort
+        self.redis = redis
         self.tokens = tokens
         self.tokenRefreshMillis = tokenRefreshMillis
         self.logger = logger
@@ -46,7 +44,7 @@ final class AdminWorker: Sendable {
     /// Opens SQLite and loads the tokens before any loop serves.
     func start() throws {
         let store = AdminStore(database: try Schema.open(path: databasePath),
-                               redis: RedisSyncClient(host: redisHost, port: redisPort), logger: logger)
+                               redis: redis.blockingClient(timeoutMillis: 2_000), logger: logger)
         tokens.replace(with: try TokenStore(database: store.database).activeGrants())
         do { try store.publishMissingRoutes() } catch {
             // Redis may be away at start; the next operator change publishes the route.

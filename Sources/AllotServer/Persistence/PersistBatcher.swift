@@ -11,13 +11,14 @@ import SQLiteStore
 final class PersistBatcher {
     private let settings: Persister.Settings
     private let database: SQLiteDatabase
-    private let redis: RedisSyncClient
+    private let redis: any RedisSyncRouting
     private let logger: Logger
     private let health: SharedHealth
     private let metrics: ServerMetrics
-    private var campaigns: [String] = []
-    /// Stream key → campaign id, for the rows written from each stream.
-    private var campaignOfStream: [String: String] = [:]
+    /// The hot campaigns' keys, by campaign id.
+    private var campaigns: [CampaignKeys] = []
+    /// Stream key → its campaign's keys, for the rows written from each stream.
+    private var campaignOfStream: [String: CampaignKeys] = [:]
     /// Streams whose own pending entries (left by a previous run) are done.
     private var recovered: Set<String> = []
     /// Whether the last round asked every stream for new entries (id `>`),
@@ -29,6 +30,8 @@ final class PersistBatcher {
     private var trimmedAt: Int64 = 0
     private var pendingCheckedAt: Int64 = 0
     private var retiredAt: Int64 = 0
+    /// 0: the hot set is swept at the first round.
+    private var sweptAt: Int64 = 0
     private var leafMaker = EventLedger.LeafMaker()
     /// When the last read began (monotonic µs) and what it wrote.
     private var lastReadAt: Int64 = 0
@@ -39,7 +42,7 @@ final class PersistBatcher {
     /// consumer's pending list, which only an id-0 read returns.
     static let pendingRecheckMillis: Int64 = 2_000
 
-    init(settings: Persister.Settings, database: SQLiteDatabase, redis: RedisSyncClient, logger: Logger,
+    init(settings: Persister.Settings, database: SQLiteDatabase, redis: any RedisSyncRouting, logger: Logger,
          health: SharedHealth, metrics: ServerMetrics) {
         self.settings = settings
         self.database = database
@@ -55,6 +58,10 @@ final class PersistBatcher {
     @discardableResult
     func round() throws -> Int {
         let now = monotonicMicros() / 1000
+        if sweptAt == 0 || now - sweptAt >= Int64(settings.hotSetSweepMillis) {
+            try sweepHotSet()
+            sweptAt = now
+        }
         if now - campaignsCheckedAt >= 1_000 || campaigns.isEmpty {
             try refreshCampaigns()
             campaignsCheckedAt = now
@@ -99,49 +106,63 @@ final class PersistBatcher {
     }
 
     private func refreshCampaigns() throws {
-        let members = try redis.checked(["SMEMBERS", GlobalKeys.campaigns]).elements?.compactMap(\.text) ?? []
+        let members = try redis.checked(["SMEMBERS", HotSet.key], slot: HotSet.slot).elements?.compactMap(\.text) ?? []
         let fresh = members.filter { OperatorID.isValid($0) }.sorted()
-        for campaign in fresh where !campaigns.contains(campaign) {
-            let stream = CampaignKeys(campaign).stream
-            let reply = try redis.command(["XGROUP", "CREATE", stream, GlobalKeys.persistGroup, "0", "MKSTREAM"])
+        for campaign in fresh where campaignOfStream[CampaignKeys(campaign).stream] == nil {
+            let keys = CampaignKeys(campaign)
+            let reply = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"],
+                                          slot: keys.slot)
             if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
-            try claimAbandoned(stream)
+            try claimAbandoned(keys)
         }
-        campaigns = fresh
-        campaignOfStream = Dictionary(uniqueKeysWithValues: fresh.map { (CampaignKeys($0).stream, $0) })
+        campaigns = fresh.map { campaignOfStream[CampaignKeys($0).stream] ?? CampaignKeys($0) }
+        campaignOfStream = Dictionary(uniqueKeysWithValues: campaigns.map { ($0.stream, $0) })
     }
 
     /// Takes over entries a dead consumer read but never acknowledged.
-    private func claimAbandoned(_ stream: String) throws {
+    private func claimAbandoned(_ keys: CampaignKeys) throws {
         var cursor = "0-0"
         repeat {
-            let reply = try redis.checked(["XAUTOCLAIM", stream, GlobalKeys.persistGroup, settings.consumer,
-                                           String(settings.claimIdleMillis), cursor, "COUNT", "1000", "JUSTID"])
+            let reply = try redis.checked(["XAUTOCLAIM", keys.stream, GlobalKeys.persistGroup, settings.consumer,
+                                           String(settings.claimIdleMillis), cursor, "COUNT", "1000", "JUSTID"],
+                                          slot: keys.slot)
             cursor = reply.elements?.first?.text ?? "0-0"
         } while cursor != "0-0"
     }
 
     /// Reads own pending entries first (id 0: what a crash left unacked),
-    /// then new ones ('>'), blocking briefly when there are none.
+    /// then new ones ('>'), blocking briefly when there are none. What every
+    /// read of the round returned goes to SQLite in one transaction.
     private func readAndPersist() throws -> Int {
-        let streams = campaigns.map { CampaignKeys($0).stream }
-        let ids = streams.map { recovered.contains($0) ? ">" : "0" }
-        lastRoundReadNewEntries = ids.allSatisfy { $0 == ">" }
-        var command = ["XREADGROUP", "GROUP", GlobalKeys.persistGroup, settings.consumer,
-                       "COUNT", String(settings.batchRowsMax)]
-        if ids.allSatisfy({ $0 == ">" }) { command += ["BLOCK", String(settings.blockMillis)] }
-        command += ["STREAMS"] + streams + ids
-        // The reply is read where hiredis keeps it: fields are bound to
-        // SQLite as slices of it, with no String per field.
-        let batch = try redis.withReply(command) { reply -> WrittenBatch in
-            if let message = reply.errorMessage { throw RedisError(message) }
-            return try write(reply)
-        }
-        for (stream, id) in zip(streams, ids) where id == "0" && batch.acks[stream] == nil {
-            recovered.insert(stream)
+        let ids = campaigns.map { recovered.contains($0.stream) ? ">" : "0" }
+        let readsNew = ids.allSatisfy { $0 == ">" }
+        lastRoundReadNewEntries = readsNew
+        let reads = streamReads(ids: ids, blocking: readsNew)
+        let batch = try database.transaction(begunOnDemand: { begin -> WrittenBatch in
+            var batch = WrittenBatch()
+            var writer: EventWriter?
+            for read in reads {
+                // The reply is read where hiredis keeps it: fields are bound
+                // to SQLite as slices of it, with no String per field.
+                try redis.withReply(read.arguments, slot: read.slot) { reply in
+                    if let message = reply.errorMessage { throw RedisError(message) }
+                    // Nothing read (BLOCK ran out): no write lock taken.
+                    guard reply.count > 0 else { return }
+                    try begin()
+                    if writer == nil { writer = try EventWriter(database) }
+                    try write(reply, with: &writer!, into: &batch)
+                }
+            }
+            if let writer { try seal(writer, into: &batch) }
+            return batch
+        })
+        for (keys, id) in zip(campaigns, ids) where id == "0" && batch.acks[keys.stream] == nil {
+            recovered.insert(keys.stream)
         }
         guard batch.entries > 0 else {
             metrics.persistLagMillis.record(0)
+            // Reads that could not block: the pause is here instead.
+            if readsNew, reads.count > 1 { Thread.sleep(forTimeInterval: Double(settings.blockMillis) / 1000) }
             return 0
         }
         health.sqliteWritable.store(true, ordering: .relaxed)
@@ -162,11 +183,28 @@ final class PersistBatcher {
             ])
         }
         for (stream, streamIDs) in batch.acks {
-            guard let last = streamIDs.last else { continue }
-            try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + streamIDs)
+            guard let last = streamIDs.last, let keys = campaignOfStream[stream] else { continue }
+            try redis.checked(["XACK", stream, GlobalKeys.persistGroup] + streamIDs, slot: keys.slot)
             lastAcked[stream] = last
         }
         return batch.entries
+    }
+
+    /// The round's reads: one XREADGROUP of every stream on one Redis. On a
+    /// cluster a command's keys must share a slot, so it is one read per
+    /// slot, none blocking (one waiting would hold up the others; the round
+    /// pauses instead when all of them found nothing).
+    private func streamReads(ids: [String], blocking: Bool) -> [RoutedCommand] {
+        let groups = redis.isCluster
+            ? Dictionary(grouping: campaigns.indices) { campaigns[$0].slot }.values.sorted { $0[0] < $1[0] }
+            : [Array(campaigns.indices)]
+        return groups.map { group in
+            var command = ["XREADGROUP", "GROUP", GlobalKeys.persistGroup, settings.consumer,
+                           "COUNT", String(settings.batchRowsMax)]
+            if blocking, groups.count == 1 { command += ["BLOCK", String(settings.blockMillis)] }
+            command += ["STREAMS"] + group.map { campaigns[$0].stream } + group.map { ids[$0] }
+            return RoutedCommand(slot: campaigns[group[0]].slot, command)
+        }
     }
 
     /// What one batch wrote, for the acknowledgements, metrics and logs.
@@ -183,125 +221,138 @@ final class PersistBatcher {
         var debugEvents: [(status: String, campaign: String, slot: String, actor: String, seq: Int64)] = []
     }
 
+    /// One transaction's writing state: its statements, and the state
+    /// changes it has numbered and hashed so far (sealed by one audit row).
+    private struct EventWriter {
+        let upsert: SQLiteStatement
+        let insertEvent: SQLiteStatement
+        let firstSeq: Int64
+        var seq: Int64
+        var root = EventLedger.RootHasher()
+
+        init(_ database: SQLiteDatabase) throws {
+            upsert = try database.statement(Schema.reservationUpsert)
+            insertEvent = try database.statement(Schema.eventInsert)
+            let lastSeq = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM reservation_events").rows { $0.int(0) }
+            firstSeq = (lastSeq.first ?? 0) + 1
+            seq = firstSeq - 1
+        }
+    }
+
     /// The actor of a change no one else is named for.
     private static let citizenActor: StaticString = "citizen"
 
-    /// Writes an XREADGROUP reply's entries, the state changes they make
-    /// (`reservation_events`) and one audit row sealing those, in one
-    /// transaction. A replayed entry changes no row, so it adds no event.
-    private func write(_ reply: RedisReplyView) throws -> WrittenBatch {
-        // Nothing read (BLOCK ran out): no transaction, no write lock taken.
-        guard reply.count > 0 else { return WrittenBatch() }
-        return try database.transaction {
-            var batch = WrittenBatch()
-            let upsert = try database.statement(Schema.reservationUpsert)
-            let insertEvent = try database.statement(Schema.eventInsert)
-            let lastSeq = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM reservation_events").rows { $0.int(0) }
-            let firstSeq = (lastSeq.first ?? 0) + 1
-            var seq = firstSeq - 1
-            var root = EventLedger.RootHasher()
-            let debug = logger.logLevel <= .debug
-            let citizen = UnsafeRawBufferPointer(start: Self.citizenActor.utf8Start, count: Self.citizenActor.utf8CodeUnitCount)
-            for streamIndex in 0..<reply.count {
-                guard let stream = reply[streamIndex], stream.count == 2, let name = stream[0]?.text,
-                      let entries = stream[1] else { continue }
-                // Only the streams of `campaigns` are asked for; a reply naming
-                // another is Redis's error, left unacknowledged, never a trap.
-                guard let campaign = campaignOfStream[name] else {
-                    logger.error("reply named a stream not asked for", metadata: ["stream": "\(name)"])
-                    continue
-                }
-                var acks: [String] = []
-                acks.reserveCapacity(entries.count)
-                let changesBefore = seq
-                var campaignText = campaign
-                try campaignText.withUTF8 { campaignBytes in
-                    let campaignBytes = UnsafeRawBufferPointer(campaignBytes)
-                    for entryIndex in 0..<entries.count {
-                        guard let entry = entries[entryIndex], let streamID = StreamEntryView.streamID(of: entry) else { continue }
-                        let streamIDText = String(decoding: streamID, as: UTF8.self)
-                        acks.append(streamIDText)
-                        if acks.count == 1, let millis = StreamID.millis(bytes: streamID) {
-                            batch.oldestMillis = min(batch.oldestMillis ?? millis, millis)
-                        }
-                        guard let event = StreamEntryView(entry) else {
-                            logger.error("unreadable stream entry skipped", metadata: ["stream": "\(name)", "id": "\(streamIDText)"])
-                            continue
-                        }
-                        let record = event.record
-                        try upsert.run { row in
-                            row.text(event.reservationID); row.text(campaignBytes); row.text(record.site); row.text(record.slot)
-                            row.text(record.statusText); row.text(record.code); row.text(record.citizenKey)
-                            row.integer(record.createdAtMillis); row.integer(record.updatedAtMillis)
-                        }
-                        guard database.changes > 0 else { continue }
-                        seq += 1
-                        let fields = EventLedger.Fields(seq: seq, campaign: campaignBytes, reservation: event.reservationID,
-                                                        status: record.statusText, slot: record.slot, site: record.site,
-                                                        actor: event.actor ?? citizen, atMillis: record.updatedAtMillis)
-                        let leaf = leafMaker.leaf(fields)
-                        root.add(leaf)
-                        try leaf.withBytes { leafBytes in
-                            try insertEvent.run { row in
-                                row.integer(seq); row.text(fields.reservation); row.text(campaignBytes); row.text(fields.status)
-                                row.text(fields.slot); row.text(fields.site); row.text(fields.actor); row.integer(fields.atMillis)
-                                row.blob(leafBytes)
-                            }
-                        }
-                        if debug {
-                            batch.debugEvents.append((record.status.rawValue, campaign, String(decoding: record.slot, as: UTF8.self),
-                                                      String(decoding: fields.actor, as: UTF8.self), seq))
+    /// Writes an XREADGROUP reply's entries and the state changes they make
+    /// (`reservation_events`), in the transaction under way. A replayed
+    /// entry changes no row, so it adds no event.
+    private func write(_ reply: RedisReplyView, with writer: inout EventWriter, into batch: inout WrittenBatch) throws {
+        let debug = logger.logLevel <= .debug
+        let citizen = UnsafeRawBufferPointer(start: Self.citizenActor.utf8Start, count: Self.citizenActor.utf8CodeUnitCount)
+        for streamIndex in 0..<reply.count {
+            guard let stream = reply[streamIndex], stream.count == 2, let name = stream[0]?.text,
+                  let entries = stream[1] else { continue }
+            // Only the streams of `campaigns` are asked for; a reply naming
+            // another is Redis's error, left unacknowledged, never a trap.
+            guard let campaign = campaignOfStream[name]?.campaign else {
+                logger.error("reply named a stream not asked for", metadata: ["stream": "\(name)"])
+                continue
+            }
+            var acks: [String] = []
+            acks.reserveCapacity(entries.count)
+            let changesBefore = writer.seq
+            var campaignText = campaign
+            try campaignText.withUTF8 { campaignBytes in
+                let campaignBytes = UnsafeRawBufferPointer(campaignBytes)
+                for entryIndex in 0..<entries.count {
+                    guard let entry = entries[entryIndex], let streamID = StreamEntryView.streamID(of: entry) else { continue }
+                    let streamIDText = String(decoding: streamID, as: UTF8.self)
+                    acks.append(streamIDText)
+                    if acks.count == 1, let millis = StreamID.millis(bytes: streamID) {
+                        batch.oldestMillis = min(batch.oldestMillis ?? millis, millis)
+                    }
+                    guard let event = StreamEntryView(entry) else {
+                        logger.error("unreadable stream entry skipped", metadata: ["stream": "\(name)", "id": "\(streamIDText)"])
+                        continue
+                    }
+                    let record = event.record
+                    try writer.upsert.run { row in
+                        row.text(event.reservationID); row.text(campaignBytes); row.text(record.site); row.text(record.slot)
+                        row.text(record.statusText); row.text(record.code); row.text(record.citizenKey)
+                        row.integer(record.createdAtMillis); row.integer(record.updatedAtMillis)
+                    }
+                    guard database.changes > 0 else { continue }
+                    writer.seq += 1
+                    let seq = writer.seq
+                    let fields = EventLedger.Fields(seq: seq, campaign: campaignBytes, reservation: event.reservationID,
+                                                    status: record.statusText, slot: record.slot, site: record.site,
+                                                    actor: event.actor ?? citizen, atMillis: record.updatedAtMillis)
+                    let leaf = leafMaker.leaf(fields)
+                    writer.root.add(leaf)
+                    try leaf.withBytes { leafBytes in
+                        try writer.insertEvent.run { row in
+                            row.integer(seq); row.text(fields.reservation); row.text(campaignBytes); row.text(fields.status)
+                            row.text(fields.slot); row.text(fields.site); row.text(fields.actor); row.integer(fields.atMillis)
+                            row.blob(leafBytes)
                         }
                     }
+                    if debug {
+                        batch.debugEvents.append((record.status.rawValue, campaign, String(decoding: record.slot, as: UTF8.self),
+                                                  String(decoding: fields.actor, as: UTF8.self), seq))
+                    }
                 }
-                batch.entries += acks.count
-                if !acks.isEmpty { batch.acks[name] = acks }
-                if seq > changesBefore { batch.campaignsChanged.insert(campaign) }
             }
-            guard seq >= firstSeq else { return batch }
-            let claim = EventLedger.BatchClaim(auditID: 0, firstSeq: firstSeq, lastSeq: seq, root: root.root())
-            batch.auditID = try AuditLog(database: database).append([AuditEntry(
-                atMillis: WallClock.nowMillis(), actor: "system", action: EventLedger.batchAction,
-                subject: "reservation_events:\(firstSeq)-\(seq)", after: claim.json)])
-            batch.events = firstSeq...seq
-            return batch
+            batch.entries += acks.count
+            if !acks.isEmpty { batch.acks[name, default: []] += acks }
+            if writer.seq > changesBefore { batch.campaignsChanged.insert(campaign) }
         }
+    }
+
+    /// Seals the transaction's state changes with one audit row.
+    private func seal(_ writer: EventWriter, into batch: inout WrittenBatch) throws {
+        guard writer.seq >= writer.firstSeq else { return }
+        let claim = EventLedger.BatchClaim(auditID: 0, firstSeq: writer.firstSeq, lastSeq: writer.seq, root: writer.root.root())
+        batch.auditID = try AuditLog(database: database).append([AuditEntry(
+            atMillis: WallClock.nowMillis(), actor: "system", action: EventLedger.batchAction,
+            subject: "reservation_events:\(writer.firstSeq)-\(writer.seq)", after: claim.json)])
+        batch.events = writer.firstSeq...writer.seq
     }
 
     /// Trims each stream below the oldest entry still pending (or below the
     /// last one acknowledged when nothing is pending).
     private func trim() throws {
-        for campaign in campaigns {
-            let stream = CampaignKeys(campaign).stream
-            let pending = try redis.checked(["XPENDING", stream, GlobalKeys.persistGroup]).elements ?? []
+        for keys in campaigns {
+            let pending = try redis.checked(["XPENDING", keys.stream, GlobalKeys.persistGroup], slot: keys.slot).elements ?? []
             let floor: String?
             if let count = pending.first?.integer, count > 0 {
                 // The smallest pending id; without it, trim nothing this round.
                 floor = pending.count > 1 ? pending[1].text : nil
             } else {
-                floor = lastAcked[stream]
+                floor = lastAcked[keys.stream]
             }
             guard let floor else { continue }
-            try redis.checked(["XTRIM", stream, "MINID", floor])
+            try redis.checked(["XTRIM", keys.stream, "MINID", floor], slot: keys.slot)
         }
     }
 
     /// Takes campaigns whose booking has ended and whose every event is in
-    /// SQLite out of the hot set (retire.lua), so the loops' refresh and this
-    /// reader follow only campaigns that can still change.
+    /// SQLite out of the hot set, so the loops' refresh and this reader
+    /// follow only campaigns that can still change.
     private func retire() throws {
         var retired: [String] = []
-        for campaign in campaigns {
-            let keys = CampaignKeys(campaign)
-            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, GlobalKeys.campaigns],
-                                      arguments: [campaign, GlobalKeys.persistGroup])
-            if let message = reply.errorMessage { throw RedisError(message) }
-            if reply.integer == 1 { retired.append(campaign) }
+        for keys in campaigns where try HotSet.retire(keys, consumerGroup: GlobalKeys.persistGroup, redis: redis) {
+            retired.append(keys.campaign)
         }
         guard !retired.isEmpty else { return }
-        campaigns.removeAll { retired.contains($0) }
-        for campaign in retired { campaignOfStream[CampaignKeys(campaign).stream] = nil }
+        campaigns.removeAll { retired.contains($0.campaign) }
+        campaignOfStream = Dictionary(uniqueKeysWithValues: campaigns.map { ($0.stream, $0) })
         logger.info("campaigns retired from the hot set", metadata: ["campaigns": "\(retired.joined(separator: ","))"])
+    }
+
+    private func sweepHotSet() throws {
+        for campaign in try HotSet.sweep(redis) {
+            logger.warning("campaign put back in the hot set (a node stopped between a change and its hand-off)",
+                           metadata: ["campaign": "\(campaign)"])
+        }
     }
 
     /// Proves SQLite takes writes, for /readyz, when there is nothing to write.

@@ -16,8 +16,7 @@ import Synchronization
 final class Persister: Sendable {
     struct Settings: Sendable {
         var databasePath: String
-        var redisHost: String
-        var redisPort: Int
+        var redis: RedisDeployment
         var consumer = "persister"
         var batchRowsMax = 2_000
         var blockMillis = 100
@@ -33,6 +32,9 @@ final class Persister: Sendable {
         /// How often campaigns whose booking has ended are checked for
         /// leaving the hot set.
         var retireEveryMillis = 5_000
+        /// How often the hot set is checked for campaigns a dead node left
+        /// out of it (HotSet.swift).
+        var hotSetSweepMillis = 60_000
         var retryDelayMillis = 200
     }
 
@@ -57,8 +59,7 @@ final class Persister: Sendable {
         let thread = Thread { [self] in
             nameCurrentThread("allot-persister")
             let batcher = PersistBatcher(settings: settings, database: database.value,
-                                         redis: RedisSyncClient(host: settings.redisHost, port: settings.redisPort,
-                                                                timeoutMillis: settings.blockMillis + 2_000),
+                                         redis: settings.redis.blockingClient(timeoutMillis: settings.blockMillis + 2_000),
                                          logger: logger, health: health, metrics: metrics)
             run(batcher)
             finished.signal()

@@ -26,12 +26,12 @@ public struct Recovery {
 
     static let commandsPerPipeline = 1_000
     private let database: SQLiteDatabase
-    private let redis: RedisSyncClient
+    private let redis: any RedisSyncRouting
     private let logger: Logger
 
-    public init(databasePath: String, redisHost: String, redisPort: Int, logger: Logger) throws {
+    public init(databasePath: String, redis: RedisDeployment, logger: Logger) throws {
         database = try Schema.open(path: databasePath)
-        redis = RedisSyncClient(host: redisHost, port: redisPort, timeoutMillis: 30_000)
+        self.redis = redis.blockingClient(timeoutMillis: 30_000)
         self.logger = logger
     }
 
@@ -44,13 +44,13 @@ public struct Recovery {
     private func recover(_ id: String, _ config: StoredConfig) throws -> CampaignReport {
         let keys = CampaignKeys(id)
         guard let campaign = try config.campaign(id) else { throw RedisError("campaign \(id) vanished from SQLite") }
-        if try redis.checked(["EXISTS", keys.config]).integer == 1 {
+        if try redis.checked(["EXISTS", keys.config], slot: keys.slot).integer == 1 {
             logger.info("campaign present in Redis, left alone", metadata: ["campaign": "\(id)"])
             return CampaignReport(campaign: id, rebuilt: false, slots: 0, reservations: 0, placesTaken: 0)
         }
         // Leftovers of an earlier, interrupted recovery are rebuilt from scratch.
         try redis.checked(["DEL", keys.remaining, keys.capacity, keys.holdings, keys.records, keys.stats,
-                           keys.sites, keys.slots])
+                           keys.sites, keys.slots], slot: keys.slot)
 
         let reservations = try restoreRecords(id, keys)
         try restoreHoldings(id, keys)
@@ -69,9 +69,10 @@ public struct Recovery {
         let counts = try statusCounts(id)
         commands.append(["HSET", keys.stats, "cancelled", String(counts["cancelled"] ?? 0),
                          "redeemed", String(counts["redeemed"] ?? 0)])
-        try send(commands)
+        try send(commands.map { RoutedCommand(slot: keys.slot, $0) })
 
-        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "$", "MKSTREAM"])
+        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "$", "MKSTREAM"],
+                                      slot: keys.slot)
         if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
         // Last: the config hash opens the campaign to reservations again.
         let limits = RedisConfig.rateLimitFields(try config.rateLimits(id)).set
@@ -101,11 +102,11 @@ public struct Recovery {
             pending += [row.text(0), record.text]
             count += 1
             if pending.count >= 2 * Self.commandsPerPipeline {
-                try redis.checked(["HSET", keys.records] + pending)
+                try redis.checked(["HSET", keys.records] + pending, slot: keys.slot)
                 pending.removeAll(keepingCapacity: true)
             }
         }
-        if !pending.isEmpty { try redis.checked(["HSET", keys.records] + pending) }
+        if !pending.isEmpty { try redis.checked(["HSET", keys.records] + pending, slot: keys.slot) }
         return count
     }
 
@@ -120,11 +121,11 @@ public struct Recovery {
         try query.forEachRow([.text(id)]) { row in
             pending += [row.text(0), String(row.int(1))]
             if pending.count >= 2 * Self.commandsPerPipeline {
-                try redis.checked(["HSET", keys.holdings] + pending)
+                try redis.checked(["HSET", keys.holdings] + pending, slot: keys.slot)
                 pending.removeAll(keepingCapacity: true)
             }
         }
-        if !pending.isEmpty { try redis.checked(["HSET", keys.holdings] + pending) }
+        if !pending.isEmpty { try redis.checked(["HSET", keys.holdings] + pending, slot: keys.slot) }
     }
 
     private func placesTaken(_ id: String) throws -> [String: Int] {
@@ -141,7 +142,7 @@ public struct Recovery {
         return Dictionary(uniqueKeysWithValues: rows)
     }
 
-    private func send(_ commands: [[String]]) throws {
+    private func send(_ commands: [RoutedCommand]) throws {
         for start in stride(from: 0, to: commands.count, by: Self.commandsPerPipeline) {
             try redis.checkedPipeline(Array(commands[start..<min(commands.count, start + Self.commandsPerPipeline)]))
         }

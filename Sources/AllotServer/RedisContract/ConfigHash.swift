@@ -21,8 +21,7 @@ enum RedisConfig {
             RoutedCommand(slot: keys.slot, ["HSET", keys.config] + campaignFields(campaign, route: route) + extraFields),
             RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"]),
             RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(route), campaign.id]),
-            RoutedCommand(slot: GlobalKeys.campaignsSlot, ["SADD", GlobalKeys.campaigns, campaign.id]),
-        ]
+        ] + HotSet.joinCommands(campaign.id)
     }
 
     /// A route as the config hash or the routes hash holds it.

@@ -151,7 +151,9 @@ enum StoredAnswer: Equatable {
 
 /// What transition.lua decided.
 enum TransitionOutcome: Equatable {
-    case changed(ReservationRecord)
+    /// `rejoin`: the campaign had left the hot set, and must go back in
+    /// (HotSet.swift).
+    case changed(ReservationRecord, rejoin: Bool)
     case notFound
     /// The reservation is no longer confirmed.
     case refused
@@ -162,7 +164,7 @@ enum TransitionOutcome: Equatable {
         switch parts.outcome {
         case "ok":
             guard let record = ReservationRecord(try parts.text(1)) else { throw parts.violation("unreadable record") }
-            self = .changed(record)
+            self = .changed(record, rejoin: parts.count > 2 && parts.parts[2].integer == 1)
         case "not_found": self = .notFound
         case "refused": self = .refused
         case "backlog_full": self = .backlogFull

@@ -1,15 +1,16 @@
--- retire.lua: takes a campaign out of the hot set (the campaigns every loop
--- refreshes and the persister reads) once nothing more can reach its
--- stream unseen: booking has ended (closed, or past closes_at, by Redis's
--- clock) and every entry of its stream has been delivered to the persister
--- and acknowledged. Atomic, so no reservation or change slips in between
--- the check and the removal: reserve.lua writes only while booking is open,
--- transition.lua puts the campaign back in the set with its event, and
--- operators' changes put it back too.
+-- retire.lua: marks a campaign 'retired' (the persister then takes it out
+-- of the hot set, the campaigns every loop refreshes and the persister
+-- reads) once nothing more can reach its stream unseen: booking has ended
+-- (closed, or past closes_at, by Redis's clock) and every entry of its
+-- stream has been delivered to the persister and acknowledged. Atomic, so
+-- no reservation or change slips in between the check and the mark:
+-- reserve.lua writes only while booking is open, and transition.lua and
+-- operators' changes clear the mark before the campaign is back in the
+-- set (HotSet.swift has the whole order).
 --
--- KEYS: 1 cfg  2 stream  3 hot set
--- ARGV: 1 campaign id  2 consumer group
--- Returns 1 when the campaign left the set, else 0.
+-- KEYS: 1 cfg  2 stream
+-- ARGV: 1 consumer group
+-- Returns 1 when the campaign is marked, else 0.
 
 local cfg = redis.call('HMGET', KEYS[1], 'status', 'closes')
 if not cfg[1] then return 0 end
@@ -23,7 +24,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[2])) do
     local fields = {}
     for i = 1, #group, 2 do fields[group[i]] = group[i + 1] end
-    if fields['name'] == ARGV[2] then
+    if fields['name'] == ARGV[1] then
       if tonumber(fields['pending']) ~= 0 then return 0 end
       delivered = fields['last-delivered-id']
     end
@@ -32,4 +33,5 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   -- Any entry after the last one delivered is still on its way.
   if #redis.call('XRANGE', KEYS[2], '(' .. delivered, '+', 'COUNT', 1) > 0 then return 0 end
 end
-return redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'retired', '1')
+return 1

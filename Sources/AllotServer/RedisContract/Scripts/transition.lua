@@ -3,13 +3,15 @@
 -- citizen at once; a redeem keeps both taken. The event goes to the stream
 -- like every other state change.
 --
--- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 hot set
+-- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 cfg
 -- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')  3 actor
---       4 stream entries max (the hand-off's bound)  5 campaign id
--- The campaign joins the hot set in the same step as its event joins the
--- stream: a campaign that had left it (retire.lua) is read by the
--- persister again, so the change reaches SQLite.
--- Returns {'ok', record} | {'not_found'} | {'refused', status} | {'backlog_full'}
+--       4 stream entries max (the hand-off's bound)
+-- A campaign that had left the hot set (retire.lua marked it 'retired')
+-- loses the mark in the same step as its event joins the stream, and the
+-- caller then adds it to the set (HotSet.swift): the persister reads it
+-- again, so the change reaches SQLite.
+-- Returns {'ok', record, rejoin (1 when the campaign was retired)}
+--       | {'not_found'} | {'refused', status} | {'backlog_full'}
 -- Record layout: status|slot|site|code|citizen key|created ms|updated ms
 
 local rid, target = ARGV[1], ARGV[2]
@@ -32,5 +34,4 @@ if target == 'cancelled' then
   if redis.call('HINCRBY', KEYS[3], ckey, -1) <= 0 then redis.call('HDEL', KEYS[3], ckey) end
 end
 redis.call('XADD', KEYS[5], '*', 'e', rid .. '|' .. next_record, 'a', ARGV[3])
-redis.call('SADD', KEYS[6], ARGV[5])
-return {'ok', next_record}
+return {'ok', next_record, redis.call('HDEL', KEYS[6], 'retired')}

@@ -1,23 +1,23 @@
-import EventLoops
 import Foundation
 import Logging
-import ProcessSupervision
 import RedisClient
 
 /// A Redis Cluster of `masters` nodes on loopback, and `replicasPerMaster`
 /// replicas of each, made by hand as `redis-cli --cluster create` would:
 /// each master a share of the slots, CLUSTER MEET, CLUSTER REPLICATE. For
-/// tests of the cluster client. Masters are nodes 0..<masters; master m's
-/// replicas follow them in order.
-final class TestCluster {
-    let ports: [Int]
+/// the tests and the load harness (`scripts/cluster.sh` makes a lasting
+/// one). Masters are nodes 0..<masters; master m's replicas follow them in
+/// order. Each node is supervised (`RedisSupervisor`): a killed one is
+/// started again, with its AOF and nodes.conf.
+public final class LoopbackRedisCluster {
+    public let ports: [Int]
     /// How many of the nodes were made masters (the first ones).
-    let mastersAtStart: Int
-    let directory: String
+    public let mastersAtStart: Int
+    public let directory: String
     private let nodes: [RedisSupervisor]
-    let clients: [RedisSyncClient]
+    public let clients: [RedisSyncClient]
 
-    init(masters: Int = 3, replicasPerMaster: Int = 0) throws {
+    public init(masters: Int = 3, replicasPerMaster: Int = 0) throws {
         let total = masters * (1 + replicasPerMaster)
         mastersAtStart = masters
         directory = NSTemporaryDirectory() + "test-cluster-" + UUID().uuidString
@@ -32,7 +32,7 @@ final class TestCluster {
             RedisSupervisor(directory: "\(directory)/\(port)", port: port,
                             extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "\(directory)/\(port)/nodes.conf",
                                              "--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"],
-                            logger: Logger(label: "test-cluster"))
+                            logger: Logger(label: "loopback-cluster"))
         }
         self.nodes = nodes
         let clients = ports.map { RedisSyncClient(host: "127.0.0.1", port: $0) }
@@ -66,23 +66,23 @@ final class TestCluster {
         }
     }
 
-    static func slots(ofMaster index: Int, of masters: Int) -> ClosedRange<Int> {
+    public static func slots(ofMaster index: Int, of masters: Int) -> ClosedRange<Int> {
         (index * ClusterSlot.count / masters)...((index + 1) * ClusterSlot.count / masters - 1)
     }
 
-    func address(_ index: Int) -> ClusterNodeAddress { ClusterNodeAddress(host: "127.0.0.1", port: ports[index]) }
+    public func address(_ index: Int) -> ClusterNodeAddress { ClusterNodeAddress(host: "127.0.0.1", port: ports[index]) }
 
     /// The master that owns `slot` as first made.
-    func owner(ofSlot slot: Int) -> Int { (0..<mastersAtStart).first { Self.slots(ofMaster: $0, of: mastersAtStart).contains(slot) }! }
+    public func owner(ofSlot slot: Int) -> Int { (0..<mastersAtStart).first { Self.slots(ofMaster: $0, of: mastersAtStart).contains(slot) }! }
 
     /// Stops node `index` for good (SIGTERM, no restart): a master gone.
-    func stopNode(_ index: Int) { nodes[index].stop() }
+    public func stopNode(_ index: Int) { nodes[index].stop() }
 
-    func nodeID(_ index: Int) throws -> String { try clients[index].checked(["CLUSTER", "MYID"]).text ?? "" }
+    public func nodeID(_ index: Int) throws -> String { try clients[index].checked(["CLUSTER", "MYID"]).text ?? "" }
 
     /// Moves `slot`, and its keys, from one master to another, as
     /// `redis-cli --cluster reshard` does.
-    func moveSlot(_ slot: Int, from source: Int, to target: Int, finish: Bool = true) throws {
+    public func moveSlot(_ slot: Int, from source: Int, to target: Int, finish: Bool = true) throws {
         let (sourceID, targetID) = (try nodeID(source), try nodeID(target))
         try clients[target].checked(["CLUSTER", "SETSLOT", String(slot), "IMPORTING", sourceID])
         try clients[source].checked(["CLUSTER", "SETSLOT", String(slot), "MIGRATING", targetID])
@@ -94,13 +94,13 @@ final class TestCluster {
         for client in clients { try client.checked(["CLUSTER", "SETSLOT", String(slot), "NODE", targetID]) }
     }
 
-    func stop() {
+    public func stop() {
         for client in clients { client.close() }
         for node in nodes { node.stop() }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    func wait(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
+    public func wait(_ what: String, seconds: Double = 10, _ condition: () throws -> Bool) throws {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             if (try? condition()) == true { return }
@@ -110,28 +110,3 @@ final class TestCluster {
     }
 }
 
-/// An event loop on its own thread; `sync` runs a block on it and waits.
-final class LoopThread: @unchecked Sendable {
-    let loop = EventLoop(index: 0)
-    private let thread: Thread
-
-    init() {
-        let loop = loop
-        thread = Thread { loop.run() }
-        thread.start()
-    }
-
-    func sync<T>(_ body: @escaping () -> T) -> T {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: T?
-        nonisolated(unsafe) let body = body  // run on the loop while this thread waits
-        _ = loop.execute {
-            result = body()
-            done.signal()
-        }
-        done.wait()
-        return result!
-    }
-
-    func stop() { _ = loop.execute { [loop] in loop.stop() } }
-}
