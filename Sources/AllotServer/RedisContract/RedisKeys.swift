@@ -1,3 +1,4 @@
+import AllotDomain
 import RedisClient
 
 /// Names of Redis keys. Every key of a campaign carries the hash tag
@@ -18,9 +19,19 @@ struct CampaignKeys: Sendable {
     /// Reservation id → record (ReservationRecord.swift), one hash per campaign.
     let records: String
 
-    init(_ campaign: String) {
+    /// The campaign's home: its configuration, capacities, metadata and (when
+    /// it has several buckets) the pool. With one bucket, the bucket too.
+    init(_ campaign: String) { self.init(campaign, tag: "{c:\(campaign)}") }
+
+    /// Bucket `bucket` of `buckets`: the home with one bucket, else a tag
+    /// of its own, `{c:<cid>:<bucket>}`, so each lands on its own shard.
+    init(_ campaign: String, bucket: Int, of buckets: CampaignBuckets) {
+        self.init(campaign, tag: buckets.count == 1 ? "{c:\(campaign)}" : "{c:\(campaign):\(bucket)}")
+    }
+
+    private init(_ campaign: String, tag: String) {
         self.campaign = campaign
-        tag = "{c:\(campaign)}"
+        self.tag = tag
         slot = ClusterSlot.of(tag)
         config = tag + ":cfg"
         remaining = tag + ":rem"
@@ -32,6 +43,14 @@ struct CampaignKeys: Sendable {
     }
 
     var capacity: String { tag + ":cap" }
+    /// Home only, with several buckets: slot → places not handed to a bucket yet.
+    var pool: String { tag + ":pool" }
+    /// Moves of places out of here not yet settled: id → PlaceTransfer.Record.
+    var transfers: String { tag + ":xfer" }
+    /// Set when a move's places reached this bucket (PlaceTransfer's credit).
+    func transferCredit(_ id: String) -> String { tag + ":xin:" + id }
+    /// Set when a move out of here is settled, with its places (settle.lua).
+    func transferSettled(_ id: String) -> String { tag + ":xdone:" + id }
     var sites: String { tag + ":sites" }
     var slots: String { tag + ":slots" }
     func idempotency(_ keyHash: String) -> String { tag + Self.idempotencyInfix + keyHash }

@@ -45,14 +45,17 @@ struct StoredFunction: Sendable {
 enum Scripts {
     /// Shared by the functions: the token bucket maths (token_bucket.lua).
     static let preludes = ["token_bucket"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
     static let snapshot = make("snapshot", readOnly: true)
     static let stats = make("stats", readOnly: true)
     static let retire = make("retire")
-    static let all = [reserve, transition, putSlots, snapshot, stats, retire]
+    static let debit = make("debit")
+    static let credit = make("credit")
+    static let settle = make("settle")
+    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle]
 
     /// A hash of every resource the library is made of.
     static let version: String = {
