@@ -14,9 +14,11 @@ public struct Campaign: Equatable, Sendable {
     public var perCitizenLimit: Int
     public var opensAtMillis: Int64
     public var closesAtMillis: Int64
+    /// Shards the campaign is spread over; set at creation only.
+    public var buckets: CampaignBuckets
 
     public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
-                perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64) {
+                perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single) {
         self.id = id
         self.name = name
         self.status = status
@@ -24,6 +26,7 @@ public struct Campaign: Equatable, Sendable {
         self.perCitizenLimit = perCitizenLimit
         self.opensAtMillis = opensAtMillis
         self.closesAtMillis = closesAtMillis
+        self.buckets = buckets
     }
 
     /// The status a citizen sees: an open campaign past `closes_at` is closed.
@@ -42,7 +45,8 @@ public struct Campaign: Equatable, Sendable {
         status == .open && nowMillis < closesAtMillis
     }
 
-    public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at"]
+    public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at",
+                                                 "buckets"]
 
     /// Decodes `POST /v1/admin/campaigns`.
     public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
@@ -58,7 +62,8 @@ public struct Campaign: Equatable, Sendable {
             id: try fields.identifier("id"), name: try fields.text("name", bytesMax: nameBytesMax),
             status: status, idScheme: scheme,
             perCitizenLimit: try fields.integer("per_citizen_limit", in: 1...perCitizenLimitMax),
-            opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"))
+            opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"),
+            buckets: CampaignBuckets(try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1)!)
         try campaign.validateWindow()
         return campaign
     }
@@ -87,7 +92,8 @@ public struct Campaign: Equatable, Sendable {
         guard opensAtMillis < closesAtMillis else { throw Problem.invalidField("closes_at", "must be after opens_at") }
     }
 
-    public func write(to json: inout JSONWriter, nowMillis: Int64) {
+    /// Operators also see `buckets` (how the campaign is spread over shards).
+    public func write(to json: inout JSONWriter, nowMillis: Int64, forOperators: Bool = false) {
         json.beginObject()
         json.field("id", id)
         json.field("name", name)
@@ -96,6 +102,7 @@ public struct Campaign: Equatable, Sendable {
         json.field("per_citizen_limit", perCitizenLimit)
         json.field("opens_at", Timestamp.format(millis: opensAtMillis, alwaysFraction: false))
         json.field("closes_at", Timestamp.format(millis: closesAtMillis, alwaysFraction: false))
+        if forOperators { json.field("buckets", buckets.count) }
         json.endObject()
     }
 }

@@ -56,10 +56,13 @@ public struct CampaignBuckets: Equatable, Sendable {
 
     /// How many places a bucket takes from the pool at a time: half of an
     /// even share of the slot's capacity, so the pool is handed out in
-    /// about 2 × count moves and the last places stay where demand is.
+    /// about 2 × count moves and the last places stay where demand is; at
+    /// least `refillPlacesMin`, so a move carries places enough to be worth it.
     public func refillPlaces(capacity: Int) -> Int {
-        max(1, capacity / (2 * count))
+        max(Self.refillPlacesMin, capacity / (2 * count))
     }
+
+    public static let refillPlacesMin = 10
 
     private static func hexValue(_ byte: UInt8) -> UInt8 {
         switch byte {

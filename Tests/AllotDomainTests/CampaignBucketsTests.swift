@@ -41,6 +41,6 @@ struct CampaignBucketsTests {
 
     @Test func refillsHandThePoolOutInAboutTwiceTheCountMoves() {
         #expect(CampaignBuckets(16)!.refillPlaces(capacity: 3_200) == 100)
-        #expect(CampaignBuckets(16)!.refillPlaces(capacity: 10) == 1)
+        #expect(CampaignBuckets(16)!.refillPlaces(capacity: 10) == 10)
     }
 }

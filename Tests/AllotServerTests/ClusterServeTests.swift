@@ -106,3 +106,66 @@ import Testing
         })
     }
 }
+
+/// A campaign spread over 16 buckets on three masters (issue 12): places
+/// move from the pool and between buckets as demand lands.
+@Suite(.serialized) struct SpreadCampaignTests {
+    @Test func aSurgeOnSixteenBucketsTakesEveryPlaceWithFewMoves() throws {
+        let stack = try LiveStack(clusterMasters: 3)
+        defer { stack.shutdown() }
+        let cluster = try #require(stack.cluster)
+        try stack.makeCampaign("wide", limit: 1, slots: 2, capacity: 2_000, buckets: 16)
+        let port = stack.port
+        let outcomes = Locked<[(Int, String?, String?)]>([])
+        concurrently(32) { connection in
+            let client = HTTPClient(port: port)
+            for attempt in 0..<180 {
+                let n = connection * 180 + attempt
+                let response = try? client.request("POST", "/v1/campaigns/wide/reservations",
+                                                   body: #"{"citizen_id":"c\#(n * 7 % 5_000)","slot_id":"s\#(n % 2)"}"#)
+                outcomes.withLock { $0.append((response?.status ?? -1, response?.code, response?.json["id"] as? String)) }
+            }
+        }
+        let answers = outcomes.withLock { $0 }
+        let unexpected = answers.filter { !($0.0 == 201 || ($0.0 == 409 && ["slot_full", "citizen_limit_reached"].contains($0.1))) }
+        #expect(unexpected.isEmpty, "\(unexpected.prefix(3))")
+        // 5,760 attempts by 5,000 citizens on 4,000 places: every place is taken.
+        let booked = answers.compactMap(\.2)
+        #expect(booked.count == 4_000)
+        _ = try stack.waitForPersistence("wide", expected: 4_000)
+        #expect(try invariantViolations(stack, campaign: "wide", limit: 1).isEmpty)
+        let stats = try stack.stats("wide")
+        #expect(stats["remaining"] as? Int == 0 && stats["confirmed"] as? Int == 4_000)
+        // Few moves: each settled one leaves a mark on its source.
+        var moves = 0
+        for master in 0..<3 {
+            var cursor = "0"
+            repeat {
+                let page = try cluster.clients[master].checked(["SCAN", cursor, "MATCH", "{c:wide*:xdone:*", "COUNT", "1000"])
+                cursor = page.elements?[0].text ?? "0"
+                moves += page.elements?[1].elements?.count ?? 0
+            } while cursor != "0"
+        }
+        #expect(moves > 0 && moves * 10 <= 4_000, "\(moves) moves for 4,000 places")
+        print("spread surge: \(moves) moves for 4,000 places")
+        // Every master ran reservations (16 buckets over 3 masters).
+        for master in 0..<3 {
+            let commandStats = try cluster.clients[master].command(["INFO", "commandstats"]).text ?? ""
+            #expect(commandStats.contains("cmdstat_fcall:"), "master \(master)")
+        }
+        // A cancel gives its place back to its bucket; a citizen of any
+        // other bucket still gets it (moved to theirs).
+        let client = stack.client()
+        #expect(try client.request("DELETE", "/v1/reservations/\(booked[0])").status == 200)
+        let lookup = try client.get("/v1/reservations/\(booked[0])")
+        let slot = try #require(lookup.json["slot_id"] as? String)
+        var newcomer: HTTPClient.Response?
+        for citizen in 1_000..<1_040 where newcomer?.status != 201 {
+            newcomer = try stack.reserve(client, campaign: "wide", citizen: "n\(citizen)", slot: slot)
+        }
+        #expect(newcomer?.status == 201)
+        #expect(try stack.reserve(client, campaign: "wide", citizen: "late", slot: slot).code == "slot_full")
+        _ = try stack.waitForPersistence("wide", expected: 4_001)
+        #expect(try invariantViolations(stack, campaign: "wide", limit: 1).isEmpty)
+    }
+}

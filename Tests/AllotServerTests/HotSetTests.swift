@@ -48,13 +48,13 @@ import Testing
             cancelled.withLock { $0 = status }
         }
         defer { redis.close() }
-        #expect(try HotSet.retire(CampaignKeys("race"), consumerGroup: GlobalKeys.persistGroup, redis: redis) == false)
+        #expect(try HotSet.retire(CampaignLayout("race", buckets: .single), consumerGroup: GlobalKeys.persistGroup, redis: redis) == false)
         #expect(cancelled.withLock { $0 } == "cancelled")
         #expect(try isHot(stack, "race"))
         // And the cancel reaches SQLite.
         #expect(try persistedStatus(stack, reservation) == "cancelled")
         // Nothing changed since: the next attempt takes it out.
-        #expect(try HotSet.retire(CampaignKeys("race"), consumerGroup: GlobalKeys.persistGroup, redis: redis))
+        #expect(try HotSet.retire(CampaignLayout("race", buckets: .single), consumerGroup: GlobalKeys.persistGroup, redis: redis))
         #expect(try !isHot(stack, "race"))
     }
 

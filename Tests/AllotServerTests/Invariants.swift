@@ -5,16 +5,40 @@ import SQLiteStore
 
 /// DESIGN.md invariants 1 and 2, read straight from Redis and from SQLite:
 /// returns every violation found (empty when they hold).
+/// A spread campaign's are summed over its buckets, and a slot's places
+/// left are the pool's, the buckets' and those of moves under way.
 func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throws -> [String] {
     var violations: [String] = []
-    let tag = "{c:\(campaign)}"
-    func hash(_ key: String) throws -> [String: String] {
+    let home = "{c:\(campaign)}"
+    func hash(_ key: String, _ tag: String) throws -> [String: String] {
         let items = try stack.keyspace.command(["HGETALL", key], slot: ClusterSlot.of(tag)).elements?.compactMap(\.text) ?? []
         return Dictionary(uniqueKeysWithValues: stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) })
     }
-    let capacity = try hash(tag + ":cap"), remaining = try hash(tag + ":rem"), held = try hash(tag + ":held")
+    let buckets = Int(try hash(home + ":cfg", home)["buckets"] ?? "1") ?? 1
+    let tags = buckets == 1 ? [home] : (0..<buckets).map { "{c:\(campaign):\($0)}" }
+    let capacity = try hash(home + ":cap", home)
+    var remaining = try hash(home + (buckets == 1 ? ":rem" : ":pool"), home)
+    var held: [String: String] = [:], records: [String: String] = [:]
+    for tag in tags {
+        for (citizen, count) in try hash(tag + ":held", tag) {
+            if held[citizen] != nil { violations.append("citizen \(citizen.prefix(8))… holds places in two buckets") }
+            held[citizen] = count
+        }
+        records.merge(try hash(tag + ":recs", tag)) { _, new in new }
+        guard buckets > 1 else { continue }
+        remaining.merge(try hash(tag + ":rem", tag)) { String((Int($0) ?? 0) + (Int($1) ?? 0)) }
+    }
+    // Moves under way hold places too (credited ones are in a bucket already).
+    for tag in [home] + (buckets > 1 ? tags : []) where buckets > 1 {
+        for (id, record) in try hash(tag + ":xfer", tag) {
+            let fields = record.split(separator: "|").map(String.init)
+            let target = "{c:\(campaign):\(fields[2])}"
+            let credited = try stack.keyspace.command(["EXISTS", target + ":xin:" + id], slot: ClusterSlot.of(target)).integer == 1
+            if !credited { remaining[fields[0]] = String((Int(remaining[fields[0]] ?? "0") ?? 0) + (Int(fields[1]) ?? 0)) }
+        }
+    }
     var takenBySlot: [String: Int] = [:], activeByCitizen: [String: Int] = [:]
-    for record in try hash(tag + ":recs").values {
+    for record in records.values {
         let fields = record.split(separator: "|").map(String.init)
         guard fields[0] != "cancelled" else { continue }
         takenBySlot[fields[1], default: 0] += 1

@@ -57,8 +57,7 @@ final class CampaignFinder {
             return completion(.failure(.busy))
         }
         let keys = CampaignKeys(id)
-        redis.run(Scripts.snapshot, slot: keys.slot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
-                  arguments: [""]) { [self] result in
+        redis.run(Scripts.snapshot, slot: keys.slot, keys: keys.snapshotKeys, arguments: [""]) { [self] result in
             guard case .success(let reply) = result, let snapshot = try? SnapshotReply(reply, knownVersion: nil) else {
                 return completion(.failure(.unavailable("campaign data is not available")))
             }
@@ -66,6 +65,7 @@ final class CampaignFinder {
             if case .full(let version, let config, let capacity, let sites, let slots, let remaining) = snapshot {
                 view = CampaignView.decode(id: id, version: version, config: config, capacity: capacity, sites: sites,
                                            slots: slots, remaining: remaining)
+                view?.remainingIsPartial = view?.layout.isSpread == true
             }
             keep(id, view)
             completion(.success(view))

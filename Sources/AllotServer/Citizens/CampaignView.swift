@@ -2,7 +2,7 @@ import AllotDomain
 import EventHTTP
 
 /// One campaign as a loop last read it from Redis: configuration, sites,
-/// slots and the remaining places. Immutable but for `remaining`, which each
+/// slots and the remaining places. Immutable but for the places, which each
 /// refresh replaces.
 final class CampaignView {
     let version: String
@@ -11,8 +11,17 @@ final class CampaignView {
     let sites: [Site]
     let slots: [Slot]
     let slotIndex: [String: Int]
+    /// Places left per slot, the whole campaign's (pool and buckets).
     var remaining: [String: Int]
+    /// With several buckets: the pool's places, and each bucket's.
+    var pool: [String: Int] = [:]
+    var bucketRemaining: [[String: Int]] = []
+    /// Fetched outside the hot set, a spread campaign's view has the pool's
+    /// places only: it may not decide that a slot is sold out.
+    var remainingIsPartial = false
+    /// The home's keys.
     let keys: CampaignKeys
+    let layout: CampaignLayout
     /// What its reservation ids carry (RouteCipher); nil only for data
     /// written before routes, until the admin worker publishes one.
     let route: UInt32?
@@ -24,13 +33,34 @@ final class CampaignView {
         self.sites = sites
         self.slots = slots
         self.remaining = remaining
-        keys = CampaignKeys(campaign.id)
+        layout = campaign.layout
+        keys = layout.home
+        if layout.isSpread {
+            pool = remaining
+            bucketRemaining = Array(repeating: [:], count: layout.buckets.count)
+        }
         var index: [String: Int] = [:]
         for (position, slot) in slots.enumerated() { index[slot.id] = position }
         slotIndex = index
     }
 
     func slot(_ id: String) -> Slot? { slotIndex[id].map { slots[$0] } }
+
+    /// With several buckets: the pool's places and each bucket's, as read
+    /// now; the campaign's totals are their sums.
+    func placesRead(pool: [String: Int], buckets: [[String: Int]]) {
+        self.pool = pool
+        bucketRemaining = buckets
+        var total = pool
+        for bucket in buckets { total.merge(bucket, uniquingKeysWith: +) }
+        remaining = total
+    }
+
+    /// The route of a bucket's reservation ids.
+    func route(ofBucket bucket: Int) -> UInt32? { route.map { layout.buckets.route(ofBucket: bucket, firstRoute: $0) } }
+
+    /// Every route this campaign's ids may carry.
+    var routes: [UInt32] { route.map { first in (0..<layout.buckets.count).map { layout.buckets.route(ofBucket: $0, firstRoute: first) } } ?? [] }
 
     /// `slot_full` answers rendered once per slot (ReservationDesk refuses a
     /// sold-out slot at the loop, at the rate of a read).

@@ -33,9 +33,10 @@ final class Catalog {
     /// and loop's): a place its cancel gave back is offered again here
     /// without waiting, and a slot its reservation filled is refused here
     /// without another script run (ReservationDesk.isSoldOut).
-    func placesChanged(campaign: String, slot: String, by change: Int) {
+    func placesChanged(campaign: String, bucket: Int, slot: String, by change: Int) {
         guard let view = campaigns[campaign], let left = view.remaining[slot] else { return }
         view.remaining[slot] = max(0, left + change)
+        if bucket < view.bucketRemaining.count { view.bucketRemaining[bucket][slot] = max(0, (view.bucketRemaining[bucket][slot] ?? 0) + change) }
     }
 
     func slotIsFull(campaign: String, slot: String) {
@@ -72,7 +73,7 @@ final class Catalog {
         let finish = { [self] in
             if !failed {
                 campaigns = next
-                routes = Dictionary(next.values.compactMap { view in view.route.map { ($0, view.campaign.id) } },
+                routes = Dictionary(next.values.flatMap { view in view.routes.map { ($0, view.campaign.id) } },
                                     uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)
                 refreshedAtMicros = monotonicMicros()
@@ -83,17 +84,46 @@ final class Catalog {
         for id in ids {
             let keys = CampaignKeys(id)
             let known = campaigns[id]
-            redis.run(Scripts.snapshot, slot: keys.slot, keys: [keys.config, keys.remaining, keys.capacity, keys.sites, keys.slots],
-                      arguments: [known?.version ?? ""]) { [self] result in
+            redis.run(Scripts.snapshot, slot: keys.slot, keys: keys.snapshotKeys, arguments: [known?.version ?? ""]) { [self] result in
                 do {
                     if let view = try apply(SnapshotReply(result.get(), knownVersion: known?.version), id: id, known: known) {
                         next[id] = view
+                        if view.layout.isSpread {
+                            // Each bucket's places, from its own shard.
+                            outstanding += 1
+                            readBuckets(of: view) { read in
+                                if !read { failed = true }
+                                outstanding -= 1
+                                if outstanding == 0 { finish() }
+                            }
+                        }
                     }
                 } catch {
                     failed = true
                 }
                 outstanding -= 1
                 if outstanding == 0 { finish() }
+            }
+        }
+    }
+
+    /// Reads every bucket's places of a spread campaign (one call a bucket,
+    /// all at once) and sets its totals; `done(false)` if any failed.
+    private func readBuckets(of view: CampaignView, done: @escaping (Bool) -> Void) {
+        let pool = view.pool
+        var buckets = Array(repeating: [String: Int](), count: view.layout.buckets.count)
+        var outstanding = buckets.count, failed = false
+        for (bucket, keys) in view.layout.bucketKeys.enumerated() {
+            redis.send(["HGETALL", keys.remaining], slot: keys.slot) { result in
+                if case .success(let reply) = result, reply.errorMessage == nil {
+                    buckets[bucket] = reply.integerPairs
+                } else {
+                    failed = true
+                }
+                outstanding -= 1
+                guard outstanding == 0 else { return }
+                if !failed { view.placesRead(pool: pool, buckets: buckets) }
+                done(!failed)
             }
         }
     }
@@ -118,7 +148,8 @@ final class Catalog {
         case .absent: return nil
         case .counters(_, let remaining):
             guard let known else { return nil }
-            known.remaining = remaining
+            // A spread campaign's are the pool's; its buckets' come next.
+            if known.layout.isSpread { known.pool = remaining } else { known.remaining = remaining }
             return known
         case .full(let version, let config, let capacity, let sites, let slots, let remaining):
             return CampaignView.decode(id: id, version: version, config: config, capacity: capacity, sites: sites,

@@ -4,9 +4,10 @@ import EventLoops
 import RedisClient
 
 /// `GET`/`DELETE /v1/reservations/{rid}` and `POST …/redeem`. The id carries
-/// its campaign's route (RouteCipher): the campaign is known from it (in the
-/// loop's tables, or one HGET), then its record is one HGET, whatever the
-/// number of campaigns.
+/// its campaign's route (RouteCipher), one per bucket: the campaign and the
+/// bucket are known from it (in the loop's tables, or one HGET and a fetch
+/// of a campaign outside the hot set), then its record is one HGET in that
+/// bucket, whatever the number of campaigns.
 final class ReservationLookup {
     let loop: EventLoop
     let redis: any RedisRouting
@@ -26,8 +27,8 @@ final class ReservationLookup {
         locate(id) { found in
             switch found {
             case .failure(let problem): bound.wrapped.send(.problem(problem))
-            case .success(let (campaign, record)):
-                bound.wrapped.send(.json(200, record.reservation(id: id, campaign: campaign).json))
+            case .success(let found):
+                bound.wrapped.send(.json(200, found.record.reservation(id: id, campaign: found.campaign).json))
             }
         }
     }
@@ -38,20 +39,21 @@ final class ReservationLookup {
         precondition(target != .confirmed)
         let bound = LoopBound(exchange, loop: loop)
         locate(id) { [self] found in
-            guard case .success(let (campaign, _)) = found else {
+            guard case .success(let located) = found else {
                 return bound.wrapped.send(.problem(found.failureProblem ?? .notFound("no such reservation")))
             }
-            let keys = CampaignKeys(campaign)
+            let keys = located.keys
             redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
                                                  keys.config],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax)]) { [self] result in
-                bound.wrapped.send(transitionAnswer(result, id: id, campaign: campaign, target: target))
+                bound.wrapped.send(transitionAnswer(result, id: id, located: located, target: target))
             }
         }
     }
 
     private func transitionAnswer(_ result: Result<RedisReply, RedisFailure>, id: ReservationID,
-                                  campaign: String, target: ReservationStatus) -> Answer {
+                                  located: Located, target: ReservationStatus) -> Answer {
+        let campaign = located.campaign
         guard case .success(let reply) = result else {
             return .problem(.unavailable("the reservation store is unreachable; nothing was changed"))
         }
@@ -63,7 +65,9 @@ final class ReservationLookup {
         switch outcome {
         case .changed(let record, let rejoin):
             if rejoin { rejoinHotSet(campaign) }
-            if record.status == .cancelled { finder.catalog.placesChanged(campaign: campaign, slot: record.slot, by: 1) }
+            if record.status == .cancelled {
+                finder.catalog.placesChanged(campaign: campaign, bucket: located.bucket, slot: record.slot, by: 1)
+            }
             return .json(200, record.reservation(id: id, campaign: campaign).json)
         case .notFound: return .problem(.notFound("no such reservation"))
         case .refused: return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
@@ -84,31 +88,50 @@ final class ReservationLookup {
         }
     }
 
-    /// Finds the campaign holding reservation `id`, with its record: at most
-    /// two Redis calls (the route's campaign if this loop does not know it,
-    /// then the record).
-    private func locate(_ id: ReservationID, completion: @escaping (Result<(String, ReservationRecord), Problem>) -> Void) {
-        finder.campaignID(route: id.route(cipher: shared.routes)) { [self] found in
+    /// Where a reservation is: its campaign, its bucket (and its keys), its record.
+    private struct Located {
+        let campaign: String
+        let bucket: Int
+        let keys: CampaignKeys
+        let record: ReservationRecord
+    }
+
+    /// Finds the campaign and bucket holding reservation `id`, with its
+    /// record: the record's HGET, after the route's campaign (and, outside
+    /// the hot set, its configuration) if this loop does not know them.
+    private func locate(_ id: ReservationID, completion: @escaping (Result<Located, Problem>) -> Void) {
+        let route = id.route(cipher: shared.routes)
+        finder.campaignID(route: route) { [self] found in
             switch found {
             case .failure(let problem): completion(.failure(problem))
             case .success(nil): completion(.failure(.notFound("no such reservation")))
             case .success(let campaign?):
-                let keys = CampaignKeys(campaign)
-                redis.send(["HGET", keys.records, id.text], slot: keys.slot) { [self] result in
-                    completion(record(result, campaign: campaign))
+                finder.campaign(campaign) { [self] view in
+                    switch view {
+                    case .failure(let problem): return completion(.failure(problem))
+                    case .success(nil): return completion(.failure(.notFound("no such reservation")))
+                    case .success(let view?):
+                        guard let first = view.route, let bucket = view.layout.buckets.bucket(ofRoute: route, firstRoute: first) else {
+                            return completion(.failure(.notFound("no such reservation")))
+                        }
+                        let keys = view.layout.bucketKeys[bucket]
+                        redis.send(["HGET", keys.records, id.text], slot: keys.slot) { [self] result in
+                            completion(record(result).map { Located(campaign: campaign, bucket: bucket, keys: keys, record: $0) })
+                        }
+                    }
                 }
             }
         }
     }
 
-    private func record(_ result: Result<RedisReply, RedisFailure>, campaign: String) -> Result<(String, ReservationRecord), Problem> {
+    private func record(_ result: Result<RedisReply, RedisFailure>) -> Result<ReservationRecord, Problem> {
         guard case .success(let reply) = result else { return .failure(.unavailable("reservations are not available")) }
         guard let text = reply.text else { return .failure(.notFound("no such reservation")) }
         guard let record = ReservationRecord(text) else {
-            shared.logger.error("unreadable reservation record", metadata: ["campaign": "\(campaign)"])
+            shared.logger.error("unreadable reservation record")
             return .failure(.unavailable("the reservation could not be read"))
         }
-        return .success((campaign, record))
+        return .success(record)
     }
 }
 

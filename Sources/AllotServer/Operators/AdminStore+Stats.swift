@@ -7,13 +7,26 @@ import SQLiteStore
 extension AdminStore {
     static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
 
+    /// A spread campaign's are the sums of its home's (capacities, the pool,
+    /// the loops' refusals) and its buckets' (places, cancels and redeems).
+    /// A move of places under way (milliseconds) counts as places taken.
     func stats(_ id: String) throws -> CampaignStats {
-        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
-        let keys = CampaignKeys(id)
-        let counts = try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity], arguments: []))
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        let layout = campaign.layout
+        let home = layout.home
+        var counts = try StatsReply(redis.run(Scripts.stats, slot: home.slot, keys: [home.stats, layout.unassignedPlaces, home.capacity],
+                                              arguments: []))
+        if layout.isSpread {
+            for keys in layout.bucketKeys {
+                // A bucket has no capacities: its third key is empty.
+                counts.add(try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity],
+                                                    arguments: [])))
+            }
+        }
         let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
             .rows([.text(id)]) { $0.int(0) }.first ?? 0
-        return CampaignStats(counts: counts, persisted: Int(persisted), persistLagMillis: try persistLagMillis(keys))
+        let lag = try layout.bucketKeys.map { try persistLagMillis($0) }.max() ?? 0
+        return CampaignStats(counts: counts, persisted: Int(persisted), persistLagMillis: lag)
     }
 
     /// Age of the oldest stream entry not yet acknowledged by the persister:

@@ -40,20 +40,23 @@ final class AdminStore {
         } else {
             let now = WallClock.nowMillis()
             try database.transaction {
-                // The next route: ids of this campaign's reservations carry it.
+                // The next routes, one per bucket: ids of this campaign's
+                // reservations carry them.
                 try database.statement("""
                     INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at,
-                                           route)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route), 0) + 1 FROM campaigns))
+                                           buckets, route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
                     """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
                               .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
-                              .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now)])
+                              .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now),
+                              .integer(Int64(campaign.buckets.count))])
                 try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
             }
         }
-        let keys = CampaignKeys(campaign.id)
-        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"], slot: keys.slot)
-        if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+        for keys in CampaignLayout(campaign.id, buckets: campaign.buckets).bucketKeys {
+            let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"], slot: keys.slot)
+            if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+        }
         // Last: the config hash is what makes the campaign exist in Redis.
         try pushCampaign(campaign)
         logger.info("campaign created", metadata: ["actor": "\(actor)", "campaign": "\(campaign.id)",
@@ -81,10 +84,11 @@ final class AdminStore {
     /// Writes a campaign's configuration to Redis and puts it in the hot set
     /// (a closed campaign opened again is refreshed by the loops again).
     private func pushCampaign(_ campaign: Campaign) throws {
-        guard let route = try StoredConfig(database: database).route(campaign.id), route <= RouteCipher.routeMax else {
+        guard let route = try StoredConfig(database: database).route(campaign.id),
+              route + UInt32(campaign.buckets.count - 1) <= RouteCipher.routeMax else {
             throw RedisError("campaign \(campaign.id) has no route")
         }
-        try redis.checkedPipeline(RedisConfig.publishCommands(campaign, route: route, extraFields: []))
+        try redis.checkedPipeline(RedisConfig.publishCommands(campaign, route: route))
     }
 
     /// A campaign as stored (its status as set, not as in force now).
@@ -97,6 +101,7 @@ final class AdminStore {
         json.field("per_citizen_limit", campaign.perCitizenLimit)
         json.field("opens_at", Timestamp.format(millis: campaign.opensAtMillis, alwaysFraction: false))
         json.field("closes_at", Timestamp.format(millis: campaign.closesAtMillis, alwaysFraction: false))
+        if campaign.buckets.count > 1 { json.field("buckets", campaign.buckets.count) }
         json.endObject()
         return json.text
     }
@@ -112,7 +117,7 @@ final class AdminStore {
 
     /// Returns how many sites were written.
     func putSites(_ id: String, _ sites: [Site], by actor: String) throws -> Int {
-        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         try database.transaction {
             let existing = try database.statement("SELECT name, address FROM sites WHERE campaign_id = ? AND id = ?")
             var before = JSONWriter(), after = JSONWriter()
@@ -135,7 +140,8 @@ final class AdminStore {
         if !sites.isEmpty {
             try redis.checked(["HSET", keys.sites] + sites.flatMap { [$0.id, RedisConfig.siteMetadata($0)] }, slot: keys.slot)
         }
-        try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"])] + HotSet.joinCommands(id))
+        try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"])]
+                                  + HotSet.joinCommands(campaign.layout))
         logger.info("sites put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(sites.count)"])
         return sites.count
     }
@@ -143,7 +149,7 @@ final class AdminStore {
     /// Returns the slots whose capacity Redis kept above the one asked for
     /// (places already taken), with the capacity in force.
     func putSlots(_ id: String, _ slots: [Slot], by actor: String) throws -> [(slot: String, capacity: Int)] {
-        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let knownSites = Set(try database.statement("SELECT id FROM sites WHERE campaign_id = ?").rows([.text(id)]) { $0.text(0) })
         for (index, slot) in slots.enumerated() where !knownSites.contains(slot.siteID) {
             throw Problem.invalidField("slots[\(index)].site_id", "no site \(slot.siteID) in this campaign")
@@ -152,10 +158,10 @@ final class AdminStore {
         var effective: [Int] = []
         for chunk in stride(from: 0, to: slots.count, by: Self.slotsPerScriptMax) {
             let part = slots[chunk..<min(slots.count, chunk + Self.slotsPerScriptMax)]
-            effective += try pushSlots(id, Array(part), withMetadata: true)
+            effective += try pushSlots(campaign.layout, Array(part), withMetadata: true)
         }
         let raised = try recordRaisedCapacities(id, slots, effective)
-        try makeHot(id)
+        try makeHot(campaign.layout)
         logger.info("slots put", metadata: ["actor": "\(actor)", "campaign": "\(id)", "count": "\(slots.count)",
                                             "raised": "\(raised.count)"])
         return raised
@@ -163,6 +169,7 @@ final class AdminStore {
 
     /// Returns the slot with the capacity in force, and its remaining places.
     func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int, by actor: String) throws -> (slot: Slot, remaining: Int) {
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let rows = try database.statement(
             "SELECT site_id, starts_at, ends_at FROM slots WHERE campaign_id = ? AND id = ?"
         ).rows([.text(id), .text(slotID)]) { row in
@@ -170,11 +177,10 @@ final class AdminStore {
         }
         guard let slot = rows.first else { throw Problem.notFound("no such slot") }
         try upsertSlots(id, [slot], by: actor, action: "slot.capacity")
-        let effective = try pushSlots(id, [slot], withMetadata: false)
+        let effective = try pushSlots(campaign.layout, [slot], withMetadata: false)
         _ = try recordRaisedCapacities(id, [slot], effective)
-        try makeHot(id)
-        let keys = CampaignKeys(id)
-        let remaining = try redis.checked(["HGET", keys.remaining, slotID], slot: keys.slot).integer ?? 0
+        try makeHot(campaign.layout)
+        let remaining = try remainingPlaces(campaign.layout, slot: slotID)
         logger.info("slot capacity changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "slot": "\(slotID)",
                                                         "capacity": "\(effective[0])"])
         var inForce = slot
@@ -184,8 +190,16 @@ final class AdminStore {
 
     /// Puts a campaign back in the hot set: the loops refresh what operators
     /// change, even on a campaign whose booking has ended.
-    private func makeHot(_ id: String) throws {
-        try redis.checkedPipeline(HotSet.joinCommands(id))
+    private func makeHot(_ layout: CampaignLayout) throws {
+        try redis.checkedPipeline(HotSet.joinCommands(layout))
+    }
+
+    /// A slot's places left: the pool's and every bucket's (a move under
+    /// way for a few milliseconds is not counted).
+    func remainingPlaces(_ layout: CampaignLayout, slot: String) throws -> Int {
+        let places = [RoutedCommand(slot: layout.home.slot, ["HGET", layout.unassignedPlaces, slot])]
+            + (layout.isSpread ? layout.bucketKeys.map { RoutedCommand(slot: $0.slot, ["HGET", $0.remaining, slot]) } : [])
+        return try redis.checkedPipeline(places).reduce(0) { $0 + Int(clamping: $1.integer ?? 0) }
     }
 
     /// Gives every campaign in Redis its route, for data written before
@@ -239,11 +253,14 @@ final class AdminStore {
         }
     }
 
-    private func pushSlots(_ id: String, _ slots: [Slot], withMetadata: Bool) throws -> [Int] {
-        let keys = CampaignKeys(id)
+    /// Capacities go to the home; a change moves the places not handed out
+    /// (the pool, with several buckets), so places a bucket holds are not
+    /// taken back: the capacity in force is at least what was handed out.
+    private func pushSlots(_ layout: CampaignLayout, _ slots: [Slot], withMetadata: Bool) throws -> [Int] {
+        let keys = layout.home
         let arguments = slots.flatMap { [$0.id, String($0.capacity), withMetadata ? RedisConfig.slotMetadata($0) : ""] }
-        let reply = try redis.run(Scripts.putSlots, slot: keys.slot, keys: [keys.config, keys.remaining, keys.capacity, keys.slots],
-                                  arguments: arguments)
+        let reply = try redis.run(Scripts.putSlots, slot: keys.slot,
+                                  keys: [keys.config, layout.unassignedPlaces, keys.capacity, keys.slots], arguments: arguments)
         guard let values = reply.elements?.compactMap(\.integer), values.count == slots.count else {
             throw RedisError(reply.errorMessage ?? "put_slots: bad reply")
         }
@@ -271,7 +288,7 @@ final class AdminStore {
     }
 
     func putRateLimits(_ id: String, _ limits: RateLimits, by actor: String) throws -> RateLimits {
-        guard try loadCampaign(id) != nil else { throw Problem.notFound("no such campaign") }
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         var json = JSONWriter()
         limits.write(to: &json)
         try database.transaction {
@@ -280,12 +297,10 @@ final class AdminStore {
                 .run([.text(json.text), .integer(WallClock.nowMillis()), .text(id)])
             try audit(actor, "rate_limits.put", "campaign:\(id)", before: before.first ?? "null", after: json.text)
         }
-        let keys = CampaignKeys(id)
-        let (set, unset) = RedisConfig.rateLimitFields(limits)
-        // HSET and HDEL without fields are errors: send only the ones with some.
-        let commands = [["HSET", keys.config] + set, ["HDEL", keys.config] + unset].filter { $0.count > 2 }
-            + [["HINCRBY", keys.config, "ver", "1"]]
-        try redis.checkedPipeline(commands.map { RoutedCommand(slot: keys.slot, $0) } + HotSet.joinCommands(id))
+        let layout = campaign.layout
+        try redis.checkedPipeline(RedisConfig.rateLimitCommands(layout, limits)
+                                  + [RoutedCommand(slot: layout.home.slot, ["HINCRBY", layout.home.config, "ver", "1"])]
+                                  + HotSet.joinCommands(layout))
         logger.info("rate limits changed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "limits": "\(json.text)"])
         return limits
     }

@@ -5,7 +5,7 @@ import AllotDomain
 enum OperatorAnswers {
     static func campaign(_ campaign: Campaign, status: Int) -> Answer {
         var json = JSONWriter()
-        campaign.write(to: &json, nowMillis: WallClock.nowMillis())
+        campaign.write(to: &json, nowMillis: WallClock.nowMillis(), forOperators: true)
         return .json(status, json.bytes)
     }
 

@@ -11,11 +11,12 @@ struct StoredConfig {
 
     func campaign(_ id: String) throws -> Campaign? {
         try database.statement(
-            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at FROM campaigns WHERE id = ?"
+            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets FROM campaigns WHERE id = ?"
         ).rows([.text(id)]) { row in
             Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
                      idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
-                     opensAtMillis: row.int(4), closesAtMillis: row.int(5))
+                     opensAtMillis: row.int(4), closesAtMillis: row.int(5),
+                     buckets: CampaignBuckets(Int(row.int(6))) ?? .single)
         }.first
     }
 

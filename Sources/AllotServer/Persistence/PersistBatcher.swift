@@ -15,8 +15,10 @@ final class PersistBatcher {
     private let logger: Logger
     private let health: SharedHealth
     private let metrics: ServerMetrics
-    /// The hot campaigns' keys, by campaign id.
-    private var campaigns: [CampaignKeys] = []
+    /// The hot campaigns, by id.
+    private var campaigns: [CampaignLayout] = []
+    /// Every bucket of every hot campaign: one stream each.
+    private var streams: [CampaignKeys] = []
     /// Stream key → its campaign's keys, for the rows written from each stream.
     private var campaignOfStream: [String: CampaignKeys] = [:]
     /// Streams whose own pending entries (left by a previous run) are done.
@@ -30,6 +32,8 @@ final class PersistBatcher {
     private var trimmedAt: Int64 = 0
     private var pendingCheckedAt: Int64 = 0
     private var retiredAt: Int64 = 0
+    private var movesSweptAt: Int64 = 0
+    private let moveSweeper: TransferSweeper
     /// 0: the hot set is swept at the first round.
     private var sweptAt: Int64 = 0
     private var leafMaker = EventLedger.LeafMaker()
@@ -50,6 +54,7 @@ final class PersistBatcher {
         self.logger = logger
         self.health = health
         self.metrics = metrics
+        moveSweeper = TransferSweeper(logger: logger)
     }
 
     func close() { redis.close() }
@@ -90,7 +95,7 @@ final class PersistBatcher {
             recovered.removeAll()
             // Redis lost its data (and `allot recover` rebuilt it): learn the
             // campaigns and their groups again.
-            if let redisError = error as? RedisError, redisError.description.contains("NOGROUP") { campaigns.removeAll() }
+            if let redisError = error as? RedisError, redisError.description.contains("NOGROUP") { follow([]) }
             throw error
         }
         if now - trimmedAt >= Int64(settings.trimEveryMillis) {
@@ -102,21 +107,44 @@ final class PersistBatcher {
             try retire()
             retiredAt = now
         }
+        if now - movesSweptAt >= Int64(settings.moveSweepMillis) {
+            for layout in campaigns where layout.isSpread {
+                try moveSweeper.sweep(campaign: layout.campaign, buckets: layout.buckets, redis: redis)
+            }
+            movesSweptAt = now
+        }
         return written
     }
 
     private func refreshCampaigns() throws {
         let members = try redis.checked(["SMEMBERS", HotSet.key], slot: HotSet.slot).elements?.compactMap(\.text) ?? []
         let fresh = members.filter { OperatorID.isValid($0) }.sorted()
-        for campaign in fresh where campaignOfStream[CampaignKeys(campaign).stream] == nil {
-            let keys = CampaignKeys(campaign)
-            let reply = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"],
-                                          slot: keys.slot)
-            if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
-            try claimAbandoned(keys)
+        let known = Dictionary(uniqueKeysWithValues: campaigns.map { ($0.campaign, $0) })
+        var next: [CampaignLayout] = []
+        for campaign in fresh {
+            if let layout = known[campaign] {
+                next.append(layout)
+                continue
+            }
+            let home = CampaignKeys(campaign)
+            let count = try redis.checked(["HGET", home.config, "buckets"], slot: home.slot).text.flatMap { Int($0) } ?? 1
+            let layout = CampaignLayout(campaign, buckets: CampaignBuckets(count) ?? .single)
+            for keys in layout.bucketKeys {
+                let reply = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"],
+                                              slot: keys.slot)
+                if let message = reply.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+                try claimAbandoned(keys)
+            }
+            next.append(layout)
         }
-        campaigns = fresh.map { campaignOfStream[CampaignKeys($0).stream] ?? CampaignKeys($0) }
-        campaignOfStream = Dictionary(uniqueKeysWithValues: campaigns.map { ($0.stream, $0) })
+        follow(next)
+    }
+
+    /// Reads these campaigns' streams from now on.
+    private func follow(_ layouts: [CampaignLayout]) {
+        campaigns = layouts
+        streams = layouts.flatMap(\.bucketKeys)
+        campaignOfStream = Dictionary(uniqueKeysWithValues: streams.map { ($0.stream, $0) })
     }
 
     /// Takes over entries a dead consumer read but never acknowledged.
@@ -134,7 +162,7 @@ final class PersistBatcher {
     /// then new ones ('>'), blocking briefly when there are none. What every
     /// read of the round returned goes to SQLite in one transaction.
     private func readAndPersist() throws -> Int {
-        let ids = campaigns.map { recovered.contains($0.stream) ? ">" : "0" }
+        let ids = streams.map { recovered.contains($0.stream) ? ">" : "0" }
         let readsNew = ids.allSatisfy { $0 == ">" }
         lastRoundReadNewEntries = readsNew
         let reads = streamReads(ids: ids, blocking: readsNew)
@@ -156,7 +184,7 @@ final class PersistBatcher {
             if let writer { try seal(writer, into: &batch) }
             return batch
         })
-        for (keys, id) in zip(campaigns, ids) where id == "0" && batch.acks[keys.stream] == nil {
+        for (keys, id) in zip(streams, ids) where id == "0" && batch.acks[keys.stream] == nil {
             recovered.insert(keys.stream)
         }
         guard batch.entries > 0 else {
@@ -196,14 +224,14 @@ final class PersistBatcher {
     /// pauses instead when all of them found nothing).
     private func streamReads(ids: [String], blocking: Bool) -> [RoutedCommand] {
         let groups = redis.isCluster
-            ? Dictionary(grouping: campaigns.indices) { campaigns[$0].slot }.values.sorted { $0[0] < $1[0] }
-            : [Array(campaigns.indices)]
+            ? Dictionary(grouping: streams.indices) { streams[$0].slot }.values.sorted { $0[0] < $1[0] }
+            : [Array(streams.indices)]
         return groups.map { group in
             var command = ["XREADGROUP", "GROUP", GlobalKeys.persistGroup, settings.consumer,
                            "COUNT", String(settings.batchRowsMax)]
             if blocking, groups.count == 1 { command += ["BLOCK", String(settings.blockMillis)] }
-            command += ["STREAMS"] + group.map { campaigns[$0].stream } + group.map { ids[$0] }
-            return RoutedCommand(slot: campaigns[group[0]].slot, command)
+            command += ["STREAMS"] + group.map { streams[$0].stream } + group.map { ids[$0] }
+            return RoutedCommand(slot: streams[group[0]].slot, command)
         }
     }
 
@@ -251,7 +279,7 @@ final class PersistBatcher {
         for streamIndex in 0..<reply.count {
             guard let stream = reply[streamIndex], stream.count == 2, let name = stream[0]?.text,
                   let entries = stream[1] else { continue }
-            // Only the streams of `campaigns` are asked for; a reply naming
+            // Only the streams of `streams` are asked for; a reply naming
             // another is Redis's error, left unacknowledged, never a trap.
             guard let campaign = campaignOfStream[name]?.campaign else {
                 logger.error("reply named a stream not asked for", metadata: ["stream": "\(name)"])
@@ -320,7 +348,7 @@ final class PersistBatcher {
     /// Trims each stream below the oldest entry still pending (or below the
     /// last one acknowledged when nothing is pending).
     private func trim() throws {
-        for keys in campaigns {
+        for keys in streams {
             let pending = try redis.checked(["XPENDING", keys.stream, GlobalKeys.persistGroup], slot: keys.slot).elements ?? []
             let floor: String?
             if let count = pending.first?.integer, count > 0 {
@@ -339,12 +367,11 @@ final class PersistBatcher {
     /// follow only campaigns that can still change.
     private func retire() throws {
         var retired: [String] = []
-        for keys in campaigns where try HotSet.retire(keys, consumerGroup: GlobalKeys.persistGroup, redis: redis) {
-            retired.append(keys.campaign)
+        for layout in campaigns where try HotSet.retire(layout, consumerGroup: GlobalKeys.persistGroup, redis: redis) {
+            retired.append(layout.campaign)
         }
         guard !retired.isEmpty else { return }
-        campaigns.removeAll { retired.contains($0.campaign) }
-        campaignOfStream = Dictionary(uniqueKeysWithValues: campaigns.map { ($0.stream, $0) })
+        follow(campaigns.filter { !retired.contains($0.campaign) })
         logger.info("campaigns retired from the hot set", metadata: ["campaigns": "\(retired.joined(separator: ","))"])
     }
 

@@ -35,6 +35,8 @@ final class Persister: Sendable {
         /// How often the hot set is checked for campaigns a dead node left
         /// out of it (HotSet.swift).
         var hotSetSweepMillis = 60_000
+        /// How often moves of places left half-way are looked for.
+        var moveSweepMillis = 2_000
         var retryDelayMillis = 200
     }
 

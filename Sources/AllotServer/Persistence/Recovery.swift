@@ -42,25 +42,35 @@ public struct Recovery {
     }
 
     private func recover(_ id: String, _ config: StoredConfig) throws -> CampaignReport {
-        let keys = CampaignKeys(id)
         guard let campaign = try config.campaign(id) else { throw RedisError("campaign \(id) vanished from SQLite") }
+        let layout = campaign.layout
+        let keys = layout.home
         if try redis.checked(["EXISTS", keys.config], slot: keys.slot).integer == 1 {
             logger.info("campaign present in Redis, left alone", metadata: ["campaign": "\(id)"])
             return CampaignReport(campaign: id, rebuilt: false, slots: 0, reservations: 0, placesTaken: 0)
         }
-        // Leftovers of an earlier, interrupted recovery are rebuilt from scratch.
+        // Leftovers of an earlier, interrupted recovery are rebuilt from
+        // scratch; a bucket's config copy goes first (no booking there).
         try redis.checked(["DEL", keys.remaining, keys.capacity, keys.holdings, keys.records, keys.stats,
-                           keys.sites, keys.slots], slot: keys.slot)
+                           keys.sites, keys.slots, keys.pool, keys.transfers], slot: keys.slot)
+        if layout.isSpread {
+            for bucket in layout.bucketKeys {
+                try redis.checked(["DEL", bucket.config, bucket.remaining, bucket.holdings, bucket.records, bucket.stats,
+                                   bucket.transfers], slot: bucket.slot)
+            }
+        }
 
-        let reservations = try restoreRecords(id, keys)
-        try restoreHoldings(id, keys)
+        let reservations = try restoreRecords(layout)
+        try restoreHoldings(layout)
         let taken = try placesTaken(id)
         let slots = try config.slots(id)
+        // Every place not taken goes back where places wait to be handed
+        // out (the pool, with several buckets): the buckets refill from it.
         var commands: [[String]] = []
         for slot in slots {
             let capacity = max(slot.capacity, taken[slot.id] ?? 0)
             commands.append(["HSET", keys.capacity, slot.id, String(capacity)])
-            commands.append(["HSET", keys.remaining, slot.id, String(capacity - (taken[slot.id] ?? 0))])
+            commands.append(["HSET", layout.unassignedPlaces, slot.id, String(capacity - (taken[slot.id] ?? 0))])
             commands.append(["HSET", keys.slots, slot.id, RedisConfig.slotMetadata(slot)])
         }
         for site in try config.sites(id) {
@@ -71,13 +81,14 @@ public struct Recovery {
                          "redeemed", String(counts["redeemed"] ?? 0)])
         try send(commands.map { RoutedCommand(slot: keys.slot, $0) })
 
-        let group = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "$", "MKSTREAM"],
-                                      slot: keys.slot)
-        if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
-        // Last: the config hash opens the campaign to reservations again.
-        let limits = RedisConfig.rateLimitFields(try config.rateLimits(id)).set
+        for bucket in layout.bucketKeys {
+            let group = try redis.command(["XGROUP", "CREATE", bucket.stream, GlobalKeys.persistGroup, "$", "MKSTREAM"],
+                                          slot: bucket.slot)
+            if let message = group.errorMessage, !message.hasPrefix("BUSYGROUP") { throw RedisError(message) }
+        }
+        // Last: the config hashes open the campaign to reservations again.
         guard let route = try config.route(id) else { throw RedisError("campaign \(id) has no route in SQLite") }
-        try redis.checkedPipeline(RedisConfig.publishCommands(campaign, route: route, extraFields: limits))
+        try redis.checkedPipeline(RedisConfig.publishCommands(campaign, route: route, rateLimits: try config.rateLimits(id)))
         let placesTaken = taken.values.reduce(0, +)
         logger.info("campaign rebuilt in Redis", metadata: [
             "campaign": "\(id)", "slots": "\(slots.count)", "reservations": "\(reservations)", "places_taken": "\(placesTaken)",
@@ -86,46 +97,50 @@ public struct Recovery {
                               placesTaken: placesTaken)
     }
 
-    /// Every reservation back into the records hash, streamed in pages.
-    private func restoreRecords(_ id: String, _ keys: CampaignKeys) throws -> Int {
+    /// Every reservation back into its bucket's records hash (a citizen's
+    /// reservations are all in their bucket), streamed in pages.
+    private func restoreRecords(_ layout: CampaignLayout) throws -> Int {
         var count = 0
-        var pending: [String] = []
+        var pending = Array(repeating: [String](), count: layout.buckets.count)
         let query = try database.statement("""
             SELECT id, status, slot_id, site_id, code, citizen_key, created_at, updated_at
             FROM reservations WHERE campaign_id = ? ORDER BY id
             """)
-        try query.forEachRow([.text(id)]) { row in
+        try query.forEachRow([.text(layout.campaign)]) { row in
             // SQLite's CHECK keeps the status one of the three.
             let record = ReservationRecord(status: ReservationStatus(rawValue: row.text(1)) ?? .confirmed, slot: row.text(2),
                                            site: row.text(3), code: row.text(4), citizenKey: row.text(5),
                                            createdAtMillis: row.int(6), updatedAtMillis: row.int(7))
-            pending += [row.text(0), record.text]
+            let bucket = layout.buckets.bucket(ofCitizenKey: record.citizenKey)
+            pending[bucket] += [row.text(0), record.text]
             count += 1
-            if pending.count >= 2 * Self.commandsPerPipeline {
-                try redis.checked(["HSET", keys.records] + pending, slot: keys.slot)
-                pending.removeAll(keepingCapacity: true)
-            }
+            if pending[bucket].count >= 2 * Self.commandsPerPipeline { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.records } }
         }
-        if !pending.isEmpty { try redis.checked(["HSET", keys.records] + pending, slot: keys.slot) }
+        for bucket in pending.indices { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.records } }
         return count
     }
 
     /// Each citizen's active reservations (confirmed or redeemed: only a
     /// cancel gives a share back), grouped by SQLite, not in memory.
-    private func restoreHoldings(_ id: String, _ keys: CampaignKeys) throws {
-        var pending: [String] = []
+    private func restoreHoldings(_ layout: CampaignLayout) throws {
+        var pending = Array(repeating: [String](), count: layout.buckets.count)
         let query = try database.statement("""
             SELECT citizen_key, COUNT(*) FROM reservations
             WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') GROUP BY citizen_key
             """)
-        try query.forEachRow([.text(id)]) { row in
-            pending += [row.text(0), String(row.int(1))]
-            if pending.count >= 2 * Self.commandsPerPipeline {
-                try redis.checked(["HSET", keys.holdings] + pending, slot: keys.slot)
-                pending.removeAll(keepingCapacity: true)
-            }
+        try query.forEachRow([.text(layout.campaign)]) { row in
+            let bucket = layout.buckets.bucket(ofCitizenKey: row.text(0))
+            pending[bucket] += [row.text(0), String(row.int(1))]
+            if pending[bucket].count >= 2 * Self.commandsPerPipeline { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.holdings } }
         }
-        if !pending.isEmpty { try redis.checked(["HSET", keys.holdings] + pending, slot: keys.slot) }
+        for bucket in pending.indices { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.holdings } }
+    }
+
+    /// HSETs field/value pairs into one of a bucket's hashes, and empties them.
+    private func flush(_ pairs: inout [String], into keys: CampaignKeys, _ hash: (CampaignKeys) -> String) throws {
+        guard !pairs.isEmpty else { return }
+        try redis.checked(["HSET", hash(keys)] + pairs, slot: keys.slot)
+        pairs.removeAll(keepingCapacity: true)
     }
 
     private func placesTaken(_ id: String) throws -> [String: Int] {

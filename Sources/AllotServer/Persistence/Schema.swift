@@ -101,6 +101,7 @@ public enum Schema {
         for statement in statements { try database.execute(statement) }
         try rewriteStatusCheck(database)
         try addRoutes(database)
+        try addBuckets(database)
         return database
     }
 
@@ -114,5 +115,14 @@ public enum Schema {
         }
         try database.execute("UPDATE campaigns SET route = rowid WHERE route IS NULL")
         try database.execute("CREATE UNIQUE INDEX IF NOT EXISTS campaigns_by_route ON campaigns (route)")
+    }
+
+    /// A campaign's buckets (CampaignBuckets): 1 for every campaign made
+    /// before there were more. Bucket b's route is `route + b`.
+    static func addBuckets(_ database: SQLiteDatabase) throws {
+        let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
+        if !columns.contains("buckets") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN buckets INTEGER NOT NULL DEFAULT 1")
+        }
     }
 }

@@ -5,23 +5,58 @@ import AllotDomain
 /// by reserve.lua and the snapshot) and the JSON kept per site and slot.
 /// Written by operators' changes and by `allot recover`, read by the loops.
 enum RedisConfig {
-    static func campaignFields(_ campaign: Campaign, route: UInt32) -> [String] {
+    /// What reserve.lua and retire.lua read of a campaign, in every bucket.
+    static func bookingFields(_ campaign: Campaign) -> [String] {
         ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
-         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit),
-         "scheme", campaign.idScheme.rawValue, "name", campaign.name, "route", String(route)]
+         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit)]
     }
 
-    /// Writes a campaign's configuration (and `extraFields`, such as rate
-    /// limits), its route, and puts it in the hot set that the loops and the
-    /// persister follow. The config hash comes first: the route and the set
-    /// never name a campaign Redis does not have.
-    static func publishCommands(_ campaign: Campaign, route: UInt32, extraFields: [String]) -> [RoutedCommand] {
-        let keys = CampaignKeys(campaign.id)
-        return [
-            RoutedCommand(slot: keys.slot, ["HSET", keys.config] + campaignFields(campaign, route: route) + extraFields),
-            RoutedCommand(slot: keys.slot, ["HINCRBY", keys.config, "ver", "1"]),
-            RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(route), campaign.id]),
-        ] + HotSet.joinCommands(campaign.id)
+    /// The home's config hash: everything, with the first route and the buckets.
+    static func campaignFields(_ campaign: Campaign, route: UInt32) -> [String] {
+        bookingFields(campaign) + ["scheme", campaign.idScheme.rawValue, "name", campaign.name, "route", String(route),
+                                   "buckets", String(campaign.buckets.count)]
+    }
+
+    /// Writes a campaign's configuration (and its rate limits, when given),
+    /// its routes, and puts it in the hot set that the loops and the
+    /// persister follow. The buckets' copies come first, then the home's
+    /// config hash: a loop that sees the campaign finds every bucket ready,
+    /// and the routes and the set never name a campaign Redis does not have.
+    static func publishCommands(_ campaign: Campaign, route: UInt32, rateLimits: RateLimits? = nil) -> [RoutedCommand] {
+        let layout = CampaignLayout(campaign.id, buckets: campaign.buckets)
+        var commands: [RoutedCommand] = []
+        if layout.isSpread {
+            for keys in layout.bucketKeys {
+                commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.config] + bookingFields(campaign)))
+            }
+        }
+        commands.append(RoutedCommand(slot: layout.home.slot, ["HSET", layout.home.config] + campaignFields(campaign, route: route)))
+        if let rateLimits { commands += rateLimitCommands(layout, rateLimits) }
+        commands.append(RoutedCommand(slot: layout.home.slot, ["HINCRBY", layout.home.config, "ver", "1"]))
+        for bucket in 0..<campaign.buckets.count {
+            let bucketRoute = campaign.buckets.route(ofBucket: bucket, firstRoute: route)
+            commands.append(RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(bucketRoute), campaign.id]))
+        }
+        return commands + HotSet.joinCommands(layout)
+    }
+
+    /// Sets a campaign's rate limits: the home keeps them as configured;
+    /// each bucket gets its share of the global one (CampaignBuckets.share)
+    /// and the per-address and per-citizen ones whole (each bucket checks
+    /// its own citizens; an address is counted per bucket, README).
+    static func rateLimitCommands(_ layout: CampaignLayout, _ limits: RateLimits) -> [RoutedCommand] {
+        var targets = [(layout.home, limits)]
+        if layout.isSpread {
+            var shared = limits
+            shared.global = limits.global.map { layout.buckets.share(of: $0) }
+            targets += layout.bucketKeys.map { ($0, shared) }
+        }
+        return targets.flatMap { keys, limits in
+            let (set, unset) = rateLimitFields(limits)
+            // HSET and HDEL without fields are errors: send only the ones with some.
+            return [["HSET", keys.config] + set, ["HDEL", keys.config] + unset].filter { $0.count > 2 }
+                .map { RoutedCommand(slot: keys.slot, $0) }
+        }
     }
 
     /// A route as the config hash or the routes hash holds it.
@@ -53,7 +88,8 @@ enum RedisConfig {
               Timestamp.isInRange(opens), Timestamp.isInRange(closes)
         else { return nil }
         return Campaign(id: id, name: config["name"] ?? id, status: status, idScheme: scheme,
-                        perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes)
+                        perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes,
+                        buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single)
     }
 
     // MARK: sites and slots

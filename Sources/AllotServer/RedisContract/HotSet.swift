@@ -23,26 +23,33 @@ enum HotSet {
     /// The config hash's field retire.lua sets.
     static let retiredField = "retired"
 
-    /// Brings a campaign (back) into the hot set, in order: the mark is
-    /// cleared before the campaign is added.
-    static func joinCommands(_ campaign: String) -> [RoutedCommand] {
-        let keys = CampaignKeys(campaign)
-        return [RoutedCommand(slot: keys.slot, ["HDEL", keys.config, retiredField]), addCommand(campaign)]
+    /// Brings a campaign (back) into the hot set, in order: the mark (one
+    /// per bucket, each bucket having a stream) is cleared before the
+    /// campaign is added.
+    static func joinCommands(_ layout: CampaignLayout) -> [RoutedCommand] {
+        layout.bucketKeys.map { RoutedCommand(slot: $0.slot, ["HDEL", $0.config, retiredField]) } + [addCommand(layout.campaign)]
     }
 
     static func addCommand(_ campaign: String) -> RoutedCommand { RoutedCommand(slot: slot, ["SADD", key, campaign]) }
 
-    /// Takes a campaign out of the set once retire.lua has marked it;
-    /// true when it is out.
-    static func retire(_ keys: CampaignKeys, consumerGroup: String, redis: any RedisSyncRouting) throws -> Bool {
-        let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream], arguments: [consumerGroup])
-        if let message = reply.errorMessage { throw RedisError(message) }
-        guard reply.integer == 1 else { return false }
-        try redis.checked(["SREM", key, keys.campaign], slot: slot)
-        // A change since the mark cleared it, and its SADD may have come
+    /// Takes a campaign out of the set once retire.lua has marked every
+    /// bucket; true when it is out.
+    static func retire(_ layout: CampaignLayout, consumerGroup: String, redis: any RedisSyncRouting) throws -> Bool {
+        for keys in layout.bucketKeys {
+            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream], arguments: [consumerGroup])
+            if let message = reply.errorMessage { throw RedisError(message) }
+            // A bucket still busy: the ones marked lose their mark with their next change.
+            guard reply.integer == 1 else { return false }
+        }
+        try redis.checked(["SREM", key, layout.campaign], slot: slot)
+        // A change since the marks cleared one, and its SADD may have come
         // before this SREM: the campaign goes back in.
-        guard try redis.checked(["HGET", keys.config, retiredField], slot: keys.slot).text == nil else { return true }
-        let add = addCommand(keys.campaign)
+        var marked = true
+        for keys in layout.bucketKeys where marked {
+            marked = try redis.checked(["HGET", keys.config, retiredField], slot: keys.slot).text != nil
+        }
+        guard !marked else { return true }
+        let add = addCommand(layout.campaign)
         try redis.checked(add.arguments, slot: add.slot)
         return false
     }
@@ -55,9 +62,15 @@ enum HotSet {
         let hot = Set(try redis.checked(["SMEMBERS", key], slot: slot).elements?.compactMap(\.text) ?? [])
         var putBack: [String] = []
         for campaign in Set(known).subtracting(hot).sorted() where OperatorID.isValid(campaign) {
-            let keys = CampaignKeys(campaign)
-            let fields = try redis.checked(["HMGET", keys.config, "status", retiredField], slot: keys.slot).elements ?? []
-            guard fields.count == 2, fields[0].text != nil, fields[1].text == nil else { continue }
+            let home = CampaignKeys(campaign)
+            let count = try redis.checked(["HGET", home.config, "buckets"], slot: home.slot).text.flatMap { Int($0) } ?? 1
+            let layout = CampaignLayout(campaign, buckets: CampaignBuckets(count) ?? .single)
+            var unmarked = false
+            for keys in layout.bucketKeys where !unmarked {
+                let fields = try redis.checked(["HMGET", keys.config, "status", retiredField], slot: keys.slot).elements ?? []
+                unmarked = fields.count == 2 && fields[0].text != nil && fields[1].text == nil
+            }
+            guard unmarked else { continue }
             let add = addCommand(campaign)
             try redis.checked(add.arguments, slot: add.slot)
             putBack.append(campaign)

@@ -43,6 +43,8 @@ struct CampaignKeys: Sendable {
     }
 
     var capacity: String { tag + ":cap" }
+    /// snapshot.lua's keys, of a home.
+    var snapshotKeys: [String] { [config, remaining, capacity, sites, slots, pool] }
     /// Home only, with several buckets: slot → places not handed to a bucket yet.
     var pool: String { tag + ":pool" }
     /// Moves of places out of here not yet settled: id → PlaceTransfer.Record.
@@ -81,4 +83,33 @@ enum GlobalKeys {
     static let campaignsSlot = ClusterSlot.of(campaigns)
     static let routesSlot = ClusterSlot.of(routes)
     static let persistGroup = "persist"
+}
+
+/// Where all of a campaign's keys are: its home (configuration, capacities,
+/// metadata, and with several buckets the pool) and its buckets (places
+/// handed out, and everything about their citizens). With one bucket the
+/// bucket is the home: today's layout, every key on one slot.
+struct CampaignLayout: Sendable {
+    let campaign: String
+    let buckets: CampaignBuckets
+    let home: CampaignKeys
+    /// Indexed by bucket.
+    let bucketKeys: [CampaignKeys]
+
+    init(_ campaign: String, buckets: CampaignBuckets) {
+        self.campaign = campaign
+        self.buckets = buckets
+        home = CampaignKeys(campaign)
+        bucketKeys = buckets.count == 1 ? [home] : (0..<buckets.count).map { CampaignKeys(campaign, bucket: $0, of: buckets) }
+    }
+
+    var isSpread: Bool { buckets.count > 1 }
+
+    /// The hash of places not handed to any bucket: the pool when spread;
+    /// with one bucket, the bucket's own remaining.
+    var unassignedPlaces: String { isSpread ? home.pool : home.remaining }
+}
+
+extension Campaign {
+    var layout: CampaignLayout { CampaignLayout(id, buckets: buckets) }
 }

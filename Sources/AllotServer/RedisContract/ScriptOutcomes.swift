@@ -53,6 +53,9 @@ enum ReserveOutcome: Equatable {
     /// The campaign's stream holds `streamEntriesMax` entries SQLite has not
     /// got: nothing was written.
     case backlogFull
+    /// The citizen's bucket has no place of the slot (a spread campaign's
+    /// first try): nothing was written; a refill comes next.
+    case bucketEmpty
 
     init(_ reply: RedisReply) throws(ContractViolation) {
         if case .integer(let created) = reply {
@@ -70,6 +73,7 @@ enum ReserveOutcome: Equatable {
         case "citizen_limit_reached": self = .citizenLimitReached(limit: Int(clamping: try parts.integer(1)))
         case "rate_limited": self = .rateLimited(try Self.rejection(parts))
         case "backlog_full": self = .backlogFull
+        case "bucket_empty": self = .bucketEmpty
         case "misconfigured": throw parts.violation("stored configuration out of range: \(try parts.text(1))")
         default: throw parts.violation("unknown outcome")
         }
@@ -103,7 +107,7 @@ enum ReserveOutcome: Equatable {
         case .rateLimited: "rej_rate_limited"
         case .citizenLimitReached: "rej_citizen_limit_reached"
         case .slotFull: "rej_slot_full"
-        case .confirmed, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull: nil
+        case .confirmed, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull, .bucketEmpty: nil
         }
     }
 
@@ -118,6 +122,7 @@ enum ReserveOutcome: Equatable {
         case .citizenLimitReached: "citizen_limit_reached"
         case .rateLimited: "rate_limited"
         case .backlogFull: "unavailable"
+        case .bucketEmpty: "bucket_empty"
         }
     }
 }
@@ -214,9 +219,16 @@ extension RedisReply {
 /// What stats.lua returned: the stats hash, and total capacity and
 /// remaining places over the campaign's slots.
 struct StatsReply {
-    let counters: [String: Int]
-    let capacity: Int
-    let remaining: Int
+    private(set) var counters: [String: Int]
+    private(set) var capacity: Int
+    private(set) var remaining: Int
+
+    /// Adds a bucket's counters and places to the home's.
+    mutating func add(_ bucket: StatsReply) {
+        counters.merge(bucket.counters, uniquingKeysWith: &+)
+        capacity &+= bucket.capacity
+        remaining &+= bucket.remaining
+    }
 
     init(_ reply: RedisReply) throws(ContractViolation) {
         let parts = try ReplyParts(reply, script: "stats")

@@ -15,6 +15,8 @@ final class ReservationDesk {
     let metrics: LoopRequestMetrics
     /// Holds 201s until a replica has their writes (`--durability replicated`).
     let replication: ReplicationGate
+    /// Moves places into a spread campaign's empty bucket.
+    let refill: BucketRefill
     var config: ServerConfig { shared.config }
     var catalog: Catalog { reads.catalog }
     private var random = BufferedRandom()
@@ -28,6 +30,7 @@ final class ReservationDesk {
         self.reads = reads
         self.shared = shared
         self.metrics = metrics
+        refill = BucketRefill(redis: redis, logger: shared.logger)
         replication = ReplicationGate(loop: loop, redis: redis, acksRequired: shared.config.replicaAcksRequired,
                                       waitMillis: max(1, min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2)))
     }
@@ -98,12 +101,24 @@ final class ReservationDesk {
         exchange.send(.problem(problem))
     }
 
+    /// Runs reserve.lua in the citizen's bucket. `mayRefill`: a spread
+    /// campaign's first try, whose empty bucket is refilled (BucketRefill)
+    /// before the answer.
     private func run(_ attempt: ReservationAttempt, exchange: HTTPExchange) {
+        run(attempt, mayRefill: attempt.isSpread, exchange: exchange)
+    }
+
+    /// Refills one attempt may wait for: under contention places moved in
+    /// go to the attempts that were first, and the others try again. Past
+    /// this the answer is 503, never a `slot_full` that may not be true.
+    static let refillsPerAttemptMax = 8
+
+    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: Int = 0, exchange: HTTPExchange) {
         let keys = attempt.keys
         let sentMicros = monotonicMicros()
         // reserve.lua's keys and arguments, in its order, written straight
         // into the wire format.
-        var command = Scripts.reserve.command(keys: 10, arguments: 8)
+        var command = Scripts.reserve.command(keys: 10, arguments: 9)
         command.append(keys.config)
         command.append(keys.remaining)
         command.append(keys.holdings)
@@ -122,8 +137,9 @@ final class ReservationDesk {
         command.append(attempt.fingerprint)
         command.append(config.idempotencyTTLSeconds)
         command.append(config.streamEntriesMax)
+        command.append(attempt.isSpread ? (mayRefill ? "try" : "spread") : "")
         ReserveCall(command, on: redis, desk: self, attempt: attempt, exchange: LoopBound(exchange, loop: loop),
-                    sentMicros: sentMicros).send()
+                    sentMicros: sentMicros, refills: refills).send()
     }
 
     /// A reservation's script run and what its answer needs: one object
@@ -134,13 +150,16 @@ final class ReservationDesk {
         let attempt: ReservationAttempt
         let exchange: LoopBound<HTTPExchange>
         let sentMicros: Int64
+        /// Refills this attempt has waited for.
+        let refills: Int
 
         init(_ command: RedisCommand, on redis: any RedisRouting, desk: ReservationDesk, attempt: ReservationAttempt,
-             exchange: LoopBound<HTTPExchange>, sentMicros: Int64) {
+             exchange: LoopBound<HTTPExchange>, sentMicros: Int64, refills: Int) {
             self.desk = desk
             self.attempt = attempt
             self.exchange = exchange
             self.sentMicros = sentMicros
+            self.refills = refills
             super.init(command, slot: attempt.keys.slot, on: redis)
         }
 
@@ -156,6 +175,32 @@ final class ReservationDesk {
             case .other(let answer):
                 desk.metrics.reservationOutcome(outcome)
                 exchange.wrapped.send(answer)
+            case .bucketEmpty:
+                desk.refillThenRun(attempt, refills: refills, exchange: exchange)
+            }
+        }
+    }
+
+    /// The citizen's bucket had no place of the slot: places are moved in,
+    /// then the attempt runs again. When no source had any, that run may
+    /// not refill: its `slot_full` is the answer (no bucket and no pool
+    /// had a place of the slot).
+    private func refillThenRun(_ attempt: ReservationAttempt, refills: Int, exchange: LoopBound<HTTPExchange>) {
+        guard refills < Self.refillsPerAttemptMax else {
+            metrics.reservationOutcome("unavailable")
+            return exchange.wrapped.send(.problem(.unavailable("places are being moved to where they are asked for; try again",
+                                                              retryAfterSeconds: 1)))
+        }
+        guard case .success(let view)? = reads.knownVisibleCampaign(attempt.campaignID) else {
+            return run(attempt, mayRefill: false, refills: refills, exchange: exchange.wrapped)
+        }
+        refill.refill(view, bucket: attempt.bucket, slot: attempt.slot) { [self] outcome in
+            switch outcome {
+            case .moved: run(attempt, mayRefill: true, refills: refills + 1, exchange: exchange.wrapped)
+            case .noneLeft: run(attempt, mayRefill: false, refills: refills + 1, exchange: exchange.wrapped)
+            case .failed:
+                metrics.reservationOutcome("unavailable")
+                exchange.wrapped.send(.problem(.unavailable("the reservation store is unreachable; nothing was reserved")))
             }
         }
     }
@@ -213,10 +258,15 @@ final class ReservationDesk {
             idempotencyKeyHash = shared.keyer.citizenKey(normalizedID: "idempotency:" + key)
             fingerprint = citizenKey + ":" + slot.id
         }
-        guard let route = view.route else { return .failure(.unavailable("the campaign is being set up; try again shortly")) }
+        // A spread campaign: the citizen's bucket, and its route in the id.
+        let bucket = view.layout.isSpread ? view.layout.buckets.bucket(ofCitizenKey: citizenKey) : 0
+        guard let route = view.route(ofBucket: bucket) else {
+            return .failure(.unavailable("the campaign is being set up; try again shortly"))
+        }
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: shared.routes, using: &random)
         let attempt = ReservationAttempt(
-            id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.keys, slot: slot,
+            id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, bucket: bucket,
+            isSpread: view.layout.isSpread, keys: view.layout.bucketKeys[bucket], slot: slot,
             citizenKey: citizenKey, address: shared.clientAddress(exchange), limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)
         return .success(soldOut ? .soldOutUnlessReplay(attempt, view) : .attempt(attempt))
@@ -237,7 +287,7 @@ final class ReservationDesk {
         // refresh can take longer than its period, and that is when this
         // refusal matters most. A place freed elsewhere meanwhile waits for
         // the next refresh.
-        guard let left = view.remaining[slot.id], left <= 0, view.campaign.status == .open,
+        guard !view.remainingIsPartial, let left = view.remaining[slot.id], left <= 0, view.campaign.status == .open,
               catalog.ageMillis() <= Int64(config.snapshotStaleMillisMax) else { return false }
         let now = WallClock.nowMillis()
         return now >= view.campaign.opensAtMillis && now < view.campaign.closesAtMillis
@@ -248,6 +298,8 @@ final class ReservationDesk {
     private enum AttemptAnswer {
         case created(Reservation)
         case other(Answer)
+        /// A spread campaign's bucket is empty: refill, then try again.
+        case bucketEmpty
     }
 
     /// The answer to a script run, and its outcome for metrics.
@@ -269,7 +321,7 @@ final class ReservationDesk {
         if let field = outcome.rejectionStatsField { countRejection(attempt.campaignID, field) }
         switch outcome {
         case .confirmed(let createdAt):
-            catalog.placesChanged(campaign: attempt.campaignID, slot: attempt.slot.id, by: -1)
+            catalog.placesChanged(campaign: attempt.campaignID, bucket: attempt.bucket, slot: attempt.slot.id, by: -1)
             return created(attempt, id: attempt.id, code: attempt.code, createdAt: createdAt)
         case .replay(.confirmed(let id, let code, let createdAt)): return created(attempt, id: id, code: code, createdAt: createdAt)
         case .slotFull:
@@ -286,6 +338,7 @@ final class ReservationDesk {
         case .backlogFull:
             return .other(.problem(.unavailable("reservations are not being recorded fast enough; nothing was reserved",
                                                 retryAfterSeconds: 5)))
+        case .bucketEmpty: return .bucketEmpty
         }
     }
 
@@ -310,6 +363,9 @@ struct ReservationAttempt {
     let id: ReservationID
     let code: String
     let campaignID: String
+    /// The citizen's bucket (0 when the campaign has one), and its keys.
+    let bucket: Int
+    let isSpread: Bool
     let keys: CampaignKeys
     let slot: Slot
     let citizenKey: String

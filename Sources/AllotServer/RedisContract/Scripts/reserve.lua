@@ -10,17 +10,23 @@
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
 --       8 stream entries max (the hand-off's bound)
+--       9 '' for a campaign of one bucket; for a bucket of a spread one,
+--         'try' (its empty slot may be refilled, PlaceTransfer.swift: it
+--         answers 'bucket_empty' and writes nothing, not 'slot_full'), or
+--         'spread' (the attempt after a refill: its 'slot_full' is the
+--         answer). A bucket without a slot's field has none of its places.
 -- Returns created_ms, a bare integer (the commonest reply: hiredis reads it
 --       in one allocation, not four) | {'replay', stored answer} | {'idempotency_conflict'}
 --       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
 --       | {'citizen_limit_reached', limit}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
---       | {'backlog_full'} | {'misconfigured', what}
+--       | {'backlog_full'} | {'bucket_empty'} | {'misconfigured', what}
 -- (decoded in RedisContract/ScriptOutcomes.swift; a function of the library
 -- Scripts.swift makes, after token_bucket.lua)
 
 local slot, site, rid, code, ckey = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fingerprint, idem_ttl, stream_max = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local may_refill, spread = ARGV[9] == 'try', ARGV[9] ~= ''
 local time = redis.call('TIME')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now_ms = math.floor(now_us / 1000)
@@ -100,12 +106,17 @@ if limited then return limited end
 -- knows but Redis does not is then refused by a bucket first, if one is
 -- empty (the loops refuse a slot their snapshot does not know before this).
 local remaining = redis.call('HGET', KEYS[2], slot)
-if not remaining then return {'not_found', 'slot'} end
+if not remaining then
+  if not spread then return {'not_found', 'slot'} end
+  remaining = '0'
+end
 
 local held = tonumber(redis.call('HGET', KEYS[3], ckey) or '0')
 local outcome = 'ok'
 if held >= limit then outcome = 'citizen_limit_reached'
-elseif tonumber(remaining) <= 0 then outcome = 'slot_full'
+elseif tonumber(remaining) <= 0 then
+  if may_refill then return {'bucket_empty'} end
+  outcome = 'slot_full'
 elseif redis.call('XLEN', KEYS[6]) >= stream_max then
   -- The persister is this far behind: refuse rather than drop an entry
   -- SQLite has not got (a stream is never trimmed past what is acknowledged).
