@@ -30,7 +30,7 @@ public final class RedisAsyncClient {
     public typealias Completion = (Result<RedisReply, RedisFailure>) -> Void
 
     private let loop: EventLoop
-    private let settings: Settings
+    let settings: Settings
     private var context: UnsafeMutablePointer<redisAsyncContext>?
     private var pending = PendingQueue()
     private var connected = false
@@ -51,6 +51,8 @@ public final class RedisAsyncClient {
     }
 
     public var isConnected: Bool { connected }
+    /// Counts connections made: a connection is this and the address.
+    public private(set) var generation = 0
     public var pendingCount: Int { pending.count }
 
     /// Dials Redis and keeps redialling with backoff until `stop`.
@@ -174,6 +176,7 @@ public final class RedisAsyncClient {
         enqueue(["PING"]) { [weak self] result in
             guard let self, case .success = result, !self.connected else { return }
             self.connected = true
+            self.generation += 1
             self.reconnectDelayMillis = self.settings.reconnectDelayMillisMin
             self.onConnect?(self)
         }

@@ -53,6 +53,8 @@ public final class RedisClusterClient {
     private var stopped = false
     /// Commands waiting out a delay before they are sent again.
     private var waitingCount = 0
+    /// The node whose reply is being delivered (read by `replyingConnection`).
+    fileprivate var replyingNode: ClusterNodeAddress?
     /// Runs on each master's every (re)connect, before other commands (the
     /// functions library is loaded on every master this way).
     public var onNodeConnect: ((RedisAsyncClient) -> Void)?
@@ -74,6 +76,23 @@ public final class RedisClusterClient {
         stopped = true
         for node in nodes.values { node.stop() }
         nodes.removeAll()
+    }
+
+    /// The connection of the reply being handled (in a completion): the
+    /// node that ran the command, after any redirection.
+    public var replyingConnection: RedisConnection? {
+        guard let address = replyingNode, let node = nodes[address], node.isConnected else { return nil }
+        return RedisConnection(node: address, generation: node.generation)
+    }
+
+    /// Sends on exactly that connection; fails at once if it has dropped or
+    /// been made again since (its writes are not this one's).
+    public func send(_ arguments: [String], on connection: RedisConnection, completion: @escaping Completion) {
+        loop.preconditionInLoop()
+        guard let node = nodes[connection.node], node.isConnected, node.generation == connection.generation else {
+            return completion(.failure(.disconnected))
+        }
+        node.send(arguments, completion: completion)
     }
 
     /// Commands sent to a master and not answered, and those waiting to be
@@ -277,7 +296,9 @@ private final class ClusterCall: RedisCall {
             if reply.isError, let message = reply.errorMessage, let error = ClusterError(errorMessage: message) {
                 return cluster.redirected(self, by: error, from: sentTo)
             }
+            cluster.replyingNode = sentTo
             target.replied(result)
+            cluster.replyingNode = nil
         case .failure(.disconnected):
             // The master's connection dropped (a failover, a restart), or
             // its queue is full: the map may have changed, and the command

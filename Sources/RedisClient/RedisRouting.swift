@@ -12,6 +12,12 @@ public protocol RedisRouting: AnyObject {
     /// Runs on every (re)connect of each server's connection, before the
     /// commands queued for it (the functions library is loaded this way).
     var onServerConnect: ((RedisAsyncClient) -> Void)? { get set }
+    /// In a completion: the connection its reply came on (nil if it has
+    /// dropped). `WAIT` counts the writes of its own connection only.
+    var replyingConnection: RedisConnection? { get }
+    /// Sends on exactly `connection`; fails at once if it has dropped or
+    /// been made again since.
+    func send(_ arguments: [String], on connection: RedisConnection, completion: @escaping RedisAsyncClient.Completion)
     /// Connects (and keeps reconnecting); on the loop.
     func start()
     /// Fails what is pending and lets the connections go; on the loop.
@@ -22,7 +28,23 @@ public protocol RedisRouting: AnyObject {
     func send(_ arguments: [String], slot: Int, completion: @escaping RedisAsyncClient.Completion)
 }
 
+/// One connection to one Redis server: its address and which of the
+/// client's successive connections it is.
+public struct RedisConnection: Hashable, Sendable {
+    public let node: ClusterNodeAddress
+    public let generation: Int
+}
+
 extension RedisAsyncClient: RedisRouting {
+    public var replyingConnection: RedisConnection? {
+        isConnected ? RedisConnection(node: ClusterNodeAddress(host: settings.host, port: settings.port), generation: generation) : nil
+    }
+
+    public func send(_ arguments: [String], on connection: RedisConnection, completion: @escaping Completion) {
+        guard isConnected, generation == connection.generation else { return completion(.failure(.disconnected)) }
+        send(arguments, completion: completion)
+    }
+
     public var onServerConnect: ((RedisAsyncClient) -> Void)? {
         get { onConnect }
         set { onConnect = newValue }

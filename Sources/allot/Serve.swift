@@ -23,7 +23,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
-    @Option(help: "standard (Redis AOF fsync every second), strict (fsync before every 201) or replicated (a replica confirms before every 201; needs --redis); env ALLOT_DURABILITY.")
+    @Option(help: "standard (Redis AOF fsync every second), strict (fsync before every 201) or replicated (a replica confirms before every 201; needs --redis or --redis-cluster); env ALLOT_DURABILITY.")
     var durability: Durability?
     @Option(name: .customLong("trusted-proxy"),
             help: "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable; env ALLOT_TRUSTED_PROXIES (comma-separated).")
@@ -82,10 +82,6 @@ struct Serve: ParsableCommand {
             guard let deployment = RedisDeployment.parse(given, cluster: cluster != nil) else {
                 throw ValidationError(cluster != nil ? "--redis-cluster takes HOST:PORT[,HOST:PORT…], got \(given)"
                                                      : "a Redis address is HOST:PORT, got \(given)")
-            }
-            if deployment.isCluster, durability == .replicated {
-                // WAIT counts one connection's writes: a cluster needs one per master (issue 12, next step).
-                throw ValidationError("--durability replicated does not yet run on --redis-cluster")
             }
             config.redis = deployment
             for warning in try durability.check(deployment) { logger.warning("\(warning)") }

@@ -32,12 +32,13 @@ final class LiveStack: @unchecked Sendable {
     var databasePath: String { directory + "/allot.db" }
     var redisDeployment: RedisDeployment { server.config.redis }
 
-    init(threads: Int = 2, clusterMasters: Int = 0, configure: (inout ServerConfig) -> Void = { _ in }) throws {
+    init(threads: Int = 2, clusterMasters: Int = 0, clusterReplicasPerMaster: Int = 0,
+         configure: (inout ServerConfig) -> Void = { _ in }) throws {
         directory = NSTemporaryDirectory() + "allot-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var config = ServerConfig()
         if clusterMasters > 0 {
-            let cluster = try LoopbackRedisCluster(masters: clusterMasters)
+            let cluster = try LoopbackRedisCluster(masters: clusterMasters, replicasPerMaster: clusterReplicasPerMaster)
             (self.cluster, redisProcess) = (cluster, nil)
             config.redis = .cluster(seeds: [cluster.address(0)])
         } else {

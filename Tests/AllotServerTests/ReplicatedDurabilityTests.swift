@@ -1,5 +1,7 @@
 @testable import AllotServer
+import AllotDomain
 import Foundation
+import ProcessSupervision
 import RedisClient
 import Testing
 
@@ -84,5 +86,56 @@ import Testing
         let redis = try RedisProcess(directory: NSTemporaryDirectory() + "no-replica-" + UUID().uuidString)
         defer { redis.stop() }
         #expect(throws: Durability.Unmet.self) { try Durability.replicated.check(.single(ClusterNodeAddress(host: "127.0.0.1", port: redis.port))) }
+    }
+
+    /// On a cluster each reservation's WAIT goes to the master that made it,
+    /// on the connection that made it: every master waits for its own
+    /// replica, and every 201 is on the replica of its bucket's master.
+    @Test func onAClusterEachMastersReplicaHasWhatItConfirmed() throws {
+        let stack = try LiveStack(clusterMasters: 3, clusterReplicasPerMaster: 1) { config in
+            config.replicaAcksRequired = 1
+            config.redisCommandTimeoutMillis = 4_000
+            config.replicaWaitMillis = 1_500
+        }
+        defer { stack.shutdown() }
+        let cluster = try #require(stack.cluster)
+        #expect(try Durability.replicated.check(stack.redisDeployment).isEmpty)
+        try stack.makeCampaign("rc", limit: 1, slots: 1, capacity: 1_000, buckets: 6)
+        for master in 0..<3 { _ = try cluster.clients[master].command(["CONFIG", "RESETSTAT"]) }
+        let ids = Locked<[String]>([])
+        let port = stack.port
+        concurrently(16) { worker in
+            let client = HTTPClient(port: port)
+            for attempt in 0..<10 {
+                if let answer = try? stack.reserve(client, campaign: "rc", citizen: "w-\(worker)-\(attempt)", slot: "s0"),
+                   answer.status == 201, let id = answer.json["id"] as? String {
+                    ids.withLock { $0.append(id) }
+                }
+            }
+        }
+        let booked = Set(ids.withLock { $0 })
+        #expect(booked.count == 160)
+        var onReplicas: Set<String> = []
+        for replica in 3..<6 {
+            // A cluster replica serves reads of its master's slots once asked to.
+            try cluster.clients[replica].checked(["READONLY"])
+            for bucket in 0..<6 {
+                let keys = CampaignKeys("rc", bucket: bucket, of: CampaignBuckets(6)!)
+                let held = try cluster.clients[replica].command(["HKEYS", keys.records])
+                onReplicas.formUnion(held.elements?.compactMap(\.text) ?? [])  // a bucket of another master: an error, no keys
+            }
+        }
+        #expect(booked.isSubset(of: onReplicas), "\(booked.subtracting(onReplicas).count) confirmed but not on a replica")
+        for master in 0..<3 {
+            let stats = try cluster.clients[master].command(["INFO", "commandstats"]).text ?? ""
+            #expect(stats.contains("cmdstat_wait:"), "master \(master) made reservations without a WAIT")
+        }
+    }
+
+    @Test func aClusterWithoutReplicasIsRefusedForReplicated() throws {
+        let cluster = try LoopbackRedisCluster(masters: 3)
+        defer { cluster.stop() }
+        #expect(throws: Durability.Unmet.self) { try Durability.replicated.check(.cluster(seeds: [cluster.address(0)])) }
+        #expect(try Durability.standard.check(.cluster(seeds: [cluster.address(0)])).isEmpty)
     }
 }

@@ -138,6 +138,50 @@ import Testing
         #expect(try fixture.cluster.clients[owner].command(["LLEN", key]).integer == 1)
     }
 
+    /// A reply names the connection it came on (after a redirection, the
+    /// node that ran the command), and a command meant for that connection
+    /// is refused once it has been made again: a WAIT there would count
+    /// another connection's writes.
+    @Test func aCommandForAConnectionMadeAgainIsRefused() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let key = "written", owner = fixture.cluster.owner(ofSlot: ClusterSlot.of(key))
+        let client = fixture.client
+        func write() -> RedisConnection? {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var connection: RedisConnection?
+            fixture.thread.sync {
+                client.send(["SET", key, "1"], slot: ClusterSlot.of(key)) { _ in
+                    connection = client.replyingConnection
+                    done.signal()
+                }
+            }
+            done.wait()
+            return connection
+        }
+        let made = try #require(write())
+        #expect(made.node == fixture.cluster.address(owner))
+        func wait(on connection: RedisConnection) -> Result<RedisReply, RedisFailure> {
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var result: Result<RedisReply, RedisFailure>?
+            fixture.thread.sync {
+                client.send(["WAIT", "0", "0"], on: connection) {
+                    result = $0
+                    done.signal()
+                }
+            }
+            done.wait()
+            return result!
+        }
+        #expect((try? wait(on: made).get())?.integer == 0)
+        try fixture.cluster.clients[owner].checked(["CLIENT", "KILL", "TYPE", "normal"])
+        try fixture.cluster.wait("the client to connect again") { (write()?.generation ?? 0) > made.generation }
+        guard case .failure(.disconnected) = wait(on: made) else {
+            Issue.record("a command for the old connection went on the new one")
+            return
+        }
+    }
+
     /// A master stopped for good: its replica is promoted (node timeout
     /// 2 s), and the client finds it by reading the map again, with the data
     /// the master had replicated. Meanwhile commands fail fast (503s).

@@ -5,7 +5,8 @@ import RedisClient
 /// answered reservations. `strict`: `appendfsync always`, so a 201 is on
 /// disk before it is sent, at a throughput cost (BENCHMARKS.md).
 /// `replicated`: a 201 is sent once `WAIT 1` confirms the write reached a
-/// replica, so a failover to that replica keeps it.
+/// replica (on a cluster, a replica of the master that made it), so a
+/// failover to that replica keeps it.
 public enum Durability: String, Sendable, CaseIterable {
     case standard, strict, replicated
 

@@ -2,19 +2,23 @@ import EventLoops
 import RedisClient
 
 /// `--durability replicated`: a 201 waits until Redis confirms that its
-/// write reached a replica. One `WAIT` per loop turn covers every
-/// reservation answered by Redis before it: `WAIT` counts the writes of its
-/// own connection, the loop's, made before it. While one `WAIT` is out,
-/// the next turn's reservations gather for the next.
+/// write reached a replica. `WAIT` counts the writes of its own connection
+/// made before it, so each held answer names the connection its write's
+/// reply came on (on a cluster, the master that ran it), and one `WAIT` per
+/// connection per loop turn covers every reservation it answered before.
+/// A connection that dropped or was made again since cannot vouch for the
+/// write: its answers are released unconfirmed (503; the same
+/// Idempotency-Key gets the 201 later). While a connection's `WAIT` is out,
+/// the next turn's answers on it gather for the next.
 final class ReplicationGate {
     private let loop: EventLoop
     private let redis: any RedisRouting
     private let acksRequired: Int
     private let waitMillis: Int
-    /// Answers held until the next `WAIT` says whether their writes reached
-    /// a replica (true) or not in time (false).
-    private var held: [(Bool) -> Void] = []
-    private var waiting = false
+    /// Answers held until the next `WAIT` on their connection says whether
+    /// their writes reached a replica (true) or not in time (false).
+    private var held: [RedisConnection: [(Bool) -> Void]] = [:]
+    private var waiting: Set<RedisConnection> = []
     private var flushScheduled = false
 
     init(loop: EventLoop, redis: any RedisRouting, acksRequired: Int, waitMillis: Int) {
@@ -26,16 +30,18 @@ final class ReplicationGate {
 
     var isActive: Bool { acksRequired > 0 }
 
-    /// Holds one answer; `release` runs once, on the loop.
-    func hold(_ release: @escaping (Bool) -> Void) {
-        held.append(release)
+    /// Holds one answer whose write's reply came on `connection` (read in
+    /// that reply's completion); `release` runs once, on the loop.
+    func hold(_ connection: RedisConnection?, _ release: @escaping (Bool) -> Void) {
+        guard let connection else { return release(false) }
+        held[connection, default: []].append(release)
         scheduleFlush()
     }
 
     /// After the turn's other events: a timer of no delay runs in the
     /// loop's next pass, once the replies read in this one are handled.
     private func scheduleFlush() {
-        guard !flushScheduled, !waiting else { return }
+        guard !flushScheduled else { return }
         flushScheduled = true
         loop.schedule(afterMillis: 0) { [weak self] in
             self?.flushScheduled = false
@@ -44,17 +50,16 @@ final class ReplicationGate {
     }
 
     private func flush() {
-        guard !held.isEmpty, !waiting else { return }
-        let batch = held
-        held.removeAll(keepingCapacity: true)
-        waiting = true
-        // (One Redis: the slot is not used. A cluster will need one WAIT
-        // per master its reservations went to.)
-        redis.send(["WAIT", String(acksRequired), String(waitMillis)], slot: 0) { [weak self] result in
-            let confirmed = (try? result.get().integer).flatMap { $0 } ?? 0
-            for release in batch { release(confirmed >= Int64(self?.acksRequired ?? 1)) }
-            self?.waiting = false
-            if self?.held.isEmpty == false { self?.scheduleFlush() }
+        for (connection, batch) in held where !waiting.contains(connection) && !batch.isEmpty {
+            held[connection] = nil
+            waiting.insert(connection)
+            redis.send(["WAIT", String(acksRequired), String(waitMillis)], on: connection) { [weak self] result in
+                let confirmed = (try? result.get().integer).flatMap { $0 } ?? 0
+                for release in batch { release(confirmed >= Int64(self?.acksRequired ?? 1)) }
+                guard let self else { return }
+                waiting.remove(connection)
+                if held[connection]?.isEmpty == false { scheduleFlush() }
+            }
         }
     }
 }

@@ -211,7 +211,8 @@ final class ReservationDesk {
     private func sendOnceReplicated(_ reservation: Reservation, outcome: String, hasKey: Bool,
                                     to exchange: LoopBound<HTTPExchange>) {
         let metrics = metrics
-        replication.hold { replicated in
+        // In the reply's completion: the connection that made the write.
+        replication.hold(redis.replyingConnection) { replicated in
             guard replicated else {
                 metrics.reservationOutcome("unavailable")
                 return exchange.wrapped.send(.problem(.unavailable(Self.unreplicatedDetail(hasKey: hasKey), retryAfterSeconds: 1)))
