@@ -21,6 +21,8 @@ struct Serve: ParsableCommand {
     var redisCluster: String?
     @Option(help: "SQLite database file (env ALLOT_DB); default: <data-dir>/allot.db.") var db: String?
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
+    @Option(help: "This node's name, unique among the nodes sharing a Redis (env ALLOT_NODE_ID; default HOST:PORT).")
+    var nodeID: String?
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "standard (Redis AOF fsync every second), strict (fsync before every 201) or replicated (a replica confirms before every 201; needs --redis or --redis-cluster); env ALLOT_DURABILITY.")
@@ -57,6 +59,10 @@ struct Serve: ParsableCommand {
         config.connectionsPerAddressMax = connectionsPerAddressMax
         config.requestDeadlineSeconds = requestDeadlineSeconds
         config.databasePath = db ?? environment["ALLOT_DB"] ?? dataDir + "/allot.db"
+        config.nodeID = nodeID ?? environment["ALLOT_NODE_ID"] ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+        guard !config.nodeID.isEmpty, config.nodeID.utf8.count <= 100, !config.nodeID.contains("|") else {
+            throw ValidationError("--node-id is 1 to 100 bytes without '|'")
+        }
         config.adminToken = environment["ALLOT_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         config.citizenSecret = try CitizenSecret.load(environment: environment, dataDirectory: dataDir)
         let proxies = trustedProxies.isEmpty

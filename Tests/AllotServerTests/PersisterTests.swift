@@ -59,7 +59,7 @@ import Testing
         let replies = try stack.redis.pipeline([
             ["MULTI"],
             ["XADD", stream, "*", "id", lost, "r", "confirmed|s0|hall|ABCD-EFGH|k4|1700000000000|1700000000000"],
-            ["XREADGROUP", "GROUP", "persist", "persister", "COUNT", "10", "STREAMS", stream, ">"],
+            ["XREADGROUP", "GROUP", "persist", "persister-" + stack.server.config.nodeID, "COUNT", "10", "STREAMS", stream, ">"],
             ["EXEC"],
         ])
         #expect(replies[3].elements?[1].elements?.count == 1, "the entry was not handed over")

@@ -153,7 +153,9 @@ final class Dispatcher {
     }
 
     private func readiness() -> Answer {
+        // A node standing by for the writer lease does not write SQLite.
         let sqliteOK = shared.health.sqliteWritable.load(ordering: .relaxed)
+            || !shared.health.holdsWriterLease.load(ordering: .relaxed)
         guard redis.isConnected, sqliteOK else {
             return .problem(.unavailable(redis.isConnected ? "SQLite is not writable" : "Redis is unreachable"))
         }

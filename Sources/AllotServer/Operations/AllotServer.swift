@@ -39,6 +39,9 @@ public final class AllotServer: @unchecked Sendable {
         persistSettings.blockMillis = config.persistBlockMillis
         persistSettings.retireEveryMillis = config.retireEveryMillis
         persistSettings.hotSetSweepMillis = config.hotSetSweepMillis
+        persistSettings.nodeID = config.nodeID
+        persistSettings.consumer = "persister-" + config.nodeID
+        persistSettings.writerLeaseMillis = config.writerLeaseMillis
         persister = Persister(settings: persistSettings, logger: logger, health: health, metrics: metrics)
         shared = SharedServices(config: config, logger: logger, admin: admin, tokens: tokens, metrics: metrics,
                                 health: health)

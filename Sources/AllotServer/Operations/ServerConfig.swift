@@ -9,6 +9,12 @@ public struct ServerConfig: Sendable {
     /// One Redis (`--redis`) or a cluster's seeds (`--redis-cluster`).
     public var redis = RedisDeployment.single(ClusterNodeAddress(host: "127.0.0.1", port: 6379))
     public var databasePath = "var/allot.db"
+    /// This node's name: in its stream consumer's name and its writer lease.
+    /// Unique per node (`allot serve --node-id`; default host name and port).
+    public var nodeID = "allot"
+    /// How long the SQLite writer lease lives unrenewed (a standby on the
+    /// same database takes over this long after the holder stopped).
+    public var writerLeaseMillis = 10_000
     /// Bearer token of the bootstrap admin (`ALLOT_ADMIN_TOKEN`); nil: the
     /// admin API answers 401 to everyone.
     public var adminToken: String?

@@ -51,7 +51,8 @@ extension AdminStore {
             }
         }
         guard let oldest else { return 0 }
-        return max(0, nowMillis - oldest)
+        // At least 1 while anything is outstanding: 0 means caught up.
+        return max(1, nowMillis - oldest)
     }
 
     static func lastDeliveredID(_ groups: RedisReply) -> String? {

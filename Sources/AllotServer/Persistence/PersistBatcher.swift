@@ -34,6 +34,9 @@ final class PersistBatcher {
     private var retiredAt: Int64 = 0
     private var movesSweptAt: Int64 = 0
     private let moveSweeper: TransferSweeper
+    /// Only the lease holder reads the streams and writes SQLite.
+    private let lease: WriterLease
+    private var fence: Int64 = 0
     /// 0: the hot set is swept at the first round.
     private var sweptAt: Int64 = 0
     private var leafMaker = EventLedger.LeafMaker()
@@ -55,14 +58,35 @@ final class PersistBatcher {
         self.health = health
         self.metrics = metrics
         moveSweeper = TransferSweeper(logger: logger)
+        lease = WriterLease(redis: redis, nodeID: settings.nodeID, lifeMillis: settings.writerLeaseMillis)
     }
 
-    func close() { redis.close() }
+    func close() {
+        lease.release()
+        redis.close()
+    }
 
     /// One read–write–ack round; returns the entries written.
     @discardableResult
     func round() throws -> Int {
         let now = monotonicMicros() / 1000
+        guard let held = lease.ensure() else {
+            // Standing by: another process writes SQLite.
+            health.holdsWriterLease.store(false, ordering: .relaxed)
+            fence = 0
+            lastRoundReadNewEntries = true
+            Thread.sleep(forTimeInterval: Double(settings.blockMillis) / 1000)
+            return 0
+        }
+        if held != fence {
+            // Taken (again): every stream's entries pending with an earlier
+            // holder are claimed before anything else is read.
+            logger.info("writer lease taken", metadata: ["holder": "\(lease.holder)", "fence": "\(held)"])
+            fence = held
+            follow([])
+            recovered.removeAll()
+            health.holdsWriterLease.store(true, ordering: .relaxed)
+        }
         if sweptAt == 0 || now - sweptAt >= Int64(settings.hotSetSweepMillis) {
             try sweepHotSet()
             sweptAt = now
@@ -147,12 +171,14 @@ final class PersistBatcher {
         campaignOfStream = Dictionary(uniqueKeysWithValues: streams.map { ($0.stream, $0) })
     }
 
-    /// Takes over entries a dead consumer read but never acknowledged.
+    /// Takes over entries an earlier lease holder read but never
+    /// acknowledged: only the holder reads, so any other consumer's are
+    /// abandoned (one that wakes up later can no longer write SQLite).
     private func claimAbandoned(_ keys: CampaignKeys) throws {
         var cursor = "0-0"
         repeat {
             let reply = try redis.checked(["XAUTOCLAIM", keys.stream, GlobalKeys.persistGroup, settings.consumer,
-                                           String(settings.claimIdleMillis), cursor, "COUNT", "1000", "JUSTID"],
+                                           "0", cursor, "COUNT", "1000", "JUSTID"],
                                           slot: keys.slot)
             cursor = reply.elements?.first?.text ?? "0-0"
         } while cursor != "0-0"
@@ -177,7 +203,7 @@ final class PersistBatcher {
                     // Nothing read (BLOCK ran out): no write lock taken.
                     guard reply.count > 0 else { return }
                     try begin()
-                    if writer == nil { writer = try EventWriter(database) }
+                    if writer == nil { writer = try EventWriter(database, fence: fence) }
                     try write(reply, with: &writer!, into: &batch)
                 }
             }
@@ -258,7 +284,8 @@ final class PersistBatcher {
         var seq: Int64
         var root = EventLedger.RootHasher()
 
-        init(_ database: SQLiteDatabase) throws {
+        init(_ database: SQLiteDatabase, fence: Int64) throws {
+            try WriterLease.claim(fence, in: database)
             upsert = try database.statement(Schema.reservationUpsert)
             insertEvent = try database.statement(Schema.eventInsert)
             let lastSeq = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM reservation_events").rows { $0.int(0) }
@@ -384,7 +411,7 @@ final class PersistBatcher {
 
     /// Proves SQLite takes writes, for /readyz, when there is nothing to write.
     private func probeSQLite() throws {
-        try database.execute("BEGIN IMMEDIATE; COMMIT")
+        try database.transaction { try WriterLease.claim(fence, in: database) }
         health.sqliteWritable.store(true, ordering: .relaxed)
     }
 }

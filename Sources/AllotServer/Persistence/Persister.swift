@@ -17,7 +17,13 @@ final class Persister: Sendable {
     struct Settings: Sendable {
         var databasePath: String
         var redis: RedisDeployment
+        /// This node's consumer name in the streams' group.
         var consumer = "persister"
+        /// This node (in the writer lease, WriterLease).
+        var nodeID = "allot"
+        /// How long the writer lease lives unrenewed: a standby takes over
+        /// this long after the holder stopped.
+        var writerLeaseMillis = 10_000
         var batchRowsMax = 2_000
         var blockMillis = 100
         /// Group commit: after a batch smaller than `batchRowsMax`, the next
@@ -26,8 +32,6 @@ final class Persister: Sendable {
         /// one audit row each), not a batch per handful of rows. Adds at
         /// most this much to the persistence lag; a 201 never waits for it.
         var batchGatherMillis = 20
-        /// Another consumer's entries idle this long are taken over.
-        var claimIdleMillis = 30_000
         var trimEveryMillis = 1_000
         /// How often campaigns whose booking has ended are checked for
         /// leaving the hot set.
@@ -108,4 +112,7 @@ final class Persister: Sendable {
 /// The health a persister reports to the loops' `/readyz`.
 final class SharedHealth: Sendable {
     let sqliteWritable = Atomic<Bool>(false)
+    /// This node holds the writer lease (else it stands by, and its
+    /// readiness does not depend on SQLite).
+    let holdsWriterLease = Atomic<Bool>(false)
 }

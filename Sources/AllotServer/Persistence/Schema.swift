@@ -4,6 +4,10 @@ import SQLiteStore
 /// reservations. WAL with synchronous=FULL: one fsync per committed batch.
 public enum Schema {
     static let statements = [
+        // The fence of the last writer-lease holder that wrote (WriterLease).
+        """
+        CREATE TABLE IF NOT EXISTS writer_fence (only INTEGER PRIMARY KEY CHECK (only = 1), fence INTEGER NOT NULL)
+        """,
         """
         CREATE TABLE IF NOT EXISTS campaigns (
           id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, id_scheme TEXT NOT NULL,

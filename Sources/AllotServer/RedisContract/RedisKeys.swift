@@ -83,6 +83,10 @@ enum GlobalKeys {
     static let campaignsSlot = ClusterSlot.of(campaigns)
     static let routesSlot = ClusterSlot.of(routes)
     static let persistGroup = "persist"
+    /// The SQLite writer's lease and its fencing counter (one slot).
+    static let writerLease = "{allot:writer}:lease"
+    static let writerFence = "{allot:writer}:fence"
+    static let writerSlot = ClusterSlot.of(writerLease)
 }
 
 /// Where all of a campaign's keys are: its home (configuration, capacities,

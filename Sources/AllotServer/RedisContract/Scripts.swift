@@ -45,7 +45,7 @@ struct StoredFunction: Sendable {
 enum Scripts {
     /// Shared by the functions: the token bucket maths (token_bucket.lua).
     static let preludes = ["token_bucket"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -55,7 +55,8 @@ enum Scripts {
     static let debit = make("debit")
     static let credit = make("credit")
     static let settle = make("settle")
-    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle]
+    static let lease = make("lease")
+    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

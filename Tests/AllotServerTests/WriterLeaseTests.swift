@@ -1,0 +1,74 @@
+@testable import AllotServer
+import AllotDomain
+import EventLoops
+import Foundation
+import Logging
+import RedisClient
+import SQLiteStore
+import Testing
+
+/// One SQLite writer among the nodes sharing a database: the holder of the
+/// writer lease; a standby takes over when it ends, and a holder that lost
+/// it can no longer write.
+@Suite(.serialized) struct WriterLeaseTests {
+    @Test func aStandbyTakesOverAnExpiredLeaseAndTheOldHolderIsFencedOut() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let redis = RedisSyncClient(host: "127.0.0.1", port: stack.redis.port)
+        defer { redis.close() }
+        let database = try Schema.open(path: stack.directory + "/fenced.db")
+        let first = WriterLease(redis: redis, nodeID: "a", lifeMillis: 300)
+        let second = WriterLease(redis: redis, nodeID: "b", lifeMillis: 300)
+        // The running server holds the real lease: these take a fresh one.
+        _ = try redis.command(["DEL", GlobalKeys.writerLease])
+        let firstFence = try #require(first.ensure())
+        #expect(second.ensure() == nil)
+        try database.transaction { try WriterLease.claim(firstFence, in: database) }
+        // The first stops renewing (paused); its lease runs out.
+        Thread.sleep(forTimeInterval: 0.4)
+        let secondFence = try #require(second.ensure())
+        #expect(secondFence > firstFence)
+        try database.transaction { try WriterLease.claim(secondFence, in: database) }
+        // The first wakes up: its write is refused and rolled back.
+        #expect(throws: WriterLease.FencedOut.self) {
+            try database.transaction {
+                try database.execute("INSERT INTO tokens (name, role, digest, created_at) VALUES ('a', 'staff', 'd', 0)")
+                try WriterLease.claim(firstFence, in: database)
+            }
+        }
+        #expect(try database.statement("SELECT COUNT(*) FROM tokens").rows { $0.int(0) } == [0])
+        // And it learns it is no longer the holder once it asks.
+        #expect(first.ensure(nowMicros: monotonicMicros() + 1_000_000) == nil)
+        // A clean stop lets the lease go at once.
+        second.release()
+        #expect(first.ensure() != nil)
+    }
+
+    @Test func twoNodesOnOneDatabaseShareTheWorkAndTheStandbyTakesOver() throws {
+        let stack = try LiveStack { $0.nodeID = "node-a" }
+        defer { stack.shutdown() }
+        try stack.makeCampaign("lease", capacity: 100)
+        var second = stack.server.config
+        second.nodeID = "node-b"
+        second.port = 0
+        let standby = AllotServer(config: second, logger: Logger(label: "standby"))
+        try standby.start()
+        defer { standby.stop() }
+        // The standby serves citizens (once its loops have read the campaign);
+        // the first node writes SQLite.
+        let viaStandby = HTTPClient(port: standby.port)
+        #expect(waitUntil { (0..<8).allSatisfy { _ in (try? HTTPClient(port: standby.port).get("/v1/campaigns/lease").status) == 200 } })
+        for citizen in 0..<5 { #expect(try stack.reserve(viaStandby, campaign: "lease", citizen: "s\(citizen)", slot: "s0").status == 201) }
+        _ = try stack.waitForPersistence("lease", expected: 5)
+        #expect(try viaStandby.get("/readyz").status == 200)
+        #expect(try stack.redis.command(["GET", GlobalKeys.writerLease]).text?.hasPrefix("node-a/") == true)
+        // The first node stops: the standby takes the lease and persists.
+        stack.server.stop()
+        #expect(try waitUntil { try stack.redis.command(["GET", GlobalKeys.writerLease]).text?.hasPrefix("node-b/") == true })
+        for citizen in 5..<10 { #expect(try stack.reserve(viaStandby, campaign: "lease", citizen: "s\(citizen)", slot: "s0").status == 201) }
+        #expect(try waitUntil(seconds: 10) {
+            try stack.sqlite().statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = 'lease'").rows { $0.int(0) } == [10]
+        })
+        #expect(try invariantViolations(stack, campaign: "lease", limit: 1).isEmpty)
+    }
+}
