@@ -42,11 +42,12 @@ public struct CampaignBuckets: Equatable, Sendable {
     }
 
     /// A bucket's share of the campaign-wide rate limit: each bucket admits
-    /// 1/count of the rate and of the burst (at least one token) for its own
-    /// citizens. Citizens spread evenly over buckets, so the total stays
-    /// near the policy; when demand comes from few buckets it is below it
-    /// (each still at most its share), never above by more than the burst's
-    /// rounding up.
+    /// 1/count of the rate and of the burst for its own citizens. Citizens
+    /// spread evenly over buckets, so the total stays near the policy; when
+    /// demand comes from few buckets it is below it (each still at most its
+    /// share). Above it only by rounding: each share's burst is rounded up
+    /// to a whole token and its rate to at least the least one allowed, so
+    /// the sum may exceed a small policy (burst 10 over 64 buckets: 64).
     public func share(of policy: BucketPolicy) -> BucketPolicy {
         guard count > 1 else { return policy }
         let rate = max(BucketPolicy.rateRange.lowerBound, policy.rate / Double(count))

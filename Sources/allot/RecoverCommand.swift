@@ -27,7 +27,9 @@ struct RecoverCommand: ParsableCommand {
         }
         let recovery = try Recovery(databasePath: database.path, redis: deployment, logger: Logger(label: "allot"))
         for report in try recovery.run() {
-            if report.rebuilt {
+            if let reason = report.notRebuilt {
+                print("\(report.campaign): \(reason)")
+            } else if report.rebuilt {
                 print("\(report.campaign): rebuilt, \(report.slots) slots, \(report.reservations) reservations, \(report.placesTaken) places taken")
             } else {
                 print("\(report.campaign): present in Redis, left alone")

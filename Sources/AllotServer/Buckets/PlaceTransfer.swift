@@ -22,6 +22,14 @@ struct PlaceTransfer: Equatable {
     enum Source: Equatable {
         case pool
         case bucket(Int)
+
+        /// The pool is in the campaign's home.
+        func keys(_ campaign: String, of buckets: CampaignBuckets) -> CampaignKeys {
+            switch self {
+            case .pool: CampaignKeys(campaign)
+            case .bucket(let bucket): CampaignKeys(campaign, bucket: bucket, of: buckets)
+            }
+        }
     }
 
     enum Amount: Equatable {
@@ -34,14 +42,16 @@ struct PlaceTransfer: Equatable {
         case debit(Amount)
         case credit(places: Int)
         case settle(places: Int)
-        /// The move is over: `places` reached the target (0: the source had none).
-        case done(places: Int)
+        /// The move is over: `places` reached the target. 0: the source had
+        /// none, and `inTransit` of the slot's places were on their way out
+        /// of it then (moves debited and not settled).
+        case done(places: Int, inTransit: Int = 0)
     }
 
     /// How long a move's credit and settled marks live: a move left
     /// half-way longer than this is not finished by the sweeper (it could
     /// not tell whether it was credited), but reported.
-    static let markSeconds = 7 * 24 * 3600
+    static let markSeconds = 24 * 3600
 
     let id: String
     let campaign: String
@@ -50,12 +60,7 @@ struct PlaceTransfer: Equatable {
     let source: Source
     let target: Int
 
-    var sourceKeys: CampaignKeys {
-        switch source {
-        case .pool: CampaignKeys(campaign)
-        case .bucket(let bucket): CampaignKeys(campaign, bucket: bucket, of: buckets)
-        }
-    }
+    var sourceKeys: CampaignKeys { source.keys(campaign, of: buckets) }
 
     var targetKeys: CampaignKeys { CampaignKeys(campaign, bucket: target, of: buckets) }
 
@@ -99,8 +104,9 @@ struct PlaceTransfer: Equatable {
         if let message = reply.errorMessage { throw ContractViolation("transfer: \(message)") }
         switch step {
         case .debit:
-            guard let places = reply.integer, places >= 0 else { throw ContractViolation("debit: not a count") }
-            return places == 0 ? .done(places: 0) : .credit(places: Int(places))
+            // A count taken, or minus the places on their way out (none taken).
+            guard let places = reply.integer else { throw ContractViolation("debit: not a count") }
+            return places > 0 ? .credit(places: Int(places)) : .done(places: 0, inTransit: Int(-places))
         case .credit(let places):
             guard reply.integer == 0 || reply.integer == 1 else { throw ContractViolation("credit: not 0 or 1") }
             return .settle(places: places)

@@ -21,10 +21,7 @@ struct TransferSweeper {
         var finished = 0
         let sources: [PlaceTransfer.Source] = [.pool] + (0..<buckets.count).map { .bucket($0) }
         for source in sources {
-            let keys = switch source {
-            case .pool: CampaignKeys(campaign)
-            case .bucket(let bucket): CampaignKeys(campaign, bucket: bucket, of: buckets)
-            }
+            let keys = source.keys(campaign, of: buckets)
             let records = try redis.checked(["HGETALL", keys.transfers], slot: keys.slot).pairs ?? [:]
             guard !records.isEmpty else { continue }
             let now = try Self.millis(try redis.checked(["TIME"], slot: keys.slot))

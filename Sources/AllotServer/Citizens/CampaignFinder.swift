@@ -24,7 +24,7 @@ final class CampaignFinder {
     private let redis: any RedisRouting
     private let staleMillisMax: Int
     private var fetched: [String: (view: CampaignView?, atMicros: Int64)] = [:]
-    private var routes: [UInt32: String] = [:]
+    private var routes: [UInt32: RouteTarget] = [:]
     private var fetches = TokenBucket(policy: fetchPolicy, nowMicros: monotonicMicros())
 
     init(catalog: Catalog, redis: any RedisRouting, staleMillisMax: Int) {
@@ -72,17 +72,17 @@ final class CampaignFinder {
         }
     }
 
-    /// The id of the campaign with `route` (nil: no campaign has it).
-    func campaignID(route: UInt32, completion: @escaping (Result<String?, Problem>) -> Void) {
-        if let id = freshCatalog?.routes[route] ?? routes[route] { return completion(.success(id)) }
+    /// The campaign (and bucket) with `route` (nil: no campaign has it).
+    func target(route: UInt32, completion: @escaping (Result<RouteTarget?, Problem>) -> Void) {
+        if let target = freshCatalog?.routes[route] ?? routes[route] { return completion(.success(target)) }
         redis.send(["HGET", GlobalKeys.routes, String(route)], slot: GlobalKeys.routesSlot) { [self] result in
             guard case .success(let reply) = result else {
                 return completion(.failure(.unavailable("reservations are not available")))
             }
-            guard let id = reply.text, OperatorID.isValid(id) else { return completion(.success(nil)) }
+            guard let target = reply.text.flatMap(RedisConfig.routeTarget) else { return completion(.success(nil)) }
             if routes.count >= Self.routesMax { routes.removeAll(keepingCapacity: true) }
-            routes[route] = id
-            completion(.success(id))
+            routes[route] = target
+            completion(.success(target))
         }
     }
 

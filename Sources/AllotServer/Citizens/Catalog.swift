@@ -12,8 +12,8 @@ final class Catalog {
     private let loop: EventLoop
     private let redis: any RedisRouting
     private(set) var campaigns: [String: CampaignView] = [:]
-    /// Route → campaign id of the hot campaigns.
-    private(set) var routes: [UInt32: String] = [:]
+    /// Route → campaign (and bucket) of the hot campaigns.
+    private(set) var routes: [UInt32: RouteTarget] = [:]
     /// Monotonic time of the last refresh that reached Redis; 0: never.
     private(set) var refreshedAtMicros: Int64 = 0
     private var refreshInFlight = false
@@ -73,8 +73,11 @@ final class Catalog {
         let finish = { [self] in
             if !failed {
                 campaigns = next
-                routes = Dictionary(next.values.flatMap { view in view.routes.map { ($0, view.campaign.id) } },
-                                    uniquingKeysWith: { first, _ in first })
+                routes = Dictionary(next.values.flatMap { view in
+                    view.routes.enumerated().map { bucket, route in
+                        (route, RouteTarget(campaign: view.campaign.id, spreadBucket: view.layout.isSpread ? bucket : nil))
+                    }
+                }, uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)
                 refreshedAtMicros = monotonicMicros()
             }
@@ -91,8 +94,7 @@ final class Catalog {
                         if view.layout.isSpread {
                             // Each bucket's places, from its own shard.
                             outstanding += 1
-                            readBuckets(of: view) { read in
-                                if !read { failed = true }
+                            readBuckets(of: view) {
                                 outstanding -= 1
                                 if outstanding == 0 { finish() }
                             }
@@ -108,22 +110,20 @@ final class Catalog {
     }
 
     /// Reads every bucket's places of a spread campaign (one call a bucket,
-    /// all at once) and sets its totals; `done(false)` if any failed.
-    private func readBuckets(of view: CampaignView, done: @escaping (Bool) -> Void) {
+    /// all at once; places moving out of a bucket count as its own) and
+    /// sets its totals. A bucket that could not be read keeps its last
+    /// count: one unreachable shard does not blind the loop to the others.
+    private func readBuckets(of view: CampaignView, done: @escaping () -> Void) {
         let pool = view.pool
-        var buckets = Array(repeating: [String: Int](), count: view.layout.buckets.count)
-        var outstanding = buckets.count, failed = false
+        var buckets = view.bucketRemaining
+        var outstanding = buckets.count
         for (bucket, keys) in view.layout.bucketKeys.enumerated() {
-            redis.send(["HGETALL", keys.remaining], slot: keys.slot) { result in
-                if case .success(let reply) = result, reply.errorMessage == nil {
-                    buckets[bucket] = reply.integerPairs
-                } else {
-                    failed = true
-                }
+            redis.run(Scripts.bucketPlaces, slot: keys.slot, keys: [keys.remaining, keys.transfers], arguments: []) { result in
+                if case .success(let reply) = result, reply.errorMessage == nil { buckets[bucket] = reply.integerPairs }
                 outstanding -= 1
                 guard outstanding == 0 else { return }
-                if !failed { view.placesRead(pool: pool, buckets: buckets) }
-                done(!failed)
+                view.placesRead(pool: pool, buckets: buckets)
+                done()
             }
         }
     }

@@ -97,28 +97,17 @@ final class ReservationLookup {
     }
 
     /// Finds the campaign and bucket holding reservation `id`, with its
-    /// record: the record's HGET, after the route's campaign (and, outside
-    /// the hot set, its configuration) if this loop does not know them.
+    /// record: at most two Redis calls (the route's campaign and bucket if
+    /// this loop does not know them, then the record).
     private func locate(_ id: ReservationID, completion: @escaping (Result<Located, Problem>) -> Void) {
-        let route = id.route(cipher: shared.routes)
-        finder.campaignID(route: route) { [self] found in
+        finder.target(route: id.route(cipher: shared.routes)) { [self] found in
             switch found {
             case .failure(let problem): completion(.failure(problem))
             case .success(nil): completion(.failure(.notFound("no such reservation")))
-            case .success(let campaign?):
-                finder.campaign(campaign) { [self] view in
-                    switch view {
-                    case .failure(let problem): return completion(.failure(problem))
-                    case .success(nil): return completion(.failure(.notFound("no such reservation")))
-                    case .success(let view?):
-                        guard let first = view.route, let bucket = view.layout.buckets.bucket(ofRoute: route, firstRoute: first) else {
-                            return completion(.failure(.notFound("no such reservation")))
-                        }
-                        let keys = view.layout.bucketKeys[bucket]
-                        redis.send(["HGET", keys.records, id.text], slot: keys.slot) { [self] result in
-                            completion(record(result).map { Located(campaign: campaign, bucket: bucket, keys: keys, record: $0) })
-                        }
-                    }
+            case .success(let target?):
+                let keys = CampaignKeys(target)
+                redis.send(["HGET", keys.records, id.text], slot: keys.slot) { [self] result in
+                    completion(record(result).map { Located(campaign: target.campaign, bucket: target.bucket, keys: keys, record: $0) })
                 }
             }
         }

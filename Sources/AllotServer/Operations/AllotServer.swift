@@ -39,6 +39,7 @@ public final class AllotServer: @unchecked Sendable {
         persistSettings.blockMillis = config.persistBlockMillis
         persistSettings.retireEveryMillis = config.retireEveryMillis
         persistSettings.hotSetSweepMillis = config.hotSetSweepMillis
+        persistSettings.moveStaleMillis = config.moveStaleMillis
         persistSettings.nodeID = config.nodeID
         persistSettings.consumer = "persister-" + config.nodeID
         persistSettings.writerLeaseMillis = config.writerLeaseMillis

@@ -47,6 +47,9 @@ public struct ServerConfig: Sendable {
     /// How often the persister looks for campaigns a node that died
     /// mid-change left out of the hot set (HotSet.swift).
     public var hotSetSweepMillis = 60_000
+    /// A move of places between shards this old is finished by the
+    /// persister's sweeper (its node is taken to have stopped half-way).
+    public var moveStaleMillis = 10_000
     public var shutdownDrainMillisMax = 5_000
     /// Failed token checks an address may make: a burst, then a slow trickle.
     public var authFailurePolicy = BucketPolicy(rate: 0.2, burst: 10)!

@@ -57,7 +57,7 @@ final class PersistBatcher {
         self.logger = logger
         self.health = health
         self.metrics = metrics
-        moveSweeper = TransferSweeper(logger: logger)
+        moveSweeper = TransferSweeper(staleMillis: Int64(settings.moveStaleMillis), logger: logger)
         lease = WriterLease(redis: redis, nodeID: settings.nodeID, lifeMillis: settings.writerLeaseMillis)
     }
 
@@ -150,9 +150,7 @@ final class PersistBatcher {
                 next.append(layout)
                 continue
             }
-            let home = CampaignKeys(campaign)
-            let count = try redis.checked(["HGET", home.config, "buckets"], slot: home.slot).text.flatMap { Int($0) } ?? 1
-            let layout = CampaignLayout(campaign, buckets: CampaignBuckets(count) ?? .single)
+            let layout = CampaignLayout(campaign, buckets: try buckets(of: campaign))
             for keys in layout.bucketKeys {
                 let reply = try redis.command(["XGROUP", "CREATE", keys.stream, GlobalKeys.persistGroup, "0", "MKSTREAM"],
                                               slot: keys.slot)
@@ -162,6 +160,12 @@ final class PersistBatcher {
             next.append(layout)
         }
         follow(next)
+    }
+
+    /// A campaign's buckets, as SQLite (the record of configuration) says:
+    /// a Redis that lost a config hash cannot hide a bucket's stream.
+    private func buckets(of campaign: String) throws -> CampaignBuckets {
+        try StoredConfig(database: database).campaign(campaign)?.buckets ?? .single
     }
 
     /// Reads these campaigns' streams from now on.
@@ -196,21 +200,30 @@ final class PersistBatcher {
             var batch = WrittenBatch()
             var writer: EventWriter?
             for read in reads {
-                // The reply is read where hiredis keeps it: fields are bound
-                // to SQLite as slices of it, with no String per field.
-                try redis.withReply(read.arguments, slot: read.slot) { reply in
-                    if let message = reply.errorMessage { throw RedisError(message) }
-                    // Nothing read (BLOCK ran out): no write lock taken.
-                    guard reply.count > 0 else { return }
-                    try begin()
-                    if writer == nil { writer = try EventWriter(database, fence: fence) }
-                    try write(reply, with: &writer!, into: &batch)
+                do {
+                    // The reply is read where hiredis keeps it: fields are bound
+                    // to SQLite as slices of it, with no String per field.
+                    try redis.withReply(read.arguments, slot: read.slot) { reply in
+                        if let message = reply.errorMessage { throw RedisError(message) }
+                        // Nothing read (BLOCK ran out): no write lock taken.
+                        guard reply.count > 0 else { return }
+                        try begin()
+                        if writer == nil { writer = try EventWriter(database, fence: fence) }
+                        try write(reply, with: &writer!, into: &batch)
+                    }
+                } catch let error as RedisError where reads.count > 1 && !error.description.contains("NOGROUP") {
+                    // One shard away (a failover): the others' events still
+                    // go to SQLite. What it handed over unread waits in this
+                    // consumer's pending list (the id-0 rereads).
+                    logger.warning("stream read failed; the other shards' are written", metadata: ["error": "\(error)"])
+                    batch.unreadSlots.insert(read.slot)
                 }
             }
             if let writer { try seal(writer, into: &batch) }
             return batch
         })
-        for (keys, id) in zip(streams, ids) where id == "0" && batch.acks[keys.stream] == nil {
+        if !batch.unreadSlots.isEmpty { lastRoundReadNewEntries = false }
+        for (keys, id) in zip(streams, ids) where id == "0" && batch.acks[keys.stream] == nil && !batch.unreadSlots.contains(keys.slot) {
             recovered.insert(keys.stream)
         }
         guard batch.entries > 0 else {
@@ -271,6 +284,8 @@ final class PersistBatcher {
         var events: ClosedRange<Int64>?
         var auditID: Int64 = 0
         var campaignsChanged: Set<String> = []
+        /// Slots whose read failed this round (a shard away).
+        var unreadSlots: Set<Int> = []
         /// Filled only when the log level is debug.
         var debugEvents: [(status: String, campaign: String, slot: String, actor: String, seq: Int64)] = []
     }
@@ -403,7 +418,7 @@ final class PersistBatcher {
     }
 
     private func sweepHotSet() throws {
-        for campaign in try HotSet.sweep(redis) {
+        for campaign in try HotSet.sweep(redis, consumerGroup: GlobalKeys.persistGroup, buckets: buckets(of:)) {
             logger.warning("campaign put back in the hot set (a node stopped between a change and its hand-off)",
                            metadata: ["campaign": "\(campaign)"])
         }

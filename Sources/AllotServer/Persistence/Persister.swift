@@ -39,8 +39,10 @@ final class Persister: Sendable {
         /// How often the hot set is checked for campaigns a dead node left
         /// out of it (HotSet.swift).
         var hotSetSweepMillis = 60_000
-        /// How often moves of places left half-way are looked for.
+        /// How often moves of places left half-way are looked for, and how
+        /// old one must be to count as left.
         var moveSweepMillis = 2_000
+        var moveStaleMillis = 10_000
         var retryDelayMillis = 200
     }
 

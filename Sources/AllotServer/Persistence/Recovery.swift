@@ -17,8 +17,11 @@ import SQLiteStore
 public struct Recovery {
     public struct CampaignReport: Sendable {
         public let campaign: String
-        /// False: Redis still had it, so it was left as it was.
+        /// False: Redis still had it, so it was left as it was (or, see
+        /// `notRebuilt`, only part of it).
         public let rebuilt: Bool
+        /// Why a campaign Redis holds only part of was not rebuilt.
+        public var notRebuilt: String? = nil
         public let slots: Int
         public let reservations: Int
         public let placesTaken: Int
@@ -45,9 +48,24 @@ public struct Recovery {
         guard let campaign = try config.campaign(id) else { throw RedisError("campaign \(id) vanished from SQLite") }
         let layout = campaign.layout
         let keys = layout.home
-        if try redis.checked(["EXISTS", keys.config], slot: keys.slot).integer == 1 {
+        // A spread campaign's home and buckets may be on different masters,
+        // and a cluster may lose some of them.
+        let present = try ([keys] + (layout.isSpread ? layout.bucketKeys : [])).map {
+            try redis.checked(["EXISTS", $0.config], slot: $0.slot).integer == 1
+        }
+        if present.allSatisfy({ $0 }) {
             logger.info("campaign present in Redis, left alone", metadata: ["campaign": "\(id)"])
             return CampaignReport(campaign: id, rebuilt: false, slots: 0, reservations: 0, placesTaken: 0)
+        }
+        if present.contains(true) {
+            // What the surviving buckets hold (places, holdings, and events
+            // SQLite may not have yet) cannot be reconciled from SQLite alone:
+            // rebuilding would oversell. Refused, loudly.
+            let lost = zip(["home"] + (0..<layout.bucketKeys.count).map { "bucket \($0)" }, present).filter { !$0.1 }.map(\.0)
+            logger.error("campaign partly lost in Redis, not rebuilt", metadata: ["campaign": "\(id)", "lost": "\(lost)"])
+            var report = CampaignReport(campaign: id, rebuilt: false, slots: 0, reservations: 0, placesTaken: 0)
+            report.notRebuilt = "partly lost (\(lost.joined(separator: ", "))); not rebuilt, as the rest may hold what SQLite has not"
+            return report
         }
         // Leftovers of an earlier, interrupted recovery are rebuilt from
         // scratch; a bucket's config copy goes first (no booking there).

@@ -19,12 +19,14 @@ enum RedisConfig {
 
     /// Writes a campaign's configuration (and its rate limits, when given),
     /// its routes, and puts it in the hot set that the loops and the
-    /// persister follow. The buckets' copies come first, then the home's
-    /// config hash: a loop that sees the campaign finds every bucket ready,
-    /// and the routes and the set never name a campaign Redis does not have.
+    /// persister follow. First the retired marks go (HotSet.swift: a bucket
+    /// is never open while marked), then the buckets' copies, then the
+    /// home's config hash: a loop that sees the campaign finds every bucket
+    /// ready, and the routes and the set never name a campaign Redis does
+    /// not have.
     static func publishCommands(_ campaign: Campaign, route: UInt32, rateLimits: RateLimits? = nil) -> [RoutedCommand] {
         let layout = CampaignLayout(campaign.id, buckets: campaign.buckets)
-        var commands: [RoutedCommand] = []
+        var commands = HotSet.clearMarks(layout)
         if layout.isSpread {
             for keys in layout.bucketKeys {
                 commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.config] + bookingFields(campaign)))
@@ -35,9 +37,26 @@ enum RedisConfig {
         commands.append(RoutedCommand(slot: layout.home.slot, ["HINCRBY", layout.home.config, "ver", "1"]))
         for bucket in 0..<campaign.buckets.count {
             let bucketRoute = campaign.buckets.route(ofBucket: bucket, firstRoute: route)
-            commands.append(RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(bucketRoute), campaign.id]))
+            commands.append(RoutedCommand(slot: GlobalKeys.routesSlot, ["HSET", GlobalKeys.routes, String(bucketRoute),
+                                                                        routeValue(campaign.id, bucket: bucket, of: campaign.buckets)]))
         }
-        return commands + HotSet.joinCommands(layout)
+        return commands + [HotSet.addCommand(campaign.id)]
+    }
+
+    /// What the routes hash holds for a bucket's route: the campaign id,
+    /// and for a spread campaign `|<bucket>`, so a lookup finds the bucket's
+    /// keys with no other read.
+    static func routeValue(_ campaign: String, bucket: Int, of buckets: CampaignBuckets) -> String {
+        buckets.count == 1 ? campaign : campaign + "|" + String(bucket)
+    }
+
+    /// A routes hash value: the campaign, and its bucket when spread.
+    static func routeTarget(_ value: String) -> RouteTarget? {
+        let parts = value.split(separator: "|", omittingEmptySubsequences: false)
+        guard let campaign = parts.first.map(String.init), OperatorID.isValid(campaign) else { return nil }
+        guard parts.count == 2 else { return parts.count == 1 ? RouteTarget(campaign: campaign, spreadBucket: nil) : nil }
+        guard let bucket = Int(parts[1]), CampaignBuckets.countRange.contains(bucket + 1) else { return nil }
+        return RouteTarget(campaign: campaign, spreadBucket: bucket)
     }
 
     /// Sets a campaign's rate limits: the home keeps them as configured;

@@ -27,7 +27,11 @@ enum HotSet {
     /// per bucket, each bucket having a stream) is cleared before the
     /// campaign is added.
     static func joinCommands(_ layout: CampaignLayout) -> [RoutedCommand] {
-        layout.bucketKeys.map { RoutedCommand(slot: $0.slot, ["HDEL", $0.config, retiredField]) } + [addCommand(layout.campaign)]
+        clearMarks(layout) + [addCommand(layout.campaign)]
+    }
+
+    static func clearMarks(_ layout: CampaignLayout) -> [RoutedCommand] {
+        layout.bucketKeys.map { RoutedCommand(slot: $0.slot, ["HDEL", $0.config, retiredField]) }
     }
 
     static func addCommand(_ campaign: String) -> RoutedCommand { RoutedCommand(slot: slot, ["SADD", key, campaign]) }
@@ -35,8 +39,12 @@ enum HotSet {
     /// Takes a campaign out of the set once retire.lua has marked every
     /// bucket; true when it is out.
     static func retire(_ layout: CampaignLayout, consumerGroup: String, redis: any RedisSyncRouting) throws -> Bool {
+        // A move out of the pool not yet settled: the sweeper, which
+        // follows only hot campaigns, must still finish it.
+        if layout.isSpread, try redis.checked(["HLEN", layout.home.transfers], slot: layout.home.slot).integer != 0 { return false }
         for keys in layout.bucketKeys {
-            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream], arguments: [consumerGroup])
+            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, keys.transfers],
+                                      arguments: [consumerGroup])
             if let message = reply.errorMessage { throw RedisError(message) }
             // A bucket still busy: the ones marked lose their mark with their next change.
             guard reply.integer == 1 else { return false }
@@ -54,23 +62,29 @@ enum HotSet {
         return false
     }
 
-    /// Puts back every campaign that is out of the set without the mark
-    /// (a node died between clearing it and adding the campaign); returns
-    /// them. A campaign Redis holds no config of is left to `allot recover`.
-    static func sweep(_ redis: any RedisSyncRouting) throws -> [String] {
-        let known = try redis.checked(["HVALS", GlobalKeys.routes], slot: GlobalKeys.routesSlot).elements?.compactMap(\.text) ?? []
+    /// Puts back every campaign that is out of the set with a bucket
+    /// unmarked (a node died between clearing the mark and adding the
+    /// campaign), unless retire.lua finds that bucket retirable after all
+    /// (and marks it: a campaign retired before marks existed); returns the
+    /// campaigns put back. A campaign Redis holds no config of is left to
+    /// `allot recover`. `buckets` says how a campaign is spread.
+    static func sweep(_ redis: any RedisSyncRouting, consumerGroup: String,
+                      buckets: (String) throws -> CampaignBuckets) throws -> [String] {
+        let known = try redis.checked(["HVALS", GlobalKeys.routes], slot: GlobalKeys.routesSlot).elements?
+            .compactMap { $0.text.flatMap(RedisConfig.routeTarget)?.campaign } ?? []
         let hot = Set(try redis.checked(["SMEMBERS", key], slot: slot).elements?.compactMap(\.text) ?? [])
         var putBack: [String] = []
-        for campaign in Set(known).subtracting(hot).sorted() where OperatorID.isValid(campaign) {
-            let home = CampaignKeys(campaign)
-            let count = try redis.checked(["HGET", home.config, "buckets"], slot: home.slot).text.flatMap { Int($0) } ?? 1
-            let layout = CampaignLayout(campaign, buckets: CampaignBuckets(count) ?? .single)
-            var unmarked = false
-            for keys in layout.bucketKeys where !unmarked {
+        for campaign in Set(known).subtracting(hot).sorted() {
+            let layout = CampaignLayout(campaign, buckets: try buckets(campaign))
+            var unseen = false
+            for keys in layout.bucketKeys where !unseen {
                 let fields = try redis.checked(["HMGET", keys.config, "status", retiredField], slot: keys.slot).elements ?? []
-                unmarked = fields.count == 2 && fields[0].text != nil && fields[1].text == nil
+                guard fields.count == 2, fields[0].text != nil, fields[1].text == nil else { continue }
+                let retirable = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, keys.transfers],
+                                              arguments: [consumerGroup])
+                unseen = retirable.integer != 1
             }
-            guard unmarked else { continue }
+            guard unseen else { continue }
             let add = addCommand(campaign)
             try redis.checked(add.arguments, slot: add.slot)
             putBack.append(campaign)

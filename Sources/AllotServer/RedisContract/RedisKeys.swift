@@ -26,7 +26,15 @@ struct CampaignKeys: Sendable {
     /// Bucket `bucket` of `buckets`: the home with one bucket, else a tag
     /// of its own, `{c:<cid>:<bucket>}`, so each lands on its own shard.
     init(_ campaign: String, bucket: Int, of buckets: CampaignBuckets) {
-        self.init(campaign, tag: buckets.count == 1 ? "{c:\(campaign)}" : "{c:\(campaign):\(bucket)}")
+        if buckets.count == 1 { self.init(campaign) } else { self.init(campaign, spreadBucket: bucket) }
+    }
+
+    /// Bucket `bucket` of a campaign of several.
+    init(_ campaign: String, spreadBucket bucket: Int) { self.init(campaign, tag: "{c:\(campaign):\(bucket)}") }
+
+    /// Where a routes hash value points (ConfigHash.routeTarget).
+    init(_ target: RouteTarget) {
+        if let bucket = target.spreadBucket { self.init(target.campaign, spreadBucket: bucket) } else { self.init(target.campaign) }
     }
 
     private init(_ campaign: String, tag: String) {
@@ -44,7 +52,7 @@ struct CampaignKeys: Sendable {
 
     var capacity: String { tag + ":cap" }
     /// snapshot.lua's keys, of a home.
-    var snapshotKeys: [String] { [config, remaining, capacity, sites, slots, pool] }
+    var snapshotKeys: [String] { [config, remaining, capacity, sites, slots, pool, transfers] }
     /// Home only, with several buckets: slot → places not handed to a bucket yet.
     var pool: String { tag + ":pool" }
     /// Moves of places out of here not yet settled: id → PlaceTransfer.Record.
@@ -87,6 +95,15 @@ enum GlobalKeys {
     static let writerLease = "{allot:writer}:lease"
     static let writerFence = "{allot:writer}:fence"
     static let writerSlot = ClusterSlot.of(writerLease)
+}
+
+/// What a reservation id's route names: a campaign, and its bucket when
+/// the campaign is spread over several.
+struct RouteTarget: Hashable, Sendable {
+    let campaign: String
+    let spreadBucket: Int?
+
+    var bucket: Int { spreadBucket ?? 0 }
 }
 
 /// Where all of a campaign's keys are: its home (configuration, capacities,

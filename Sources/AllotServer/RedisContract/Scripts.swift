@@ -44,8 +44,8 @@ struct StoredFunction: Sendable {
 /// share one Redis, each calling its own functions.
 enum Scripts {
     /// Shared by the functions: the token bucket maths (token_bucket.lua).
-    static let preludes = ["token_bucket"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease"]
+    static let preludes = ["token_bucket", "places"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -56,7 +56,8 @@ enum Scripts {
     static let credit = make("credit")
     static let settle = make("settle")
     static let lease = make("lease")
-    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease]
+    static let bucketPlaces = make("bucket_places", readOnly: true)
+    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

@@ -13,8 +13,10 @@ final class BucketRefill {
     enum Outcome {
         /// Places arrived: the bucket may hold one for the attempt now.
         case moved
-        /// No source had a place of the slot.
+        /// No source had a place of the slot, and none was on its way.
         case noneLeft
+        /// No source had one, but some were on their way between shards.
+        case inTransit
         /// Redis failed on the way (a move left half-way is the sweeper's).
         case failed
     }
@@ -46,21 +48,21 @@ final class BucketRefill {
             .sorted { (view.bucketRemaining[safe: $0]?[slot.id] ?? 0) > (view.bucketRemaining[safe: $1]?[slot.id] ?? 0) }
         let sources: [(PlaceTransfer.Source, PlaceTransfer.Amount)] =
             [(.pool, .places(view.layout.buckets.refillPlaces(capacity: slot.capacity)))] + others.map { (.bucket($0), .half) }
-        next(sources[...], view: view, bucket: bucket, slot: slot.id, key: key)
+        next(sources[...], view: view, bucket: bucket, slot: slot.id, key: key, inTransit: 0)
     }
 
     private func next(_ sources: ArraySlice<(PlaceTransfer.Source, PlaceTransfer.Amount)>, view: CampaignView, bucket: Int,
-                      slot: String, key: Key) {
-        guard let (source, amount) = sources.first else { return finish(key, .noneLeft) }
+                      slot: String, key: Key, inTransit: Int) {
+        guard let (source, amount) = sources.first else { return finish(key, inTransit > 0 ? .inTransit : .noneLeft) }
         let move = PlaceTransfer(id: Self.hex(random.next()) + Self.hex(random.next()), campaign: view.campaign.id,
                                  buckets: view.layout.buckets, slot: slot, source: source, target: bucket)
-        run(move, from: .debit(amount)) { [self] moved in
-            guard let moved else { return finish(key, .failed) }
+        run(move, from: .debit(amount)) { [self] ended in
+            guard case .done(let moved, let travelling)? = ended else { return finish(key, .failed) }
             guard moved == 0 else {
                 movesMade += 1
                 return finish(key, .moved)
             }
-            next(sources.dropFirst(), view: view, bucket: bucket, slot: slot, key: key)
+            next(sources.dropFirst(), view: view, bucket: bucket, slot: slot, key: key, inTransit: inTransit + travelling)
         }
     }
 
@@ -69,12 +71,9 @@ final class BucketRefill {
         for done in callers { done(outcome) }
     }
 
-    /// Runs a move to its end on the loop; the places moved, nil on failure.
-    private func run(_ move: PlaceTransfer, from step: PlaceTransfer.Step, completion: @escaping (Int?) -> Void) {
-        guard let request = move.request(for: step) else {
-            if case .done(let places) = step { return completion(places) }
-            return completion(nil)
-        }
+    /// Runs a move to its end on the loop; its last step, nil on failure.
+    private func run(_ move: PlaceTransfer, from step: PlaceTransfer.Step, completion: @escaping (PlaceTransfer.Step?) -> Void) {
+        guard let request = move.request(for: step) else { return completion(step) }
         redis.run(request.function, slot: request.slot, keys: request.keys, arguments: request.arguments) { [self] result in
             guard case .success(let reply) = result else { return completion(nil) }
             do {

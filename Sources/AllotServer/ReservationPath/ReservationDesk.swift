@@ -112,6 +112,7 @@ final class ReservationDesk {
     /// go to the attempts that were first, and the others try again. Past
     /// this the answer is 503, never a `slot_full` that may not be true.
     static let refillsPerAttemptMax = 8
+    static let inTransitRetryMillis = 20
 
     private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: Int = 0, exchange: HTTPExchange) {
         let keys = attempt.keys
@@ -191,13 +192,16 @@ final class ReservationDesk {
             return exchange.wrapped.send(.problem(.unavailable("places are being moved to where they are asked for; try again",
                                                               retryAfterSeconds: 1)))
         }
-        guard case .success(let view)? = reads.knownVisibleCampaign(attempt.campaignID) else {
-            return run(attempt, mayRefill: false, refills: refills, exchange: exchange.wrapped)
-        }
-        refill.refill(view, bucket: attempt.bucket, slot: attempt.slot) { [self] outcome in
+        refill.refill(attempt.view, bucket: attempt.bucket, slot: attempt.slot) { [self] outcome in
             switch outcome {
             case .moved: run(attempt, mayRefill: true, refills: refills + 1, exchange: exchange.wrapped)
             case .noneLeft: run(attempt, mayRefill: false, refills: refills + 1, exchange: exchange.wrapped)
+            case .inTransit:
+                // Places are on their way between shards (a move under way,
+                // or one left half-way for the sweeper): not sold out; look again shortly.
+                loop.schedule(afterMillis: Self.inTransitRetryMillis) { [self] in
+                    run(attempt, mayRefill: true, refills: refills + 1, exchange: exchange.wrapped)
+                }
             case .failed:
                 metrics.reservationOutcome("unavailable")
                 exchange.wrapped.send(.problem(.unavailable("the reservation store is unreachable; nothing was reserved")))
@@ -266,7 +270,7 @@ final class ReservationDesk {
         }
         let id = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: shared.routes, using: &random)
         let attempt = ReservationAttempt(
-            id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, bucket: bucket,
+            id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, view: view, bucket: bucket,
             isSpread: view.layout.isSpread, keys: view.layout.bucketKeys[bucket], slot: slot,
             citizenKey: citizenKey, address: shared.clientAddress(exchange), limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)
@@ -364,6 +368,9 @@ struct ReservationAttempt {
     let id: ReservationID
     let code: String
     let campaignID: String
+    /// The campaign as this loop saw it when the attempt began (a refill
+    /// moves places by it).
+    let view: CampaignView
     /// The citizen's bucket (0 when the campaign has one), and its keys.
     let bucket: Int
     let isSpread: Bool

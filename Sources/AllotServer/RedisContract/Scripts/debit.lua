@@ -8,7 +8,9 @@
 -- ARGV: 1 slot  2 places wanted, or 'half' (half of what the source has,
 --       rounded up)  3 move id  4 target bucket
 -- Record: slot|places|target bucket|ms
--- Returns the places taken; 0 when the source had none (nothing recorded).
+-- Returns the places taken; when the source had none (nothing recorded),
+-- 0 or minus the places of the slot in its moves not yet settled: on their
+-- way to a bucket, so the slot is not sold out.
 -- The same id again (a debit sent twice) takes nothing more: it returns
 -- what the first took, from the record or, once settled, from its mark.
 
@@ -20,7 +22,14 @@ if settled then return tonumber(settled) end
 local have = tonumber(redis.call('HGET', KEYS[1], slot) or '0') or 0
 local places
 if wanted == 'half' then places = math.ceil(have / 2) else places = math.min(have, tonumber(wanted) or 0) end
-if places <= 0 then return 0 end
+if places <= 0 then
+  local travelling = 0
+  for _, record in ipairs(redis.call('HVALS', KEYS[2])) do
+    local moved_slot, count = string.match(record, '^([^|]+)|(%d+)|')
+    if moved_slot == slot then travelling = travelling + tonumber(count) end
+  end
+  return -travelling
+end
 local time = redis.call('TIME')
 redis.call('HINCRBY', KEYS[1], slot, -places)
 redis.call('HSET', KEYS[2], id, slot .. '|' .. places .. '|' .. target .. '|' .. time[1] .. string.sub('00000' .. time[2], -6, -4))

@@ -1,7 +1,9 @@
 -- put_slots.lua: upsert slots with their capacities, live.
 -- For a slot that exists, `remaining` moves by the capacity difference and
 -- never below 0: capacity is raised to the places already taken if the
--- operator asks for less, so nothing confirmed is ever oversold.
+-- operator asks for less, so nothing confirmed is ever oversold. (With
+-- several buckets `remaining` is the pool: places handed to a bucket count
+-- as taken here, AdminStore.pushSlots.)
 --
 -- KEYS: 1 cfg  2 remaining  3 capacity  4 slot metadata
 -- ARGV: triples of slot id, requested capacity, metadata JSON

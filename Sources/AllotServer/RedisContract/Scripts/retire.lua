@@ -8,7 +8,10 @@
 -- operators' changes clear the mark before the campaign is back in the
 -- set (HotSet.swift has the whole order).
 --
--- KEYS: 1 cfg  2 stream
+-- A bucket with a move of places out of it not yet settled stays too (the
+-- move sweeper follows hot campaigns only).
+--
+-- KEYS: 1 cfg  2 stream  3 moves out of here
 -- ARGV: 1 consumer group
 -- Returns 1 when the campaign is marked, else 0.
 
@@ -18,6 +21,7 @@ local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local closes = tonumber(cfg[2])
 if cfg[1] ~= 'closed' and (not closes or now_ms < closes) then return 0 end
+if redis.call('HLEN', KEYS[3]) > 0 then return 0 end
 
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local delivered = nil
