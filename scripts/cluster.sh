@@ -2,6 +2,8 @@
 # A Redis Cluster on this machine, for issue 12's scale-out: 3 masters and
 # 3 replicas on free loopback ports, cluster-enabled, AOF on (fsync every
 # second), node timeout 2 s, created with `redis-cli --cluster create`.
+# MASTERS=1 REPLICAS=0 makes a one-node cluster (every slot on it; for
+# measuring against), which `redis-cli --cluster create` cannot.
 #
 #   scripts/cluster.sh start [DIR]   starts it (DIR: var/cluster) and prints
 #                                    the seed list for --redis-cluster
@@ -14,8 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command=${1:-start}
 dir=${2:-var/cluster}
-masters=3
-replicas_per_master=1
+masters=${MASTERS:-3}
+replicas_per_master=${REPLICAS:-1}
 
 # N distinct ports free now, each with its cluster bus port (port + 10000)
 # free too; every socket is held until all are chosen, so none repeats.
@@ -61,9 +63,15 @@ case "$command" in
       redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "cluster.sh: node $port did not start" >&2; false; }
     done
     # The first `masters` nodes become masters, each later one a replica.
-    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
-      --cluster-replicas "$replicas_per_master" --cluster-yes >"$dir/create.log" 2>&1 \
-      || { cat "$dir/create.log" >&2; false; }
+    if [ "$masters" -ge 3 ]; then
+      redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") \
+        --cluster-replicas "$replicas_per_master" --cluster-yes >"$dir/create.log" 2>&1 \
+        || { cat "$dir/create.log" >&2; false; }
+    elif [ "$masters" -eq 1 ] && [ "$replicas_per_master" -eq 0 ]; then
+      redis-cli -p "${ports[0]}" cluster addslotsrange 0 16383 >/dev/null
+    else
+      echo "cluster.sh: MASTERS is 1 (with REPLICAS=0) or at least 3" >&2; false
+    fi
     for _ in $(seq 1 100); do
       redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' && break
       sleep 0.1

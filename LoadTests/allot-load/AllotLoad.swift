@@ -24,6 +24,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Harness threads (each an event loop).") var threads = 1
     @Option(help: "Keep-alive connections per harness thread.") var connections = 64
     @Option(help: "Slots in the campaign.") var slots = 100
+    @Option(help: "Redis Cluster shards the campaign is spread over (its buckets, 1–64).") var buckets = 1
     @Option(help: "Rate limits to set, as the JSON body of PUT …/rate-limits.") var rateLimits: String?
     @Option(help: "Seed of every random choice (printed; the same seed makes the same choices).") var seed: UInt64 = 1
     @Option(help: "Directory for report.json and report.html.") var reportDir = "load-report"
@@ -144,7 +145,7 @@ struct LoadRun {
         var keepData = true
         defer { server.stop(keepData: keepData || common.dataDir != nil) }
         let client = BlockingClient(host: server.host, port: server.port, token: server.adminToken)
-        let plan = try CampaignSetup.create(client, slots: common.slots, capacity: capacityPerSlot, limit: 1,
+        let plan = try CampaignSetup.create(client, slots: common.slots, capacity: capacityPerSlot, limit: 1, buckets: common.buckets,
                                             rateLimits: common.rateLimits)
         log("allot-load \(scenario): campaign \(plan.id), \(plan.places) places in \(plan.slots.count) slots, "
             + "seed \(common.seed), \(common.threads)×\(common.connections) connections to " + server.endpoints.map { "\($0.host):\($0.port)" }.joined(separator: ", "))

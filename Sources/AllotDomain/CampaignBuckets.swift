@@ -3,7 +3,7 @@
 /// slot's places and everything about the citizens that map to it. One
 /// bucket is the layout of a single shard. Pure arithmetic: the keys are
 /// RedisContract's, the moves of places between buckets PlaceTransfer's.
-public struct CampaignBuckets: Equatable, Sendable {
+public struct CampaignBuckets: Hashable, Sendable {
     /// At most this many: 64 shards' worth of spread, and a campaign takes
     /// one route per bucket out of RouteCipher's 2^24.
     public static let countRange: ClosedRange<Int> = 1...64

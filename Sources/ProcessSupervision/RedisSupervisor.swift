@@ -36,15 +36,24 @@ public final class RedisSupervisor: Sendable {
         self.logger = logger
     }
 
-    /// A port nobody listens on now (the kernel's choice).
+    /// Ports this process has handed out: a port is free when checked and
+    /// bound only later, by a redis-server starting, so two servers started
+    /// at once (tests run in parallel, clusters of six) must not be given
+    /// the same one, nor one's port as the other's cluster bus port.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port nobody listens on now (the kernel's choice), not handed out before.
     public static func freePort() throws -> Int {
-        let (fd, port) = try ListeningSocket.open(host: "127.0.0.1", port: 0)
-        close(fd)
-        return Int(port)
+        for _ in 0..<1_000 {
+            let (fd, port) = try ListeningSocket.open(host: "127.0.0.1", port: 0)
+            close(fd)
+            if handedOut.withLock({ $0.insert(Int(port)).inserted }) { return Int(port) }
+        }
+        throw RedisError("no free port")
     }
 
     /// A free port whose cluster bus port (port + 10 000, at most 65 535)
-    /// is free too: for a cluster node.
+    /// is free too, neither handed out before: for a cluster node.
     public static func freeClusterPort() throws -> Int {
         for _ in 0..<1_000 {
             let port = Int.random(in: 20_000...50_000)
@@ -52,7 +61,12 @@ public final class RedisSupervisor: Sendable {
             defer { close(node.fd) }
             guard let bus = try? ListeningSocket.open(host: "127.0.0.1", port: UInt16(port + 10_000)) else { continue }
             close(bus.fd)
-            return port
+            let taken = handedOut.withLock { ports -> Bool in
+                guard !ports.contains(port), !ports.contains(port + 10_000) else { return false }
+                ports.formUnion([port, port + 10_000])
+                return true
+            }
+            if taken { return port }
         }
         throw RedisError("no free port pair for a cluster node")
     }

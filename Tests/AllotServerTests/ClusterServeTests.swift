@@ -204,7 +204,7 @@ import Testing
         defer { stack.shutdown() }
         let cluster = try #require(stack.cluster)
         try stack.makeCampaign("part", limit: 1, slots: 1, capacity: 20, buckets: 6)
-        let lostMaster = cluster.owner(ofSlot: CampaignKeys("part", spreadBucket: 0).slot)
+        let lostMaster = cluster.owner(ofSlot: CampaignKeys("part", bucket: 0, of: CampaignBuckets(6)!).slot)
         try cluster.clients[lostMaster].checked(["FLUSHALL"])
         let reports = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment,
                                    logger: Logger(label: "recover-test")).run()

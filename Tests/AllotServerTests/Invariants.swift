@@ -1,4 +1,5 @@
-import AllotServer
+@testable import AllotServer
+import AllotDomain
 import Foundation
 import RedisClient
 import SQLiteStore
@@ -15,7 +16,8 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
         return Dictionary(uniqueKeysWithValues: stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) })
     }
     let buckets = Int(try hash(home + ":cfg", home)["buckets"] ?? "1") ?? 1
-    let tags = buckets == 1 ? [home] : (0..<buckets).map { "{c:\(campaign):\($0)}" }
+    let layout = CampaignLayout(campaign, buckets: CampaignBuckets(buckets) ?? .single)
+    let tags = layout.bucketKeys.map(\.tag)
     let capacity = try hash(home + ":cap", home)
     var remaining = try hash(home + (buckets == 1 ? ":rem" : ":pool"), home)
     var held: [String: String] = [:], records: [String: String] = [:]
@@ -32,7 +34,7 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
     for tag in [home] + (buckets > 1 ? tags : []) where buckets > 1 {
         for (id, record) in try hash(tag + ":xfer", tag) {
             let fields = record.split(separator: "|").map(String.init)
-            let target = "{c:\(campaign):\(fields[2])}"
+            let target = layout.bucketKeys[Int(fields[2]) ?? 0].tag
             let credited = try stack.keyspace.command(["EXISTS", target + ":xin:" + id], slot: ClusterSlot.of(target)).integer == 1
             if !credited { remaining[fields[0]] = String((Int(remaining[fields[0]] ?? "0") ?? 0) + (Int(fields[1]) ?? 0)) }
         }

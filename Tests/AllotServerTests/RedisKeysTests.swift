@@ -1,4 +1,5 @@
 @testable import AllotServer
+import AllotDomain
 import RedisClient
 import Testing
 
@@ -22,5 +23,22 @@ import Testing
             #expect(appended.count == 3)
             for key in appended { #expect(ClusterSlot.of(String(key)) == keys.slot, "\(campaign): \(key)") }
         }
+    }
+
+    /// A spread campaign's buckets fall in equal parts of the slot space,
+    /// so a cluster's masters (contiguous ranges) get nearly equal numbers.
+    @Test func bucketsSpreadEvenlyOverTheSlotSpace() {
+        for count in [2, 3, 16, 64] {
+            let buckets = CampaignBuckets(count)!
+            let layout = CampaignLayout("camp-\(count)", buckets: buckets)
+            for (bucket, keys) in layout.bucketKeys.enumerated() {
+                #expect(keys.slot >= bucket * ClusterSlot.count / count && keys.slot < (bucket + 1) * ClusterSlot.count / count)
+                #expect(CampaignKeys(RouteTarget(campaign: "camp-\(count)", spreadBucket: bucket, buckets: buckets)).tag == keys.tag)
+            }
+            #expect(Set(layout.bucketKeys.map(\.tag)).count == count)
+        }
+        // Three equal masters get 6, 5 and 5 of 16.
+        let owners = CampaignLayout("wide", buckets: CampaignBuckets(16)!).bucketKeys.map { $0.slot * 3 / ClusterSlot.count }
+        #expect([0, 1, 2].map { master in owners.filter { $0 == master }.count }.sorted() == [5, 5, 6])
     }
 }

@@ -75,7 +75,8 @@ final class Catalog {
                 campaigns = next
                 routes = Dictionary(next.values.flatMap { view in
                     view.routes.enumerated().map { bucket, route in
-                        (route, RouteTarget(campaign: view.campaign.id, spreadBucket: view.layout.isSpread ? bucket : nil))
+                        (route, RouteTarget(campaign: view.campaign.id, spreadBucket: view.layout.isSpread ? bucket : nil,
+                                            buckets: view.layout.buckets))
                     }
                 }, uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)

@@ -44,19 +44,20 @@ enum RedisConfig {
     }
 
     /// What the routes hash holds for a bucket's route: the campaign id,
-    /// and for a spread campaign `|<bucket>`, so a lookup finds the bucket's
-    /// keys with no other read.
+    /// and for a spread campaign `|<bucket>|<buckets>`, so a lookup finds
+    /// the bucket's keys with no other read.
     static func routeValue(_ campaign: String, bucket: Int, of buckets: CampaignBuckets) -> String {
-        buckets.count == 1 ? campaign : campaign + "|" + String(bucket)
+        buckets.count == 1 ? campaign : campaign + "|" + String(bucket) + "|" + String(buckets.count)
     }
 
     /// A routes hash value: the campaign, and its bucket when spread.
     static func routeTarget(_ value: String) -> RouteTarget? {
         let parts = value.split(separator: "|", omittingEmptySubsequences: false)
         guard let campaign = parts.first.map(String.init), OperatorID.isValid(campaign) else { return nil }
-        guard parts.count == 2 else { return parts.count == 1 ? RouteTarget(campaign: campaign, spreadBucket: nil) : nil }
-        guard let bucket = Int(parts[1]), CampaignBuckets.countRange.contains(bucket + 1) else { return nil }
-        return RouteTarget(campaign: campaign, spreadBucket: bucket)
+        guard parts.count == 3 else { return parts.count == 1 ? RouteTarget(campaign: campaign, spreadBucket: nil, buckets: .single) : nil }
+        guard let count = Int(parts[2]), let buckets = CampaignBuckets(count), let bucket = Int(parts[1]),
+              bucket >= 0, bucket < count else { return nil }
+        return RouteTarget(campaign: campaign, spreadBucket: bucket, buckets: buckets)
     }
 
     /// Sets a campaign's rate limits: the home keeps them as configured;

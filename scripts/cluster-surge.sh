@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Issue 12's surge over a Redis Cluster: a cluster on this machine
+# (scripts/cluster.sh), two `allot serve --redis-cluster` nodes sharing one
+# data directory (one holds the SQLite writer lease, the other stands by;
+# both serve citizens), and `allot-load surge` spreading citizens over both.
+# Afterwards: every invariant check of the harness, how many reservation
+# calls each master ran (INFO commandstats), and how many moves of places
+# between shards were made (their settled marks).
+#
+#   scripts/cluster-surge.sh [BUCKETS] [PLACES] [CITIZENS]   (16 4000 6000)
+#   MASTERS=1 REPLICAS=0 scripts/cluster-surge.sh …          one master
+#
+# Builds release binaries first. Everything runs under var/cluster-surge/
+# and is stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+buckets=${1:-16}
+places=${2:-4000}
+citizens=${3:-6000}
+slots=${SLOTS:-4}
+dir=var/cluster-surge
+scripts/deps.sh >/dev/null
+swift build -c release --product allot >&2
+swift build -c release --product allot-load >&2
+bin=$(swift build -c release --show-bin-path)
+[ -f "$dir/cluster/ports" ] && scripts/cluster.sh stop "$dir/cluster" >/dev/null
+rm -rf "$dir" && mkdir -p "$dir/node"
+seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  scripts/cluster.sh stop "$dir/cluster" >/dev/null
+}
+trap cleanup EXIT
+token=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+ports=()
+for node in a b; do
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ports+=("$port")
+  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "$port" --node-id "$node" \
+    --data-dir "$dir/node" --threads 1 --log-level warning >"$dir/node-$node.log" 2>&1 &
+  pids+=($!)
+  # The first makes the citizen key; the second must find it.
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+done
+mapfile -t cluster_ports < "$dir/cluster/ports"
+masters=${MASTERS:-3}
+# CPU seconds (user + system) a process has used, from /proc.
+cpu() { awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }
+declare -A cpu_before
+for port in "${cluster_ports[@]:0:$masters}"; do
+  redis-cli -p "$port" config resetstat >/dev/null
+  cpu_before[$port]=$(cpu "$(cat "$dir/cluster/$port/redis.pid")")
+done
+ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" surge --url "http://127.0.0.1:${ports[0]}" --url "http://127.0.0.1:${ports[1]}" \
+  --db "$dir/node/allot.db" --data-dir "$dir/node" --buckets "$buckets" --slots "$slots" --places "$places" \
+  --citizens "$citizens" --arrival-seconds 5 --threads 1 --connections 64 --report-dir "$dir/report"
+echo "per master: function calls (INFO commandstats, every function), reservations it holds, moves settled"
+echo "out of its shards, and redis-server CPU seconds during the run (from /proc):"
+total_moves=0
+for port in "${cluster_ports[@]:0:$masters}"; do
+  calls=$(redis-cli -p "$port" info commandstats | sed -n 's/^cmdstat_fcall:calls=\([0-9]*\),.*/\1/p')
+  held=0
+  while read -r key; do
+    [ -n "$key" ] && held=$((held + $(redis-cli -p "$port" hlen "$key")))
+  done < <(redis-cli -p "$port" --scan --pattern '*:recs')
+  moves=$(redis-cli -p "$port" --scan --pattern '*:xdone:*' | wc -l)
+  total_moves=$((total_moves + moves))
+  used=$(awk -v a="${cpu_before[$port]}" -v b="$(cpu "$(cat "$dir/cluster/$port/redis.pid")")" 'BEGIN { printf "%.2f", b - a }')
+  echo "  master :$port  fcall ${calls:-0}  reservations $held  moves $moves  cpu ${used}s"
+done
+echo "moves of places between shards: $total_moves for $places places (≤ 1 per 10 wanted: $((total_moves * 10 <= places)))"
