@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 12's surge over a Redis Cluster: a cluster on this machine
-# (scripts/cluster.sh), two `allot serve --redis-cluster` nodes sharing one
-# data directory (one holds the SQLite writer lease, the other stands by;
-# both serve citizens), and `allot-load surge` spreading citizens over both.
+# (scripts/cluster.sh), three `allot serve --redis-cluster` nodes (the full
+# node `p`, which has the SQLite file, holds the writer lease and answers
+# operators, and two front nodes `a` and `b` without SQLite, which read the
+# citizen key from the same data directory), and `allot-load surge`
+# spreading citizens over all three (the first sets the campaign up).
 # Afterwards: every invariant check of the harness, how many reservation
 # calls each master ran (INFO commandstats), and how many moves of places
 # between shards were made (their settled marks).
@@ -35,13 +37,14 @@ cleanup() {
 trap cleanup EXIT
 token=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 ports=()
-for node in a b; do
+for node in p a b; do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   ports+=("$port")
-  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "$port" --node-id "$node" \
+  role=front; [ "$node" = p ] && role=full
+  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "$port" --node-id "$node" --role "$role" \
     --data-dir "$dir/node" --threads 1 --log-level warning >"$dir/node-$node.log" 2>&1 &
   pids+=($!)
-  # The first makes the citizen key; the second must find it.
+  # The full node makes the citizen key; the front nodes must find it.
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 done
 mapfile -t cluster_ports < "$dir/cluster/ports"
@@ -54,6 +57,7 @@ for port in "${cluster_ports[@]:0:$masters}"; do
   cpu_before[$port]=$(cpu "$(cat "$dir/cluster/$port/redis.pid")")
 done
 ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" surge --url "http://127.0.0.1:${ports[0]}" --url "http://127.0.0.1:${ports[1]}" \
+  --url "http://127.0.0.1:${ports[2]}" \
   --db "$dir/node/allot.db" --data-dir "$dir/node" --buckets "$buckets" --slots "$slots" --places "$places" \
   --citizens "$citizens" --arrival-seconds 5 --threads 1 --connections 64 --report-dir "$dir/report"
 echo "per master: function calls (INFO commandstats, every function), reservations it holds, moves settled"

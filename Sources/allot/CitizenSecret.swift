@@ -7,7 +7,10 @@ import Glibc
 enum CitizenSecret {
     static let bytes = 32
 
-    static func load(environment: [String: String], dataDirectory: String) throws -> [UInt8] {
+    /// `mayCreate` false (a front node): the key must exist already, the
+    /// full nodes' own; a new one would key the same citizen differently
+    /// on this node, and let them book twice.
+    static func load(environment: [String: String], dataDirectory: String, mayCreate: Bool = true) throws -> [UInt8] {
         if let text = environment["ALLOT_CITIZEN_KEY"], !text.isEmpty {
             let secret = Array(text.utf8)
             guard secret.count >= bytes else {
@@ -19,6 +22,9 @@ enum CitizenSecret {
         if let existing = FileManager.default.contents(atPath: path) {
             guard existing.count >= bytes else { throw CitizenSecretError("\(path) is shorter than \(bytes) bytes") }
             return Array(existing)
+        }
+        guard mayCreate else {
+            throw CitizenSecretError("a front node needs the full nodes' citizen key: set ALLOT_CITIZEN_KEY or copy their citizen.key to \(path)")
         }
         var generator = SystemRandomNumberGenerator()
         let secret = (0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) }

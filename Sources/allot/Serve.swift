@@ -23,6 +23,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Directory for the database, the citizen key and the private Redis.") var dataDir = "var"
     @Option(help: "This node's name, unique among the nodes sharing a Redis (env ALLOT_NODE_ID; default HOST:PORT).")
     var nodeID: String?
+    @Option(help: "full (the SQLite file too: the persister, while it holds the writer lease, and the admin API) or front (citizens and staff only, no SQLite; needs --redis or --redis-cluster); env ALLOT_ROLE.")
+    var role: NodeRole?
     @Flag(help: "Seed a demo campaign (open now, for a week).") var demo = false
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
     @Option(help: "standard (Redis AOF fsync every second), strict (fsync before every 201) or replicated (a replica confirms before every 201; needs --redis or --redis-cluster); env ALLOT_DURABILITY.")
@@ -60,11 +62,17 @@ struct Serve: ParsableCommand {
         config.requestDeadlineSeconds = requestDeadlineSeconds
         config.databasePath = db ?? environment["ALLOT_DB"] ?? dataDir + "/allot.db"
         config.nodeID = nodeID ?? environment["ALLOT_NODE_ID"] ?? "\(ProcessInfo.processInfo.hostName):\(port)"
+        guard let role = role ?? NodeRole(rawValue: environment["ALLOT_ROLE"] ?? "full") else {
+            throw ValidationError("ALLOT_ROLE is full or front")
+        }
+        config.role = role
+        if demo, role != .full { throw ValidationError("--demo needs a full node (the database)") }
+        config.citizenSecret = try CitizenSecret.load(environment: environment, dataDirectory: dataDir, mayCreate: role == .full)
         guard !config.nodeID.isEmpty, config.nodeID.utf8.count <= 100, !config.nodeID.contains("|") else {
             throw ValidationError("--node-id is 1 to 100 bytes without '|'")
         }
         config.adminToken = environment["ALLOT_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        config.citizenSecret = try CitizenSecret.load(environment: environment, dataDirectory: dataDir)
+
         let proxies = trustedProxies.isEmpty
             ? (environment["ALLOT_TRUSTED_PROXIES"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             : trustedProxies
@@ -94,6 +102,9 @@ struct Serve: ParsableCommand {
         } else {
             guard durability != .replicated else {
                 throw ValidationError("--durability replicated needs --redis: a Redis master with a replica")
+            }
+            guard config.role == .full else {
+                throw ValidationError("--role front shares a Redis with a full node: give --redis or --redis-cluster")
             }
             let own = RedisSupervisor(directory: dataDir + "/redis", port: try RedisSupervisor.freePort(),
                                       appendFsync: durability.appendFsync, logger: logger)
@@ -135,3 +146,4 @@ struct Serve: ParsableCommand {
 }
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension Durability: ExpressibleByArgument {}
+extension NodeRole: ExpressibleByArgument {}

@@ -72,3 +72,45 @@ import Testing
         #expect(try invariantViolations(stack, campaign: "lease", limit: 1).isEmpty)
     }
 }
+
+/// `--role front`: a node with no SQLite serves citizens and staff; tokens
+/// reach it through Redis; operator requests go to a full node.
+@Suite(.serialized) struct FrontNodeTests {
+    @Test func aFrontNodeServesCitizensAndStaffAndSendsOperatorsAway() throws {
+        let stack = try LiveStack { $0.nodeID = "full" }
+        defer { stack.shutdown() }
+        try stack.makeCampaign("front", capacity: 100)
+        var config = stack.server.config
+        config.nodeID = "front-1"
+        config.role = .front
+        config.port = 0
+        config.databasePath = stack.directory + "/never-opened.db"
+        let front = AllotServer(config: config, logger: Logger(label: "front"))
+        try front.start()
+        defer { front.stop() }
+        #expect(waitUntil { (0..<8).allSatisfy { _ in (try? HTTPClient(port: front.port).get("/v1/campaigns/front").status) == 200 } })
+        let client = HTTPClient(port: front.port)
+        #expect(try client.get("/readyz").status == 200)
+        // Citizens book through it; the full node writes SQLite.
+        let booked = try stack.reserve(client, campaign: "front", citizen: "f1", slot: "s0")
+        #expect(booked.status == 201)
+        let id = try #require(booked.json["id"] as? String)
+        _ = try stack.waitForPersistence("front", expected: 1)
+        // A staff token made on the full node works here once published.
+        let staff = try stack.makeToken(.staff, name: "counter-front")
+        var redeemed: HTTPClient.Response?
+        #expect(waitUntil {
+            redeemed = try? client.request("POST", "/v1/reservations/\(id)/redeem", headers: ["Authorization": "Bearer \(staff)"])
+            return redeemed?.status == 200
+        }, "\(redeemed?.text ?? "")")
+        // Operators are sent to the full node.
+        let operatorRequest = try client.request("GET", "/v1/admin/campaigns/front/stats", headers: stack.adminHeaders)
+        #expect(operatorRequest.status == 503 && operatorRequest.text.contains("no database"))
+        #expect(!FileManager.default.fileExists(atPath: config.databasePath))
+        // A revoked token stops working here too.
+        try OperatorDatabase(path: stack.databasePath).revokeToken(name: "counter-front", actor: "cli:test")
+        #expect(waitUntil {
+            (try? client.request("POST", "/v1/reservations/\(id)/redeem", headers: ["Authorization": "Bearer \(staff)"]).status) == 401
+        })
+    }
+}

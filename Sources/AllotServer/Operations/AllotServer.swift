@@ -14,7 +14,8 @@ public final class AllotServer: @unchecked Sendable {
     private let health = SharedHealth()
     private let admin: AdminWorker
     var adminWorker: AdminWorker { admin }
-    private let persister: Persister
+    /// Nil on a front node (no SQLite).
+    private let persister: Persister?
     private let shared: SharedServices
     let metrics: ServerMetrics
     /// One per loop, made before the loops start; each loop thread fills in
@@ -32,7 +33,8 @@ public final class AllotServer: @unchecked Sendable {
         self.logger = logger
         let tokens = TokenDirectory(bootstrapToken: config.adminToken)
         metrics = ServerMetrics(loops: config.threads)
-        admin = AdminWorker(databasePath: config.databasePath, redis: config.redis, tokens: tokens, tokenRefreshMillis: config.tokenRefreshMillis,
+        let hasDatabase = config.role == .full
+        admin = AdminWorker(databasePath: hasDatabase ? config.databasePath : nil, redis: config.redis, tokens: tokens, tokenRefreshMillis: config.tokenRefreshMillis,
                             logger: logger)
         var persistSettings = Persister.Settings(databasePath: config.databasePath, redis: config.redis)
         persistSettings.batchRowsMax = config.persistBatchRowsMax
@@ -43,7 +45,7 @@ public final class AllotServer: @unchecked Sendable {
         persistSettings.nodeID = config.nodeID
         persistSettings.consumer = "persister-" + config.nodeID
         persistSettings.writerLeaseMillis = config.writerLeaseMillis
-        persister = Persister(settings: persistSettings, logger: logger, health: health, metrics: metrics)
+        persister = hasDatabase ? Persister(settings: persistSettings, logger: logger, health: health, metrics: metrics) : nil
         shared = SharedServices(config: config, logger: logger, admin: admin, tokens: tokens, metrics: metrics,
                                 health: health)
     }
@@ -53,7 +55,7 @@ public final class AllotServer: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)  // a client gone mid-write must not kill the process
         _ = OpenAPIDocument.bytes  // a missing resource stops the start, not a request
         try admin.start()
-        try persister.start()
+        try persister?.start()
         let limits = shared.httpLimits
         let gate = try connectionGate()
         var port = config.port
@@ -142,7 +144,7 @@ public final class AllotServer: @unchecked Sendable {
             }
         }
         stoppedLoops.wait()
-        persister.stop(deadlineMillis: config.shutdownDrainMillisMax)
+        persister?.stop(deadlineMillis: config.shutdownDrainMillisMax)
         admin.stop()
         logger.info("stopped")
     }

@@ -1,6 +1,16 @@
 import AllotDomain
 import RedisClient
 
+/// What a node runs besides the citizen routes (README, Scale-out).
+public enum NodeRole: String, Sendable, CaseIterable {
+    /// The SQLite file too: the persister (while it holds the writer lease)
+    /// and the admin API.
+    case full
+    /// Citizens and staff only, with no SQLite: tokens come through Redis,
+    /// and operator requests are answered 503 (they go to a full node).
+    case front
+}
+
 /// Everything `allot serve` is told. Limits are named with the unit last.
 public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
@@ -12,6 +22,7 @@ public struct ServerConfig: Sendable {
     /// This node's name: in its stream consumer's name and its writer lease.
     /// Unique per node (`allot serve --node-id`; default host name and port).
     public var nodeID = "allot"
+    public var role = NodeRole.full
     /// How long the SQLite writer lease lives unrenewed (a standby on the
     /// same database takes over this long after the holder stopped).
     public var writerLeaseMillis = 10_000

@@ -14,14 +14,27 @@ final class AdminWorker: Sendable {
 
     typealias Job = @Sendable (AdminStore) -> Answer
     typealias ThrowingJob = @Sendable (AdminStore) throws -> Answer
+    private enum Work: Sendable {
+        case job(Job)
+        case reloadTokens
+    }
+
     private struct Item: Sendable {
-        let job: Job
+        let work: Work
         let reply: @Sendable (Answer) -> Void
+    }
+
+    /// What the worker thread works with: SQLite and Redis (a full node),
+    /// or Redis alone (a front node: tokens only, no operator request).
+    private enum Backing {
+        case full(AdminStore)
+        case front(any RedisSyncRouting)
     }
 
     private let items = Mutex<[Item?]>([])
     private let wakeUp = DispatchSemaphore(value: 0)
-    private let databasePath: String
+    /// Nil on a front node.
+    private let databasePath: String?
     private let redis: RedisDeployment
     private let logger: Logger
     private let tokens: TokenDirectory
@@ -32,7 +45,7 @@ final class AdminWorker: Sendable {
     private let lastReloadMicros = Atomic<Int64>(0)
     static let tokenReloadMillisMin = 50
 
-    init(databasePath: String, redis: RedisDeployment, tokens: TokenDirectory, tokenRefreshMillis: Int,
+    init(databasePath: String?, redis: RedisDeployment, tokens: TokenDirectory, tokenRefreshMillis: Int,
          logger: Logger) {
         self.databasePath = databasePath
         self.redis = redis
@@ -41,16 +54,23 @@ final class AdminWorker: Sendable {
         self.logger = logger
     }
 
-    /// Opens SQLite and loads the tokens before any loop serves.
+    /// Opens SQLite (a full node) and loads the tokens before any loop serves.
     func start() throws {
-        let store = AdminStore(database: try Schema.open(path: databasePath),
-                               redis: redis.blockingClient(timeoutMillis: 2_000), logger: logger)
-        tokens.replace(with: try TokenStore(database: store.database).activeGrants())
-        do { try store.publishMissingRoutes() } catch {
-            // Redis may be away at start; the next operator change publishes the route.
-            logger.warning("routes not published", metadata: ["error": "\(error)"])
+        let backing: Backing
+        if let databasePath {
+            let store = AdminStore(database: try Schema.open(path: databasePath),
+                                   redis: redis.blockingClient(timeoutMillis: 2_000), logger: logger)
+            do { try store.publishMissingRoutes() } catch {
+                // Redis may be away at start; the next operator change publishes the route.
+                logger.warning("routes not published", metadata: ["error": "\(error)"])
+            }
+            backing = .full(store)
+            tokens.replace(with: try TokenStore(database: store.database).activeGrants())
+        } else {
+            backing = .front(redis.blockingClient(timeoutMillis: 2_000))
         }
-        let box = UncheckedBox(store)
+        refreshTokens(backing)
+        let box = UncheckedBox(backing)
         let thread = Thread { [self] in
             nameCurrentThread("allot-admin")
             run(box.value)
@@ -61,9 +81,13 @@ final class AdminWorker: Sendable {
 
     /// Queues a job; false when the queue is full (the caller answers 503).
     func submit(_ job: @escaping Job, reply: @escaping @Sendable (Answer) -> Void) -> Bool {
+        submit(Item(work: .job(job), reply: reply))
+    }
+
+    private func submit(_ item: Item) -> Bool {
         let accepted = items.withLock { queue -> Bool in
             guard queue.count < Self.queuedJobsMax else { return false }
-            queue.append(Item(job: job, reply: reply))
+            queue.append(item)
             return true
         }
         if accepted { wakeUp.signal() }
@@ -77,20 +101,29 @@ final class AdminWorker: Sendable {
         finished.wait()
     }
 
-    private func run(_ store: AdminStore) {
+    private func run(_ backing: Backing) {
         var refreshedAt = monotonicMicros()
         while true {
             let woken = wakeUp.wait(timeout: .now() + .milliseconds(tokenRefreshMillis)) == .success
             if monotonicMicros() - refreshedAt >= Int64(tokenRefreshMillis) * 1000 {
-                refreshTokens(store)
+                refreshTokens(backing)
                 refreshedAt = monotonicMicros()
             }
             guard woken else { continue }
             guard let item = items.withLock({ $0.removeFirst() }) else { break }
-            item.reply(item.job(store))
+            switch (item.work, backing) {
+            case (.job(let job), .full(let store)): item.reply(job(store))
+            case (.job, .front): item.reply(.problem(OperatorRoutes.noDatabase))
+            case (.reloadTokens, _):
+                reloadTokensNow(backing)
+                item.reply(.json(200, []))
+            }
         }
-        refreshTokens(store)
-        store.close()
+        refreshTokens(backing)
+        switch backing {
+        case .full(let store): store.close()
+        case .front(let redis): redis.close()
+        }
         finished.signal()
     }
 }
@@ -107,20 +140,7 @@ extension AdminWorker {
             return waiters.isEmpty
         }
         guard first else { return }
-        let accepted = submit({ [self] store in
-            let wait = Int64(Self.tokenReloadMillisMin) * 1000 - (monotonicMicros() - lastReloadMicros.load(ordering: .relaxed))
-            if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1_000_000) }
-            // Taken before reading: whoever asks from now on is served by
-            // the next reload, which sees any token made before it asked.
-            let waiters = reloadWaiters.withLock { waiters in
-                defer { waiters.removeAll() }
-                return waiters
-            }
-            refreshTokens(store)
-            lastReloadMicros.store(monotonicMicros(), ordering: .relaxed)
-            for waiter in waiters { waiter() }
-            return .json(200, [])
-        }, reply: { _ in })
+        let accepted = submit(Item(work: .reloadTokens, reply: { _ in }))
         guard !accepted else { return }
         let waiters = reloadWaiters.withLock { waiters in
             defer { waiters.removeAll() }
@@ -129,13 +149,39 @@ extension AdminWorker {
         for waiter in waiters { waiter() }
     }
 
-    /// Reloads tokens (made or revoked by `allot token` meanwhile) and
-    /// writes back when each was last used.
-    private func refreshTokens(_ store: AdminStore) {
-        let tokenStore = TokenStore(database: store.database)
+    /// On the worker thread: the reload asked for by `reloadTokens`, at
+    /// most every `tokenReloadMillisMin`.
+    private func reloadTokensNow(_ backing: Backing) {
+        let wait = Int64(Self.tokenReloadMillisMin) * 1000 - (monotonicMicros() - lastReloadMicros.load(ordering: .relaxed))
+        if wait > 0 { Thread.sleep(forTimeInterval: Double(wait) / 1_000_000) }
+        // Taken before reading: whoever asks from now on is served by
+        // the next reload, which sees any token made before it asked.
+        let waiters = reloadWaiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        refreshTokens(backing)
+        lastReloadMicros.store(monotonicMicros(), ordering: .relaxed)
+        for waiter in waiters { waiter() }
+    }
+
+    /// Reloads tokens (made or revoked by `allot token` meanwhile): a full
+    /// node from SQLite, writing back when each was last used and
+    /// publishing them for front nodes (TokenMirror); a front node from
+    /// what was published.
+    private func refreshTokens(_ backing: Backing) {
         do {
-            try tokenStore.recordLastUsed(tokens.takeLastUsed())
-            tokens.replace(with: try tokenStore.activeGrants())
+            switch backing {
+            case .full(let store):
+                let tokenStore = TokenStore(database: store.database)
+                try tokenStore.recordLastUsed(tokens.takeLastUsed())
+                let grants = try tokenStore.activeGrants()
+                tokens.replace(with: grants)
+                try TokenMirror.publish(grants, to: store.redis)
+            case .front(let redis):
+                _ = tokens.takeLastUsed()  // kept by the full nodes only
+                tokens.replace(with: try TokenMirror.read(from: redis))
+            }
         } catch {
             logger.warning("tokens not reloaded", metadata: ["error": "\(error)"])
         }

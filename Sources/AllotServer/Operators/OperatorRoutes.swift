@@ -16,11 +16,16 @@ final class OperatorRoutes {
 
     /// `GET …/reservations.csv`: streamed from SQLite on a thread of its own.
     func export(_ campaign: String, exchange: HTTPExchange) {
+        guard config.role == .full else { return exchange.send(.problem(Self.noDatabase)) }
         guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
         CSVExport.start(campaign: campaign, databasePath: config.databasePath, exchange: pending, logger: shared.logger)
     }
 
+    /// A front node's answer to an operator request (its worker says the same).
+    static let noDatabase = Problem.unavailable("this node has no database: operator requests go to a node that has")
+
     func dispatchAdmin(_ route: Route, query: Substring?, actor: String, exchange: HTTPExchange) {
+        guard config.role == .full else { return exchange.send(.problem(Self.noDatabase)) }
         guard exchange.bodyCount <= config.adminBodyBytesMax else {
             return exchange.send(.problem(.bodyTooLarge(config.adminBodyBytesMax)))
         }

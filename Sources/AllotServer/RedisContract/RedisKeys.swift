@@ -109,6 +109,10 @@ enum GlobalKeys {
     static let writerLease = "{allot:writer}:lease"
     static let writerFence = "{allot:writer}:fence"
     static let writerSlot = ClusterSlot.of(writerLease)
+    /// Operators' bearer tokens for nodes without SQLite: SHA-256 digest →
+    /// `role|name`, published by the full nodes (TokenMirror).
+    static let tokens = "allot:tokens"
+    static let tokensSlot = ClusterSlot.of(tokens)
 }
 
 /// What a reservation id's route names: a campaign, and its bucket (of
