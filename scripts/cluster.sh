@@ -78,6 +78,15 @@ case "$command" in
     done
     redis-cli -p "${ports[0]}" cluster info | grep -q 'cluster_state:ok' \
       || { echo "cluster.sh: the cluster did not become ready" >&2; false; }
+    # Every replica in sync (`allot serve --durability replicated` checks it).
+    for port in "${ports[@]:$masters}"; do
+      for _ in $(seq 1 200); do
+        redis-cli -p "$port" info replication | grep -q 'master_link_status:up' && break
+        sleep 0.1
+      done
+      redis-cli -p "$port" info replication | grep -q 'master_link_status:up' \
+        || { echo "cluster.sh: replica $port did not sync" >&2; false; }
+    done
     trap - ERR
     seeds=$(printf '127.0.0.1:%s,' "${ports[@]:0:$masters}")
     echo "cluster ready: ${#ports[@]} nodes in $dir; seeds ${seeds%,}"
