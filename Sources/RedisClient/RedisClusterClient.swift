@@ -85,6 +85,12 @@ public final class RedisClusterClient {
         return RedisConnection(node: address, generation: node.generation)
     }
 
+    /// The connection to `slot`'s master as the map says now.
+    public func connection(forSlot slot: Int) -> RedisConnection? {
+        guard let address = map.master(forSlot: slot), let node = nodes[address], node.isConnected else { return nil }
+        return RedisConnection(node: address, generation: node.generation)
+    }
+
     /// Sends on exactly that connection; fails at once if it has dropped or
     /// been made again since (its writes are not this one's).
     public func send(_ arguments: [String], on connection: RedisConnection, completion: @escaping Completion) {

@@ -15,6 +15,8 @@ public protocol RedisRouting: AnyObject {
     /// In a completion: the connection its reply came on (nil if it has
     /// dropped). `WAIT` counts the writes of its own connection only.
     var replyingConnection: RedisConnection? { get }
+    /// The connection a command for `slot` would go on now (nil: none is up).
+    func connection(forSlot slot: Int) -> RedisConnection?
     /// Sends on exactly `connection`; fails at once if it has dropped or
     /// been made again since.
     func send(_ arguments: [String], on connection: RedisConnection, completion: @escaping RedisAsyncClient.Completion)
@@ -44,6 +46,8 @@ extension RedisAsyncClient: RedisRouting {
         guard isConnected, generation == connection.generation else { return completion(.failure(.disconnected)) }
         send(arguments, completion: completion)
     }
+
+    public func connection(forSlot slot: Int) -> RedisConnection? { replyingConnection }
 
     public var onServerConnect: ((RedisAsyncClient) -> Void)? {
         get { onConnect }

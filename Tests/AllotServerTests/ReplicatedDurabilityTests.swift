@@ -46,10 +46,22 @@ import Testing
         let unconfirmed = try stack.reserve(client, campaign: "rep", citizen: "late", slot: "s0", headers: ["Idempotency-Key": "late-1"])
         #expect(unconfirmed.status == 503, "\(unconfirmed.text)")
         #expect(unconfirmed.text.contains("no replica confirmed"))
+        // From then on the shard is refused before anything is written:
+        // fast, and no reservation made that could not be confirmed.
+        let recordsBefore = try stack.redis.command(["HLEN", CampaignKeys("rep").records]).integer
+        let started = Date()
+        let refused = try stack.reserve(client, campaign: "rep", citizen: "later", slot: "s0")
+        #expect(refused.status == 503 && refused.text.contains("no replica is confirming"), "\(refused.text)")
+        #expect(Date().timeIntervalSince(started) < 1.0)
+        #expect(try stack.redis.command(["HLEN", CampaignKeys("rep").records]).integer == recordsBefore)
         replica.resume()
-        // Sent again with its key: the reservation made then, now confirmed.
-        let replayed = try stack.reserve(client, campaign: "rep", citizen: "late", slot: "s0", headers: ["Idempotency-Key": "late-1"])
-        #expect(replayed.status == 201, "\(replayed.text)")
+        // Sent again with its key: the reservation made then, now confirmed
+        // (once the shard's probe has seen the replica again).
+        var replayed: HTTPClient.Response?
+        #expect(waitUntil {
+            replayed = try? stack.reserve(client, campaign: "rep", citizen: "late", slot: "s0", headers: ["Idempotency-Key": "late-1"])
+            return replayed?.status == 201
+        }, "\(replayed?.text ?? "")")
         #expect(try invariantViolations(stack, campaign: "rep", limit: 1).isEmpty)
         }
     }

@@ -10,7 +10,16 @@ import RedisClient
 /// write: its answers are released unconfirmed (503; the same
 /// Idempotency-Key gets the 201 later). While a connection's `WAIT` is out,
 /// the next turn's answers on it gather for the next.
+///
+/// A connection whose `WAIT` found no replica in time (a master whose
+/// replica is away, or one just promoted that has none yet) is refused
+/// further reservations (`refuses`): they would be made and then answered
+/// 503 after waiting, each queued behind the last `WAIT`. A probe
+/// (`WAIT` with a short timeout) every `probeMillis` lets it serve again
+/// once a replica confirms.
 final class ReplicationGate {
+    static let probeMillis = 250
+    static let probeWaitMillis = 50
     private let loop: EventLoop
     private let redis: any RedisRouting
     private let acksRequired: Int
@@ -20,6 +29,8 @@ final class ReplicationGate {
     private var held: [RedisConnection: [(Bool) -> Void]] = [:]
     private var waiting: Set<RedisConnection> = []
     private var flushScheduled = false
+    /// Connections whose last `WAIT` found no replica: refused until a probe does.
+    private var unconfirmed: Set<RedisConnection> = []
 
     init(loop: EventLoop, redis: any RedisRouting, acksRequired: Int, waitMillis: Int) {
         self.loop = loop
@@ -29,6 +40,13 @@ final class ReplicationGate {
     }
 
     var isActive: Bool { acksRequired > 0 }
+
+    /// Whether a reservation for `slot` must be refused before it is made:
+    /// its connection's replica has not been confirming.
+    func refuses(slot: Int) -> Bool {
+        guard isActive, !unconfirmed.isEmpty, let connection = redis.connection(forSlot: slot) else { return false }
+        return unconfirmed.contains(connection)
+    }
 
     /// Holds one answer whose write's reply came on `connection` (read in
     /// that reply's completion); `release` runs once, on the loop.
@@ -49,6 +67,27 @@ final class ReplicationGate {
         }
     }
 
+    private func refuse(_ connection: RedisConnection) {
+        guard unconfirmed.insert(connection).inserted else { return }
+        probe(connection)
+    }
+
+    /// Until a replica confirms the connection's writes, or it drops (its
+    /// successor starts unrefused).
+    private func probe(_ connection: RedisConnection) {
+        loop.schedule(afterMillis: Self.probeMillis) { [weak self] in
+            guard let self else { return }
+            redis.send(["WAIT", String(acksRequired), String(Self.probeWaitMillis)], on: connection) { [weak self] result in
+                guard let self else { return }
+                switch result {
+                case .success(let reply) where (reply.integer ?? 0) >= Int64(acksRequired): unconfirmed.remove(connection)
+                case .success: probe(connection)
+                case .failure: unconfirmed.remove(connection)
+                }
+            }
+        }
+    }
+
     private func flush() {
         for (connection, batch) in held where !waiting.contains(connection) && !batch.isEmpty {
             held[connection] = nil
@@ -58,6 +97,7 @@ final class ReplicationGate {
                 for release in batch { release(confirmed >= Int64(self?.acksRequired ?? 1)) }
                 guard let self else { return }
                 waiting.remove(connection)
+                if confirmed < Int64(acksRequired), case .success = result { refuse(connection) }
                 if held[connection]?.isEmpty == false { scheduleFlush() }
             }
         }

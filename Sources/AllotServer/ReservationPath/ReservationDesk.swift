@@ -116,6 +116,13 @@ final class ReservationDesk {
 
     private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: Int = 0, exchange: HTTPExchange) {
         let keys = attempt.keys
+        // Replicated: a shard whose replica is not confirming is refused
+        // before anything is written there.
+        guard !replication.refuses(slot: keys.slot) else {
+            metrics.reservationOutcome("unavailable")
+            return exchange.send(.problem(.unavailable("no replica is confirming reservations on this shard now; nothing was reserved",
+                                                       retryAfterSeconds: 1)))
+        }
         let sentMicros = monotonicMicros()
         // reserve.lua's keys and arguments, in its order, written straight
         // into the wire format.
