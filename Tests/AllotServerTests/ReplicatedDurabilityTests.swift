@@ -142,6 +142,12 @@ import Testing
             let stats = try cluster.clients[master].command(["INFO", "commandstats"]).text ?? ""
             #expect(stats.contains("cmdstat_wait:"), "master \(master) made reservations without a WAIT")
         }
+        // One master without its replica (as after a failover): a node may
+        // still start, warned that the shard is refused until one confirms.
+        cluster.stopNode(3)
+        #expect(try waitUntil { !((try cluster.clients[0].command(["INFO", "replication"]).text ?? "").contains("state=online")) })
+        let warnings = try Durability.replicated.check(stack.redisDeployment)
+        #expect(warnings.count == 1 && warnings[0].contains("refused until a replica confirms"), "\(warnings)")
     }
 
     @Test func aClusterWithoutReplicasIsRefusedForReplicated() throws {

@@ -35,7 +35,23 @@ public enum Durability: String, Sendable, CaseIterable {
             guard cluster.map.isComplete else {
                 throw Unmet(description: "the cluster at \(seeds[0]) does not serve every slot (\(cluster.map.unownedSlotCount) have no master)")
             }
-            return try cluster.map.masters.compactMap { try check($0) }
+            guard self == .replicated else { return try cluster.map.masters.compactMap { try check($0) } }
+            // Replicated: a master without a replica may be one just
+            // promoted in a failover (its replica is coming); its shard's
+            // reservations are refused until one confirms (ReplicationGate).
+            // A cluster with no replica anywhere is a mistake: refused.
+            var warnings: [String] = [], unreplicated: [String] = []
+            for master in cluster.map.masters {
+                do {
+                    if let warning = try check(master) { warnings.append(warning) }
+                } catch let unmet as Unmet {
+                    unreplicated.append(unmet.description)
+                }
+            }
+            guard unreplicated.count < cluster.map.masters.count else {
+                throw Unmet(description: unreplicated.first ?? "--durability replicated needs replicas")
+            }
+            return warnings + unreplicated.map { $0 + "; its shard's reservations are refused until a replica confirms" }
         }
     }
 
