@@ -73,6 +73,11 @@ final class Driver: Sendable {
         let workload: Workload
         unowned let driver: Driver
         var connections: [HTTPClientConnection] = []
+        /// A connection whose request failed in transport (its node is down)
+        /// rests a while, as a load balancer would take a dead node out:
+        /// else it fails at once and takes every request due.
+        var restingUntil: [Int64] = []
+        static let restMicros: Int64 = 200_000
         let finished: () -> Void
         var timer: LoopTimer?
         var inFlight = 0
@@ -89,6 +94,7 @@ final class Driver: Sendable {
                 let endpoint = driver.endpoints[index % driver.endpoints.count]
                 return HTTPClientConnection(loop: loop, host: endpoint.host, port: endpoint.port)
             }
+            restingUntil = Array(repeating: 0, count: connections)
         }
 
         func start() {
@@ -101,9 +107,9 @@ final class Driver: Sendable {
             let now = monotonicMicros()
             if !over && (workload.isFinished || now >= driver.deadlineMicros) { over = true }
             if !over {
-                for connection in connections where !connection.isBusy {
+                for (index, connection) in connections.enumerated() where !connection.isBusy && restingUntil[index] <= now {
                     guard let request = workload.next(nowMicros: now) else { break }
-                    send(request, on: connection)
+                    send(request, on: index)
                 }
             }
             if over && inFlight == 0 && !closing {
@@ -122,13 +128,14 @@ final class Driver: Sendable {
             }
         }
 
-        func send(_ request: PlannedRequest, on connection: HTTPClientConnection) {
+        func send(_ request: PlannedRequest, on index: Int) {
             inFlight += 1
-            connection.send(method: request.method, path: request.path, headers: request.headers, body: request.body) {
+            connections[index].send(method: request.method, path: request.path, headers: request.headers, body: request.body) {
                 [unowned self] response in
                 inFlight -= 1
                 let now = monotonicMicros()
                 let answer = Answer(response)
+                if answer.status == 0, index < restingUntil.count { restingUntil[index] = now + Self.restMicros }
                 driver.recorder.record(outcome: answer.label, latencyMicros: now - request.intendedMicros, atMicros: now)
                 workload.completed(request, answer, nowMicros: now)
                 pump()
