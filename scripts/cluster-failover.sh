@@ -24,7 +24,9 @@ rm -rf "$dir" && mkdir -p "$dir/node"
 seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
 [ -n "$seeds" ] || exit 1
 pids=()
+killer=
 cleanup() {
+  [ -n "$killer" ] && kill "$killer" 2>/dev/null
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   scripts/cluster.sh stop "$dir/cluster" >/dev/null

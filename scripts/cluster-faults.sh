@@ -29,10 +29,14 @@ rm -rf "$dir" && mkdir -p "$dir/node"
 seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
 [ -n "$seeds" ] || exit 1
 mapfile -t cluster_ports < "$dir/cluster/ports"
-declare -A pid port role
+declare -A port role
+injector=
+# Each node's pid is in $dir/node-<node>.pid: the fault injector (a
+# subshell) starts nodes again, and cleanup must find those too.
 cleanup() {
-  for node in "${!pid[@]}"; do kill "${pid[$node]}" 2>/dev/null || true; done
-  wait 2>/dev/null
+  [ -n "$injector" ] && kill "$injector" 2>/dev/null
+  for file in "$dir"/node-*.pid; do [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null; done
+  sleep 0.5
   scripts/cluster.sh stop "$dir/cluster" >/dev/null
 }
 trap cleanup EXIT
@@ -42,7 +46,7 @@ start_node() {
   ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "${port[$node]}" --node-id "$node" \
     --role "${role[$node]}" --durability "$durability" --data-dir "$dir/node" --threads 1 --log-level warning \
     >>"$dir/node-$node.log" 2>&1 &
-  pid[$node]=$!
+  echo $! > "$dir/node-$node.pid"
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:${port[$node]}/readyz" >/dev/null && break; sleep 0.1; done
 }
 urls=()
@@ -65,10 +69,10 @@ faults() {
     || say "reshard failed (see $dir/reshard.log)"
   sleep 3
   say "kill -9 front node a, started again a second later"
-  kill -9 "${pid[a]}"; sleep 1; start_node a
+  kill -9 "$(cat "$dir/node-a.pid")"; sleep 1; start_node a
   sleep 4
   say "kill -9 full node p (the lease holder); q takes over"
-  kill -9 "${pid[p]}"
+  kill -9 "$(cat "$dir/node-p.pid")"
   sleep 4
   # A move of places stopped after its debit: debit.lua run by hand from
   # the pool of the campaign, as a node killed between debit and credit leaves it.
@@ -77,12 +81,14 @@ faults() {
     pool=$(redis-cli -p "$master" --scan --pattern '{c:load-*}:pool' | head -1)
     [ -n "$pool" ] && break
   done
-  local debit
-  debit=$(redis-cli -c -p "${cluster_ports[1]}" function list | grep -o 'allot_debit_[0-9a-f]*' | head -1)
-  local tag=${pool%:pool}
-  local slot
-  slot=$(redis-cli -c -p "${cluster_ports[1]}" hkeys "$pool" | head -1)
-  say "a move stopped after its debit: $(redis-cli -c -p "${cluster_ports[1]}" fcall "$debit" 3 "$pool" "$tag:xfer" "$tag:xdone:halted-1" "$slot" 5 halted-1 0) places of $slot out of $pool"
+  if [ -z "$pool" ]; then
+    say "no pool found: the debit-only move is left out"
+  else
+    local debit tag=${pool%:pool} slot
+    debit=$(redis-cli -c -p "${cluster_ports[1]}" function list | grep -o 'allot_debit_[0-9a-f]*' | head -1)
+    slot=$(redis-cli -c -p "${cluster_ports[1]}" hkeys "$pool" | head -1)
+    say "a move stopped after its debit: $(redis-cli -c -p "${cluster_ports[1]}" fcall "$debit" 3 "$pool" "$tag:xfer" "$tag:xdone:halted-1" "$slot" 5 halted-1 0) places of $slot out of $pool"
+  fi
   sleep 3
   say "full node p started again (it stands by)"
   start_node p
@@ -93,6 +99,7 @@ ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" steady "${urls[@]}" --db "$dir/node/a
   --buckets 16 --slots 20 --rate "$rate" --duration "$seconds" --faults-from-outside --connections 32 --report-dir "$dir/report"
 status=$?
 wait "$injector" 2>/dev/null
+injector=
 left=0
 for m in "${cluster_ports[@]:1}"; do
   [ "$(redis-cli -p "$m" role | head -1)" = master ] || continue

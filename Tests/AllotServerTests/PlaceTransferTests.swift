@@ -134,4 +134,18 @@ import Testing
             #expect(try (0..<4).allSatisfy { try Self.remaining("cc", bucket: $0, redis) >= 0 })
         }
     }
+
+    /// Replicated: a step goes on only once a replica has the one before.
+    /// With none (this cluster has no replicas) the move stops after its
+    /// debit, its places held in the record for the sweeper.
+    @Test func aReplicatedMoveWaitsForAReplicaAfterEachStep() throws {
+        try Self.withCluster { _, redis in
+            try Self.fill("rw", redis)
+            let move = PlaceTransfer(id: "w", campaign: "rw", buckets: Self.buckets, slot: "s0", source: .pool, target: 1)
+            #expect(throws: RedisError.self) { try move.run(from: .debit(.places(10)), on: redis, replicaAcks: 1) }
+            let state = try Self.accounted("rw", slot: "s0", redis)
+            #expect(state.total == Self.capacity && state.inFlight == 10)
+            #expect(try Self.remaining("rw", bucket: 1, redis) == 0)
+        }
+    }
 }

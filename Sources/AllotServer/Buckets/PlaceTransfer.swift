@@ -46,6 +46,13 @@ struct PlaceTransfer: Equatable {
         /// none, and `inTransit` of the slot's places were on their way out
         /// of it then (moves debited and not settled).
         case done(places: Int, inTransit: Int = 0)
+
+        var isCreditOrSettle: Bool {
+            switch self {
+            case .credit, .settle: true
+            case .debit, .done: false
+            }
+        }
     }
 
     /// How long a move's credit and settled marks live: a move left
@@ -120,14 +127,22 @@ struct PlaceTransfer: Equatable {
     /// Runs the move from `step` on a blocking client, stopping early after
     /// `stepsMax` steps (tests stop it there, as a crash would); returns the
     /// step it stopped before.
+    /// `replicaAcks` (`--durability replicated`): a step's write reaches
+    /// that many replicas before the next step (a `WAIT` on its master).
     @discardableResult
-    func run(from step: Step, on redis: any RedisSyncRouting, stepsMax: Int = .max) throws -> Step {
+    func run(from step: Step, on redis: any RedisSyncRouting, stepsMax: Int = .max, replicaAcks: Int = 0) throws -> Step {
         var current = step
         var taken = 0
         while taken < stepsMax, let request = request(for: current) {
             let reply = try redis.run(request.function, slot: request.slot, keys: request.keys, arguments: request.arguments)
             current = try self.step(after: current, reply: reply)
             taken += 1
+            if replicaAcks > 0, current.isCreditOrSettle {
+                let confirmed = try redis.command(["WAIT", String(replicaAcks), "1000"], slot: request.slot)
+                guard (confirmed.integer ?? 0) >= Int64(replicaAcks) else {
+                    throw RedisError("move \(id): no replica confirmed its \(taken == 1 ? "first" : "next") step; left for the sweeper")
+                }
+            }
         }
         return current
     }

@@ -13,6 +13,8 @@ struct TransferSweeper {
     /// within its command deadline (a second), so 10 s is a move left.
     var staleMillis: Int64 = 10_000
     let logger: Logger
+    /// `--durability replicated`: each step waits for a replica.
+    var replicaAcks = 0
 
     /// Finishes the campaign's moves left half-way; returns how many.
     @discardableResult
@@ -42,7 +44,7 @@ struct TransferSweeper {
                 }
                 let move = PlaceTransfer(id: id, campaign: campaign, buckets: buckets, slot: record.slot,
                                          source: source, target: record.target)
-                try move.run(from: .credit(places: record.places), on: redis)
+                try move.run(from: .credit(places: record.places), on: redis, replicaAcks: replicaAcks)
                 finished += 1
                 logger.warning("move of places finished by the sweeper", metadata: [
                     "campaign": "\(campaign)", "id": "\(id)", "slot": "\(record.slot)", "places": "\(record.places)",

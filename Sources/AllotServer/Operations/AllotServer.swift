@@ -42,6 +42,7 @@ public final class AllotServer: @unchecked Sendable {
         persistSettings.retireEveryMillis = config.retireEveryMillis
         persistSettings.hotSetSweepMillis = config.hotSetSweepMillis
         persistSettings.moveStaleMillis = config.moveStaleMillis
+        persistSettings.replicaAcksRequired = config.replicaAcksRequired
         persistSettings.nodeID = config.nodeID
         persistSettings.consumer = "persister-" + config.nodeID
         persistSettings.writerLeaseMillis = config.writerLeaseMillis
@@ -54,6 +55,7 @@ public final class AllotServer: @unchecked Sendable {
     public func start() throws {
         signal(SIGPIPE, SIG_IGN)  // a client gone mid-write must not kill the process
         _ = OpenAPIDocument.bytes  // a missing resource stops the start, not a request
+        try CitizenKeyCheck.verify(shared.keyer, redis: config.redis, logger: logger)
         try admin.start()
         try persister?.start()
         let limits = shared.httpLimits

@@ -57,7 +57,8 @@ final class PersistBatcher {
         self.logger = logger
         self.health = health
         self.metrics = metrics
-        moveSweeper = TransferSweeper(staleMillis: Int64(settings.moveStaleMillis), logger: logger)
+        moveSweeper = TransferSweeper(staleMillis: Int64(settings.moveStaleMillis), logger: logger,
+                                      replicaAcks: settings.replicaAcksRequired)
         lease = WriterLease(redis: redis, nodeID: settings.nodeID, lifeMillis: settings.writerLeaseMillis)
     }
 
@@ -70,7 +71,7 @@ final class PersistBatcher {
     @discardableResult
     func round() throws -> Int {
         let now = monotonicMicros() / 1000
-        guard let held = lease.ensure() else {
+        guard let held = lease.ensure(floor: try WriterLease.storedFence(database)) else {
             // Standing by: another process writes SQLite.
             health.holdsWriterLease.store(false, ordering: .relaxed)
             fence = 0
@@ -104,6 +105,10 @@ final class PersistBatcher {
         if now - pendingCheckedAt >= Self.pendingRecheckMillis {
             recovered.removeAll()
             pendingCheckedAt = now
+            // Entries an earlier holder read after it had lost the lease
+            // (a long round) wait under its name: only the holder reads, so
+            // any other consumer's pending entries are taken over.
+            for keys in streams { try claimAbandoned(keys) }
         }
         if lastWritten > 0, lastWritten < settings.batchRowsMax {
             let wait = lastReadAt + Int64(settings.batchGatherMillis) * 1000 - monotonicMicros()

@@ -43,6 +43,8 @@ final class Persister: Sendable {
         /// old one must be to count as left.
         var moveSweepMillis = 2_000
         var moveStaleMillis = 10_000
+        /// `--durability replicated`: the sweeper's steps wait for a replica.
+        var replicaAcksRequired = 0
         var retryDelayMillis = 200
     }
 

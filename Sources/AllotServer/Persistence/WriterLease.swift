@@ -27,12 +27,17 @@ final class WriterLease {
     /// fence while held, nil while another holds it. A failure to reach
     /// Redis keeps a lease still within its life (the fence guards the
     /// rest) and drops one past it.
-    func ensure(nowMicros: Int64 = monotonicMicros()) -> Int64? {
+    ///
+    /// `floor`: the last fence SQLite has seen (`storedFence`); a new one
+    /// is drawn above it, so a Redis that lost its counter cannot hand out
+    /// a fence every write would refuse.
+    func ensure(floor: @autoclosure () throws -> Int64 = 0, nowMicros: Int64 = monotonicMicros()) -> Int64? {
         let age = nowMicros - renewedAtMicros
         if fence != nil, age < Int64(lifeMillis) * 1_000 / 3 { return fence }
         do {
+            let known = fence == nil ? try floor() : 0
             let reply = try redis.run(Scripts.lease, slot: GlobalKeys.writerSlot, keys: [GlobalKeys.writerLease, GlobalKeys.writerFence],
-                                      arguments: [holder, String(lifeMillis)])
+                                      arguments: [holder, String(lifeMillis), String(known)])
             guard let value = reply.integer else { throw RedisError(reply.errorMessage ?? "lease: not a number") }
             fence = value > 0 ? value : nil
             if value > 0 { renewedAtMicros = nowMicros }
@@ -46,8 +51,13 @@ final class WriterLease {
     func release() {
         guard fence != nil else { return }
         _ = try? redis.run(Scripts.lease, slot: GlobalKeys.writerSlot, keys: [GlobalKeys.writerLease, GlobalKeys.writerFence],
-                           arguments: [holder, "0"])
+                           arguments: [holder, "0", "0"])
         fence = nil
+    }
+
+    /// The last fence a write transaction recorded (0: none yet).
+    static func storedFence(_ database: SQLiteDatabase) throws -> Int64 {
+        try database.statement("SELECT fence FROM writer_fence WHERE only = 1").rows { $0.int(0) }.first ?? 0
     }
 
     /// In a write transaction: records `fence` as the database's, or throws

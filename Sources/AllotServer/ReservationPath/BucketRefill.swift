@@ -23,6 +23,11 @@ final class BucketRefill {
 
     private let redis: any RedisRouting
     private let logger: Logger
+    /// `--durability replicated`: a step goes on only once a replica has the
+    /// one before (a failover must not keep a debit's places in the source
+    /// and hand them to the target too).
+    private let replicaAcks: Int
+    private let replicaWaitMillis: Int
     private var random = BufferedRandom()
     private var waiting: [Key: [(Outcome) -> Void]] = [:]
     /// Moves that brought places, since start (for metrics and tests).
@@ -34,9 +39,11 @@ final class BucketRefill {
         let slot: String
     }
 
-    init(redis: any RedisRouting, logger: Logger) {
+    init(redis: any RedisRouting, logger: Logger, replicaAcks: Int = 0, replicaWaitMillis: Int = 250) {
         self.redis = redis
         self.logger = logger
+        self.replicaAcks = replicaAcks
+        self.replicaWaitMillis = replicaWaitMillis
     }
 
     /// Refills `bucket` with places of `slot`.
@@ -76,11 +83,20 @@ final class BucketRefill {
         guard let request = move.request(for: step) else { return completion(step) }
         redis.run(request.function, slot: request.slot, keys: request.keys, arguments: request.arguments) { [self] result in
             guard case .success(let reply) = result else { return completion(nil) }
-            do {
-                run(move, from: try move.step(after: step, reply: reply), completion: completion)
-            } catch {
+            let next: PlaceTransfer.Step
+            do { next = try move.step(after: step, reply: reply) } catch {
                 logger.error("move of places failed", metadata: ["campaign": "\(move.campaign)", "error": "\(error)"])
-                completion(nil)
+                return completion(nil)
+            }
+            // The debit (before its credit) and the credit (before its
+            // settle) wait for a replica, on the connection that wrote them.
+            guard replicaAcks > 0, next.isCreditOrSettle else { return run(move, from: next, completion: completion) }
+            guard let connection = redis.replyingConnection else { return completion(nil) }
+            redis.send(["WAIT", String(replicaAcks), String(replicaWaitMillis)], on: connection) { [self] waited in
+                guard case .success(let confirmed) = waited, (confirmed.integer ?? 0) >= Int64(replicaAcks) else {
+                    return completion(nil)  // left half-way for the sweeper, which waits too
+                }
+                run(move, from: next, completion: completion)
             }
         }
     }

@@ -80,9 +80,11 @@ final class ReplicationGate {
             redis.send(["WAIT", String(acksRequired), String(Self.probeWaitMillis)], on: connection) { [weak self] result in
                 guard let self else { return }
                 switch result {
-                case .success(let reply) where (reply.integer ?? 0) >= Int64(acksRequired): unconfirmed.remove(connection)
-                case .success: probe(connection)
-                case .failure: unconfirmed.remove(connection)
+                case .success(let reply) where reply.errorMessage == nil && (reply.integer ?? 0) < Int64(acksRequired):
+                    probe(connection)
+                case .success, .failure:
+                    // Confirmed, or no longer a master's connection to judge.
+                    unconfirmed.remove(connection)
                 }
             }
         }
@@ -97,7 +99,8 @@ final class ReplicationGate {
                 for release in batch { release(confirmed >= Int64(self?.acksRequired ?? 1)) }
                 guard let self else { return }
                 waiting.remove(connection)
-                if confirmed < Int64(acksRequired), case .success = result { refuse(connection) }
+                // An error reply (WAIT on a master since demoted) is no verdict on the replicas.
+                if confirmed < Int64(acksRequired), case .success(let reply) = result, reply.errorMessage == nil { refuse(connection) }
                 if held[connection]?.isEmpty == false { scheduleFlush() }
             }
         }

@@ -30,7 +30,8 @@ final class ReservationDesk {
         self.reads = reads
         self.shared = shared
         self.metrics = metrics
-        refill = BucketRefill(redis: redis, logger: shared.logger)
+        refill = BucketRefill(redis: redis, logger: shared.logger, replicaAcks: shared.config.replicaAcksRequired,
+                              replicaWaitMillis: max(1, min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2)))
         replication = ReplicationGate(loop: loop, redis: redis, acksRequired: shared.config.replicaAcksRequired,
                                       waitMillis: max(1, min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2)))
     }

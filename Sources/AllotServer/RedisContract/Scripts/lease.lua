@@ -7,6 +7,8 @@
 -- KEYS: 1 lease  2 fence counter
 -- ARGV: 1 holder (node id and a per-process instance)  2 life in ms, or
 --       0 to let it go (a clean stop: a standby takes over at once)
+--       3 the last fence SQLite has seen: a new fence is above it, even if
+--         Redis lost its counter (a recover, a failover that lost the INCR)
 -- Value: '<holder>|<fence>'
 -- Returns the holder's fence (renewed), a new one (taken), or 0 (another
 -- holds it, or it was let go).
@@ -24,5 +26,10 @@ if held then
 end
 if ARGV[2] == '0' then return 0 end
 local fence = redis.call('INCR', KEYS[2])
+local floor = tonumber(ARGV[3]) or 0
+if fence <= floor then
+  fence = floor + 1
+  redis.call('SET', KEYS[2], fence)
+end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
 return fence
