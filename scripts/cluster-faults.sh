@@ -35,8 +35,19 @@ injector=
 # subshell) starts nodes again, and cleanup must find those too.
 cleanup() {
   [ -n "$injector" ] && kill "$injector" 2>/dev/null
-  for file in "$dir"/node-*.pid; do [ -f "$file" ] && kill "$(cat "$file")" 2>/dev/null; done
-  sleep 0.5
+  local file node_pids=()
+  for file in "$dir"/node-*.pid; do [ -f "$file" ] && node_pids+=("$(cat "$file")"); done
+  kill "${node_pids[@]}" 2>/dev/null
+  # A node drains what it holds into SQLite on SIGTERM (a few seconds at
+  # most); one still there after 15 s is killed.
+  local pid alive
+  for _ in $(seq 1 150); do
+    alive=0
+    for pid in "${node_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  kill -9 "${node_pids[@]}" 2>/dev/null
   scripts/cluster.sh stop "$dir/cluster" >/dev/null
 }
 trap cleanup EXIT
