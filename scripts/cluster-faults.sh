@@ -21,51 +21,13 @@ durability=${1:-replicated}
 rate=${2:-600}
 seconds=42
 dir=var/cluster-faults
-scripts/deps.sh >/dev/null
-swift build -c release --product allot >&2 && swift build -c release --product allot-load >&2 || exit 1
-bin=$(swift build -c release --show-bin-path)
-[ -f "$dir/cluster/ports" ] && scripts/cluster.sh stop "$dir/cluster" >/dev/null
-rm -rf "$dir" && mkdir -p "$dir/node"
-seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
-[ -n "$seeds" ] || exit 1
-mapfile -t cluster_ports < "$dir/cluster/ports"
-declare -A port role
-injector=
-# Each node's pid is in $dir/node-<node>.pid: the fault injector (a
-# subshell) starts nodes again, and cleanup must find those too.
-cleanup() {
-  [ -n "$injector" ] && kill "$injector" 2>/dev/null
-  local file node_pids=()
-  for file in "$dir"/node-*.pid; do [ -f "$file" ] && node_pids+=("$(cat "$file")"); done
-  kill "${node_pids[@]}" 2>/dev/null
-  # A node drains what it holds into SQLite on SIGTERM (a few seconds at
-  # most); one still there after 15 s is killed.
-  local pid alive
-  for _ in $(seq 1 150); do
-    alive=0
-    for pid in "${node_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  kill -9 "${node_pids[@]}" 2>/dev/null
-  scripts/cluster.sh stop "$dir/cluster" >/dev/null
-}
-trap cleanup EXIT
-token=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-start_node() {
-  local node=$1
-  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "${port[$node]}" --node-id "$node" \
-    --role "${role[$node]}" --durability "$durability" --data-dir "$dir/node" --threads 1 --log-level warning \
-    >>"$dir/node-$node.log" 2>&1 &
-  echo $! > "$dir/node-$node.pid"
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:${port[$node]}/readyz" >/dev/null && break; sleep 0.1; done
-}
+source scripts/cluster-lib.sh
+cluster_setup
 urls=()
 for node in p q a b; do
-  port[$node]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  role[$node]=front; [ "$node" = p ] || [ "$node" = q ] && role[$node]=full
-  start_node "$node"
-  urls+=(--url "http://127.0.0.1:${port[$node]}")
+  role=front; [ "$node" = p ] || [ "$node" = q ] && role=full
+  start_node "$node" "$role" "$durability"
+  urls+=(--url "http://127.0.0.1:${node_port[$node]}")
 done
 say() { echo "fault at $(date +%T): $*" >&2; }
 master_id() { redis-cli -p "$1" cluster myid; }
@@ -80,7 +42,7 @@ faults() {
     || say "reshard failed (see $dir/reshard.log)"
   sleep 3
   say "kill -9 front node a, started again a second later"
-  kill -9 "$(cat "$dir/node-a.pid")"; sleep 1; start_node a
+  kill -9 "$(cat "$dir/node-a.pid")"; sleep 1; start_node a front "$durability"
   sleep 4
   say "kill -9 full node p (the lease holder); q takes over"
   kill -9 "$(cat "$dir/node-p.pid")"
@@ -102,15 +64,15 @@ faults() {
   fi
   sleep 3
   say "full node p started again (it stands by)"
-  start_node p
+  start_node p full "$durability"
 }
 faults &
-injector=$!
+background=$!
 ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" steady "${urls[@]}" --db "$dir/node/allot.db" --data-dir "$dir/node" \
   --buckets 16 --slots 20 --rate "$rate" --duration "$seconds" --faults-from-outside --connections 32 --report-dir "$dir/report"
 status=$?
-wait "$injector" 2>/dev/null
-injector=
+wait "$background" 2>/dev/null
+background=
 left=0
 for m in "${cluster_ports[@]:1}"; do
   [ "$(redis-cli -p "$m" role | head -1)" = master ] || continue

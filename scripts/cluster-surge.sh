@@ -21,33 +21,14 @@ places=${2:-4000}
 citizens=${3:-6000}
 slots=${SLOTS:-4}
 dir=var/cluster-surge
-scripts/deps.sh >/dev/null
-swift build -c release --product allot >&2
-swift build -c release --product allot-load >&2
-bin=$(swift build -c release --show-bin-path)
-[ -f "$dir/cluster/ports" ] && scripts/cluster.sh stop "$dir/cluster" >/dev/null
-rm -rf "$dir" && mkdir -p "$dir/node"
-seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  scripts/cluster.sh stop "$dir/cluster" >/dev/null
-}
-trap cleanup EXIT
-token=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
-ports=()
+source scripts/cluster-lib.sh
+cluster_setup
+urls=()
 for node in p a b; do
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  ports+=("$port")
   role=front; [ "$node" = p ] && role=full
-  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "$port" --node-id "$node" --role "$role" \
-    --data-dir "$dir/node" --threads 1 --log-level warning >"$dir/node-$node.log" 2>&1 &
-  pids+=($!)
-  # The full node makes the citizen key; the front nodes must find it.
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  start_node "$node" "$role"
+  urls+=(--url "http://127.0.0.1:${node_port[$node]}")
 done
-mapfile -t cluster_ports < "$dir/cluster/ports"
 masters=${MASTERS:-3}
 # CPU seconds (user + system) a process has used, from /proc.
 cpu() { awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }
@@ -56,9 +37,7 @@ for port in "${cluster_ports[@]:0:$masters}"; do
   redis-cli -p "$port" config resetstat >/dev/null
   cpu_before[$port]=$(cpu "$(cat "$dir/cluster/$port/redis.pid")")
 done
-ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" surge --url "http://127.0.0.1:${ports[0]}" --url "http://127.0.0.1:${ports[1]}" \
-  --url "http://127.0.0.1:${ports[2]}" \
-  --db "$dir/node/allot.db" --data-dir "$dir/node" --buckets "$buckets" --slots "$slots" --places "$places" \
+ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" surge "${urls[@]}" --db "$dir/node/allot.db" --data-dir "$dir/node" --buckets "$buckets" --slots "$slots" --places "$places" \
   --citizens "$citizens" --arrival-seconds 5 --threads 1 --connections 64 --report-dir "$dir/report"
 echo "per master: function calls (INFO commandstats, every function), reservations it holds, moves settled"
 echo "out of its shards, and redis-server CPU seconds during the run (from /proc):"

@@ -179,6 +179,9 @@ import Testing
         let move = PlaceTransfer(id: "killed-node", campaign: "half", buckets: CampaignBuckets(4)!, slot: "s0",
                                  source: .pool, target: 2)
         #expect(try move.run(from: .debit(.places(20)), on: stack.keyspace, stepsMax: 1) == .credit(places: 20))
+        // Operators' stats count them as places left, not taken.
+        let stats = try stack.stats("half")
+        #expect(stats["remaining"] as? Int == 20 && stats["confirmed"] as? Int == 0, "\(stats)")
         let client = stack.client()
         // The loops still count the 20 places (the snapshot adds moves under way).
         Thread.sleep(forTimeInterval: 0.3)

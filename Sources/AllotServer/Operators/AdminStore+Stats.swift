@@ -8,8 +8,10 @@ extension AdminStore {
     static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
 
     /// A spread campaign's are the sums of its home's (capacities, the pool,
-    /// the loops' refusals) and its buckets' (places, cancels and redeems).
-    /// A move of places under way (milliseconds) counts as places taken.
+    /// the loops' refusals) and its buckets' (places, cancels and redeems),
+    /// and the places of moves debited and not yet credited: those are
+    /// places left, on their way between shards (with replicated durability
+    /// a move waits for a replica, and a shard without one holds it).
     func stats(_ id: String) throws -> CampaignStats {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let layout = campaign.layout
@@ -22,11 +24,29 @@ extension AdminStore {
                 counts.add(try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity],
                                                     arguments: [])))
             }
+            counts.addRemaining(try placesInTransit(layout))
         }
         let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
             .rows([.text(id)]) { $0.int(0) }.first ?? 0
         let lag = try layout.bucketKeys.map { try persistLagMillis($0) }.max() ?? 0
         return CampaignStats(counts: counts, persisted: Int(persisted), persistLagMillis: lag)
+    }
+
+    /// Places of moves out of the pool or a bucket not yet credited to their
+    /// target (a credited one's places are in the target already).
+    private func placesInTransit(_ layout: CampaignLayout) throws -> Int {
+        var places = 0
+        for source in [layout.home] + layout.bucketKeys {
+            let records = try redis.checked(["HGETALL", source.transfers], slot: source.slot).pairs ?? [:]
+            for (id, text) in records {
+                guard let record = PlaceTransfer.Record(text), record.target >= 0, record.target < layout.bucketKeys.count else {
+                    continue
+                }
+                let target = layout.bucketKeys[record.target]
+                if try redis.checked(["EXISTS", target.transferCredit(id)], slot: target.slot).integer == 0 { places += record.places }
+            }
+        }
+        return places
     }
 
     /// Age of the oldest stream entry not yet acknowledged by the persister:

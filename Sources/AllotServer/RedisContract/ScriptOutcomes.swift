@@ -223,6 +223,8 @@ struct StatsReply {
     private(set) var capacity: Int
     private(set) var remaining: Int
 
+    mutating func addRemaining(_ places: Int) { remaining &+= places }
+
     /// Adds a bucket's counters and places to the home's.
     mutating func add(_ bucket: StatsReply) {
         counters.merge(bucket.counters, uniquingKeysWith: &+)

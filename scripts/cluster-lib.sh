@@ -1,0 +1,58 @@
+# Shared by the cluster scripts (cluster-surge.sh, cluster-failover.sh,
+# cluster-faults.sh): a cluster of their own under $dir/cluster, Allot
+# nodes on it, and a cleanup that leaves nothing running. Sourced, with
+# $dir set; defines $bin, $seeds, $token, cluster_ports, node_port.
+
+# Release binaries, a fresh $dir, and the cluster (scripts/cluster.sh; its
+# MASTERS and REPLICAS apply).
+cluster_setup() {
+  scripts/deps.sh >/dev/null
+  swift build -c release --product allot >&2 && swift build -c release --product allot-load >&2 || exit 1
+  bin=$(swift build -c release --show-bin-path)
+  [ -f "$dir/cluster/ports" ] && scripts/cluster.sh stop "$dir/cluster" >/dev/null
+  rm -rf "$dir" && mkdir -p "$dir/node"
+  seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
+  [ -n "$seeds" ] || exit 1
+  mapfile -t cluster_ports < "$dir/cluster/ports"
+  token=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  trap cluster_cleanup EXIT
+}
+
+declare -A node_port
+
+# start_node NAME ROLE [DURABILITY]: `allot serve` on the cluster, its pid in
+# $dir/node-NAME.pid (a node started again from a subshell is found too),
+# ready when this returns. The full node makes the citizen key in
+# $dir/node; front nodes read it there. A node keeps its port.
+start_node() {
+  local name=$1 role=$2 durability=${3:-standard}
+  [ -n "${node_port[$name]:-}" ] \
+    || node_port[$name]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "${node_port[$name]}" --node-id "$name" \
+    --role "$role" --durability "$durability" --data-dir "$dir/node" --threads 1 --log-level warning \
+    >>"$dir/node-$name.log" 2>&1 &
+  echo $! > "$dir/node-$name.pid"
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:${node_port[$name]}/readyz" >/dev/null && break; sleep 0.1; done
+}
+
+# (Safe under `set -e`: cluster-surge.sh runs with it.)
+# Stops what the script started: $background (an injector), every node
+# (SIGTERM: it drains into SQLite; killed if still there after 15 s), then
+# the cluster.
+background=
+cluster_cleanup() {
+  if [ -n "$background" ]; then kill "$background" 2>/dev/null || true; fi
+  local file pid alive node_pids=()
+  for file in "$dir"/node-*.pid; do [ -f "$file" ] && node_pids+=("$(cat "$file")"); done
+  if [ ${#node_pids[@]} -gt 0 ]; then
+    kill "${node_pids[@]}" 2>/dev/null || true
+    for _ in $(seq 1 150); do
+      alive=0
+      for pid in "${node_pids[@]}"; do if kill -0 "$pid" 2>/dev/null; then alive=1; fi; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
+    kill -9 "${node_pids[@]}" 2>/dev/null || true
+  fi
+  scripts/cluster.sh stop "$dir/cluster" >/dev/null || true
+}
