@@ -76,7 +76,7 @@ final class Catalog {
                 routes = Dictionary(next.values.flatMap { view in
                     view.routes.enumerated().map { bucket, route in
                         (route, RouteTarget(campaign: view.campaign.id, spreadBucket: view.layout.isSpread ? bucket : nil,
-                                            buckets: view.layout.buckets))
+                                            buckets: view.layout.buckets, keys: view.layout.bucketKeys[bucket]))
                     }
                 }, uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)

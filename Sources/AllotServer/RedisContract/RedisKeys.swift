@@ -29,10 +29,9 @@ struct CampaignKeys: Sendable {
         if buckets.count == 1 { self.init(campaign) } else { self.init(campaign, tag: Self.bucketTag(campaign, bucket, of: buckets)) }
     }
 
-    /// Where a routes hash value points (ConfigHash.routeTarget).
-    init(_ target: RouteTarget) {
-        if let (bucket, buckets) = target.spread { self.init(target.campaign, bucket: bucket, of: buckets) } else { self.init(target.campaign) }
-    }
+    /// Where a routes hash value points (ConfigHash.routeTarget): its keys,
+    /// made when the target was.
+    init(_ target: RouteTarget) { self = target.keys }
 
     /// A spread bucket's tag, `{c:<cid>:<b>}`, or `{c:<cid>:<b>.<n>}` with
     /// the least n that puts it in the b-th of `count` equal parts of the
@@ -116,14 +115,23 @@ enum GlobalKeys {
 }
 
 /// What a reservation id's route names: a campaign, and its bucket (of
-/// how many) when the campaign is spread over several.
-struct RouteTarget: Hashable, Sendable {
+/// how many) when the campaign is spread over several, with that bucket's
+/// keys, made once (a spread bucket's tag takes a few dozen hashes to
+/// find, `CampaignKeys.bucketTag`; a lookup reuses them).
+struct RouteTarget: Sendable {
     let campaign: String
     let spreadBucket: Int?
     let buckets: CampaignBuckets
+    let keys: CampaignKeys
+
+    init(campaign: String, spreadBucket: Int?, buckets: CampaignBuckets, keys: CampaignKeys? = nil) {
+        self.campaign = campaign
+        self.spreadBucket = spreadBucket
+        self.buckets = buckets
+        self.keys = keys ?? spreadBucket.map { CampaignKeys(campaign, bucket: $0, of: buckets) } ?? CampaignKeys(campaign)
+    }
 
     var bucket: Int { spreadBucket ?? 0 }
-    var spread: (bucket: Int, of: CampaignBuckets)? { spreadBucket.map { ($0, buckets) } }
 }
 
 /// Where all of a campaign's keys are: its home (configuration, capacities,
