@@ -18,12 +18,7 @@ seconds=${3:-20}
 dir=var/cluster-failover
 source scripts/cluster-lib.sh
 cluster_setup
-urls=()
-for node in p a b; do
-  role=front; [ "$node" = p ] && role=full
-  start_node "$node" "$role" "$durability"
-  urls+=(--url "http://127.0.0.1:${node_port[$node]}")
-done
+start_nodes "$durability" p:full a:front b:front
 victim=$(head -1 "$dir/cluster/ports")
 ( sleep $((seconds / 2 + 3)); kill -9 "$(cat "$dir/cluster/$victim/redis.pid")"
   echo "killed master :$victim at $(date +%T)" >&2 ) &

@@ -23,12 +23,7 @@ seconds=42
 dir=var/cluster-faults
 source scripts/cluster-lib.sh
 cluster_setup
-urls=()
-for node in p q a b; do
-  role=front; [ "$node" = p ] || [ "$node" = q ] && role=full
-  start_node "$node" "$role" "$durability"
-  urls+=(--url "http://127.0.0.1:${node_port[$node]}")
-done
+start_nodes "$durability" p:full q:full a:front b:front
 say() { echo "fault at $(date +%T): $*" >&2; }
 master_id() { redis-cli -p "$1" cluster myid; }
 faults() {

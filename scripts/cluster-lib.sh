@@ -36,6 +36,18 @@ start_node() {
 }
 
 # (Safe under `set -e`: cluster-surge.sh runs with it.)
+# start_nodes DURABILITY NAME:ROLE…: start_node for each, in order; their
+# URLs (for allot-load's --url, the first sets the campaign up) in urls.
+urls=()
+start_nodes() {
+  local durability=$1 spec
+  shift
+  for spec in "$@"; do
+    start_node "${spec%%:*}" "${spec#*:}" "$durability"
+    urls+=(--url "http://127.0.0.1:${node_port[${spec%%:*}]}")
+  done
+}
+
 # Stops what the script started: $background (an injector), every node
 # (SIGTERM: it drains into SQLite; killed if still there after 15 s), then
 # the cluster.

@@ -23,12 +23,7 @@ slots=${SLOTS:-4}
 dir=var/cluster-surge
 source scripts/cluster-lib.sh
 cluster_setup
-urls=()
-for node in p a b; do
-  role=front; [ "$node" = p ] && role=full
-  start_node "$node" "$role"
-  urls+=(--url "http://127.0.0.1:${node_port[$node]}")
-done
+start_nodes standard p:full a:front b:front
 masters=${MASTERS:-3}
 # CPU seconds (user + system) a process has used, from /proc.
 cpu() { awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"; }

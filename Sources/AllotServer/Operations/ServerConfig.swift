@@ -42,6 +42,9 @@ public struct ServerConfig: Sendable {
     /// covers are answered 503 (made, but not known to be replicated). At
     /// most half the command timeout: the loop's commands queue behind it.
     public var replicaWaitMillis = 250
+
+    /// `replicaWaitMillis` as applied: at least 1, at most half the command timeout.
+    var replicaWaitMillisInForce: Int { max(1, min(replicaWaitMillis, redisCommandTimeoutMillis / 2)) }
     /// How often each loop refreshes its read snapshot from Redis.
     public var snapshotRefreshMillis = 250
     /// Reads keep answering from a snapshot this old while Redis is away.

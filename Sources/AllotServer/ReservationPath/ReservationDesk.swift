@@ -31,9 +31,9 @@ final class ReservationDesk {
         self.shared = shared
         self.metrics = metrics
         refill = BucketRefill(redis: redis, logger: shared.logger, replicaAcks: shared.config.replicaAcksRequired,
-                              replicaWaitMillis: max(1, min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2)))
+                              replicaWaitMillis: shared.config.replicaWaitMillisInForce)
         replication = ReplicationGate(loop: loop, redis: redis, acksRequired: shared.config.replicaAcksRequired,
-                                      waitMillis: max(1, min(shared.config.replicaWaitMillis, shared.config.redisCommandTimeoutMillis / 2)))
+                                      waitMillis: shared.config.replicaWaitMillisInForce)
     }
 
     private func countRejection(_ campaign: String, _ field: String) {
@@ -154,7 +154,6 @@ final class ReservationDesk {
     /// A reservation's script run and what its answer needs: one object
     /// carries the attempt to its reply.
     private final class ReserveCall: FunctionCall {
-
         let desk: ReservationDesk
         let attempt: ReservationAttempt
         let exchange: LoopBound<HTTPExchange>
