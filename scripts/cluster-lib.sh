@@ -3,12 +3,13 @@
 # nodes on it, and a cleanup that leaves nothing running. Sourced, with
 # $dir set; defines $bin, $seeds, $token, cluster_ports, node_port.
 
-# Release binaries, a fresh $dir, and the cluster (scripts/cluster.sh; its
-# MASTERS and REPLICAS apply).
+# Binaries (release; ALLOT_BUILD=debug takes the test build's), a fresh
+# $dir, and the cluster (scripts/cluster.sh; its MASTERS and REPLICAS apply).
 cluster_setup() {
+  local build=${ALLOT_BUILD:-release}
   scripts/deps.sh >/dev/null
-  swift build -c release --product allot >&2 && swift build -c release --product allot-load >&2 || exit 1
-  bin=$(swift build -c release --show-bin-path)
+  swift build -c "$build" --product allot >&2 && swift build -c "$build" --product allot-load >&2 || exit 1
+  bin=$(swift build -c "$build" --show-bin-path)
   [ -f "$dir/cluster/ports" ] && scripts/cluster.sh stop "$dir/cluster" >/dev/null
   rm -rf "$dir" && mkdir -p "$dir/node"
   seeds=$(scripts/cluster.sh start "$dir/cluster" | sed -n 's/.*seeds //p')
@@ -18,20 +19,26 @@ cluster_setup() {
   trap cluster_cleanup EXIT
 }
 
-declare -A node_port
+declare -A node_port node_role
 
 # start_node NAME ROLE [DURABILITY]: `allot serve` on the cluster, its pid in
 # $dir/node-NAME.pid (a node started again from a subshell is found too),
 # ready when this returns. The full node makes the citizen key in
-# $dir/node; front nodes read it there. A node keeps its port.
+# $dir/node; front nodes read it there. A node keeps its port. With
+# fault_triggers=1, creating $dir/node-NAME.kill-after-debit makes the node
+# kill itself between a move's debit and credit (FaultTrigger.swift).
+fault_triggers=
 start_node() {
   local name=$1 role=$2 durability=${3:-standard}
+  node_role[$name]=$role
   [ -n "${node_port[$name]:-}" ] \
     || node_port[$name]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "${node_port[$name]}" --node-id "$name" \
+  env ${fault_triggers:+"ALLOT_FAULT_KILL_AFTER_DEBIT=$dir/node-$name.kill-after-debit"} \
+    ALLOT_ADMIN_TOKEN=$token "$bin/allot" serve --redis-cluster "$seeds" --port "${node_port[$name]}" --node-id "$name" \
     --role "$role" --durability "$durability" --data-dir "$dir/node" --threads 1 --log-level warning \
     >>"$dir/node-$name.log" 2>&1 &
   echo $! > "$dir/node-$name.pid"
+  disown $!  # a kill -9 of it is the point, not news for the terminal
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:${node_port[$name]}/readyz" >/dev/null && break; sleep 0.1; done
 }
 

@@ -9,6 +9,10 @@
 #                                    the seed list for --redis-cluster
 #   scripts/cluster.sh stop [DIR]    stops every node it started there
 #   scripts/cluster.sh status [DIR]  the cluster's state and its nodes
+#   scripts/cluster.sh start-node PORT [DIR]
+#                                    starts one of its nodes again (after a
+#                                    kill -9: it rejoins, a failed-over master
+#                                    as a replica of the one that took over)
 #
 # Each node keeps its data, log and nodes.conf in DIR/<port>/; DIR/ports
 # lists the ports (masters first, as created).
@@ -106,11 +110,19 @@ case "$command" in
     rm -rf "$dir"
     echo "cluster stopped"
     ;;
+  start-node)
+    port=${2:?start-node PORT [DIR]}
+    dir=${3:-var/cluster}
+    grep -qx "$port" "$dir/ports" || { echo "cluster.sh: $port is not a node of $dir" >&2; exit 1; }
+    node_up "$port"
+    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || { echo "cluster.sh: node $port did not start" >&2; exit 1; }
+    ;;
   status)
     [ -f "$dir/ports" ] || { echo "cluster.sh: no cluster in $dir"; exit 1; }
     first=$(head -1 "$dir/ports")
     redis-cli -p "$first" cluster info | grep -E 'cluster_state|cluster_known_nodes|cluster_size'
     redis-cli -p "$first" cluster nodes | awk '{print $2, $3, $9}' | sort
     ;;
-  *) echo "usage: scripts/cluster.sh start|stop|status [DIR]" >&2; exit 2 ;;
+  *) echo "usage: scripts/cluster.sh start|stop|status [DIR] | start-node PORT [DIR]" >&2; exit 2 ;;
 esac

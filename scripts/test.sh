@@ -4,7 +4,7 @@
 # then Schemathesis against the contract (openapi.yaml), then a short surge through the load harness, whose invariant checks must
 # all pass (it starts its own server and Redis), then the short fault
 # schedule (each fault once during a surge; nothing acknowledged may be
-# lost), then 45 s of libFuzzer.
+# lost), the same on a Redis Cluster, then 45 s of libFuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -27,4 +27,10 @@ ALLOT_BUILD=debug scripts/load.sh faults --rate 300 --seed "${ALLOT_FAULT_SEED:-
   || { cat "$report/faults.txt" "$report/faults-progress.txt"; exit 1; }
 grep -h "left out" "$report/faults-progress.txt" || true
 grep -E "^(ok|FAIL) " "$report/faults.txt"
+# The short cluster fault schedule: a Redis Cluster of 3 masters and 3
+# replicas, two full and two front nodes, each of its five faults once
+# (scripts/cluster-faults.sh; FAULTS=N there for a soak), replicated.
+ALLOT_BUILD=debug SEED="${ALLOT_FAULT_SEED:-1}" scripts/cluster-faults.sh replicated 300 > "$report/cluster-faults.txt" 2>&1 \
+  || { cat "$report/cluster-faults.txt"; exit 1; }
+grep -E "^fault at|^(ok|FAIL) |^moves of" "$report/cluster-faults.txt"
 scripts/fuzz.sh 45

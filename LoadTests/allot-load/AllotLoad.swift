@@ -81,10 +81,16 @@ struct Steady: ParsableCommand {
     @Option(help: "Reservations per second.") var rate = 5_000.0
     @Option(help: "Seconds.") var duration = 20.0
     @Option(help: "p99 the run must hold (milliseconds), reported as a target.") var p99TargetMillis = 10.0
+    @Option(help: "Places per slot (default: enough that none fills). Fewer keep a spread campaign's moves going all run.")
+    var placesPerSlot: Int?
+
+    func validate() throws {
+        if let placesPerSlot, placesPerSlot < 1 { throw ValidationError("--places-per-slot is at least 1") }
+    }
 
     func run() throws {
         try openLoop(common: common, scenario: "steady", rate: rate, duration: duration, readFraction: 0,
-                     p99TargetMillis: p99TargetMillis)
+                     p99TargetMillis: p99TargetMillis, placesPerSlot: placesPerSlot)
     }
 }
 
@@ -104,11 +110,12 @@ struct ReadStorm: ParsableCommand {
 }
 
 private func openLoop(common: CommonOptions, scenario: String, rate: Double, duration: Double, readFraction: Double,
-                      p99TargetMillis: Double) throws {
-    // Enough places in every slot that none fills, however popular: the
-    // latency of the booking path itself.
-    let capacity = Int(rate * duration) + 1
-    let parameters = ["rate": "\(rate)", "duration_seconds": "\(duration)", "read_fraction": "\(readFraction)"]
+                      p99TargetMillis: Double, placesPerSlot: Int? = nil) throws {
+    // By default enough places in every slot that none fills, however
+    // popular: the latency of the booking path itself.
+    let capacity = placesPerSlot ?? Int(rate * duration) + 1
+    var parameters = ["rate": "\(rate)", "duration_seconds": "\(duration)", "read_fraction": "\(readFraction)"]
+    if let placesPerSlot { parameters["places_per_slot"] = "\(placesPerSlot)" }
     try LoadRun(common: common, scenario: scenario, parameters: parameters, capacityPerSlot: capacity,
                 citizens: Int(rate * duration) + common.threads, expectFull: false, deadlineSeconds: duration + 60) {
         plan, ledger, start, threads in
@@ -171,6 +178,10 @@ struct LoadRun {
         progress.stop()
         let lagSamples = lag.stop()
         log("load done in \(String(format: "%.1f", elapsed)) s; checking invariants…")
+        if server.endpoints.count > 1 {
+            log("requests per node: " + zip(server.endpoints, driver.sentPerEndpoint)
+                .map { "\($0.host):\($0.port) \($1)" }.joined(separator: ", "))
+        }
         let snapshot = recorder.snapshot()
         var verifier = Verifier(client: client, plan: plan, ledger: ledger, databasePath: server.databasePath,
                                 dataDirectory: server.dataDirectory, citizens: citizens, expectFull: expectFull)

@@ -1,6 +1,7 @@
 import EventHTTP
 import EventLoops
 import Foundation
+import Synchronization
 
 /// A request a workload wants sent, and when it was meant to go (latency
 /// is measured from then: an open-loop run that falls behind shows it).
@@ -38,6 +39,18 @@ final class Driver: Sendable {
         self.endpoints = endpoints
         self.recorder = recorder
         self.deadlineMicros = deadlineMicros
+        sent = Mutex(Array(repeating: 0, count: endpoints.count))
+    }
+
+    private let sent: Mutex<[Int]>
+
+    /// Requests sent to each endpoint, once `run` has returned.
+    var sentPerEndpoint: [Int] { sent.withLock { $0 } }
+
+    fileprivate func count(_ perConnection: [Int]) {
+        sent.withLock { sent in
+            for (index, count) in perConnection.enumerated() { sent[index % sent.count] += count }
+        }
     }
 
     convenience init(host: String, port: UInt16, recorder: Recorder, deadlineMicros: Int64) {
@@ -84,6 +97,8 @@ final class Driver: Sendable {
         var over = false
         var closing = false
         var keepAlive: ThreadRun?
+        var nextConnection = 0
+        var sentPerConnection: [Int]
 
         init(loop: EventLoop, workload: Workload, driver: Driver, connections: Int, finished: @escaping () -> Void) {
             self.loop = loop
@@ -95,6 +110,7 @@ final class Driver: Sendable {
                 return HTTPClientConnection(loop: loop, host: endpoint.host, port: endpoint.port)
             }
             restingUntil = Array(repeating: 0, count: connections)
+            sentPerConnection = Array(repeating: 0, count: connections)
         }
 
         func start() {
@@ -107,7 +123,12 @@ final class Driver: Sendable {
             let now = monotonicMicros()
             if !over && (workload.isFinished || now >= driver.deadlineMicros) { over = true }
             if !over {
-                for (index, connection) in connections.enumerated() where !connection.isBusy && restingUntil[index] <= now {
+                // In turn from after the last one used: at a rate the first
+                // idle connection could carry alone, every node still gets
+                // its share (connections take the endpoints in turn).
+                for step in 0..<connections.count {
+                    let index = (nextConnection + step) % connections.count
+                    guard !connections[index].isBusy, restingUntil[index] <= now else { continue }
                     guard let request = workload.next(nowMicros: now) else { break }
                     send(request, on: index)
                 }
@@ -120,6 +141,7 @@ final class Driver: Sendable {
                 let me = Unchecked(self)
                 _ = loop.execute {
                     let run = me.value
+                    run.driver.count(run.sentPerConnection)
                     run.connections.removeAll()
                     run.timer = nil
                     run.keepAlive = nil
@@ -130,6 +152,8 @@ final class Driver: Sendable {
 
         func send(_ request: PlannedRequest, on index: Int) {
             inFlight += 1
+            nextConnection = index + 1
+            sentPerConnection[index] += 1
             connections[index].send(method: request.method, path: request.path, headers: request.headers, body: request.body) {
                 [unowned self] response in
                 inFlight -= 1

@@ -72,6 +72,10 @@ struct Serve: ParsableCommand {
             throw ValidationError("--node-id is 1 to 100 bytes without '|'")
         }
         config.adminToken = environment["ALLOT_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        config.killAfterDebit = FaultTrigger(path: environment["ALLOT_FAULT_KILL_AFTER_DEBIT"])
+        if let trigger = config.killAfterDebit {
+            logger.warning("fault trigger on: this node kills itself after a move's debit once \(trigger.path) exists")
+        }
 
         let proxies = trustedProxies.isEmpty
             ? (environment["ALLOT_TRUSTED_PROXIES"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

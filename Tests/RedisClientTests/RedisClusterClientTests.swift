@@ -224,6 +224,33 @@ import Testing
         let stored = try fixture.cluster.clients[owner].command(["GET", key]).text
         #expect(stored == "y")
     }
+
+    /// A node that sees a slot with no owner answers `CLUSTERDOWN` for every
+    /// key (full coverage is required): a key of another slot it serves
+    /// fails within its deadline too (retried with back-off, the map read
+    /// again meanwhile), and is served again once the slot is back.
+    @Test func clusterDownAnswersFailWithinTheDeadlineAndRecover() throws {
+        let fixture = try Fixture()
+        defer { fixture.stop() }
+        let lost = "orphan", slot = ClusterSlot.of(lost)
+        let owner = fixture.cluster.owner(ofSlot: slot)
+        let other = (0..<1000).map { "elsewhere-\($0)" }.first {
+            ClusterSlot.of($0) != slot && fixture.cluster.owner(ofSlot: ClusterSlot.of($0)) == owner
+        }!
+        let otherOwner = owner
+        try fixture.cluster.clients[owner].checked(["CLUSTER", "DELSLOTS", String(slot)])
+        try fixture.cluster.wait("the other master to answer CLUSTERDOWN") {
+            (try? fixture.cluster.clients[otherOwner].command(["GET", other]))?.errorMessage?.hasPrefix("CLUSTERDOWN") == true
+        }
+        let started = Date()
+        let answer = fixture.send(["SET", other, "x"], key: other)
+        let took = Date().timeIntervalSince(started)
+        if case .success(let reply) = answer, reply.errorMessage == nil { Issue.record("served while the cluster was down") }
+        #expect(took < 1.5, "\(took) s")
+        try fixture.cluster.clients[owner].checked(["CLUSTER", "ADDSLOTS", String(slot)])
+        try fixture.cluster.wait("the cluster to serve again") { fixture.succeeds(["SET", other, "y"], key: other) }
+        #expect(try fixture.cluster.clients[otherOwner].command(["GET", other]).text == "y")
+    }
 }
 
 /// The blocking cluster client (the persister's and the admin worker's)

@@ -64,6 +64,9 @@ public struct ServerConfig: Sendable {
     /// A move of places between shards this old is finished by the
     /// persister's sweeper (its node is taken to have stopped half-way).
     public var moveStaleMillis = 10_000
+    /// A kill between a move's debit and its credit, armed from outside
+    /// (fault schedules only; `ALLOT_FAULT_KILL_AFTER_DEBIT`).
+    public var killAfterDebit: FaultTrigger?
     public var shutdownDrainMillisMax = 5_000
     /// Failed token checks an address may make: a burst, then a slow trickle.
     public var authFailurePolicy = BucketPolicy(rate: 0.2, burst: 10)!

@@ -28,6 +28,7 @@ final class BucketRefill {
     /// and hand them to the target too).
     private let replicaAcks: Int
     private let replicaWaitMillis: Int
+    private let killAfterDebit: FaultTrigger?
     private var random = BufferedRandom()
     private var waiting: [Key: [(Outcome) -> Void]] = [:]
     /// Moves that brought places, since start (for metrics and tests).
@@ -39,8 +40,10 @@ final class BucketRefill {
         let slot: String
     }
 
-    init(redis: any RedisRouting, logger: Logger, replicaAcks: Int = 0, replicaWaitMillis: Int = 250) {
+    init(redis: any RedisRouting, logger: Logger, replicaAcks: Int = 0, replicaWaitMillis: Int = 250,
+         killAfterDebit: FaultTrigger? = nil) {
         self.redis = redis
+        self.killAfterDebit = killAfterDebit
         self.logger = logger
         self.replicaAcks = replicaAcks
         self.replicaWaitMillis = replicaWaitMillis
@@ -88,6 +91,7 @@ final class BucketRefill {
                 logger.error("move of places failed", metadata: ["campaign": "\(move.campaign)", "error": "\(error)"])
                 return completion(nil)
             }
+            if case .debit = step, case .credit = next { killAfterDebit?.fireIfArmed() }
             // The debit (before its credit) and the credit (before its
             // settle) wait for a replica, on the connection that wrote them.
             guard replicaAcks > 0, next.isCreditOrSettle else { return run(move, from: next, completion: completion) }

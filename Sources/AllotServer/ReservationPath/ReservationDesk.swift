@@ -31,7 +31,8 @@ final class ReservationDesk {
         self.shared = shared
         self.metrics = metrics
         refill = BucketRefill(redis: redis, logger: shared.logger, replicaAcks: shared.config.replicaAcksRequired,
-                              replicaWaitMillis: shared.config.replicaWaitMillisInForce)
+                              replicaWaitMillis: shared.config.replicaWaitMillisInForce,
+                              killAfterDebit: shared.config.killAfterDebit)
         replication = ReplicationGate(loop: loop, redis: redis, acksRequired: shared.config.replicaAcksRequired,
                                       waitMillis: shared.config.replicaWaitMillisInForce)
     }
