@@ -28,11 +28,14 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CHTTPParser",
                        providers: [.apt(["libhttp-parser-dev"])]),
+        // zlib: one of the Swift toolchain's own prerequisites on Linux.
+        .systemLibrary(name: "CZlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // ---- thin Swift layers over them: no business rules ----
         // One libevent event_base per thread, and work handed to it.
         .target(name: "EventLoops", dependencies: ["CEvent"]),
-        .target(name: "EventHTTP", dependencies: ["EventLoops", "CEvent", "CHTTPParser"]),
+        .target(name: "EventHTTP", dependencies: ["EventLoops", "CEvent", "CHTTPParser", "CZlib"]),
         .target(name: "RedisClient", dependencies: ["EventLoops", "CHiredis", "CEvent"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // Child processes and a supervised redis-server: the server's and

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Allot builds and runs with, if any is missing.
 set -euo pipefail
-packages=(libevent-dev libhiredis-dev libsqlite3-dev libhttp-parser-dev redis-server sqlite3 curl)
+packages=(libevent-dev libhiredis-dev libsqlite3-dev libhttp-parser-dev zlib1g-dev redis-server sqlite3 curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -35,6 +35,7 @@ extension Route {
         case .getCampaign: "get_campaign"
         case .listSites: "list_sites"
         case .listSlots: "list_slots"
+        case .openAvailability: "open_availability"
         case .reserve: "reserve"
         case .getReservation: "get_reservation"
         case .cancelReservation: "cancel_reservation"

@@ -1,3 +1,8 @@
+/// The formats of the open availability data.
+public enum OpenDataFormat: String, Sendable {
+    case json, csv
+}
+
 public enum HTTPMethod: String, Sendable {
     case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE", other = "OTHER"
 }
@@ -9,6 +14,8 @@ public enum Route: Equatable, Sendable {
     case getCampaign(campaign: String)
     case listSites(campaign: String)
     case listSlots(campaign: String)
+    /// `GET /open/v1/campaigns/{cid}/availability.json` and `.csv`.
+    case openAvailability(campaign: String, format: OpenDataFormat)
     case reserve(campaign: String)
     case getReservation(ReservationID)
     case cancelReservation(ReservationID)
@@ -79,6 +86,14 @@ public enum Router {
             return only(.get, method, .auditTrail)
         case 4 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit" && s[3] == "reservation-events":
             return only(.get, method, .reservationEvents)
+        case 5 where s[0] == "open" && s[1] == "v1" && s[2] == "campaigns":
+            return withID(s[3], "campaign") { campaign in
+                switch s[4] {
+                case "availability.json": only(.get, method, .openAvailability(campaign: campaign, format: .json))
+                case "availability.csv": only(.get, method, .openAvailability(campaign: campaign, format: .csv))
+                default: .failure(.notFound("no such path"))
+                }
+            }
         case 4...6 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
             return withID(s[3], "campaign") { campaign in matchAdmin(method, campaign, s.from(4)) }
         default:

@@ -152,12 +152,23 @@ public final class HTTPExchange {
 
     /// Lends `write` the answer's head, made in the server's one head buffer
     /// (an answer is written at once, on the loop: no buffer per answer).
-    private func withHead(status: Int, contentType: String, location: HTTPLocation? = nil, headers: [(String, String)],
+    /// `304 Not Modified`: the validators in `headers`, and neither a body nor
+    /// its framing or type (RFC 9110, 15.4.5).
+    public func respondNotModified(headers: [(String, String)]) {
+        guard let connection = begin(status: 304) else { return }
+        let keepOpen = wantsKeepOpen(headers)
+        withHead(status: 304, contentType: nil, headers: headers, framing: .none, keepOpen: keepOpen, on: connection) { head in
+            connection.write(head)
+        }
+        end(connection, status: 304, keepOpen: keepOpen)
+    }
+
+    private func withHead(status: Int, contentType: String?, location: HTTPLocation? = nil, headers: [(String, String)],
                           framing: HTTPResponseHead.Framing, keepOpen: Bool, on connection: HTTPConnection,
                           _ write: (UnsafeRawBufferPointer) -> Void) {
         let server = connection.server
         var head = HTTPResponseHead(status: status, date: server.date, reusing: server.headBuffers.take())
-        head.add("Content-Type", contentType)
+        if let contentType { head.add("Content-Type", contentType) }
         if let location { head.add("Location", location.path, location.id) }
         for (name, value) in headers where !HTTPRequest.equalIgnoringCase(name, "connection") { head.add(name, value) }
         let bytes = head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
@@ -232,7 +243,7 @@ public struct HTTPLocation: Sendable {
 
 /// The status line and headers of an answer, as bytes (pure).
 struct HTTPResponseHead {
-    enum Framing { case length(Int), chunked, untilClose }
+    enum Framing { case length(Int), chunked, untilClose, none }
 
     private var bytes: [UInt8] = []
 
@@ -283,7 +294,7 @@ struct HTTPResponseHead {
         switch framing {
         case .length(let count): add("Content-Length", String(count))
         case .chunked: add("Transfer-Encoding", "chunked")
-        case .untilClose: break
+        case .untilClose, .none: break
         }
         if !keepOpen { add("Connection", "close") } else if isHTTP10 { add("Connection", "keep-alive") }
         append("\r\n")

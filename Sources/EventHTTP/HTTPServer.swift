@@ -191,14 +191,10 @@ public final class HTTPServer {
     }
 
     private func refreshDate() {
-        var now = time(nil)
+        let now = time(nil)
         guard Int(now) != dateSecond else { return }
         dateSecond = Int(now)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        var text = [CChar](repeating: 0, count: 64)
-        let count = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
-        date = String(decoding: text.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        date = HTTPDate.format(epochSeconds: Int(now))
     }
 
     /// Stops accepting and closes every connection; on the loop thread.
@@ -269,5 +265,17 @@ struct LentBuffer {
 
     mutating func giveBack(_ buffer: [UInt8]) {
         if buffer.capacity <= keptCapacityMax { spare = buffer }
+    }
+}
+
+/// The HTTP-date of RFC 9110 (IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
+public enum HTTPDate {
+    public static func format(epochSeconds: Int) -> String {
+        var seconds = time_t(epochSeconds)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var text = [CChar](repeating: 0, count: 64)
+        let count = strftime(&text, text.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        return String(decoding: text.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

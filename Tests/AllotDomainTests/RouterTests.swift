@@ -20,6 +20,22 @@ import Testing
         #expect(try route(.post, "/v1/reservations/\(rid)/redeem").get() == .redeemReservation(id))
     }
 
+    @Test func openDataRoutes() throws {
+        #expect(try route(.get, "/open/v1/campaigns/c1/availability.json").get() == .openAvailability(campaign: "c1", format: .json))
+        #expect(try route(.get, "/open/v1/campaigns/c1/availability.csv").get() == .openAvailability(campaign: "c1", format: .csv))
+        #expect(Route.openAvailability(campaign: "c1", format: .csv).neededRole == nil)
+        for path in ["/open/v1/campaigns/c1/availability.xml", "/open/v1/campaigns/c1", "/open/v2/campaigns/c1/availability.json",
+                     "/open/v1/campaigns/bad%20id/availability.json"] {
+            guard case .failure(let problem) = route(.get, path) else { Issue.record("\(path) routed"); continue }
+            #expect(problem.status == 404, "\(path)")
+        }
+        guard case .failure(let problem) = route(.post, "/open/v1/campaigns/c1/availability.json") else {
+            Issue.record("POST routed")
+            return
+        }
+        #expect(problem.status == 405)
+    }
+
     @Test func operatorRoutesAskForTheirRole() throws {
         let cases: [(HTTPMethod, String, Route, Role)] = [
             (.post, "/v1/admin/campaigns", .createCampaign, .admin),

@@ -16,12 +16,16 @@ final class Catalog {
     private(set) var routes: [UInt32: RouteTarget] = [:]
     /// Monotonic time of the last refresh that reached Redis; 0: never.
     private(set) var refreshedAtMicros: Int64 = 0
+    /// The same moment by the wall clock (the open data's `as_of`).
+    private(set) var refreshedAtWallMillis: Int64 = 0
     private var refreshInFlight = false
     /// Callers waiting for the refresh under way, and for the next one.
     private var waitingForCurrent: [(Bool) -> Void] = []
     private var waitingForNext: [(Bool) -> Void] = []
     /// Rendered listings, valid until the next refresh.
     var renderedCache: [RenderedKey: SharedBytes] = [:]
+    /// Rendered open data, with their validators, valid until the next refresh.
+    var openDataCache: [OpenDataKey: OpenData.Rendered] = [:]
 
     init(loop: EventLoop, redis: any RedisRouting) {
         self.loop = loop
@@ -80,7 +84,9 @@ final class Catalog {
                     }
                 }, uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)
+                openDataCache.removeAll(keepingCapacity: true)
                 refreshedAtMicros = monotonicMicros()
+                refreshedAtWallMillis = WallClock.nowMillis()
             }
             refreshEnded(ok: !failed)
         }
@@ -166,4 +172,9 @@ struct RenderedKey: Hashable {
     var listing: Listing
     var campaign = ""
     var site: String? = nil
+}
+
+struct OpenDataKey: Hashable {
+    var campaign: String
+    var format: OpenDataFormat
 }

@@ -7,10 +7,14 @@ import EventHTTP
 final class CitizenReads {
     let catalog: Catalog
     let finder: CampaignFinder
+    /// The snapshot's refresh period in whole seconds (at least 1): the open
+    /// data's `max-age`.
+    let refreshSeconds: Int
 
-    init(catalog: Catalog, finder: CampaignFinder) {
+    init(catalog: Catalog, finder: CampaignFinder, refreshMillis: Int) {
         self.catalog = catalog
         self.finder = finder
+        refreshSeconds = max(1, (refreshMillis + 999) / 1000)
     }
 
     var freshCatalog: Catalog? { finder.freshCatalog }
@@ -89,6 +93,30 @@ final class CitizenReads {
                 json.endObject()
                 return json.bytes
             })
+        }
+    }
+
+    /// The open availability data, rendered once per refresh (for a hot
+    /// campaign) with its validators.
+    func openAvailability(_ id: String, format: OpenDataFormat, exchange: HTTPExchange) {
+        let ifNoneMatch = exchange.header("If-None-Match"), acceptEncoding = exchange.header("Accept-Encoding")
+        let key = OpenDataKey(campaign: id, format: format)
+        // Rendered already in this refresh (every poll but the first): only
+        // visible campaigns are ever cached.
+        if let rendered = freshCatalog?.openDataCache[key] {
+            return exchange.send(OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding))
+        }
+        withVisibleCampaign(id, exchange) { [self] view in
+            let hot = catalog.campaigns[id] === view
+            if hot, let rendered = catalog.openDataCache[key] {
+                return OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)
+            }
+            let now = WallClock.nowMillis()
+            let rendered = OpenData.render(view, format: format, asOfMillis: hot ? catalog.refreshedAtWallMillis : now,
+                                           nowMillis: now, maxAgeSeconds: refreshSeconds)
+            // Bounded like the listings: only visible campaigns get here.
+            if hot, catalog.openDataCache.count < 4096 { catalog.openDataCache[key] = rendered }
+            return OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)
         }
     }
 

@@ -38,6 +38,7 @@ struct Answer: Sendable {
 
 extension HTTPExchange {
     func send(_ answer: Answer) {
+        if answer.status == 304 { return respondNotModified(headers: answer.headers) }
         if let shared = answer.sharedBody {
             respond(status: answer.status, contentType: answer.contentType, headers: answer.headers, sharedBody: shared)
         } else {

@@ -133,6 +133,7 @@ final class Dispatcher {
         case .getCampaign(let id): reads.getCampaign(id, exchange: exchange)
         case .listSites(let id): reads.listSites(id, exchange: exchange)
         case .listSlots(let id): reads.listSlots(id, query: query, exchange: exchange)
+        case .openAvailability(let id, let format): reads.openAvailability(id, format: format, exchange: exchange)
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
         case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)

@@ -26,7 +26,7 @@ final class LoopContext {
         redis = shared.config.redis.loopClient(on: loop, commandTimeoutMillis: shared.config.redisCommandTimeoutMillis)
         catalog = Catalog(loop: loop, redis: redis)
         let finder = CampaignFinder(catalog: catalog, redis: redis, staleMillisMax: shared.config.snapshotStaleMillisMax)
-        let reads = CitizenReads(catalog: catalog, finder: finder)
+        let reads = CitizenReads(catalog: catalog, finder: finder, refreshMillis: shared.config.snapshotRefreshMillis)
         metrics = LoopRequestMetrics(shared.metrics)
         desk = ReservationDesk(loop: loop, redis: redis, reads: reads, shared: shared, metrics: metrics)
         dispatcher = Dispatcher(loop: loop, shared: shared, redis: redis, reads: reads, desk: desk,

@@ -110,13 +110,15 @@ final class ReservationDesk {
         run(attempt, mayRefill: attempt.isSpread, exchange: exchange)
     }
 
-    /// Refills one attempt may wait for: under contention places moved in
-    /// go to the attempts that were first, and the others try again. Past
-    /// this the answer is 503, never a `slot_full` that may not be true.
-    static let refillsPerAttemptMax = 8
+    /// How long one attempt may go on refilling: under contention places
+    /// moved in go to the attempts that were first, and the others try
+    /// again (at the end of a surge, the last places hop between buckets).
+    /// Past this the answer is 503, never a `slot_full` that may not be
+    /// true. A time, not a count of rounds: a round takes longer under load.
+    static let refillWaitMicrosMax: Int64 = 1_000_000
     static let inTransitRetryMillis = 20
 
-    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: Int = 0, exchange: HTTPExchange) {
+    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refillsSinceMicros: Int64 = 0, exchange: HTTPExchange) {
         let keys = attempt.keys
         // Replicated: a shard whose replica is not confirming is refused
         // before anything is written there.
@@ -149,7 +151,7 @@ final class ReservationDesk {
         command.append(config.streamEntriesMax)
         command.append(attempt.isSpread ? (mayRefill ? "try" : "spread") : "")
         ReserveCall(command, on: redis, desk: self, attempt: attempt, exchange: LoopBound(exchange, loop: loop),
-                    sentMicros: sentMicros, refills: refills).send()
+                    sentMicros: sentMicros, refillsSinceMicros: refillsSinceMicros).send()
     }
 
     /// A reservation's script run and what its answer needs: one object
@@ -160,15 +162,15 @@ final class ReservationDesk {
         let exchange: LoopBound<HTTPExchange>
         let sentMicros: Int64
         /// Refills this attempt has waited for.
-        let refills: Int
+        let refillsSinceMicros: Int64
 
         init(_ command: RedisCommand, on redis: any RedisRouting, desk: ReservationDesk, attempt: ReservationAttempt,
-             exchange: LoopBound<HTTPExchange>, sentMicros: Int64, refills: Int) {
+             exchange: LoopBound<HTTPExchange>, sentMicros: Int64, refillsSinceMicros: Int64) {
             self.desk = desk
             self.attempt = attempt
             self.exchange = exchange
             self.sentMicros = sentMicros
-            self.refills = refills
+            self.refillsSinceMicros = refillsSinceMicros
             super.init(command, slot: attempt.keys.slot, on: redis)
         }
 
@@ -185,7 +187,7 @@ final class ReservationDesk {
                 desk.metrics.reservationOutcome(outcome)
                 exchange.wrapped.send(answer)
             case .bucketEmpty:
-                desk.refillThenRun(attempt, refills: refills, exchange: exchange)
+                desk.refillThenRun(attempt, refillsSinceMicros: refillsSinceMicros, exchange: exchange)
             }
         }
     }
@@ -194,21 +196,23 @@ final class ReservationDesk {
     /// then the attempt runs again. When no source had any, that run may
     /// not refill: its `slot_full` is the answer (no bucket and no pool
     /// had a place of the slot).
-    private func refillThenRun(_ attempt: ReservationAttempt, refills: Int, exchange: LoopBound<HTTPExchange>) {
-        guard refills < Self.refillsPerAttemptMax else {
+    private func refillThenRun(_ attempt: ReservationAttempt, refillsSinceMicros: Int64, exchange: LoopBound<HTTPExchange>) {
+        let now = monotonicMicros()
+        let since = refillsSinceMicros == 0 ? now : refillsSinceMicros
+        guard now - since < Self.refillWaitMicrosMax else {
             metrics.reservationOutcome("unavailable")
             return exchange.wrapped.send(.problem(.unavailable("places are being moved to where they are asked for; try again",
                                                               retryAfterSeconds: 1)))
         }
         refill.refill(attempt.view, bucket: attempt.bucket, slot: attempt.slot) { [self] outcome in
             switch outcome {
-            case .moved: run(attempt, mayRefill: true, refills: refills + 1, exchange: exchange.wrapped)
-            case .noneLeft: run(attempt, mayRefill: false, refills: refills + 1, exchange: exchange.wrapped)
+            case .moved: run(attempt, mayRefill: true, refillsSinceMicros: since, exchange: exchange.wrapped)
+            case .noneLeft: run(attempt, mayRefill: false, refillsSinceMicros: since, exchange: exchange.wrapped)
             case .inTransit:
                 // Places are on their way between shards (a move under way,
                 // or one left half-way for the sweeper): not sold out; look again shortly.
                 loop.schedule(afterMillis: Self.inTransitRetryMillis) { [self] in
-                    run(attempt, mayRefill: true, refills: refills + 1, exchange: exchange.wrapped)
+                    run(attempt, mayRefill: true, refillsSinceMicros: since, exchange: exchange.wrapped)
                 }
             case .failed:
                 metrics.reservationOutcome("unavailable")
