@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -56,7 +57,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], resources: [.copy("RedisContract/Scripts"), .copy("Operations/Contract/openapi.yaml")]),
+            .product(name: "Mustache", package: "swift-mustache"),
+        ], resources: [.copy("RedisContract/Scripts"), .copy("Operations/Contract/openapi.yaml"),
+                       .copy("Pages/Templates"), .copy("Pages/Messages")]),
 
         .executableTarget(name: "allot", dependencies: [
             "AllotServer", "AllotDomain", "RedisClient",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12's faults during booking on a Redis Cluster, from a seeded
 # schedule (the same seed gives the same faults in the same order at the
-# same times). The kinds:
+# same times, on the same victims). The kinds:
 #   kill-master        kill -9 of a master (its replica takes over; node
 #                      timeout 2 s); the old master is started again 5 s
 #                      later and rejoins as a replica
@@ -32,6 +32,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 durability=${1:-replicated}
 rate=${2:-600}
+[[ "$rate" =~ ^[1-9][0-9]*$ ]] || { echo "cluster-faults.sh: RATE is a whole number of reservations per second" >&2; exit 2; }
 seed=${SEED:-1}
 count=${FAULTS:-5}
 spacing=${SPACING:-8}
@@ -76,17 +77,47 @@ live_port() {
   local port
   for port in "${cluster_ports[@]}"; do redis-cli -p "$port" ping >/dev/null 2>&1 && { echo "$port"; return; }; done
 }
-pick() { local options=("$@"); echo "${options[RANDOM % ${#options[@]}]}"; }
+# pick OPTION…: one of them into $picked, from the seeded RANDOM (not in a
+# $(…) subshell: bash seeds a subshell's RANDOM afresh).
+pick() { picked=${*:RANDOM % $# + 1:1}; }
 node_pid() { cat "$dir/node-$1.pid"; }
-restart_later() {  # restart_later SECONDS NAME: an Allot node, started again
-  (sleep "$1"; start_node "$2" "${node_role[$2]}" "$durability"; say "node $2 started again") &
+node_alive() { kill -0 "$(node_pid "$1")" 2>/dev/null; }
+# The lease value when its holder was killed: it names a dead process until
+# it expires (10 s), and kill-lease-holder must not take it for a live one.
+stale_lease=
+note_if_lease_holder() {
+  local held
+  held=$(redis-cli -c -p "$(live_port)" get '{allot:writer}:lease')
+  [ "${held%%/*}" = "$1" ] && stale_lease=$held
+  return 0
+}
+unsettled_moves() {  # records of moves debited and not settled, over the masters ("unknown" if none answers)
+  local m key left=0 up
+  up=$(masters)
+  [ -n "$up" ] || { echo unknown; return; }
+  for m in $up; do
+    while read -r key; do [ -n "$key" ] && left=$((left + $(redis-cli -p "$m" hlen "$key"))); done \
+      < <(redis-cli -p "$m" --scan --pattern '*:xfer')
+  done
+  echo "$left"
+}
+# Before each fault: what the last one killed is back, and the cluster
+# serves every slot again (a reshard needs it; a fault on a fault is not
+# the schedule's).
+settle() {
+  wait
+  for _ in $(seq 1 150); do
+    redis-cli -p "$(live_port)" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && return
+    sleep 0.1
+  done
+  fail "the cluster was not serving every slot 15 s after the last fault"
 }
 
 kill_master() {
   local port pid candidates
   candidates=$(masters_with_replica)
   [ -n "$candidates" ] || { fail "no master has a replica to take over"; return; }
-  port=$(pick $candidates)
+  pick $candidates; port=$picked
   pid=$(cat "$dir/cluster/$port/redis.pid")
   say "kill -9 master :$port"
   kill -9 "$pid"
@@ -95,69 +126,80 @@ kill_master() {
 reshard() {
   local up from to
   mapfile -t up < <(masters)
-  from=$(pick "${up[@]}")
-  to=$(pick $(printf '%s\n' "${up[@]}" | grep -vx "$from"))
+  pick "${up[@]}"; from=$picked
+  pick $(printf '%s\n' "${up[@]}" | grep -vx "$from"); to=$picked
   say "reshard 1000 slots :$from -> :$to"
   redis-cli --cluster reshard "127.0.0.1:$from" --cluster-from "$(redis-cli -p "$from" cluster myid)" \
     --cluster-to "$(redis-cli -p "$to" cluster myid)" --cluster-slots 1000 --cluster-yes >>"$dir/reshard.log" 2>&1 \
     || fail "reshard did not finish (see $dir/reshard.log)"
   say "reshard done: $(grep -c '^Moving slot' "$dir/reshard.log") slots moved so far"
 }
+restart_later() {  # restart_later SECONDS NAME: an Allot node, started again
+  (sleep "$1"; start_node "$2" "${node_role[$2]}" "$durability"; say "node $2 started again") &
+}
 kill_front() {
   local name
-  name=$(pick a b)
+  pick a b; name=$picked
   say "kill -9 front node $name"
   kill -9 "$(node_pid "$name")"
   restart_later 1 "$name"
 }
 kill_lease_holder() {
-  local holder
-  holder=$(redis-cli -c -p "$(live_port)" get '{allot:writer}:lease')
-  holder=${holder%%/*}
+  local held holder
+  # The holder a fault killed may still be named: wait for its successor.
+  for _ in $(seq 1 150); do
+    held=$(redis-cli -c -p "$(live_port)" get '{allot:writer}:lease')
+    [ -n "$held" ] && [ "$held" != "$stale_lease" ] && break
+    sleep 0.1
+  done
+  holder=${held%%/*}
   case "$holder" in
-    p|q) say "kill -9 full node $holder (the lease holder)"
+    p|q) if [ "$held" = "$stale_lease" ] || ! node_alive "$holder"; then
+           fail "no live node holds the writer lease (it is '$held')"; return
+         fi
+         say "kill -9 full node $holder (the lease holder)"
+         stale_lease=$held
          kill -9 "$(node_pid "$holder")"
          restart_later 4 "$holder" ;;
-    *) fail "no node holds the writer lease (got '$holder')" ;;
+    *) fail "no node holds the writer lease (got '$held')" ;;
   esac
 }
 kill_after_debit() {
   local name pid
-  name=$(pick p q a b)
+  pick p q a b; name=$picked
   pid=$(node_pid "$name")
-  kill -0 "$pid" 2>/dev/null || { fail "node $name is not running to be armed"; return; }
+  node_alive "$name" || { fail "node $name is not running to be armed"; return; }
+  note_if_lease_holder "$name"
   touch "$dir/node-$name.kill-after-debit"
   say "node $name armed to kill itself after its next debit"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
     rm -f "$dir/node-$name.kill-after-debit"
-    fail "node $name made no move in 10 s"
-    return
+    sleep 0.2
+    # It may have fired between the last look and the removal.
+    if kill -0 "$pid" 2>/dev/null; then fail "node $name made no move in 10 s"; return; fi
   fi
   say "node $name killed itself between a debit and its credit; moves not settled now: $(unsettled_moves)"
   restart_later 1 "$name"
-}
-unsettled_moves() {  # records of moves debited and not settled, over the masters
-  local m key left=0
-  for m in $(masters); do
-    while read -r key; do [ -n "$key" ] && left=$((left + $(redis-cli -p "$m" hlen "$key"))); done \
-      < <(redis-cli -p "$m" --scan --pattern '*:xfer')
-  done
-  echo "$left"
 }
 
 faults() {
   local i start=$SECONDS
   RANDOM=$((seed + 1))  # a subshell's RANDOM is seeded afresh: the picks from the seed too
   for i in "${!schedule[@]}"; do
+    settle
     while [ $((SECONDS - start)) -lt "${at[i]}" ]; do sleep 0.2; done
     "${schedule[i]//-/_}"
   done
   wait
   return $failed
 }
+# In a process group of its own: a cleanup on a signal ends the restarts it
+# has waiting too (cluster_cleanup).
+set -m
 faults &
 background=$!
+set +m
 ALLOT_ADMIN_TOKEN=$token "$bin/allot-load" steady "${urls[@]}" --db "$dir/node/allot.db" --data-dir "$dir/node" \
   --buckets 16 --slots 20 --rate "$rate" --duration "$seconds" --places-per-slot "$places_per_slot" \
   --faults-from-outside --connections 32 --seed "$seed" --report-dir "$dir/report"

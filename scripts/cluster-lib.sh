@@ -31,6 +31,11 @@ fault_triggers=
 start_node() {
   local name=$1 role=$2 durability=${3:-standard}
   node_role[$name]=$role
+  # Never two on one port: the second would fail to bind and hide the first.
+  if [ -f "$dir/node-$name.pid" ] && kill -0 "$(cat "$dir/node-$name.pid")" 2>/dev/null; then
+    echo "start_node: node $name is still running" >&2
+    return 1
+  fi
   [ -n "${node_port[$name]:-}" ] \
     || node_port[$name]=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   env ${fault_triggers:+"ALLOT_FAULT_KILL_AFTER_DEBIT=$dir/node-$name.kill-after-debit"} \
@@ -60,7 +65,8 @@ start_nodes() {
 # the cluster.
 background=
 cluster_cleanup() {
-  if [ -n "$background" ]; then kill "$background" 2>/dev/null || true; fi
+  # Its process group (set -m), so what it has waiting ends too.
+  if [ -n "$background" ]; then kill -- -"$background" 2>/dev/null || kill "$background" 2>/dev/null || true; fi
   local file pid alive node_pids=()
   for file in "$dir"/node-*.pid; do [ -f "$file" ] && node_pids+=("$(cat "$file")"); done
   if [ ${#node_pids[@]} -gt 0 ]; then

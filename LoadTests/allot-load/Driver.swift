@@ -126,8 +126,9 @@ final class Driver: Sendable {
                 // In turn from after the last one used: at a rate the first
                 // idle connection could carry alone, every node still gets
                 // its share (connections take the endpoints in turn).
+                let first = nextConnection
                 for step in 0..<connections.count {
-                    let index = (nextConnection + step) % connections.count
+                    let index = (first + step) % connections.count
                     guard !connections[index].isBusy, restingUntil[index] <= now else { continue }
                     guard let request = workload.next(nowMicros: now) else { break }
                     send(request, on: index)

@@ -17,6 +17,12 @@ public enum Route: Equatable, Sendable {
     /// `GET /open/v1/campaigns/{cid}/availability.json` and `.csv`.
     case openAvailability(campaign: String, format: OpenDataFormat)
     case reserve(campaign: String)
+    /// Citizen pages (HTML).
+    case homePage
+    case campaignPage(campaign: String)
+    case sitePage(campaign: String, site: String)
+    case stylesheet
+    case languageSwitch(language: String)
     case getReservation(ReservationID)
     case cancelReservation(ReservationID)
     case redeemReservation(ReservationID)
@@ -73,6 +79,16 @@ public enum Router {
     private static func match(_ method: HTTPMethod, _ s: PathSegments) -> Result<Route, Problem> {
         switch s.count {
         case 1: return matchOperations(method, s[0])
+        case 2 where s[0] == "campaigns":
+            return withID(s[1], "campaign") { campaign in only(.get, method, .campaignPage(campaign: campaign)) }
+        case 4 where s[0] == "campaigns" && s[2] == "sites":
+            return withID(s[1], "campaign") { campaign in
+                withID(s[3], "site") { site in only(.get, method, .sitePage(campaign: campaign, site: site)) }
+            }
+        case 2 where s[0] == "static" && s[1] == "style.css":
+            return only(.get, method, .stylesheet)
+        case 2 where s[0] == "language" && (s[1] == "en" || s[1] == "zh-Hans"):
+            return only(.get, method, .languageSwitch(language: String(s[1])))
         case 2 where s[0] == "v1" && s[1] == "campaigns":
             return only(.get, method, .listCampaigns)
         case 3...4 where s[0] == "v1" && s[1] == "campaigns":
@@ -103,6 +119,7 @@ public enum Router {
 
     private static func matchOperations(_ method: HTTPMethod, _ name: Substring) -> Result<Route, Problem> {
         switch name {
+        case "": return only(.get, method, .homePage)
         case "healthz": return only(.get, method, .healthz)
         case "readyz": return only(.get, method, .readyz)
         case "metrics": return only(.get, method, .metrics)

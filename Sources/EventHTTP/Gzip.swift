@@ -29,27 +29,33 @@ public enum Gzip {
     public static func isAccepted(by acceptEncoding: String) -> Bool {
         var value = acceptEncoding
         return value.withUTF8 { bytes in
+            // `gzip` named decides; `*` only speaks for codings not named.
+            var named: Bool?, any: Bool?
             var start = 0, items = 0
             while start <= bytes.count, items < 32 {
                 let end = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.count
-                if accepts(bytes[start..<end]) { return true }
+                let item = bytes[start..<end]
+                let semicolon = item.firstIndex(of: UInt8(ascii: ";")) ?? item.endIndex
+                let coding = trimmed(item[item.startIndex..<semicolon])
+                if isToken(coding, "gzip") || isToken(coding, "x-gzip") {
+                    named = (named ?? false) || !refuses(item[semicolon...])
+                } else if isToken(coding, "*") {
+                    any = !refuses(item[semicolon...])
+                }
                 start = end + 1
                 items += 1
             }
-            return false
+            return named ?? any ?? false
         }
     }
 
-    private static func accepts(_ item: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        let semicolon = item.firstIndex(of: UInt8(ascii: ";")) ?? item.endIndex
-        let coding = trimmed(item[item.startIndex..<semicolon])
-        guard isToken(coding, "gzip") || isToken(coding, "x-gzip") || isToken(coding, "*") else { return false }
-        // Parameters are rare: read them as text.
-        for parameter in String(decoding: item[semicolon...], as: UTF8.self).split(separator: ";", maxSplits: 4) {
+    /// Whether a coding's parameters say `q=0`. Parameters are rare: read as text.
+    private static func refuses(_ parameters: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        for parameter in String(decoding: parameters, as: UTF8.self).split(separator: ";", maxSplits: 4) {
             let pair = String(decoding: trimmed(Array(parameter.utf8)[...]), as: UTF8.self).lowercased()
-            if pair.hasPrefix("q="), (Double(pair.dropFirst(2)) ?? 1) == 0 { return false }
+            if pair.hasPrefix("q="), (Double(pair.dropFirst(2)) ?? 1) == 0 { return true }
         }
-        return true
+        return false
     }
 
     private static func trimmed<Bytes: BidirectionalCollection<UInt8>>(_ bytes: Bytes) -> Bytes.SubSequence {

@@ -150,8 +150,6 @@ public final class HTTPExchange {
         return !headers.contains { HTTPRequest.equalIgnoringCase($0.0, "connection") && HTTPRequest.equalIgnoringCase($0.1, "close") }
     }
 
-    /// Lends `write` the answer's head, made in the server's one head buffer
-    /// (an answer is written at once, on the loop: no buffer per answer).
     /// `304 Not Modified`: the validators in `headers`, and neither a body nor
     /// its framing or type (RFC 9110, 15.4.5).
     public func respondNotModified(headers: [(String, String)]) {
@@ -163,6 +161,8 @@ public final class HTTPExchange {
         end(connection, status: 304, keepOpen: keepOpen)
     }
 
+    /// Lends `write` the answer's head, made in the server's one head buffer
+    /// (an answer is written at once, on the loop: no buffer per answer).
     private func withHead(status: Int, contentType: String?, location: HTTPLocation? = nil, headers: [(String, String)],
                           framing: HTTPResponseHead.Framing, keepOpen: Bool, on connection: HTTPConnection,
                           _ write: (UnsafeRawBufferPointer) -> Void) {

@@ -20,6 +20,17 @@ import Testing
         #expect(try route(.post, "/v1/reservations/\(rid)/redeem").get() == .redeemReservation(id))
     }
 
+    @Test func citizenPageRoutes() throws {
+        #expect(try route(.get, "/").get() == .homePage)
+        #expect(try route(.get, "/campaigns/c1").get() == .campaignPage(campaign: "c1"))
+        #expect(try route(.get, "/campaigns/c1/sites/hall").get() == .sitePage(campaign: "c1", site: "hall"))
+        #expect(try route(.get, "/static/style.css").get() == .stylesheet)
+        #expect(try route(.get, "/language/zh-Hans").get() == .languageSwitch(language: "zh-Hans"))
+        for route in [Route.homePage, .campaignPage(campaign: "c"), .sitePage(campaign: "c", site: "s"), .stylesheet] {
+            #expect(route.neededRole == nil)
+        }
+    }
+
     @Test func openDataRoutes() throws {
         #expect(try route(.get, "/open/v1/campaigns/c1/availability.json").get() == .openAvailability(campaign: "c1", format: .json))
         #expect(try route(.get, "/open/v1/campaigns/c1/availability.csv").get() == .openAvailability(campaign: "c1", format: .csv))
@@ -68,7 +79,8 @@ import Testing
     }
 
     @Test func unknownPathsAndBadIdsAre404() {
-        for path in ["/", "", "/v1", "/v1/campaigns/", "/v1/campaigns/UPPER", "/v1/campaigns/-x", "/v1/campaigns/c1/nope",
+        for path in ["", "/v1", "/campaigns/UPPER", "/campaigns/c1/sites", "/campaigns/c1/sites/BAD", "/language/fr",
+                     "/static/other.css", "/v1/campaigns/", "/v1/campaigns/UPPER", "/v1/campaigns/-x", "/v1/campaigns/c1/nope",
                      "/v1/reservations/short", "/v1/reservations/\(rid)/nope", "/v1/admin/campaigns/c1/slots/BAD",
                      "/v1/campaigns/" + String(repeating: "a", count: 65), String(repeating: "/a", count: 10_000)] {
             #expect(route(.get, path).failureCode == "not_found", "\(path.prefix(40))")

@@ -27,6 +27,10 @@ import Testing
         #expect(!Gzip.isAccepted(by: "identity"))
         #expect(!Gzip.isAccepted(by: ""))
         #expect(!Gzip.isAccepted(by: "gzipped"))
+        // `*` speaks only for codings not named (RFC 9110, 12.5.3).
+        #expect(!Gzip.isAccepted(by: "gzip;q=0, *"))
+        #expect(!Gzip.isAccepted(by: "*;q=0"))
+        #expect(Gzip.isAccepted(by: "br, *;q=0.1"))
     }
 
     private func gunzip(_ bytes: [UInt8]) throws -> [UInt8] {

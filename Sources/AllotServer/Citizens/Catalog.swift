@@ -26,6 +26,8 @@ final class Catalog {
     var renderedCache: [RenderedKey: SharedBytes] = [:]
     /// Rendered open data, with their validators, valid until the next refresh.
     var openDataCache: [OpenDataKey: OpenData.Rendered] = [:]
+    /// Rendered citizen pages, valid until the next refresh.
+    var pageCache: [PageKey: SharedBytes] = [:]
 
     init(loop: EventLoop, redis: any RedisRouting) {
         self.loop = loop
@@ -85,6 +87,7 @@ final class Catalog {
                 }, uniquingKeysWith: { first, _ in first })
                 renderedCache.removeAll(keepingCapacity: true)
                 openDataCache.removeAll(keepingCapacity: true)
+                pageCache.removeAll(keepingCapacity: true)
                 refreshedAtMicros = monotonicMicros()
                 refreshedAtWallMillis = WallClock.nowMillis()
             }

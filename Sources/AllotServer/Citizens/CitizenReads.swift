@@ -113,7 +113,7 @@ final class CitizenReads {
             }
             let now = WallClock.nowMillis()
             let rendered = OpenData.render(view, format: format, asOfMillis: hot ? catalog.refreshedAtWallMillis : now,
-                                           nowMillis: now, maxAgeSeconds: refreshSeconds)
+                                           nowMillis: now, maxAgeSeconds: refreshSeconds, compress: hot)
             // Bounded like the listings: only visible campaigns get here.
             if hot, catalog.openDataCache.count < 4096 { catalog.openDataCache[key] = rendered }
             return OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)

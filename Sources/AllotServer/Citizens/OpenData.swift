@@ -23,8 +23,10 @@ enum OpenData {
     /// The ETag is weak and covers the data, not `as_of`: two loops (or
     /// two refreshes) that read the same places give the same tag, so a
     /// poller is not sent a body that differs only in when it was read.
+    /// `compress`: also gzip it (worth it for a rendering kept for a
+    /// refresh, not for one made for a single answer).
     static func render(_ view: CampaignView, format: OpenDataFormat, asOfMillis: Int64, nowMillis: Int64,
-                       maxAgeSeconds: Int) -> Rendered {
+                       maxAgeSeconds: Int, compress: Bool) -> Rendered {
         let status = view.campaign.effectiveStatus(nowMillis: nowMillis).rawValue
         let asOf = Timestamp.format(millis: asOfMillis, alwaysFraction: false)
         let body = switch format {
@@ -40,7 +42,7 @@ enum OpenData {
             // Open data: a page on any site may read it.
             ("Access-Control-Allow-Origin", "*"),
         ] + (format == .csv ? [("Content-Disposition", "inline; filename=\"\(view.campaign.id)-availability.csv\"")] : [])
-        return Rendered(body: SharedBytes(body), headers: headers, gzipBody: Gzip.compress(body).map(SharedBytes.init),
+        return Rendered(body: SharedBytes(body), headers: headers, gzipBody: compress ? Gzip.compress(body).map(SharedBytes.init) : nil,
                         gzipHeaders: headers + [("Content-Encoding", "gzip")], etag: etag)
     }
 
@@ -69,7 +71,7 @@ enum OpenData {
     /// the list equal to ours with or without its `W/`.
     static func matches(_ ifNoneMatch: String, _ etag: String) -> Bool {
         let ours = etag.hasPrefix("W/") ? etag.dropFirst(2) : Substring(etag)
-        for item in ifNoneMatch.split(separator: ",", maxSplits: 64) {
+        for item in ifNoneMatch.split(separator: ",", maxSplits: 64).prefix(64) {
             let tag = item.trimmingCharacters(in: [" ", "\t"])
             if tag == "*" { return true }
             if (tag.hasPrefix("W/") ? tag.dropFirst(2) : Substring(tag)) == ours { return true }

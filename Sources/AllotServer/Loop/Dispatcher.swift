@@ -13,11 +13,13 @@ final class Dispatcher {
     let desk: ReservationDesk
     let lookup: ReservationLookup
     let operators: OperatorRoutes
+    let pages: CitizenPages
     /// Set on shutdown: new requests are refused so in-flight ones can end.
     var draining = false
 
     init(loop: EventLoop, shared: SharedServices, redis: any RedisRouting, reads: CitizenReads, desk: ReservationDesk,
          lookup: ReservationLookup, operators: OperatorRoutes) {
+        pages = CitizenPages(reads: reads)
         self.loop = loop
         self.shared = shared
         self.redis = redis
@@ -134,6 +136,11 @@ final class Dispatcher {
         case .listSites(let id): reads.listSites(id, exchange: exchange)
         case .listSlots(let id): reads.listSlots(id, query: query, exchange: exchange)
         case .openAvailability(let id, let format): reads.openAvailability(id, format: format, exchange: exchange)
+        case .homePage: pages.home(exchange)
+        case .campaignPage(let id): pages.campaign(id, exchange: exchange)
+        case .sitePage(let id, let site): pages.site(id, site: site, exchange: exchange)
+        case .stylesheet: pages.stylesheet(exchange)
+        case .languageSwitch(let code): pages.switchLanguage(to: code, query: query, exchange: exchange)
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
         case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)

@@ -110,15 +110,23 @@ final class ReservationDesk {
         run(attempt, mayRefill: attempt.isSpread, exchange: exchange)
     }
 
-    /// How long one attempt may go on refilling: under contention places
-    /// moved in go to the attempts that were first, and the others try
-    /// again (at the end of a surge, the last places hop between buckets).
-    /// Past this the answer is 503, never a `slot_full` that may not be
-    /// true. A time, not a count of rounds: a round takes longer under load.
+    /// How long, and how many rounds, one attempt may go on refilling:
+    /// under contention places moved in go to the attempts that were first,
+    /// and the others try again (at the end of a surge, the last places hop
+    /// between buckets). Past either the answer is 503, never a `slot_full`
+    /// that may not be true. The time bounds the citizen's wait; the rounds
+    /// bound the Redis work one attempt may cause.
     static let refillWaitMicrosMax: Int64 = 1_000_000
+    static let refillRoundsMax = 32
     static let inTransitRetryMillis = 20
 
-    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refillsSinceMicros: Int64 = 0, exchange: HTTPExchange) {
+    /// What an attempt has spent on refills so far.
+    struct RefillBudget {
+        var sinceMicros: Int64 = 0
+        var rounds = 0
+    }
+
+    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: RefillBudget = RefillBudget(), exchange: HTTPExchange) {
         let keys = attempt.keys
         // Replicated: a shard whose replica is not confirming is refused
         // before anything is written there.
@@ -151,7 +159,7 @@ final class ReservationDesk {
         command.append(config.streamEntriesMax)
         command.append(attempt.isSpread ? (mayRefill ? "try" : "spread") : "")
         ReserveCall(command, on: redis, desk: self, attempt: attempt, exchange: LoopBound(exchange, loop: loop),
-                    sentMicros: sentMicros, refillsSinceMicros: refillsSinceMicros).send()
+                    sentMicros: sentMicros, refills: refills).send()
     }
 
     /// A reservation's script run and what its answer needs: one object
@@ -162,15 +170,15 @@ final class ReservationDesk {
         let exchange: LoopBound<HTTPExchange>
         let sentMicros: Int64
         /// Refills this attempt has waited for.
-        let refillsSinceMicros: Int64
+        let refills: RefillBudget
 
         init(_ command: RedisCommand, on redis: any RedisRouting, desk: ReservationDesk, attempt: ReservationAttempt,
-             exchange: LoopBound<HTTPExchange>, sentMicros: Int64, refillsSinceMicros: Int64) {
+             exchange: LoopBound<HTTPExchange>, sentMicros: Int64, refills: RefillBudget) {
             self.desk = desk
             self.attempt = attempt
             self.exchange = exchange
             self.sentMicros = sentMicros
-            self.refillsSinceMicros = refillsSinceMicros
+            self.refills = refills
             super.init(command, slot: attempt.keys.slot, on: redis)
         }
 
@@ -187,7 +195,7 @@ final class ReservationDesk {
                 desk.metrics.reservationOutcome(outcome)
                 exchange.wrapped.send(answer)
             case .bucketEmpty:
-                desk.refillThenRun(attempt, refillsSinceMicros: refillsSinceMicros, exchange: exchange)
+                desk.refillThenRun(attempt, refills: refills, exchange: exchange)
             }
         }
     }
@@ -196,23 +204,25 @@ final class ReservationDesk {
     /// then the attempt runs again. When no source had any, that run may
     /// not refill: its `slot_full` is the answer (no bucket and no pool
     /// had a place of the slot).
-    private func refillThenRun(_ attempt: ReservationAttempt, refillsSinceMicros: Int64, exchange: LoopBound<HTTPExchange>) {
+    private func refillThenRun(_ attempt: ReservationAttempt, refills spent: RefillBudget, exchange: LoopBound<HTTPExchange>) {
         let now = monotonicMicros()
-        let since = refillsSinceMicros == 0 ? now : refillsSinceMicros
-        guard now - since < Self.refillWaitMicrosMax else {
+        var refills = spent
+        if refills.sinceMicros == 0 { refills.sinceMicros = now }
+        refills.rounds += 1
+        guard now - refills.sinceMicros < Self.refillWaitMicrosMax, refills.rounds <= Self.refillRoundsMax else {
             metrics.reservationOutcome("unavailable")
             return exchange.wrapped.send(.problem(.unavailable("places are being moved to where they are asked for; try again",
                                                               retryAfterSeconds: 1)))
         }
         refill.refill(attempt.view, bucket: attempt.bucket, slot: attempt.slot) { [self] outcome in
             switch outcome {
-            case .moved: run(attempt, mayRefill: true, refillsSinceMicros: since, exchange: exchange.wrapped)
-            case .noneLeft: run(attempt, mayRefill: false, refillsSinceMicros: since, exchange: exchange.wrapped)
+            case .moved: run(attempt, mayRefill: true, refills: refills, exchange: exchange.wrapped)
+            case .noneLeft: run(attempt, mayRefill: false, refills: refills, exchange: exchange.wrapped)
             case .inTransit:
                 // Places are on their way between shards (a move under way,
                 // or one left half-way for the sweeper): not sold out; look again shortly.
                 loop.schedule(afterMillis: Self.inTransitRetryMillis) { [self] in
-                    run(attempt, mayRefill: true, refillsSinceMicros: since, exchange: exchange.wrapped)
+                    run(attempt, mayRefill: true, refills: refills, exchange: exchange.wrapped)
                 }
             case .failed:
                 metrics.reservationOutcome("unavailable")

@@ -1,0 +1,175 @@
+import AllotDomain
+import EventHTTP
+
+/// The citizen pages (README, Citizen pages): server-rendered HTML with no
+/// script, from the loop's snapshot like the JSON reads; a campaign's and a
+/// site's page are rendered once per refresh and language. One per loop.
+final class CitizenPages {
+    private let reads: CitizenReads
+
+    init(reads: CitizenReads) {
+        self.reads = reads
+    }
+
+    private var catalog: Catalog { reads.catalog }
+
+    func home(_ exchange: HTTPExchange) {
+        let language = Self.language(exchange)
+        guard let catalog = reads.freshCatalog else { return exchange.send(unavailable(language, path: "/")) }
+        let body = cached(catalog, PageKey(page: .home, language: language)) {
+            let now = WallClock.nowMillis()
+            let listed = catalog.campaigns.values.map(\.campaign).filter { $0.isListed(nowMillis: now) }
+                .sorted { ($0.opensAtMillis, $0.id) < ($1.opensAtMillis, $1.id) }
+            let campaigns: [[String: Any]] = listed.map { campaign in
+                ["id": campaign.id, "name": campaign.name, "open": campaign.acceptsReservations(nowMillis: now),
+                 "opens": Self.time(campaign.opensAtMillis), "closes": Self.time(campaign.closesAtMillis)]
+            }
+            return PageRenderer.render("home", ["campaigns": campaigns, "has_campaigns": !campaigns.isEmpty],
+                                       title: PageRenderer.message("home_title", language), language: language, path: "/")
+        }
+        exchange.send(page(200, body, language))
+    }
+
+    func campaign(_ id: String, exchange: HTTPExchange) {
+        let language = Self.language(exchange)
+        let path = "/campaigns/\(id)"
+        withCampaign(id, language: language, path: path, exchange) { [self] view in
+            cached(catalog, PageKey(page: .campaign, campaign: id, language: language)) {
+                let now = WallClock.nowMillis()
+                var left: [String: Int] = [:]
+                for slot in view.slots { left[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
+                let sites: [[String: Any]] = view.sites.map { site in
+                    ["campaign": id, "id": site.id, "name": site.name, "address": site.address,
+                     "remaining": left[site.id] ?? 0, "full": (left[site.id] ?? 0) == 0]
+                }
+                return PageRenderer.render("campaign", [
+                    "id": id, "name": view.campaign.name, "open": view.campaign.acceptsReservations(nowMillis: now),
+                    "opens": Self.time(view.campaign.opensAtMillis), "closes": Self.time(view.campaign.closesAtMillis),
+                    "sites": sites, "has_sites": !sites.isEmpty,
+                ], title: view.campaign.name, language: language, path: path)
+            }
+        }
+    }
+
+    func site(_ id: String, site siteID: String, exchange: HTTPExchange) {
+        let language = Self.language(exchange)
+        let path = "/campaigns/\(id)/sites/\(siteID)"
+        withCampaign(id, language: language, path: path, exchange) { [self] view in
+            guard let site = view.sites.first(where: { $0.id == siteID }) else { return nil }
+            return cached(catalog, PageKey(page: .site, campaign: id, site: siteID, language: language)) {
+                let slots: [[String: Any]] = view.slots.filter { $0.siteID == siteID }.map { slot in
+                    let left = view.remaining[slot.id] ?? 0
+                    return ["time": Self.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "full": left == 0]
+                }
+                return PageRenderer.render("site", [
+                    "campaign": id, "name": site.name, "address": site.address, "slots": slots, "has_slots": !slots.isEmpty,
+                ], title: site.name, language: language, path: path)
+            }
+        }
+    }
+
+    func stylesheet(_ exchange: HTTPExchange) {
+        exchange.send(Answer(status: 200, contentType: "text/css; charset=utf-8",
+                             headers: [("Cache-Control", "public, max-age=3600"), ("X-Content-Type-Options", "nosniff")],
+                             body: [], sharedBody: PageRenderer.stylesheet))
+    }
+
+    /// The language switch: remembered in a cookie, then back to the page.
+    func switchLanguage(to code: String, query: Substring?, exchange: HTTPExchange) {
+        let language = PageLanguage(rawValue: code) ?? .english
+        let next = QueryString.value(of: "next", in: query).flatMap(Self.localPath) ?? "/"
+        exchange.send(Answer(status: 303, contentType: PageRenderer.htmlType, headers: PageRenderer.securityHeaders + [
+            ("Location", next),
+            ("Set-Cookie", "\(PageLanguage.cookieName)=\(language.rawValue); Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly"),
+        ], body: []))
+    }
+
+    // MARK: helpers
+
+    /// A page of a campaign citizens may see; `render` nil: not found.
+    private func withCampaign(_ id: String, language: PageLanguage, path: String, _ exchange: HTTPExchange,
+                              _ render: @escaping (CampaignView) -> SharedBytes?) {
+        let answer = { [self] (found: Result<CampaignView, Problem>) -> Answer in
+            switch found {
+            case .success(let view): return render(view).map { page(200, $0, language) } ?? notFound(language, path: path)
+            case .failure(let problem) where problem.status == 404: return notFound(language, path: path)
+            case .failure: return unavailable(language, path: path)
+            }
+        }
+        if let known = reads.knownVisibleCampaign(id) { return exchange.send(answer(known)) }
+        reads.visibleCampaign(id) { exchange.send(answer($0)) }
+    }
+
+    private func cached(_ catalog: Catalog, _ key: PageKey, _ render: () -> [UInt8]) -> SharedBytes {
+        if let body = catalog.pageCache[key] { return body }
+        let body = SharedBytes(render())
+        // Bounded: only campaigns and sites that exist get here, and the
+        // cache is dropped every refresh.
+        if catalog.pageCache.count < 4096 { catalog.pageCache[key] = body }
+        return body
+    }
+
+    private func page(_ status: Int, _ body: SharedBytes, _ language: PageLanguage) -> Answer {
+        Answer(status: status, contentType: PageRenderer.htmlType, headers: Self.pageHeaders[language] ?? [], body: [],
+               sharedBody: body)
+    }
+
+    private static let pageHeaders: [PageLanguage: [(String, String)]] = Dictionary(uniqueKeysWithValues: PageLanguage.allCases.map {
+        ($0, PageRenderer.securityHeaders + [("Content-Language", $0.rawValue), ("Vary", "Accept-Language, Cookie"),
+                                             ("Cache-Control", "no-cache")])
+    })
+
+    private func notFound(_ language: PageLanguage, path: String) -> Answer {
+        problemPage(404, "not_found", language, path: path)
+    }
+
+    private func unavailable(_ language: PageLanguage, path: String) -> Answer {
+        var answer = problemPage(503, "unavailable", language, path: path)
+        answer.headers.append(("Retry-After", "2"))
+        return answer
+    }
+
+    private func problemPage(_ status: Int, _ name: String, _ language: PageLanguage, path: String) -> Answer {
+        let title = PageRenderer.message("\(name)_title", language)
+        let body = PageRenderer.render("problem", ["detail": PageRenderer.message("\(name)_detail", language)],
+                                       title: title, isError: true, language: language, path: path)
+        return Answer(status: status, contentType: PageRenderer.htmlType, headers: Self.pageHeaders[language] ?? [], body: body)
+    }
+
+    private static func language(_ exchange: HTTPExchange) -> PageLanguage {
+        PageLanguage.chosen(cookie: exchange.header("Cookie"), acceptLanguage: exchange.header("Accept-Language"))
+    }
+
+    /// A path on this site only (no scheme, no `//host`, no `\`), of the
+    /// characters the pages' own paths use: anything else goes home.
+    static func localPath(_ text: String) -> String? {
+        guard text.hasPrefix("/"), !text.hasPrefix("//"), text.utf8.count <= 200,
+              text.utf8.allSatisfy({ byte in
+                  (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                      || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+              }) else { return nil }
+        return text
+    }
+
+    /// `2030-01-01 09:00 UTC`.
+    static func time(_ millis: Int64) -> String {
+        let iso = Timestamp.format(millis: millis, alwaysFraction: false)  // 2030-01-01T09:00:00Z
+        return String(iso.prefix(10)) + " " + String(iso.dropFirst(11).prefix(5)) + " UTC"
+    }
+
+    /// `2030-01-01 09:00–10:00 UTC`, or both ends in full across days.
+    static func period(_ start: Int64, _ end: Int64) -> String {
+        let from = time(start), to = time(end)
+        guard from.prefix(10) == to.prefix(10) else { return from + " – " + to }
+        return String(from.dropLast(4)) + "–" + String(to.dropFirst(11))
+    }
+}
+
+/// What a rendered page is kept under until the next refresh.
+struct PageKey: Hashable {
+    enum Page: UInt8 { case home, campaign, site }
+    var page: Page
+    var campaign = ""
+    var site = ""
+    var language: PageLanguage
+}

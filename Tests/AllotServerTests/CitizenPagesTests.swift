@@ -1,0 +1,105 @@
+@testable import AllotServer
+import Foundation
+import Testing
+
+/// The citizen pages against a live server: what they show, in which
+/// language, the headers every page carries, and escaping.
+@Suite(.serialized) struct CitizenPagesTests {
+    @Test func fromTheListToASiteWithPlacesLeft() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("pg", slots: 2, capacity: 1)
+        let client = stack.client()
+        let home = try client.get("/")
+        #expect(home.status == 200)
+        #expect(home.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(home.header("Content-Security-Policy")?.contains("default-src 'none'") == true)
+        #expect(home.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+        #expect(home.header("X-Content-Type-Options") == "nosniff")
+        #expect(home.header("Referrer-Policy") == "no-referrer")
+        #expect(home.text.contains("<html lang=\"en\">"))
+        #expect(home.text.contains("href=\"/campaigns/pg\">Test pg</a>"))
+        #expect(!home.text.contains("<script"))
+
+        let campaign = try client.get("/campaigns/pg")
+        #expect(campaign.status == 200)
+        #expect(campaign.text.contains("href=\"/campaigns/pg/sites/hall\">Hall</a>"))
+        #expect(campaign.text.contains("2 places left"))
+
+        #expect(try stack.reserve(client, campaign: "pg", citizen: "ann", slot: "s0").status == 201)
+        var site = campaign
+        #expect(try waitUntil {
+            site = try HTTPClient(port: stack.port).get("/campaigns/pg/sites/hall")
+            return site.text.contains("<tr class=\"full\">")
+        })
+        #expect(site.status == 200)
+        #expect(site.text.contains("2030-01-01 09:00–10:00 UTC"))
+        #expect(site.text.contains("1 places left"))
+        for page in [home, campaign, site] { #expect(page.body.count < 30_000) }
+        let css = try client.get("/static/style.css")
+        #expect(css.status == 200 && css.header("Content-Type") == "text/css; charset=utf-8")
+    }
+
+    @Test func languageByHeaderByCookieAndBySwitch() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("zh", slots: 1, capacity: 3)
+        let client = stack.client()
+        let chinese = try client.get("/campaigns/zh", headers: ["Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"])
+        #expect(chinese.text.contains("<html lang=\"zh-Hans\">"))
+        #expect(chinese.text.contains("个名额剩余"))
+        #expect(chinese.header("Content-Language") == "zh-Hans")
+        let switched = try client.get("/language/en?next=/campaigns/zh")
+        #expect(switched.status == 303)
+        #expect(switched.header("Location") == "/campaigns/zh")
+        let cookie = try #require(switched.header("Set-Cookie"))
+        #expect(cookie.hasPrefix("allot_lang=en;"))
+        let english = try client.get("/campaigns/zh", headers: ["Accept-Language": "zh-CN", "Cookie": "a=1; allot_lang=en"])
+        #expect(english.text.contains("<html lang=\"en\">"))
+        // Off-site or odd `next`: home, never elsewhere.
+        for next in ["//evil.example/", "https://evil.example/", "/a?b", "/a%0d%0aSet-Cookie:x"] {
+            #expect(try client.get("/language/zh-Hans?next=\(next)").header("Location") == "/", "\(next)")
+        }
+        #expect(try client.get("/language/fr").status == 404)
+    }
+
+    @Test func unknownAndDraftCampaignsAreErrorPages() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let created = try stack.admin("POST", "/v1/admin/campaigns", #"{"id":"secret","name":"Secret","status":"draft","id_scheme":"any","per_citizen_limit":1,"opens_at":"2020-01-01T00:00:00Z","closes_at":"2099-01-01T00:00:00Z"}"#)
+        #expect(created.status == 201)
+        let client = stack.client()
+        for path in ["/campaigns/nobody", "/campaigns/secret", "/campaigns/secret/sites/hall"] {
+            let page = try client.get(path)
+            #expect(page.status == 404, "\(path)")
+            #expect(page.header("Content-Type") == "text/html; charset=utf-8")
+            #expect(page.text.contains("<title>Error: Page not found"), "\(path)")
+            #expect(!page.text.contains("Secret"))
+        }
+    }
+
+    @Test func whatOperatorsTypeIsEscaped() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("esc", slots: 1, capacity: 3)
+        let renamed = try stack.admin("PUT", "/v1/admin/campaigns/esc/sites",
+                                      #"{"sites":[{"id":"hall","name":"<script>alert(1)</script>","address":"\"Road\" & 'Lane'"}]}"#)
+        #expect(renamed.status == 200)
+        let page = try stack.client().get("/campaigns/esc/sites/hall")
+        #expect(!page.text.contains("<script>"))
+        #expect(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(page.text.contains("&quot;Road&quot; &amp; &#39;Lane&#39;") || page.text.contains("&quot;Road&quot; &amp; &#x27;Lane&#x27;"))
+    }
+
+    @Test func acceptLanguageIsReadByWeight() {
+        #expect(PageLanguage.preferred("zh-CN,zh;q=0.9,en;q=0.8") == .simplifiedChinese)
+        #expect(PageLanguage.preferred("en-GB, zh;q=0.5") == .english)
+        #expect(PageLanguage.preferred("fr, zh;q=0.2") == .simplifiedChinese)
+        #expect(PageLanguage.preferred("zh-TW") == nil)
+        #expect(PageLanguage.preferred("zh;q=0, en;q=0.1") == .english)
+        #expect(PageLanguage.preferred("zh-Hans-CN") == .simplifiedChinese)
+        #expect(PageLanguage.chosen(cookie: nil, acceptLanguage: "de") == .english)
+        #expect(PageLanguage.chosen(cookie: "allot_lang=zh-Hans", acceptLanguage: "en") == .simplifiedChinese)
+        #expect(PageLanguage.chosen(cookie: "allot_lang=xx", acceptLanguage: "zh") == .simplifiedChinese)
+    }
+}
