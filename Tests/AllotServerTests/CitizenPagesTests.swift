@@ -34,7 +34,7 @@ import Testing
         })
         #expect(site.status == 200)
         #expect(site.text.contains("2030-01-01 09:00–10:00 UTC"))
-        #expect(site.text.contains("1 places left"))
+        #expect(site.text.contains(" 1 place left"))
         for page in [home, campaign, site] { #expect(page.body.count < 30_000) }
         let css = try client.get("/static/style.css")
         #expect(css.status == 200 && css.header("Content-Type") == "text/css; charset=utf-8")
@@ -47,7 +47,7 @@ import Testing
         let client = stack.client()
         let chinese = try client.get("/campaigns/zh", headers: ["Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"])
         #expect(chinese.text.contains("<html lang=\"zh-Hans\">"))
-        #expect(chinese.text.contains("个名额剩余"))
+        #expect(chinese.text.contains("剩余 3 个名额"))
         #expect(chinese.header("Content-Language") == "zh-Hans")
         let switched = try client.get("/language/en?next=/campaigns/zh")
         #expect(switched.status == 303)

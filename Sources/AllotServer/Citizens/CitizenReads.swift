@@ -80,14 +80,7 @@ final class CitizenReads {
                 json.key("slots")
                 json.beginArray()
                 for slot in view.slots where site == nil || slot.siteID == site {
-                    json.beginObject()
-                    json.field("id", slot.id)
-                    json.field("site_id", slot.siteID)
-                    json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
-                    json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
-                    json.field("capacity", slot.capacity)
-                    json.field("remaining", view.remaining[slot.id] ?? 0)
-                    json.endObject()
+                    slot.write(to: &json, remaining: view.remaining[slot.id] ?? 0, withSite: true)
                 }
                 json.endArray()
                 json.endObject()
@@ -178,5 +171,20 @@ enum QueryString {
             if parts.count == 2, parts[0] == name { return String(parts[1]) }
         }
         return nil
+    }
+}
+
+extension Slot {
+    /// A slot as the citizen listings show it (`site_id` where it is not
+    /// implied by an enclosing site).
+    func write(to json: inout JSONWriter, remaining: Int, withSite: Bool) {
+        json.beginObject()
+        json.field("id", id)
+        if withSite { json.field("site_id", siteID) }
+        json.field("starts_at", Timestamp.format(millis: startsAtMillis, alwaysFraction: false))
+        json.field("ends_at", Timestamp.format(millis: endsAtMillis, alwaysFraction: false))
+        json.field("capacity", capacity)
+        json.field("remaining", remaining)
+        json.endObject()
     }
 }

@@ -99,15 +99,7 @@ enum OpenData {
             json.field("remaining", slots.reduce(0) { $0 + (view.remaining[$1.id] ?? 0) })
             json.key("slots")
             json.beginArray()
-            for slot in slots {
-                json.beginObject()
-                json.field("id", slot.id)
-                json.field("starts_at", Timestamp.format(millis: slot.startsAtMillis, alwaysFraction: false))
-                json.field("ends_at", Timestamp.format(millis: slot.endsAtMillis, alwaysFraction: false))
-                json.field("capacity", slot.capacity)
-                json.field("remaining", view.remaining[slot.id] ?? 0)
-                json.endObject()
-            }
+            for slot in slots { slot.write(to: &json, remaining: view.remaining[slot.id] ?? 0, withSite: false) }
             json.endArray()
             json.endObject()
         }

@@ -40,7 +40,7 @@ final class CitizenPages {
                 for slot in view.slots { left[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
                 let sites: [[String: Any]] = view.sites.map { site in
                     ["campaign": id, "id": site.id, "name": site.name, "address": site.address,
-                     "remaining": left[site.id] ?? 0, "full": (left[site.id] ?? 0) == 0]
+                     "remaining": left[site.id] ?? 0, "full": (left[site.id] ?? 0) == 0, "one": left[site.id] == 1]
                 }
                 return PageRenderer.render("campaign", [
                     "id": id, "name": view.campaign.name, "open": view.campaign.acceptsReservations(nowMillis: now),
@@ -59,7 +59,7 @@ final class CitizenPages {
             return cached(catalog, PageKey(page: .site, campaign: id, site: siteID, language: language)) {
                 let slots: [[String: Any]] = view.slots.filter { $0.siteID == siteID }.map { slot in
                     let left = view.remaining[slot.id] ?? 0
-                    return ["time": Self.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "full": left == 0]
+                    return ["time": Self.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "full": left == 0, "one": left == 1]
                 }
                 return PageRenderer.render("site", [
                     "campaign": id, "name": site.name, "address": site.address, "slots": slots, "has_slots": !slots.isEmpty,
