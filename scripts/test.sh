@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: pure unit tests, then live tests that start their
 # own redis-server on free ports and SQLite files in temporary directories,
-# then Schemathesis against the contract (openapi.yaml), then a short surge through the load harness, whose invariant checks must
+# then Schemathesis against the contract (openapi.yaml), then the citizen
+# pages in a real browser (scripts/browser-tests.sh), then a short surge through the load harness, whose invariant checks must
 # all pass (it starts its own server and Redis), then the short fault
 # schedule (each fault once during a surge; nothing acknowledged may be
 # lost), the same on a Redis Cluster, then 45 s of libFuzzer.
@@ -15,6 +16,10 @@ swift test "$@"
 scripts/schemathesis.sh "${ALLOT_SCHEMATHESIS_SECONDS:-120}" > "${TMPDIR:-/tmp}/allot-schemathesis.log" 2>&1 \
   || { cat "${TMPDIR:-/tmp}/allot-schemathesis.log"; exit 1; }
 sed -n '/SUMMARY/,$p' "${TMPDIR:-/tmp}/allot-schemathesis.log" | grep -E "generated|Seed|in [0-9.]+s" || true
+# The citizen pages in Chromium (Selenium), with an axe-core scan.
+scripts/browser-tests.sh > "${TMPDIR:-/tmp}/allot-browser-tests.log" 2>&1 \
+  || { cat "${TMPDIR:-/tmp}/allot-browser-tests.log"; exit 1; }
+grep -E "^Ran |^OK" "${TMPDIR:-/tmp}/allot-browser-tests.log"
 report=$(mktemp -d)
 trap 'rm -rf "$report"' EXIT
 # Through scripts/load.sh, as `make load` runs it: the documented path.

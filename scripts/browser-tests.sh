@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The citizen pages in a real browser: Debian's chromium and chromium-driver,
+# driven by Selenium, with axe-core's accessibility scan (both from PyPI, in
+# .venv-browser), against a live `allot serve --demo` this script starts with
+# its own Redis and SQLite. BrowserTests/test_pages.py says what is checked.
+# Usage: scripts/browser-tests.sh   (ALLOT_BUILD=release tests a release build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+missing=()
+for package in chromium chromium-driver fonts-noto-cjk; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "browser tests: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+venv=.venv-browser
+requirements="selenium==4.38.0 axe-core-python==0.1.0"
+if [ "$(cat "$venv/requirements" 2>/dev/null)" != "$requirements" ]; then
+  if ! python3 -m venv --clear "$venv" 2>/dev/null; then
+    $sudo apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv --clear "$venv"
+  fi
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install -q --disable-pip-version-check $requirements
+  echo "$requirements" > "$venv/requirements"
+fi
+configuration=${ALLOT_BUILD:-debug}
+swift build -c "$configuration" --product allot >&2
+bin=$(swift build -c "$configuration" --show-bin-path)
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ALLOT_ADMIN_TOKEN=browser-tests-admin-token "$bin/allot" serve --port "$port" --data-dir "$work" --demo --log-level warning \
+  2>"$work/server.log" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+ALLOT_URL="http://127.0.0.1:$port" "$venv/bin/python" -m unittest -v BrowserTests/test_pages.py
