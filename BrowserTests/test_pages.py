@@ -6,16 +6,40 @@ with JavaScript and without; a 320 px wide screen; keyboard only (the skip
 link, then links, by Tab and Enter); the language switch; an axe-core scan of
 every page with no serious or critical violation (WCAG 2.x A and AA rules).
 """
+import json
 import os
 import unittest
+import urllib.request
 
 from axe_core_python.selenium import Axe
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ.get("ALLOT_URL", "http://127.0.0.1:8080")
 PAGES = ["/", "/campaigns/demo", "/campaigns/demo/sites/pharmacy-1", "/campaigns/nobody", "/language/zh-Hans?next=/campaigns/demo"]
+
+
+def cn_resident_id(serial):
+    """A valid GB 11643 number (born 1990-01-01) for the demo campaign."""
+    digits = f"11010119900101{serial % 1000:03d}"
+    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+    return digits + "10X98765432"[sum(int(d) * w for d, w in zip(digits, weights)) % 11]
+
+
+def book(serial, slot="pharmacy-1-h8"):
+    """A reservation made through the API, as any client would."""
+    body = json.dumps({"citizen_id": cn_resident_id(serial), "slot_id": slot}).encode()
+    request = urllib.request.Request(BASE + "/v1/campaigns/demo/reservations", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as answer:
+        return json.load(answer)
+
+
+def heading_becomes(driver, text):
+    """Waits (a key press's navigation is not awaited by Selenium) for the page's h1."""
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "h1").text == text)
 
 
 def browser(width=1000, height=900, javascript=True, language="en-GB"):
@@ -84,6 +108,7 @@ class CitizenPages(unittest.TestCase):
             link = driver.switch_to.active_element
             self.assertEqual(link.text, "Masks, demo week")
             link.send_keys(Keys.ENTER)
+            heading_becomes(driver, "Masks, demo week")
             self.assertTrue(driver.current_url.endswith("/campaigns/demo"))
         finally:
             driver.quit()
@@ -99,12 +124,32 @@ class CitizenPages(unittest.TestCase):
         finally:
             driver.quit()
 
+    def test_cancel_a_booking_by_keyboard_with_a_confirm_step(self):
+        reservation = book(4001)
+        driver = browser(javascript=False)
+        try:
+            driver.get(BASE + "/reservations/" + reservation["id"])
+            self.assertEqual(driver.find_element(By.TAG_NAME, "h1").text, "Your place is booked")
+            self.assertEqual(driver.find_element(By.CSS_SELECTOR, ".code").text, reservation["code"])
+            driver.find_element(By.LINK_TEXT, "Cancel this booking").send_keys(Keys.ENTER)
+            heading_becomes(driver, "Cancel this booking?")
+            driver.find_element(By.CSS_SELECTOR, "button.warning").send_keys(Keys.ENTER)
+            heading_becomes(driver, "This booking is cancelled")
+            self.assertTrue(driver.current_url.endswith("/reservations/" + reservation["id"]))
+            # A reload of the result books nothing and cancels nothing: it is a GET.
+            driver.refresh()
+            self.assertEqual(driver.find_element(By.TAG_NAME, "h1").text, "This booking is cancelled")
+        finally:
+            driver.quit()
+
     def test_no_serious_accessibility_violation(self):
         axe = Axe()
+        booked = book(4002)
+        pages = PAGES + ["/reservations/" + booked["id"], "/reservations/" + booked["id"] + "/cancel"]
         for language in ("en-GB", "zh-CN"):
             driver = browser(language=language)
             try:
-                for path in PAGES:
+                for path in pages:
                     driver.get(BASE + path)
                     result = axe.run(driver, options={"runOnly": {"type": "tag", "values": [
                         "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}})

@@ -62,12 +62,16 @@ measure slots "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency "$base/v1/
 measure opendata "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency -H 'Accept-Encoding: gzip' \
   "$base/open/v1/campaigns/bench/availability.json"
 measure opendata_plain "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency "$base/open/v1/campaigns/bench/availability.json"
+# A poller that sends back the ETag it has: 304 until a place changes.
+etag=$(curl -fsI "$base/open/v1/campaigns/bench/availability.json" | tr -d '\r' | sed -n 's/^ETag: //Ip')
+measure opendata_304 "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency -H "If-None-Match: $etag" \
+  "$base/open/v1/campaigns/bench/availability.json"
 export WRK_CAMPAIGN=bench
 if [ -n "${PERF_OUT:-}" ]; then perf record -F 999 -g -p "$server" -o "$PERF_OUT" -- sleep "$seconds" 2>/dev/null & fi
 measure reserve "$server $redis_pid" -t2 -c64 -d"${seconds}s" --latency -s reserve.lua "$base"
 batches=$(curl -fs "$base/metrics" | awk '/^allot_persist_batch_rows_count/ {n=$2} /^allot_persist_batch_rows_sum/ {s=$2} END {if (n > 0) printf "%d batches, %.0f rows each on average", n, s / n}')
 healthz=$(cat "$work/healthz.out"); slots=$(cat "$work/slots.out"); reserve=$(cat "$work/reserve.out")
-opendata=$(cat "$work/opendata.out"); opendata_plain=$(cat "$work/opendata_plain.out")
+opendata=$(cat "$work/opendata.out"); opendata_plain=$(cat "$work/opendata_plain.out"); opendata_304=$(cat "$work/opendata_304.out")
 non2xx=$(echo "$reserve" | grep -o 'Non-2xx or 3xx responses: [0-9]*' || true)
 
 # The C reference server, on the same Redis (its own keys), driven alike.
@@ -95,25 +99,26 @@ redis_ceiling=$(redis-benchmark -p "$redis_port" -n 200000 -c 32 -P 16 -r 100000
   '{c:bench}:bucket:g' '{c:bench}:bucket:ip:x' '{c:bench}:bucket:c:__rand_int__' '{c:bench}:idem:-' \
   s1 hall "RID__rand_int__" CODE "ck__rand_int__" '' 86400 1000000000 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1 | awk '{print $1}')
 
-h=$(echo "$healthz" | wrk_rate); s=$(echo "$slots" | wrk_rate); r=$(echo "$reserve" | wrk_rate); o=$(echo "$opendata" | wrk_rate); op=$(echo "$opendata_plain" | wrk_rate)
+h=$(echo "$healthz" | wrk_rate); s=$(echo "$slots" | wrk_rate); r=$(echo "$reserve" | wrk_rate); o=$(echo "$opendata" | wrk_rate); op=$(echo "$opendata_plain" | wrk_rate); o304=$(echo "$opendata_304" | wrk_rate)
 printf '\n%-38s %12s %10s\n' "measure" "requests/s" "p99"
 printf '%-38s %12s %10s\n' "GET /healthz (HTTP ceiling)" "$h" "$(echo "$healthz" | wrk_p99)"
 printf '%-38s %12s %10s\n' "GET /v1/campaigns/bench/slots" "$s" "$(echo "$slots" | wrk_p99)"
 printf '%-38s %12s %10s\n' "GET /open/v1/…/availability.json, gzip" "$o" "$(echo "$opendata" | wrk_p99)"
 printf '%-38s %12s %10s\n' "the same, plain (12 KB)" "$op" "$(echo "$opendata_plain" | wrk_p99)"
+printf '%-38s %12s %10s\n' "the same, If-None-Match (304)" "$o304" "$(echo "$opendata_304" | wrk_p99)"
 printf '%-38s %12s %10s\n' "POST reservations (new citizen each)" "$r" "$(echo "$reserve" | wrk_p99)"
 [ -n "$reference" ] && printf '%-38s %12s %10s\n' "C reference server (../shared/perf)" \
   "$(echo "$reference" | wrk_rate)" "$(echo "$reference" | wrk_p99)"
 printf '%-38s %12s %10s\n' "reserve function alone (redis-benchmark -P16)" "$redis_ceiling" "-"
-for name in healthz slots opendata opendata_plain reserve reference; do
+for name in healthz slots opendata opendata_plain opendata_304 reserve reference; do
   [ -f "$work/$name.cpu" ] || continue
   echo; echo "CPU per request, $name:"; cat "$work/$name.cpu"
 done
-python3 - "$h" "$s" "$r" "$redis_ceiling" "$(echo "$reference" | wrk_rate)" "$o" "$op" <<'PY'
+python3 - "$h" "$s" "$r" "$redis_ceiling" "$(echo "$reference" | wrk_rate)" "$o" "$op" "$o304" <<'PY'
 import sys
 h, s, r, c = (float(x) for x in sys.argv[1:5])
 print(f"\nslots / HTTP ceiling:          {s / h:.2f}")
-print(f"open data / HTTP ceiling:      {float(sys.argv[6]) / h:.2f} gzip (issue 13: at least 0.9), {float(sys.argv[7]) / h:.2f} plain")
+print(f"open data / HTTP ceiling:      {float(sys.argv[6]) / h:.2f} gzip (issue 13: at least 0.9), {float(sys.argv[7]) / h:.2f} plain, {float(sys.argv[8]) / h:.2f} 304")
 print(f"reservations / HTTP ceiling:   {r / h:.2f}")
 print(f"reservations / script ceiling: {r / c:.2f}")
 if sys.argv[5]:

@@ -23,6 +23,9 @@ public enum Route: Equatable, Sendable {
     case sitePage(campaign: String, site: String)
     case stylesheet
     case languageSwitch(language: String)
+    case reservationPage(ReservationID)
+    case cancelPage(ReservationID)
+    case cancelFromPage(ReservationID)
     case getReservation(ReservationID)
     case cancelReservation(ReservationID)
     case redeemReservation(ReservationID)
@@ -84,6 +87,15 @@ public enum Router {
         case 4 where s[0] == "campaigns" && s[2] == "sites":
             return withID(s[1], "campaign") { campaign in
                 withID(s[3], "site") { site in only(.get, method, .sitePage(campaign: campaign, site: site)) }
+            }
+        case 2...3 where s[0] == "reservations":
+            guard let id = ReservationID(parsing: s[1]) else { return .failure(.notFound("no such reservation")) }
+            if s.count == 2 { return only(.get, method, .reservationPage(id)) }
+            guard s[2] == "cancel" else { return .failure(.notFound("no such path")) }
+            switch method {
+            case .get: return .success(.cancelPage(id))
+            case .post: return .success(.cancelFromPage(id))
+            default: return .failure(.methodNotAllowed("GET, HEAD, POST"))
             }
         case 2 where s[0] == "static" && s[1] == "style.css":
             return only(.get, method, .stylesheet)

@@ -91,6 +91,46 @@ import Testing
         #expect(page.text.contains("&quot;Road&quot; &amp; &#39;Lane&#39;") || page.text.contains("&quot;Road&quot; &amp; &#x27;Lane&#x27;"))
     }
 
+    /// A reservation's page, its cancel with a confirm step (a GET changes
+    /// nothing), post/redirect/get, and a second cancel refused.
+    @Test func aReservationPageAndItsCancel() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("rp", slots: 1, capacity: 1)
+        let client = stack.client()
+        let booked = try stack.reserve(client, campaign: "rp", citizen: "citizen-7781", slot: "s0")
+        let id = try #require(booked.json["id"] as? String)
+        let code = try #require(booked.json["code"] as? String)
+        let page = try client.get("/reservations/\(id)")
+        #expect(page.status == 200)
+        #expect(page.text.contains("Your place is booked"))
+        #expect(page.text.contains(code))
+        #expect(page.text.contains("Hall") && page.text.contains("2030-01-01 09:00–10:00 UTC"))
+        #expect(!page.text.contains("citizen-7781"))
+        #expect(page.header("Referrer-Policy") == "no-referrer")
+
+        let confirm = try client.get("/reservations/\(id)/cancel")
+        #expect(confirm.status == 200)
+        #expect(confirm.text.contains("<form method=\"post\" action=\"/reservations/\(id)/cancel\">"))
+        #expect(try client.get("/v1/reservations/\(id)").json["status"] as? String == "confirmed")
+
+        let cancelled = try client.request("POST", "/reservations/\(id)/cancel")
+        #expect(cancelled.status == 303)
+        #expect(cancelled.header("Location") == "/reservations/\(id)")
+        #expect(try client.get("/v1/reservations/\(id)").json["status"] as? String == "cancelled")
+        let after = try client.get("/reservations/\(id)")
+        #expect(after.text.contains("This booking is cancelled"))
+        #expect(!after.text.contains(code))
+        // The place is back: another citizen books it.
+        #expect(try stack.reserve(client, campaign: "rp", citizen: "citizen-9", slot: "s0").status == 201)
+
+        let again = try client.request("POST", "/reservations/\(id)/cancel")
+        #expect(again.status == 409)
+        #expect(again.text.contains("<title>Error: This booking cannot be cancelled"))
+        #expect(try client.get("/reservations/\(id)/cancel").status == 404)
+        #expect(try client.get("/reservations/01M818MGYNHM5WM7SR94B7ADZR").status == 404)
+    }
+
     @Test func acceptLanguageIsReadByWeight() {
         #expect(PageLanguage.preferred("zh-CN,zh;q=0.9,en;q=0.8") == .simplifiedChinese)
         #expect(PageLanguage.preferred("en-GB, zh;q=0.5") == .english)

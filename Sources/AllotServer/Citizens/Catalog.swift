@@ -9,7 +9,7 @@ import RedisClient
 /// `snapshotStaleMillisMax`. Campaigns that left the hot set are found by
 /// CampaignFinder, one Redis call each.
 final class Catalog {
-    private let loop: EventLoop
+    let loop: EventLoop
     private let redis: any RedisRouting
     private(set) var campaigns: [String: CampaignView] = [:]
     /// Route → campaign (and bucket) of the hot campaigns.

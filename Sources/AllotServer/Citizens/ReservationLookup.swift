@@ -24,43 +24,55 @@ final class ReservationLookup {
 
     func getReservation(_ id: ReservationID, exchange: HTTPExchange) {
         let bound = LoopBound(exchange, loop: loop)
-        locate(id) { found in
-            switch found {
-            case .failure(let problem): bound.wrapped.send(.problem(problem))
-            case .success(let found):
-                bound.wrapped.send(.json(200, found.record.reservation(id: id, campaign: found.campaign).json))
-            }
-        }
+        find(id) { found in bound.wrapped.send(Self.answer(found)) }
     }
 
     /// Cancel (by the citizen) or redeem (by staff); `actor` goes with the
     /// event into the stream and from there into the audit trail.
     func transition(_ id: ReservationID, to target: ReservationStatus, actor: String, exchange: HTTPExchange) {
-        precondition(target != .confirmed)
         let bound = LoopBound(exchange, loop: loop)
+        change(id, to: target, actor: actor) { changed in bound.wrapped.send(Self.answer(changed)) }
+    }
+
+    private static func answer(_ result: Result<Reservation, Problem>) -> Answer {
+        switch result {
+        case .success(let reservation): .json(200, reservation.json)
+        case .failure(let problem): .problem(problem)
+        }
+    }
+
+    /// The reservation `id` (for the JSON route and the citizen pages).
+    func find(_ id: ReservationID, completion: @escaping (Result<Reservation, Problem>) -> Void) {
+        locate(id) { found in completion(found.map { $0.record.reservation(id: id, campaign: $0.campaign) }) }
+    }
+
+    /// Moves reservation `id` to `target` (cancelled or redeemed).
+    func change(_ id: ReservationID, to target: ReservationStatus, actor: String,
+                completion: @escaping (Result<Reservation, Problem>) -> Void) {
+        precondition(target != .confirmed)
         locate(id) { [self] found in
             guard case .success(let located) = found else {
-                return bound.wrapped.send(.problem(found.failureProblem ?? .notFound("no such reservation")))
+                return completion(.failure(found.failureProblem ?? .notFound("no such reservation")))
             }
             let keys = located.keys
             redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
                                                  keys.config],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax)]) { [self] result in
-                bound.wrapped.send(transitionAnswer(result, id: id, located: located, target: target))
+                completion(transitionResult(result, id: id, located: located, target: target))
             }
         }
     }
 
-    private func transitionAnswer(_ result: Result<RedisReply, RedisFailure>, id: ReservationID,
-                                  located: Located, target: ReservationStatus) -> Answer {
+    private func transitionResult(_ result: Result<RedisReply, RedisFailure>, id: ReservationID,
+                                  located: Located, target: ReservationStatus) -> Result<Reservation, Problem> {
         let campaign = located.campaign
         guard case .success(let reply) = result else {
-            return .problem(.unavailable("the reservation store is unreachable; nothing was changed"))
+            return .failure(.unavailable("the reservation store is unreachable; nothing was changed"))
         }
         let outcome: TransitionOutcome
         do { outcome = try TransitionOutcome(reply) } catch {
             shared.logger.error("transition script failed", metadata: ["campaign": "\(campaign)", "error": "\(error)"])
-            return .problem(.unavailable("the reservation store failed; nothing was changed"))
+            return .failure(.unavailable("the reservation store failed; nothing was changed"))
         }
         switch outcome {
         case .changed(let record, let rejoin):
@@ -68,11 +80,11 @@ final class ReservationLookup {
             if record.status == .cancelled {
                 finder.catalog.placesChanged(campaign: campaign, bucket: located.bucket, slot: record.slot, by: 1)
             }
-            return .json(200, record.reservation(id: id, campaign: campaign).json)
-        case .notFound: return .problem(.notFound("no such reservation"))
-        case .refused: return .problem(target == .cancelled ? .notCancellable : .notRedeemable)
+            return .success(record.reservation(id: id, campaign: campaign))
+        case .notFound: return .failure(.notFound("no such reservation"))
+        case .refused: return .failure(target == .cancelled ? .notCancellable : .notRedeemable)
         case .backlogFull:
-            return .problem(.unavailable("changes are not being recorded fast enough; nothing was changed", retryAfterSeconds: 5))
+            return .failure(.unavailable("changes are not being recorded fast enough; nothing was changed", retryAfterSeconds: 5))
         }
     }
 

@@ -19,7 +19,7 @@ final class Dispatcher {
 
     init(loop: EventLoop, shared: SharedServices, redis: any RedisRouting, reads: CitizenReads, desk: ReservationDesk,
          lookup: ReservationLookup, operators: OperatorRoutes) {
-        pages = CitizenPages(reads: reads)
+        pages = CitizenPages(reads: reads, lookup: lookup)
         self.loop = loop
         self.shared = shared
         self.redis = redis
@@ -141,6 +141,9 @@ final class Dispatcher {
         case .sitePage(let id, let site): pages.site(id, site: site, exchange: exchange)
         case .stylesheet: pages.stylesheet(exchange)
         case .languageSwitch(let code): pages.switchLanguage(to: code, query: query, exchange: exchange)
+        case .reservationPage(let id): pages.reservation(id, exchange: exchange)
+        case .cancelPage(let id): pages.confirmCancel(id, exchange: exchange)
+        case .cancelFromPage(let id): pages.cancel(id, exchange: exchange)
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
         case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)

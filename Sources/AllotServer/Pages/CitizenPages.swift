@@ -6,9 +6,11 @@ import EventHTTP
 /// site's page are rendered once per refresh and language. One per loop.
 final class CitizenPages {
     private let reads: CitizenReads
+    private let lookup: ReservationLookup
 
-    init(reads: CitizenReads) {
+    init(reads: CitizenReads, lookup: ReservationLookup) {
         self.reads = reads
+        self.lookup = lookup
     }
 
     private var catalog: Catalog { reads.catalog }
@@ -82,6 +84,80 @@ final class CitizenPages {
             ("Location", next),
             ("Set-Cookie", "\(PageLanguage.cookieName)=\(language.rawValue); Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly"),
         ], body: []))
+    }
+
+    // MARK: a reservation (its id is the capability: whoever has the page's
+    // address may see and cancel it, as with the API)
+
+    func reservation(_ id: ReservationID, exchange: HTTPExchange) {
+        let language = Self.language(exchange), path = "/reservations/\(id.text)"
+        withReservation(id, language: language, path: path, exchange) { reservation, details in
+            var values = details
+            values["confirmed"] = reservation.status == .confirmed
+            values["cancelled"] = reservation.status == .cancelled
+            values["redeemed"] = reservation.status == .redeemed
+            values["code"] = reservation.code
+            return PageRenderer.render("reservation", values, title: PageRenderer.message("reservation_title", language),
+                                       language: language, path: path)
+        }
+    }
+
+    /// The confirm step before a cancel (a GET changes nothing).
+    func confirmCancel(_ id: ReservationID, exchange: HTTPExchange) {
+        let language = Self.language(exchange), path = "/reservations/\(id.text)/cancel"
+        withReservation(id, language: language, path: path, exchange) { reservation, details in
+            guard reservation.status == .confirmed else { return nil }
+            return PageRenderer.render("cancel", details, title: PageRenderer.message("cancel_heading", language),
+                                       language: language, path: path)
+        }
+    }
+
+    /// The cancel itself, then back to the reservation's page (post, redirect, get).
+    func cancel(_ id: ReservationID, exchange: HTTPExchange) {
+        let language = Self.language(exchange), path = "/reservations/\(id.text)"
+        let bound = LoopBound(exchange, loop: reads.catalog.loop)
+        lookup.change(id, to: .cancelled, actor: "citizen") { [self] changed in
+            switch changed {
+            case .success: bound.wrapped.send(seeOther(path))
+            case .failure(let problem) where problem.code == "not_cancellable":
+                bound.wrapped.send(problemPage(409, "not_cancellable", language, path: path))
+            case .failure(let problem) where problem.status == 404: bound.wrapped.send(notFound(language, path: path))
+            case .failure: bound.wrapped.send(unavailable(language, path: path))
+            }
+        }
+    }
+
+    /// Renders a page of reservation `id` with what it names (the campaign,
+    /// the site, the time); `render` nil: the page is not for this state (404).
+    private func withReservation(_ id: ReservationID, language: PageLanguage, path: String, _ exchange: HTTPExchange,
+                                 _ render: @escaping (Reservation, [String: Any]) -> [UInt8]?) {
+        let bound = LoopBound(exchange, loop: reads.catalog.loop)
+        lookup.find(id) { [self] found in
+            switch found {
+            case .failure(let problem):
+                return bound.wrapped.send(problem.status == 404 ? notFound(language, path: path) : unavailable(language, path: path))
+            case .success(let reservation):
+                reads.visibleCampaign(reservation.campaignID) { [self] campaign in
+                    let view = try? campaign.get()
+                    let site = view?.sites.first { $0.id == reservation.siteID }
+                    let slot = view?.slot(reservation.slotID)
+                    let details: [String: Any] = [
+                        "id": reservation.id.text, "campaign": reservation.campaignID,
+                        "campaign_name": view?.campaign.name ?? reservation.campaignID,
+                        "site_name": site?.name ?? reservation.siteID, "site_address": site?.address ?? "",
+                        "time": slot.map { Self.period($0.startsAtMillis, $0.endsAtMillis) } ?? reservation.slotID,
+                    ]
+                    guard let body = render(reservation, details) else { return bound.wrapped.send(notFound(language, path: path)) }
+                    bound.wrapped.send(Answer(status: 200, contentType: PageRenderer.htmlType,
+                                              headers: Self.pageHeaders[language] ?? [], body: body))
+                }
+            }
+        }
+    }
+
+    private func seeOther(_ location: String) -> Answer {
+        Answer(status: 303, contentType: PageRenderer.htmlType, headers: PageRenderer.securityHeaders + [("Location", location)],
+               body: [])
     }
 
     // MARK: helpers
