@@ -37,4 +37,6 @@ ALLOT_ADMIN_TOKEN=browser-tests-admin-token "$bin/allot" serve --port "$port" --
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "browser tests: the server did not get ready" >&2; cat "$work/server.log" >&2; exit 1; }
+# CHROMIUM and CHROMEDRIVER name other binaries than Debian's.
 ALLOT_URL="http://127.0.0.1:$port" "$venv/bin/python" -m unittest -v BrowserTests/test_pages.py

@@ -131,6 +131,31 @@ import Testing
         #expect(try client.get("/reservations/01M818MGYNHM5WM7SR94B7ADZR").status == 404)
     }
 
+    /// A paused or ended campaign says so and shows no places to book; a
+    /// malformed id in a page's path is a page too.
+    @Test func pausedAndClosedCampaignsSaySoAndBadIdsArePages() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("paused", status: "paused")
+        try stack.makeCampaign("ended", closesAt: "2021-01-01T00:00:00Z")
+        let client = stack.client()
+        for (id, tag) in [("paused", "Paused"), ("ended", "Closed")] {
+            for path in ["/campaigns/\(id)", "/campaigns/\(id)/sites/hall"] {
+                let page = try client.get(path)
+                #expect(page.status == 200)
+                #expect(page.text.contains("<strong class=\"tag shut\">\(tag)</strong>"), "\(path)")
+                #expect(page.text.contains("Booking is not open."), "\(path)")
+                #expect(!page.text.contains("0 places left"), "\(path)")
+            }
+        }
+        for path in ["/campaigns/Not%20An%20Id", "/reservations/garbage", "/campaigns/x/sites/BAD"] {
+            let page = try client.get(path)
+            #expect(page.status == 404)
+            #expect(page.header("Content-Type") == "text/html; charset=utf-8", "\(path)")
+        }
+        #expect(try client.get("/v1/campaigns/BAD").header("Content-Type") == "application/problem+json")
+    }
+
     @Test func acceptLanguageIsReadByWeight() {
         #expect(PageLanguage.preferred("zh-CN,zh;q=0.9,en;q=0.8") == .simplifiedChinese)
         #expect(PageLanguage.preferred("en-GB, zh;q=0.5") == .english)

@@ -39,6 +39,8 @@ final class Dispatcher {
         let query = mark.map { uri[uri.utf8.index(after: $0)...] }
         let method = HTTPMethod(rawValue: exchange.method) ?? .other
         switch Router.route(method: method, path: path) {
+        case .failure(let problem) where problem.status == 404 && CitizenPages.isPagePath(path):
+            pages.notFound(exchange)
         case .failure(let problem):
             exchange.send(.problem(problem))
         case .success(let route):

@@ -23,8 +23,7 @@ final class CitizenPages {
             let listed = catalog.campaigns.values.map(\.campaign).filter { $0.isListed(nowMillis: now) }
                 .sorted { ($0.opensAtMillis, $0.id) < ($1.opensAtMillis, $1.id) }
             let campaigns: [[String: Any]] = listed.map { campaign in
-                ["id": campaign.id, "name": campaign.name, "open": campaign.acceptsReservations(nowMillis: now),
-                 "opens": Self.time(campaign.opensAtMillis), "closes": Self.time(campaign.closesAtMillis)]
+                ["id": campaign.id, "name": campaign.name].merging(Self.state(campaign, nowMillis: now)) { $1 }
             }
             return PageRenderer.render("home", ["campaigns": campaigns, "has_campaigns": !campaigns.isEmpty],
                                        title: PageRenderer.message("home_title", language), language: language, path: "/")
@@ -44,11 +43,9 @@ final class CitizenPages {
                     ["campaign": id, "id": site.id, "name": site.name, "address": site.address,
                      "remaining": left[site.id] ?? 0, "full": (left[site.id] ?? 0) == 0, "one": left[site.id] == 1]
                 }
-                return PageRenderer.render("campaign", [
-                    "id": id, "name": view.campaign.name, "open": view.campaign.acceptsReservations(nowMillis: now),
-                    "opens": Self.time(view.campaign.opensAtMillis), "closes": Self.time(view.campaign.closesAtMillis),
-                    "sites": sites, "has_sites": !sites.isEmpty,
-                ], title: view.campaign.name, language: language, path: path)
+                let values: [String: Any] = ["id": id, "name": view.campaign.name, "sites": sites, "has_sites": !sites.isEmpty]
+                return PageRenderer.render("campaign", values.merging(Self.state(view.campaign, nowMillis: now)) { $1 },
+                                           title: view.campaign.name, language: language, path: path)
             }
         }
     }
@@ -63,9 +60,10 @@ final class CitizenPages {
                     let left = view.remaining[slot.id] ?? 0
                     return ["time": Self.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "full": left == 0, "one": left == 1]
                 }
-                return PageRenderer.render("site", [
-                    "campaign": id, "name": site.name, "address": site.address, "slots": slots, "has_slots": !slots.isEmpty,
-                ], title: site.name, language: language, path: path)
+                let values: [String: Any] = ["campaign": id, "name": site.name, "address": site.address, "slots": slots,
+                                             "has_slots": !slots.isEmpty]
+                return PageRenderer.render("site", values.merging(Self.state(view.campaign, nowMillis: WallClock.nowMillis())) { $1 },
+                                           title: site.name, language: language, path: path)
             }
         }
     }
@@ -122,7 +120,7 @@ final class CitizenPages {
             case .failure(let problem) where problem.code == "not_cancellable":
                 bound.wrapped.send(problemPage(409, "not_cancellable", language, path: path))
             case .failure(let problem) where problem.status == 404: bound.wrapped.send(notFound(language, path: path))
-            case .failure: bound.wrapped.send(unavailable(language, path: path))
+            case .failure: bound.wrapped.send(unavailable(language, path: path, detail: "unavailable_change_detail"))
             }
         }
     }
@@ -135,9 +133,14 @@ final class CitizenPages {
         lookup.find(id) { [self] found in
             switch found {
             case .failure(let problem):
-                return bound.wrapped.send(problem.status == 404 ? notFound(language, path: path) : unavailable(language, path: path))
+                return bound.wrapped.send(problem.status == 404 ? notFound(language, path: path)
+                                                                : unavailable(language, path: path, detail: "unavailable_view_detail"))
             case .success(let reservation):
                 reads.visibleCampaign(reservation.campaignID) { [self] campaign in
+                    // Its campaign unreachable now: say so, rather than a page of bare ids.
+                    if case .failure(let problem) = campaign, problem.status != 404 {
+                        return bound.wrapped.send(unavailable(language, path: path, detail: "unavailable_view_detail"))
+                    }
                     let view = try? campaign.get()
                     let site = view?.sites.first { $0.id == reservation.siteID }
                     let slot = view?.slot(reservation.slotID)
@@ -146,10 +149,12 @@ final class CitizenPages {
                         "campaign_name": view?.campaign.name ?? reservation.campaignID,
                         "site_name": site?.name ?? reservation.siteID, "site_address": site?.address ?? "",
                         "time": slot.map { Self.period($0.startsAtMillis, $0.endsAtMillis) } ?? reservation.slotID,
+                        "campaign_known": view != nil,
                     ]
                     guard let body = render(reservation, details) else { return bound.wrapped.send(notFound(language, path: path)) }
+                    // It shows a pickup code: kept by no cache, shared or not.
                     bound.wrapped.send(Answer(status: 200, contentType: PageRenderer.htmlType,
-                                              headers: Self.pageHeaders[language] ?? [], body: body))
+                                              headers: Self.privatePageHeaders[language] ?? [], body: body))
                 }
             }
         }
@@ -195,19 +200,34 @@ final class CitizenPages {
                                              ("Cache-Control", "no-cache")])
     })
 
+    private static let privatePageHeaders: [PageLanguage: [(String, String)]] = Dictionary(uniqueKeysWithValues: PageLanguage.allCases.map {
+        ($0, PageRenderer.securityHeaders + [("Content-Language", $0.rawValue), ("Vary", "Accept-Language, Cookie"),
+                                             ("Cache-Control", "no-store, private")])
+    })
+
+    /// The 404 page, for a path of the pages the router refused (a malformed id).
+    func notFound(_ exchange: HTTPExchange) {
+        exchange.send(notFound(Self.language(exchange), path: "/"))
+    }
+
+    /// Whether a path is one of the pages' (its 404 is a page, not a problem).
+    static func isPagePath(_ path: Substring) -> Bool {
+        path.hasPrefix("/campaigns/") || path.hasPrefix("/reservations/") || path.hasPrefix("/language/")
+    }
+
     private func notFound(_ language: PageLanguage, path: String) -> Answer {
         problemPage(404, "not_found", language, path: path)
     }
 
-    private func unavailable(_ language: PageLanguage, path: String) -> Answer {
-        var answer = problemPage(503, "unavailable", language, path: path)
+    private func unavailable(_ language: PageLanguage, path: String, detail: String = "unavailable_detail") -> Answer {
+        var answer = problemPage(503, "unavailable", language, path: path, detail: detail)
         answer.headers.append(("Retry-After", "2"))
         return answer
     }
 
-    private func problemPage(_ status: Int, _ name: String, _ language: PageLanguage, path: String) -> Answer {
+    private func problemPage(_ status: Int, _ name: String, _ language: PageLanguage, path: String, detail: String? = nil) -> Answer {
         let title = PageRenderer.message("\(name)_title", language)
-        let body = PageRenderer.render("problem", ["detail": PageRenderer.message("\(name)_detail", language)],
+        let body = PageRenderer.render("problem", ["detail": PageRenderer.message(detail ?? "\(name)_detail", language)],
                                        title: title, isError: true, language: language, path: path)
         return Answer(status: status, contentType: PageRenderer.htmlType, headers: Self.pageHeaders[language] ?? [], body: body)
     }
@@ -225,6 +245,17 @@ final class CitizenPages {
                       || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
               }) else { return nil }
         return text
+    }
+
+    /// Which of open, opening later, paused or closed a campaign is, for its
+    /// tag; places are shown only while it is open or about to be.
+    static func state(_ campaign: Campaign, nowMillis now: Int64) -> [String: Any] {
+        let status = campaign.effectiveStatus(nowMillis: now)
+        let open = campaign.acceptsReservations(nowMillis: now)
+        let upcoming = status == .open && now < campaign.opensAtMillis
+        return ["state_open": open, "state_upcoming": upcoming, "state_paused": status == .paused,
+                "state_closed": status == .closed, "shows_places": open || upcoming,
+                "opens": time(campaign.opensAtMillis), "closes": time(campaign.closesAtMillis)]
     }
 
     /// `2030-01-01 09:00 UTC`.
