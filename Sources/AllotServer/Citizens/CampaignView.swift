@@ -46,6 +46,13 @@ final class CampaignView {
 
     func slot(_ id: String) -> Slot? { slotIndex[id].map { slots[$0] } }
 
+    /// Places left in all of each site's slots (the listings, the pages).
+    func remainingBySite() -> [String: Int] {
+        var left: [String: Int] = [:]
+        for slot in slots { left[slot.siteID, default: 0] += remaining[slot.id] ?? 0 }
+        return left
+    }
+
     /// With several buckets: the pool's places and each bucket's, as read
     /// now; the campaign's totals are their sums.
     func placesRead(pool: [String: Int], buckets: [[String: Int]]) {

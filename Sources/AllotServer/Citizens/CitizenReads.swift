@@ -48,8 +48,7 @@ final class CitizenReads {
     func listSites(_ id: String, exchange: HTTPExchange) {
         withVisibleCampaign(id, exchange) { [self] view in
             .json(200, shared: cached(catalog, RenderedKey(listing: .sites, campaign: id)) {
-                var remainingBySite: [String: Int] = [:]
-                for slot in view.slots { remainingBySite[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
+                let remainingBySite = view.remainingBySite()
                 var json = JSONWriter(capacity: 128 * view.sites.count + 16)
                 json.beginObject()
                 json.key("sites")

@@ -98,14 +98,14 @@ enum OpenData {
         json.field("refresh_seconds", refreshSeconds)
         json.key("sites")
         json.beginArray()
-        let slotsBySite = Dictionary(grouping: view.slots, by: \.siteID)
+        let slotsBySite = Dictionary(grouping: view.slots, by: \.siteID), remainingBySite = view.remainingBySite()
         for site in view.sites {
             let slots = slotsBySite[site.id] ?? []
             json.beginObject()
             json.field("id", site.id)
             json.field("name", site.name)
             json.field("address", site.address)
-            json.field("remaining", slots.reduce(0) { $0 + (view.remaining[$1.id] ?? 0) })
+            json.field("remaining", remainingBySite[site.id] ?? 0)
             json.key("slots")
             json.beginArray()
             for slot in slots { slot.write(to: &json, remaining: view.remaining[slot.id] ?? 0, withSite: false) }

@@ -37,8 +37,7 @@ final class CitizenPages {
         withCampaign(id, language: language, path: path, exchange) { [self] view in
             cached(catalog, PageKey(page: .campaign, campaign: id, language: language)) {
                 let now = WallClock.nowMillis()
-                var left: [String: Int] = [:]
-                for slot in view.slots { left[slot.siteID, default: 0] += view.remaining[slot.id] ?? 0 }
+                let left = view.remainingBySite()
                 let sites: [[String: Any]] = view.sites.map { site in
                     ["campaign": id, "id": site.id, "name": site.name, "address": site.address,
                      "remaining": left[site.id] ?? 0, "full": (left[site.id] ?? 0) == 0, "one": left[site.id] == 1]
@@ -195,15 +194,16 @@ final class CitizenPages {
                sharedBody: body)
     }
 
-    private static let pageHeaders: [PageLanguage: [(String, String)]] = Dictionary(uniqueKeysWithValues: PageLanguage.allCases.map {
-        ($0, PageRenderer.securityHeaders + [("Content-Language", $0.rawValue), ("Vary", "Accept-Language, Cookie"),
-                                             ("Cache-Control", "no-cache")])
-    })
+    private static let pageHeaders = headersByLanguage(cacheControl: "no-cache")
+    private static let privatePageHeaders = headersByLanguage(cacheControl: "no-store, private")
 
-    private static let privatePageHeaders: [PageLanguage: [(String, String)]] = Dictionary(uniqueKeysWithValues: PageLanguage.allCases.map {
-        ($0, PageRenderer.securityHeaders + [("Content-Language", $0.rawValue), ("Vary", "Accept-Language, Cookie"),
-                                             ("Cache-Control", "no-store, private")])
-    })
+    /// A page's headers in each language, made once.
+    private static func headersByLanguage(cacheControl: String) -> [PageLanguage: [(String, String)]] {
+        Dictionary(uniqueKeysWithValues: PageLanguage.allCases.map {
+            ($0, PageRenderer.securityHeaders + [("Content-Language", $0.rawValue), ("Vary", "Accept-Language, Cookie"),
+                                                 ("Cache-Control", cacheControl)])
+        })
+    }
 
     /// The 404 page, for a path of the pages the router refused (a malformed id).
     func notFound(_ exchange: HTTPExchange) {
