@@ -21,11 +21,23 @@ public enum Route: Equatable, Sendable {
     case homePage
     case campaignPage(campaign: String)
     case sitePage(campaign: String, site: String)
+    /// Booking from the pages: the id form, check your answers, another
+    /// time after a slot-full, the booking itself.
+    case bookingForm(campaign: String)
+    case bookingCheck(campaign: String)
+    case bookingSlot(campaign: String)
+    case bookingConfirm(campaign: String)
     case stylesheet
     case languageSwitch(language: String)
     case reservationPage(ReservationID)
     case cancelPage(ReservationID)
     case cancelFromPage(ReservationID)
+    /// The operator dashboard (HTML; its own sign-in, by cookie).
+    case opsHome, opsSignInPage, opsSignIn, opsSignOut, opsAudit
+    case opsCampaign(campaign: String)
+    case opsStatus(campaign: String)
+    case opsCapacity(campaign: String)
+    case opsRateLimits(campaign: String)
     case getReservation(ReservationID)
     case cancelReservation(ReservationID)
     case redeemReservation(ReservationID)
@@ -88,6 +100,18 @@ public enum Router {
             return withID(s[1], "campaign") { campaign in
                 withID(s[3], "site") { site in only(.get, method, .sitePage(campaign: campaign, site: site)) }
             }
+        case 3 where s[0] == "campaigns" && s[2] == "book":
+            return withID(s[1], "campaign") { campaign in
+                switch method {
+                case .get: .success(.bookingForm(campaign: campaign))
+                case .post: .success(.bookingCheck(campaign: campaign))
+                default: .failure(.methodNotAllowed("GET, HEAD, POST"))
+                }
+            }
+        case 4 where s[0] == "campaigns" && s[2] == "book" && (s[3] == "slot" || s[3] == "confirm"):
+            return withID(s[1], "campaign") { campaign in
+                only(.post, method, s[3] == "slot" ? .bookingSlot(campaign: campaign) : .bookingConfirm(campaign: campaign))
+            }
         case 2...3 where s[0] == "reservations":
             guard let id = ReservationID(parsing: s[1]) else { return .failure(.notFound("no such reservation")) }
             if s.count == 2 { return only(.get, method, .reservationPage(id)) }
@@ -96,6 +120,30 @@ public enum Router {
             case .get: return .success(.cancelPage(id))
             case .post: return .success(.cancelFromPage(id))
             default: return .failure(.methodNotAllowed("GET, HEAD, POST"))
+            }
+        case 2 where s[0] == "ops":
+            switch s[1] {
+            case "": return only(.get, method, .opsHome)
+            case "sign-in":
+                switch method {
+                case .get: return .success(.opsSignInPage)
+                case .post: return .success(.opsSignIn)
+                default: return .failure(.methodNotAllowed("GET, HEAD, POST"))
+                }
+            case "sign-out": return only(.post, method, .opsSignOut)
+            case "audit": return only(.get, method, .opsAudit)
+            default: return .failure(.notFound("no such path"))
+            }
+        case 3 where s[0] == "ops" && s[1] == "campaigns":
+            return withID(s[2], "campaign") { campaign in only(.get, method, .opsCampaign(campaign: campaign)) }
+        case 4 where s[0] == "ops" && s[1] == "campaigns":
+            return withID(s[2], "campaign") { campaign in
+                switch s[3] {
+                case "status": only(.post, method, .opsStatus(campaign: campaign))
+                case "capacity": only(.post, method, .opsCapacity(campaign: campaign))
+                case "rate-limits": only(.post, method, .opsRateLimits(campaign: campaign))
+                default: .failure(.notFound("no such path"))
+                }
             }
         case 2 where s[0] == "static" && s[1] == "style.css":
             return only(.get, method, .stylesheet)
@@ -136,6 +184,7 @@ public enum Router {
         case "readyz": return only(.get, method, .readyz)
         case "metrics": return only(.get, method, .metrics)
         case "openapi.yaml": return only(.get, method, .openAPIDocument)
+        case "ops": return only(.get, method, .opsHome)
         default: return .failure(.notFound("no such path"))
         }
     }

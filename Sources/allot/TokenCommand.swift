@@ -73,31 +73,8 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             let verdict = try OperatorDatabase(path: database.path).verifyAudit()
-            switch verdict.firstBreak {
-            case nil:
-                break
-            case .brokenLink(let id):
-                print("audit chain broken at row \(id): its previous hash is not the hash of row \(id - 1) (a row was removed, inserted or re-chained); \(verdict.rowsChecked) rows before it are intact")
-                throw ExitCode(1)
-            case .contentMismatch(let id):
-                print("audit chain broken at row \(id): its content does not match its hash (the row was edited); \(verdict.rowsChecked) rows before it are intact")
-                throw ExitCode(1)
-            }
-            let intact = "\(verdict.rowsChecked) audit rows intact, \(verdict.eventsChecked) reservation events before it match"
-            switch verdict.eventBreak {
-            case nil:
-                print("audit chain intact: \(verdict.rowsChecked) rows, \(verdict.eventsChecked) reservation events")
-                return
-            case .eventEdited(let seq):
-                print("reservation event \(seq) was edited: its fields do not match the leaf its batch sealed; \(intact)")
-            case .eventMissing(let seq):
-                print("reservation event \(seq) is missing (deleted): a batch's audit row seals it; \(intact)")
-            case .eventInserted(let seq):
-                print("reservation event \(seq) was inserted: no batch's audit row seals it; \(intact)")
-            case .batchAltered(let id):
-                print("the reservation events sealed by audit row \(id) were altered (their leaves no longer make its root); \(intact)")
-            }
-            throw ExitCode(1)
+            print(verdict.summary)
+            guard verdict.holds else { throw ExitCode(1) }
         }
     }
 }

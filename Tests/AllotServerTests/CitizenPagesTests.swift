@@ -30,7 +30,7 @@ import Testing
         var site = campaign
         #expect(try waitUntil {
             site = try HTTPClient(port: stack.port).get("/campaigns/pg/sites/hall")
-            return site.text.contains("<tr class=\"full\">")
+            return site.text.contains(#"<div class="choice full"><input type="radio" name="slot" id="slot-s0" value="s0" disabled>"#)
         })
         #expect(site.status == 200)
         #expect(site.text.contains("2030-01-01 09:00–10:00 UTC"))

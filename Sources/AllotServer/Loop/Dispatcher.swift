@@ -14,12 +14,16 @@ final class Dispatcher {
     let lookup: ReservationLookup
     let operators: OperatorRoutes
     let pages: CitizenPages
+    let booking: BookingPages
+    let dashboard: DashboardPages
     /// Set on shutdown: new requests are refused so in-flight ones can end.
     var draining = false
 
     init(loop: EventLoop, shared: SharedServices, redis: any RedisRouting, reads: CitizenReads, desk: ReservationDesk,
          lookup: ReservationLookup, operators: OperatorRoutes) {
         pages = CitizenPages(reads: reads, lookup: lookup)
+        booking = BookingPages(reads: reads, desk: desk, shared: shared)
+        dashboard = DashboardPages(reads: reads, operators: operators, shared: shared)
         self.loop = loop
         self.shared = shared
         self.redis = redis
@@ -141,7 +145,20 @@ final class Dispatcher {
         case .homePage: pages.home(exchange)
         case .campaignPage(let id): pages.campaign(id, exchange: exchange)
         case .sitePage(let id, let site): pages.site(id, site: site, exchange: exchange)
+        case .bookingForm(let id): booking.form(id, query: query, exchange: exchange)
+        case .bookingCheck(let id): booking.check(id, exchange: exchange)
+        case .bookingSlot(let id): booking.changeSlot(id, exchange: exchange)
+        case .bookingConfirm(let id): booking.confirm(id, exchange: exchange)
         case .stylesheet: pages.stylesheet(exchange)
+        case .opsHome: dashboard.home(exchange)
+        case .opsSignInPage: dashboard.signInPage(exchange)
+        case .opsSignIn: dashboard.signIn(exchange)
+        case .opsSignOut: dashboard.signOut(exchange)
+        case .opsAudit: dashboard.audit(query: query, exchange: exchange)
+        case .opsCampaign(let id): dashboard.campaign(id, query: query, exchange: exchange)
+        case .opsStatus(let id): dashboard.setStatus(id, exchange: exchange)
+        case .opsCapacity(let id): dashboard.setCapacity(id, exchange: exchange)
+        case .opsRateLimits(let id): dashboard.setRateLimits(id, exchange: exchange)
         case .languageSwitch(let code): pages.switchLanguage(to: code, query: query, exchange: exchange)
         case .reservationPage(let id): pages.reservation(id, exchange: exchange)
         case .cancelPage(let id): pages.confirmCancel(id, exchange: exchange)

@@ -56,6 +56,8 @@ public final class AllotServer: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)  // a client gone mid-write must not kill the process
         _ = OpenAPIDocument.bytes  // a missing resource stops the start, not a request
         try CitizenKeyCheck.verify(shared.keyer, redis: config.redis, logger: logger)
+        let series = shared.dashboardSeries, metrics = shared.metrics
+        admin.runEverySecond { store in DashboardSampler.sample(store, series: series, metrics: metrics) }
         try admin.start()
         try persister?.start()
         let limits = shared.httpLimits

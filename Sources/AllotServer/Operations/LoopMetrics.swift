@@ -99,6 +99,17 @@ extension LoopFamily where Cell == LoopCount {
 }
 
 extension LoopFamily where Cell == LoopHistogram {
+    /// Counts per bucket (of `LoopHistogram.boundsMicros`, not cumulative)
+    /// summed over every series whose labels contain `labelsPart`: the
+    /// dashboard's latency percentiles.
+    func bucketCounts(labelsContaining labelsPart: String) -> [Int] {
+        var counts = LoopHistogram.boundsMicros.map { _ in 0 }
+        for (labels, cells) in snapshot where labels.contains(labelsPart) {
+            for index in counts.indices { counts[index] += cells.reduce(0) { $0 + $1.buckets[index].current } }
+        }
+        return counts
+    }
+
     /// Seconds in plain decimals, to the microsecond (never `5e-05`).
     static func seconds(micros: Int) -> String {
         let fraction = String(micros % 1_000_000)

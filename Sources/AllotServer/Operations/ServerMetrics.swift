@@ -56,9 +56,12 @@ final class ServerMetrics: Sendable {
         connectionsPerLoop[loop].value.store(count, ordering: .relaxed)
     }
 
+    /// Open connections on every loop, as they last published them.
+    var openConnectionCount: Int { connectionsPerLoop.reduce(0) { $0 + $1.value.load(ordering: .relaxed) } }
+
     /// Prometheus text exposition of everything above.
     func render() -> [UInt8] {
-        openConnections.record(connectionsPerLoop.reduce(0) { $0 + $1.value.load(ordering: .relaxed) })
+        openConnections.record(openConnectionCount)
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         requests.render(into: &buffer)

@@ -12,6 +12,9 @@ final class SharedServices: Sendable {
     let logger: Logger
     let tokens: TokenDirectory
     let authFailures: AuthFailureLimiter
+    /// The dashboard sign-in form's own (an operator mistyping in a browser
+    /// does not slow the API's clients behind the same address, nor they it).
+    let signInFailures: AuthFailureLimiter
     let metrics: ServerMetrics
     /// Set by the persister after each successful write or probe.
     let health: SharedHealth
@@ -20,6 +23,8 @@ final class SharedServices: Sendable {
     let catalogs = CatalogDirectory()
     /// The HTTP layer's limits, from the configuration.
     let httpLimits: HTTPLimits
+    /// The dashboard's figures of the campaigns operators watch.
+    let dashboardSeries = DashboardSeries()
 
     init(config: ServerConfig, logger: Logger, admin: AdminWorker, tokens: TokenDirectory, metrics: ServerMetrics,
          health: SharedHealth) {
@@ -36,6 +41,7 @@ final class SharedServices: Sendable {
         keyer = CitizenKeyer(secret: config.citizenSecret)
         routes = RouteCipher(secret: config.citizenSecret)
         authFailures = AuthFailureLimiter(policy: config.authFailurePolicy)
+        signInFailures = AuthFailureLimiter(policy: config.authFailurePolicy)
     }
 }
 

@@ -108,6 +108,10 @@ struct CampaignStats {
     let persisted: Int
     let persistLagMillis: Int64
 
+    /// Places ever taken: taken now, and those cancelled since.
+    var takenEver: Int { counts.capacity &- counts.remaining &+ counts.counter("cancelled") }
+    var rejections: [Int] { Self.rejectionReasons.map { counts.counter("rej_" + $0) } }
+
     /// The reservation script counts rejections only: places taken are
     /// capacity − remaining (= confirmed + redeemed), and every attempt
     /// either took a place (kept or cancelled since) or was rejected.

@@ -44,6 +44,8 @@ final class AdminWorker: Sendable {
     private let reloadWaiters = Mutex<[@Sendable () -> Void]>([])
     private let lastReloadMicros = Atomic<Int64>(0)
     static let tokenReloadMillisMin = 50
+    /// Run once a second on a full node (the dashboard's sampler).
+    private let everySecond = Mutex<(@Sendable (AdminStore) -> Void)?>(nil)
 
     init(databasePath: String?, redis: RedisDeployment, tokens: TokenDirectory, tokenRefreshMillis: Int,
          logger: Logger) {
@@ -101,13 +103,23 @@ final class AdminWorker: Sendable {
         finished.wait()
     }
 
+    /// `task` runs on the worker thread about once a second, between jobs.
+    func runEverySecond(_ task: @escaping @Sendable (AdminStore) -> Void) {
+        everySecond.withLock { $0 = task }
+    }
+
     private func run(_ backing: Backing) {
-        var refreshedAt = monotonicMicros()
+        var refreshedAt = monotonicMicros(), secondAt = monotonicMicros()
         while true {
-            let woken = wakeUp.wait(timeout: .now() + .milliseconds(tokenRefreshMillis)) == .success
+            let woken = wakeUp.wait(timeout: .now() + .milliseconds(min(tokenRefreshMillis, 1_000))) == .success
             if monotonicMicros() - refreshedAt >= Int64(tokenRefreshMillis) * 1000 {
                 refreshTokens(backing)
                 refreshedAt = monotonicMicros()
+            }
+            if monotonicMicros() - secondAt >= 1_000_000, case .full(let store) = backing,
+               let task = everySecond.withLock({ $0 }) {
+                task(store)
+                secondAt = monotonicMicros()
             }
             guard woken else { continue }
             guard let item = items.withLock({ $0.removeFirst() }) else { break }

@@ -42,11 +42,39 @@ public struct OperatorDatabase {
         /// The first reservation event that does not match its batch's audit
         /// row (checked only when the chain holds); nil when all match.
         public let eventBreak: EventLedgerVerifier.Break?
+
+        init(_ verification: AuditLog.Verification) {
+            rowsChecked = verification.rowsChecked
+            eventsChecked = verification.eventsChecked
+            firstBreak = verification.chainBreak
+            eventBreak = verification.eventBreak
+        }
+
+        public var holds: Bool { firstBreak == nil && eventBreak == nil }
+
+        /// The verdict in a sentence: `allot audit verify` prints it, the
+        /// dashboard's audit page shows it.
+        public var summary: String {
+            switch firstBreak {
+            case .brokenLink(let id):
+                return "audit chain broken at row \(id): its previous hash is not the hash of row \(id - 1) (a row was removed, inserted or re-chained); \(rowsChecked) rows before it are intact"
+            case .contentMismatch(let id):
+                return "audit chain broken at row \(id): its content does not match its hash (the row was edited); \(rowsChecked) rows before it are intact"
+            case nil: break
+            }
+            let intact = "\(rowsChecked) audit rows intact, \(eventsChecked) reservation events before it match"
+            switch eventBreak {
+            case nil: return "audit chain intact: \(rowsChecked) rows, \(eventsChecked) reservation events"
+            case .eventEdited(let seq): return "reservation event \(seq) was edited: its fields do not match the leaf its batch sealed; \(intact)"
+            case .eventMissing(let seq): return "reservation event \(seq) is missing (deleted): a batch's audit row seals it; \(intact)"
+            case .eventInserted(let seq): return "reservation event \(seq) was inserted: no batch's audit row seals it; \(intact)"
+            case .batchAltered(let id):
+                return "the reservation events sealed by audit row \(id) were altered (their leaves no longer make its root); \(intact)"
+            }
+        }
     }
 
     public func verifyAudit() throws -> AuditVerdict {
-        let verification = try AuditLog(database: database).verify()
-        return AuditVerdict(rowsChecked: verification.rowsChecked, eventsChecked: verification.eventsChecked,
-                            firstBreak: verification.chainBreak, eventBreak: verification.eventBreak)
+        AuditVerdict(try AuditLog(database: database).verify())
     }
 }

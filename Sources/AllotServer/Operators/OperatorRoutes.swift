@@ -29,13 +29,22 @@ final class OperatorRoutes {
         guard exchange.bodyCount <= config.adminBodyBytesMax else {
             return exchange.send(.problem(.bodyTooLarge(config.adminBodyBytesMax)))
         }
+        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
+        perform(route, query: query, body: Array(exchange.body), actor: actor) { pending.answer($0) }
+    }
+
+    /// An operator request, from the API or the dashboard, with the same
+    /// checks and audit rows: validated here, run on the admin worker;
+    /// `reply` gets its answer, on any thread.
+    func perform(_ route: Route, query: Substring? = nil, body: [UInt8], actor: String,
+                 reply: @escaping @Sendable (Answer) -> Void) {
+        guard config.role == .full else { return reply(.problem(Self.noDatabase)) }
         let job: AdminWorker.ThrowingJob
         do {
-            job = try adminJob(route, query: query, body: Array(exchange.body), actor: actor)
+            job = try adminJob(route, query: query, body: body, actor: actor)
         } catch {
-            return exchange.send(.problem(error))
+            return reply(.problem(error))
         }
-        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
         let logger = shared.logger, catalogs = shared.catalogs
         let changesConfiguration = route.neededRole == .admin
         let accepted = shared.admin.submit({ store in
@@ -46,10 +55,10 @@ final class OperatorRoutes {
         }, reply: { answer in
             // A change is answered once every loop's snapshot shows it, so
             // the next reservation anywhere acts on it.
-            guard changesConfiguration, answer.status < 300 else { return pending.answer(answer) }
-            catalogs.refreshEverywhere { pending.answer(answer) }
+            guard changesConfiguration, answer.status < 300 else { return reply(answer) }
+            catalogs.refreshEverywhere { reply(answer) }
         })
-        if !accepted { pending.answer(.problem(.unavailable("too many operator requests queued", retryAfterSeconds: 2))) }
+        if !accepted { reply(.problem(.unavailable("too many operator requests queued", retryAfterSeconds: 2))) }
     }
 
     private func adminJob(_ route: Route, query: Substring?, body: [UInt8],

@@ -36,7 +36,12 @@ final class TokenDirectory: Sendable {
     /// The grant of a presented token, or nil. Compares digests, never
     /// tokens: a lookup's timing says nothing about any token's bytes.
     func grant(for token: Substring) -> Grant? {
-        let digest = Self.digest(token)
+        grant(forDigest: Self.digest(token))
+    }
+
+    /// The grant of the token whose digest this is (a dashboard session
+    /// names its token so): nil once the token is revoked.
+    func grant(forDigest digest: String) -> Grant? {
         if digest == bootstrapDigest { return Grant(name: Self.bootstrapName, role: .admin) }
         guard let grant = grants.withLock({ $0[digest] }) else { return nil }
         lastUsed.withLock { $0[grant.name] = WallClock.nowMillis() }

@@ -16,8 +16,8 @@ final class CitizenPages {
     private var catalog: Catalog { reads.catalog }
 
     func home(_ exchange: HTTPExchange) {
-        let language = Self.language(exchange)
-        guard let catalog = reads.freshCatalog else { return exchange.send(unavailable(language, path: "/")) }
+        let language = PageAnswers.language(exchange)
+        guard let catalog = reads.freshCatalog else { return exchange.send(PageAnswers.unavailable(language, path: "/")) }
         let body = cached(catalog, PageKey(page: .home, language: language)) {
             let now = WallClock.nowMillis()
             let listed = catalog.campaigns.values.map(\.campaign).filter { $0.isListed(nowMillis: now) }
@@ -28,11 +28,11 @@ final class CitizenPages {
             return PageRenderer.render("home", ["campaigns": campaigns, "has_campaigns": !campaigns.isEmpty],
                                        title: PageRenderer.message("home_title", language), language: language, path: "/")
         }
-        exchange.send(page(200, body, language))
+        exchange.send(PageAnswers.page(200, body, language))
     }
 
     func campaign(_ id: String, exchange: HTTPExchange) {
-        let language = Self.language(exchange)
+        let language = PageAnswers.language(exchange)
         let path = "/campaigns/\(id)"
         withCampaign(id, language: language, path: path, exchange) { [self] view in
             cached(catalog, PageKey(page: .campaign, campaign: id, language: language)) {
@@ -50,21 +50,34 @@ final class CitizenPages {
     }
 
     func site(_ id: String, site siteID: String, exchange: HTTPExchange) {
-        let language = Self.language(exchange)
+        let language = PageAnswers.language(exchange)
         let path = "/campaigns/\(id)/sites/\(siteID)"
         withCampaign(id, language: language, path: path, exchange) { [self] view in
             guard let site = view.sites.first(where: { $0.id == siteID }) else { return nil }
             return cached(catalog, PageKey(page: .site, campaign: id, site: siteID, language: language)) {
-                let slots: [[String: Any]] = view.slots.filter { $0.siteID == siteID }.map { slot in
-                    let left = view.remaining[slot.id] ?? 0
-                    return ["time": Self.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "full": left == 0, "one": left == 1]
-                }
-                let values: [String: Any] = ["campaign": id, "name": site.name, "address": site.address, "slots": slots,
-                                             "has_slots": !slots.isEmpty]
-                return PageRenderer.render("site", values.merging(Self.state(view.campaign, nowMillis: WallClock.nowMillis())) { $1 },
-                                           title: site.name, language: language, path: path)
+                PageRenderer.render("site", Self.siteValues(view, site: site), title: site.name, language: language, path: path)
             }
         }
+    }
+
+    /// What the site page shows: its slots, as radio buttons while the
+    /// campaign takes bookings; `error` (a message key) when none was chosen.
+    static func siteValues(_ view: CampaignView, site: Site, error: String? = nil, language: PageLanguage = .english) -> [String: Any] {
+        let slots: [[String: Any]] = view.slots.filter { $0.siteID == site.id }.map { slot in
+            let left = view.remaining[slot.id] ?? 0
+            return ["id": slot.id, "time": period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "full": left == 0,
+                    "one": left == 1]
+        }
+        var values: [String: Any] = ["campaign": view.campaign.id, "site": site.id, "name": site.name, "address": site.address,
+                                     "slots": slots, "has_slots": !slots.isEmpty]
+        if let error {
+            let message = PageRenderer.message(error, language)
+            values["slot_error"] = message
+            // The summary links to the first choice that can be made.
+            let first = view.slots.first { $0.siteID == site.id && (view.remaining[$0.id] ?? 0) > 0 }
+            values["errors"] = [["field": "slot-" + (first?.id ?? ""), "message": message]]
+        }
+        return values.merging(state(view.campaign, nowMillis: WallClock.nowMillis())) { $1 }
     }
 
     func stylesheet(_ exchange: HTTPExchange) {
@@ -87,7 +100,7 @@ final class CitizenPages {
     // address may see and cancel it, as with the API)
 
     func reservation(_ id: ReservationID, exchange: HTTPExchange) {
-        let language = Self.language(exchange), path = "/reservations/\(id.text)"
+        let language = PageAnswers.language(exchange), path = "/reservations/\(id.text)"
         withReservation(id, language: language, path: path, exchange) { reservation, details in
             var values = details
             values["confirmed"] = reservation.status == .confirmed
@@ -101,7 +114,7 @@ final class CitizenPages {
 
     /// The confirm step before a cancel (a GET changes nothing).
     func confirmCancel(_ id: ReservationID, exchange: HTTPExchange) {
-        let language = Self.language(exchange), path = "/reservations/\(id.text)/cancel"
+        let language = PageAnswers.language(exchange), path = "/reservations/\(id.text)/cancel"
         withReservation(id, language: language, path: path, exchange) { reservation, details in
             guard reservation.status == .confirmed else { return nil }
             return PageRenderer.render("cancel", details, title: PageRenderer.message("cancel_heading", language),
@@ -111,15 +124,15 @@ final class CitizenPages {
 
     /// The cancel itself, then back to the reservation's page (post, redirect, get).
     func cancel(_ id: ReservationID, exchange: HTTPExchange) {
-        let language = Self.language(exchange), path = "/reservations/\(id.text)"
+        let language = PageAnswers.language(exchange), path = "/reservations/\(id.text)"
         let bound = LoopBound(exchange, loop: reads.catalog.loop)
         lookup.change(id, to: .cancelled, actor: "citizen") { [self] changed in
             switch changed {
-            case .success: bound.wrapped.send(seeOther(path))
+            case .success: bound.wrapped.send(PageAnswers.seeOther(path))
             case .failure(let problem) where problem.code == "not_cancellable":
-                bound.wrapped.send(problemPage(409, "not_cancellable", language, path: path))
-            case .failure(let problem) where problem.status == 404: bound.wrapped.send(notFound(language, path: path))
-            case .failure: bound.wrapped.send(unavailable(language, path: path, detail: "unavailable_change_detail"))
+                bound.wrapped.send(PageAnswers.problemPage(409, "not_cancellable", language, path: path))
+            case .failure(let problem) where problem.status == 404: bound.wrapped.send(PageAnswers.notFound(language, path: path))
+            case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_change_detail"))
             }
         }
     }
@@ -132,13 +145,13 @@ final class CitizenPages {
         lookup.find(id) { [self] found in
             switch found {
             case .failure(let problem):
-                return bound.wrapped.send(problem.status == 404 ? notFound(language, path: path)
-                                                                : unavailable(language, path: path, detail: "unavailable_view_detail"))
+                return bound.wrapped.send(problem.status == 404 ? PageAnswers.notFound(language, path: path)
+                                                                : PageAnswers.unavailable(language, path: path, detail: "unavailable_view_detail"))
             case .success(let reservation):
                 reads.visibleCampaign(reservation.campaignID) { [self] campaign in
                     // Its campaign unreachable now: say so, rather than a page of bare ids.
                     if case .failure(let problem) = campaign, problem.status != 404 {
-                        return bound.wrapped.send(unavailable(language, path: path, detail: "unavailable_view_detail"))
+                        return bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_view_detail"))
                     }
                     let view = try? campaign.get()
                     let site = view?.sites.first { $0.id == reservation.siteID }
@@ -150,18 +163,12 @@ final class CitizenPages {
                         "time": slot.map { Self.period($0.startsAtMillis, $0.endsAtMillis) } ?? reservation.slotID,
                         "campaign_known": view != nil,
                     ]
-                    guard let body = render(reservation, details) else { return bound.wrapped.send(notFound(language, path: path)) }
+                    guard let body = render(reservation, details) else { return bound.wrapped.send(PageAnswers.notFound(language, path: path)) }
                     // It shows a pickup code: kept by no cache, shared or not.
-                    bound.wrapped.send(Answer(status: 200, contentType: PageRenderer.htmlType,
-                                              headers: Self.privatePageHeaders[language] ?? [], body: body))
+                    bound.wrapped.send(PageAnswers.privatePage(200, body, language))
                 }
             }
         }
-    }
-
-    private func seeOther(_ location: String) -> Answer {
-        Answer(status: 303, contentType: PageRenderer.htmlType, headers: PageRenderer.securityHeaders + [("Location", location)],
-               body: [])
     }
 
     // MARK: helpers
@@ -171,9 +178,9 @@ final class CitizenPages {
                               _ render: @escaping (CampaignView) -> SharedBytes?) {
         let answer = { [self] (found: Result<CampaignView, Problem>) -> Answer in
             switch found {
-            case .success(let view): return render(view).map { page(200, $0, language) } ?? notFound(language, path: path)
-            case .failure(let problem) where problem.status == 404: return notFound(language, path: path)
-            case .failure: return unavailable(language, path: path)
+            case .success(let view): return render(view).map { PageAnswers.page(200, $0, language) } ?? PageAnswers.notFound(language, path: path)
+            case .failure(let problem) where problem.status == 404: return PageAnswers.notFound(language, path: path)
+            case .failure: return PageAnswers.unavailable(language, path: path)
             }
         }
         if let known = reads.knownVisibleCampaign(id) { return exchange.send(answer(known)) }
@@ -189,51 +196,14 @@ final class CitizenPages {
         return body
     }
 
-    private func page(_ status: Int, _ body: SharedBytes, _ language: PageLanguage) -> Answer {
-        Answer(status: status, contentType: PageRenderer.htmlType, headers: Self.pageHeaders[language] ?? [], body: [],
-               sharedBody: body)
-    }
-
-    private static let pageHeaders = headersByLanguage(cacheControl: "no-cache")
-    private static let privatePageHeaders = headersByLanguage(cacheControl: "no-store, private")
-
-    /// A page's headers in each language, made once.
-    private static func headersByLanguage(cacheControl: String) -> [PageLanguage: [(String, String)]] {
-        Dictionary(uniqueKeysWithValues: PageLanguage.allCases.map {
-            ($0, PageRenderer.securityHeaders + [("Content-Language", $0.rawValue), ("Vary", "Accept-Language, Cookie"),
-                                                 ("Cache-Control", cacheControl)])
-        })
-    }
-
     /// The 404 page, for a path of the pages the router refused (a malformed id).
     func notFound(_ exchange: HTTPExchange) {
-        exchange.send(notFound(Self.language(exchange), path: "/"))
+        exchange.send(PageAnswers.notFound(PageAnswers.language(exchange), path: "/"))
     }
 
     /// Whether a path is one of the pages' (its 404 is a page, not a problem).
     static func isPagePath(_ path: Substring) -> Bool {
-        path.hasPrefix("/campaigns/") || path.hasPrefix("/reservations/") || path.hasPrefix("/language/")
-    }
-
-    private func notFound(_ language: PageLanguage, path: String) -> Answer {
-        problemPage(404, "not_found", language, path: path)
-    }
-
-    private func unavailable(_ language: PageLanguage, path: String, detail: String = "unavailable_detail") -> Answer {
-        var answer = problemPage(503, "unavailable", language, path: path, detail: detail)
-        answer.headers.append(("Retry-After", "2"))
-        return answer
-    }
-
-    private func problemPage(_ status: Int, _ name: String, _ language: PageLanguage, path: String, detail: String? = nil) -> Answer {
-        let title = PageRenderer.message("\(name)_title", language)
-        let body = PageRenderer.render("problem", ["detail": PageRenderer.message(detail ?? "\(name)_detail", language)],
-                                       title: title, isError: true, language: language, path: path)
-        return Answer(status: status, contentType: PageRenderer.htmlType, headers: Self.pageHeaders[language] ?? [], body: body)
-    }
-
-    private static func language(_ exchange: HTTPExchange) -> PageLanguage {
-        PageLanguage.chosen(cookie: exchange.header("Cookie"), acceptLanguage: exchange.header("Accept-Language"))
+        path.hasPrefix("/campaigns/") || path.hasPrefix("/reservations/") || path.hasPrefix("/language/") || path.hasPrefix("/ops/")
     }
 
     /// A path on this site only (no scheme, no `//host`, no `\`), of the

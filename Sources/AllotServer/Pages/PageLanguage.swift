@@ -9,7 +9,7 @@ enum PageLanguage: String, CaseIterable, Sendable {
     var other: PageLanguage { self == .english ? .simplifiedChinese : .english }
 
     static func chosen(cookie: String?, acceptLanguage: String?) -> PageLanguage {
-        if let cookie, let value = Self.cookieValue(cookie), let language = PageLanguage(rawValue: value) { return language }
+        if let cookie, let value = PageAnswers.cookie(cookieName, in: cookie), let language = PageLanguage(rawValue: value) { return language }
         guard let acceptLanguage else { return .english }
         return preferred(acceptLanguage) ?? .english
     }
@@ -38,15 +38,6 @@ enum PageLanguage: String, CaseIterable, Sendable {
         // Traditional Chinese readers are better served in English than in the
         // wrong script; zh alone, mainland and Singapore are Simplified.
         if tag == "zh" || tag == "zh-cn" || tag == "zh-sg" || tag.hasPrefix("zh-hans") { return .simplifiedChinese }
-        return nil
-    }
-
-    /// `allot_lang`'s value in a `Cookie` header.
-    private static func cookieValue(_ header: String) -> String? {
-        for pair in header.split(separator: ";", maxSplits: 32) {
-            let trimmed = pair.drop { $0 == " " }
-            if trimmed.hasPrefix(cookieName + "=") { return String(trimmed.dropFirst(cookieName.count + 1)) }
-        }
         return nil
     }
 }

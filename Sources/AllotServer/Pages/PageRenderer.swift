@@ -63,6 +63,7 @@ enum PageRenderer {
         context["title"] = title
         context["error"] = isError
         context["path"] = path
+        context["has_errors"] = (values["errors"] as? [Any]).map { !$0.isEmpty } ?? false
         return Array((resources.library.render(context, withTemplate: template) ?? "").utf8)
     }
 }

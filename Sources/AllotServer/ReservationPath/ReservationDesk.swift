@@ -54,60 +54,77 @@ final class ReservationDesk {
         rejections.removeAll(keepingCapacity: true)
     }
 
+    /// The API's POST: the JSON body and `Idempotency-Key`, answered in JSON.
     func reserve(campaignID: String, exchange: HTTPExchange) {
+        let reply = APIReply(exchange: LoopBound(exchange, loop: loop))
         guard exchange.bodyCount <= config.citizenBodyBytesMax else {
-            return refuse(.bodyTooLarge(config.citizenBodyBytesMax), campaignID: campaignID, exchange: exchange)
+            return refuse(.bodyTooLarge(config.citizenBodyBytesMax), campaignID: campaignID, reply: reply)
         }
-        // A campaign the loop knows (nearly every attempt) goes on at once; one
-        // that left the hot set is fetched first.
-        if let found = reads.knownVisibleCampaign(campaignID) { return reserve(found, campaignID: campaignID, exchange: exchange) }
-        reads.visibleCampaign(campaignID) { [self] found in reserve(found, campaignID: campaignID, exchange: exchange) }
+        reserve(campaignID: campaignID, reply: reply) { [self] view in prepareAttempt(view: view, exchange: exchange) }
     }
 
-    private func reserve(_ found: Result<CampaignView, Problem>, campaignID: String, exchange: HTTPExchange) {
-        switch found.flatMap({ prepareAttempt(view: $0, exchange: exchange) }) {
-        case .failure(let problem): refuse(problem, campaignID: campaignID, exchange: exchange)
-        case .success(.attempt(let attempt)): run(attempt, exchange: exchange)
-        case .success(.soldOut(let view, let slot)): refuseSoldOut(slot, in: view, exchange: exchange)
+    /// A booking from the pages (BookingPages): the citizen already keyed
+    /// from a form, the idempotency key the form carried.
+    func reserve(campaignID: String, booking: PageBooking, reply: some AttemptReply) {
+        reserve(campaignID: campaignID, reply: reply) { [self] view in
+            guard let slot = view.slot(booking.slotID) else { return .failure(.notFound("no such slot")) }
+            return prepareAttempt(view: view, slot: slot, idempotencyKey: booking.idempotencyKey) {
+                (booking.citizenKey, booking.address)
+            }
+        }
+    }
+
+    private func reserve(campaignID: String, reply: some AttemptReply,
+                         prepare: @escaping (CampaignView) -> Result<Preparation, Problem>) {
+        // A campaign the loop knows (nearly every attempt) goes on at once; one
+        // that left the hot set is fetched first.
+        if let found = reads.knownVisibleCampaign(campaignID) { return reserve(found.flatMap(prepare), campaignID: campaignID, reply: reply) }
+        reads.visibleCampaign(campaignID) { [self] found in reserve(found.flatMap(prepare), campaignID: campaignID, reply: reply) }
+    }
+
+    private func reserve(_ prepared: Result<Preparation, Problem>, campaignID: String, reply: some AttemptReply) {
+        switch prepared {
+        case .failure(let problem): refuse(problem, campaignID: campaignID, reply: reply)
+        case .success(.attempt(let attempt)): run(attempt, reply: reply)
+        case .success(.soldOut(let view, let slot)): refuseSoldOut(slot, in: view, reply: reply)
         case .success(.soldOutUnlessReplay(let attempt, let view)):
             // Sold out, but the key may have an answer to replay: one SET NX
             // GET of it, not the reservation function. No answer there: this
             // refusal becomes the key's answer (a retry with the key gets the
             // 409 again, as the contract says) and is sent. One there: the
             // function replays it (or says the key was used otherwise).
-            let bound = LoopBound(exchange, loop: loop)
             redis.send(["SET", attempt.keys.idempotency(attempt.idempotencyKeyHash), attempt.fingerprint + "|slot_full",
                         "NX", "EX", String(config.idempotencyTTLSeconds), "GET"], slot: attempt.keys.slot) { [self] result in
                 switch result {
-                case .success(.null): refuseSoldOut(attempt.slot, in: view, exchange: bound.wrapped)
-                case .success(let reply) where reply.errorMessage == nil: run(attempt, exchange: bound.wrapped)
+                case .success(.null): refuseSoldOut(attempt.slot, in: view, reply: reply)
+                case .success(let stored) where stored.errorMessage == nil: run(attempt, reply: reply)
                 default:
                     metrics.reservationOutcome("unavailable")
-                    bound.wrapped.send(.problem(.unavailable("the reservation store is unreachable; nothing was reserved")))
+                    reply.refused(.unavailable("the reservation store is unreachable; nothing was reserved"))
                 }
             }
         }
     }
 
-    private func refuseSoldOut(_ slot: Slot, in view: CampaignView, exchange: HTTPExchange) {
+    private func refuseSoldOut(_ slot: Slot, in view: CampaignView, reply: some AttemptReply) {
         countRejection(view.campaign.id, "rej_slot_full")
         metrics.reservationOutcome("slot_full")
-        exchange.send(view.soldOutAnswer(slot))
+        reply.soldOut(slot, in: view)
     }
 
-    private func refuse(_ problem: Problem, campaignID: String, exchange: HTTPExchange) {
+    private func refuse(_ problem: Problem, campaignID: String, reply: some AttemptReply) {
         // Counted only for a hot campaign: a hostile client naming random
         // campaigns must not grow this map or Redis.
         if problem.status != 503, catalog.campaigns[campaignID] != nil { countRejection(campaignID, "rej_invalid") }
         metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
-        exchange.send(.problem(problem))
+        reply.refused(problem)
     }
 
     /// Runs reserve.lua in the citizen's bucket. `mayRefill`: a spread
     /// campaign's first try, whose empty bucket is refilled (BucketRefill)
     /// before the answer.
-    private func run(_ attempt: ReservationAttempt, exchange: HTTPExchange) {
-        run(attempt, mayRefill: attempt.isSpread, exchange: exchange)
+    private func run(_ attempt: ReservationAttempt, reply: some AttemptReply) {
+        run(attempt, mayRefill: attempt.isSpread, reply: reply)
     }
 
     /// How long, and how many rounds, one attempt may go on refilling:
@@ -126,14 +143,15 @@ final class ReservationDesk {
         var rounds = 0
     }
 
-    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: RefillBudget = RefillBudget(), exchange: HTTPExchange) {
+    private func run(_ attempt: ReservationAttempt, mayRefill: Bool, refills: RefillBudget = RefillBudget(),
+                     reply: some AttemptReply) {
         let keys = attempt.keys
         // Replicated: a shard whose replica is not confirming is refused
         // before anything is written there.
         guard !replication.refuses(slot: keys.slot) else {
             metrics.reservationOutcome("unavailable")
-            return exchange.send(.problem(.unavailable("no replica is confirming reservations on this shard now; nothing was reserved",
-                                                       retryAfterSeconds: 1)))
+            return reply.refused(.unavailable("no replica is confirming reservations on this shard now; nothing was reserved",
+                                              retryAfterSeconds: 1))
         }
         let sentMicros = monotonicMicros()
         // reserve.lua's keys and arguments, in its order, written straight
@@ -158,25 +176,24 @@ final class ReservationDesk {
         command.append(config.idempotencyTTLSeconds)
         command.append(config.streamEntriesMax)
         command.append(attempt.isSpread ? (mayRefill ? "try" : "spread") : "")
-        ReserveCall(command, on: redis, desk: self, attempt: attempt, exchange: LoopBound(exchange, loop: loop),
-                    sentMicros: sentMicros, refills: refills).send()
+        ReserveCall(command, on: redis, desk: self, attempt: attempt, reply: reply, sentMicros: sentMicros, refills: refills).send()
     }
 
     /// A reservation's script run and what its answer needs: one object
     /// carries the attempt to its reply.
-    private final class ReserveCall: FunctionCall {
+    private final class ReserveCall<Reply: AttemptReply>: FunctionCall {
         let desk: ReservationDesk
         let attempt: ReservationAttempt
-        let exchange: LoopBound<HTTPExchange>
+        let reply: Reply
         let sentMicros: Int64
         /// Refills this attempt has waited for.
         let refills: RefillBudget
 
         init(_ command: RedisCommand, on redis: any RedisRouting, desk: ReservationDesk, attempt: ReservationAttempt,
-             exchange: LoopBound<HTTPExchange>, sentMicros: Int64, refills: RefillBudget) {
+             reply: Reply, sentMicros: Int64, refills: RefillBudget) {
             self.desk = desk
             self.attempt = attempt
-            self.exchange = exchange
+            self.reply = reply
             self.sentMicros = sentMicros
             self.refills = refills
             super.init(command, slot: attempt.keys.slot, on: redis)
@@ -187,15 +204,15 @@ final class ReservationDesk {
             let (answer, outcome) = desk.answer(for: result, attempt: attempt)
             switch answer {
             case .created(let reservation) where desk.replication.isActive:
-                desk.sendOnceReplicated(reservation, outcome: outcome, hasKey: !attempt.fingerprint.isEmpty, to: exchange)
+                desk.sendOnceReplicated(reservation, outcome: outcome, hasKey: !attempt.fingerprint.isEmpty, to: reply)
             case .created(let reservation):
                 desk.metrics.reservationOutcome(outcome)
-                exchange.wrapped.sendCreated(reservation)
-            case .other(let answer):
+                reply.created(reservation)
+            case .refused(let problem):
                 desk.metrics.reservationOutcome(outcome)
-                exchange.wrapped.send(answer)
+                reply.refused(problem)
             case .bucketEmpty:
-                desk.refillThenRun(attempt, refills: refills, exchange: exchange)
+                desk.refillThenRun(attempt, refills: refills, reply: reply)
             }
         }
     }
@@ -204,29 +221,28 @@ final class ReservationDesk {
     /// then the attempt runs again. When no source had any, that run may
     /// not refill: its `slot_full` is the answer (no bucket and no pool
     /// had a place of the slot).
-    private func refillThenRun(_ attempt: ReservationAttempt, refills spent: RefillBudget, exchange: LoopBound<HTTPExchange>) {
+    private func refillThenRun(_ attempt: ReservationAttempt, refills spent: RefillBudget, reply: some AttemptReply) {
         let now = monotonicMicros()
         var refills = spent
         if refills.sinceMicros == 0 { refills.sinceMicros = now }
         refills.rounds += 1
         guard now - refills.sinceMicros < Self.refillWaitMicrosMax, refills.rounds <= Self.refillRoundsMax else {
             metrics.reservationOutcome("unavailable")
-            return exchange.wrapped.send(.problem(.unavailable("places are being moved to where they are asked for; try again",
-                                                              retryAfterSeconds: 1)))
+            return reply.refused(.unavailable("places are being moved to where they are asked for; try again", retryAfterSeconds: 1))
         }
         refill.refill(attempt.view, bucket: attempt.bucket, slot: attempt.slot) { [self] outcome in
             switch outcome {
-            case .moved: run(attempt, mayRefill: true, refills: refills, exchange: exchange.wrapped)
-            case .noneLeft: run(attempt, mayRefill: false, refills: refills, exchange: exchange.wrapped)
+            case .moved: run(attempt, mayRefill: true, refills: refills, reply: reply)
+            case .noneLeft: run(attempt, mayRefill: false, refills: refills, reply: reply)
             case .inTransit:
                 // Places are on their way between shards (a move under way,
                 // or one left half-way for the sweeper): not sold out; look again shortly.
                 loop.schedule(afterMillis: Self.inTransitRetryMillis) { [self] in
-                    run(attempt, mayRefill: true, refills: refills, exchange: exchange.wrapped)
+                    run(attempt, mayRefill: true, refills: refills, reply: reply)
                 }
             case .failed:
                 metrics.reservationOutcome("unavailable")
-                exchange.wrapped.send(.problem(.unavailable("the reservation store is unreachable; nothing was reserved")))
+                reply.refused(.unavailable("the reservation store is unreachable; nothing was reserved"))
             }
         }
     }
@@ -234,17 +250,16 @@ final class ReservationDesk {
     /// `--durability replicated`: the 201 goes once a replica has the write;
     /// else a 503, since the reservation was made but may not survive a
     /// failover (a key replays its answer).
-    private func sendOnceReplicated(_ reservation: Reservation, outcome: String, hasKey: Bool,
-                                    to exchange: LoopBound<HTTPExchange>) {
+    private func sendOnceReplicated(_ reservation: Reservation, outcome: String, hasKey: Bool, to reply: some AttemptReply) {
         let metrics = metrics
         // In the reply's completion: the connection that made the write.
         replication.hold(redis.replyingConnection) { replicated in
             guard replicated else {
                 metrics.reservationOutcome("unavailable")
-                return exchange.wrapped.send(.problem(.unavailable(Self.unreplicatedDetail(hasKey: hasKey), retryAfterSeconds: 1)))
+                return reply.refused(.unavailable(Self.unreplicatedDetail(hasKey: hasKey), retryAfterSeconds: 1))
             }
             metrics.reservationOutcome(outcome)
-            exchange.wrapped.sendCreated(reservation)
+            reply.created(reservation)
         }
     }
 
@@ -269,10 +284,18 @@ final class ReservationDesk {
         do { body = try ReserveRequest.decode(exchange.body) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
-        let idempotencyKey = exchange.header("Idempotency-Key")
+        return prepareAttempt(view: view, slot: slot, idempotencyKey: exchange.header("Idempotency-Key")) { [shared] in
+            (shared.keyer.citizenKey(normalizedID: normalized), shared.clientAddress(exchange))
+        }
+    }
+
+    /// `identify`: the citizen key and the client's address, worked out
+    /// only when the attempt goes on (a sold-out slot is refused first).
+    private func prepareAttempt(view: CampaignView, slot: Slot, idempotencyKey: String?,
+                                identify: () -> (citizenKey: String, address: String)) -> Result<Preparation, Problem> {
         let soldOut = isSoldOut(slot, in: view)
         if idempotencyKey == nil, soldOut { return .success(.soldOut(view, slot)) }
-        let citizenKey = shared.keyer.citizenKey(normalizedID: normalized)
+        let (citizenKey, address) = identify()
         // Without a key the script gets an empty fingerprint and never reads
         // or writes the placeholder key "-".
         var idempotencyKeyHash = "-", fingerprint = ""
@@ -294,7 +317,7 @@ final class ReservationDesk {
         let attempt = ReservationAttempt(
             id: id, code: PickupCode.make(using: &random), campaignID: view.campaign.id, view: view, bucket: bucket,
             isSpread: view.layout.isSpread, keys: view.layout.bucketKeys[bucket], slot: slot,
-            citizenKey: citizenKey, address: shared.clientAddress(exchange), limit: view.campaign.perCitizenLimit,
+            citizenKey: citizenKey, address: address, limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)
         return .success(soldOut ? .soldOutUnlessReplay(attempt, view) : .attempt(attempt))
     }
@@ -321,10 +344,10 @@ final class ReservationDesk {
     }
 
     /// What a script run is answered with: a reservation (new or replayed),
-    /// its body written straight into the answer, or any other answer.
+    /// or a refusal.
     private enum AttemptAnswer {
         case created(Reservation)
-        case other(Answer)
+        case refused(Problem)
         /// A spread campaign's bucket is empty: refill, then try again.
         case bucketEmpty
     }
@@ -332,12 +355,12 @@ final class ReservationDesk {
     /// The answer to a script run, and its outcome for metrics.
     private func answer(for result: Result<RedisReplyView, RedisFailure>, attempt: ReservationAttempt) -> (AttemptAnswer, String) {
         guard case .success(let reply) = result else {
-            return (.other(.problem(.unavailable("the reservation store is unreachable; nothing was reserved"))), "unavailable")
+            return (.refused(.unavailable("the reservation store is unreachable; nothing was reserved")), "unavailable")
         }
         let outcome: ReserveOutcome
         do { outcome = try ReserveOutcome(reply) } catch {
             shared.logger.error("reserve script failed", metadata: ["campaign": "\(attempt.campaignID)", "error": "\(error)"])
-            return (.other(.problem(.unavailable("the reservation store failed; nothing was reserved"))), "unavailable")
+            return (.refused(.unavailable("the reservation store failed; nothing was reserved")), "unavailable")
         }
         return (answer(for: outcome, attempt: attempt), outcome.metricName)
     }
@@ -353,18 +376,18 @@ final class ReservationDesk {
         case .replay(.confirmed(let id, let code, let createdAt)): return created(attempt, id: id, code: code, createdAt: createdAt)
         case .slotFull:
             catalog.slotIsFull(campaign: attempt.campaignID, slot: attempt.slot.id)
-            return .other(.problem(.slotFull(attempt.slot.id)))
-        case .replay(.slotFull): return .other(.problem(.slotFull(attempt.slot.id)))
+            return .refused(.slotFull(attempt.slot.id))
+        case .replay(.slotFull): return .refused(.slotFull(attempt.slot.id))
         case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit):
-            return .other(.problem(.citizenLimitReached(limit)))
-        case .idempotencyConflict: return .other(.problem(.idempotencyConflict))
-        case .campaignNotFound: return .other(.problem(.notFound("no such campaign")))
-        case .slotNotFound: return .other(.problem(.notFound("no such slot")))
-        case .campaignNotOpen: return .other(.problem(.campaignNotOpen(attempt.campaignID)))
-        case .rateLimited(let rejection): return .other(.problem(.rateLimited(rejection)))
+            return .refused(.citizenLimitReached(limit))
+        case .idempotencyConflict: return .refused(.idempotencyConflict)
+        case .campaignNotFound: return .refused(.notFound("no such campaign"))
+        case .slotNotFound: return .refused(.notFound("no such slot"))
+        case .campaignNotOpen: return .refused(.campaignNotOpen(attempt.campaignID))
+        case .rateLimited(let rejection): return .refused(.rateLimited(rejection))
         case .backlogFull:
-            return .other(.problem(.unavailable("reservations are not being recorded fast enough; nothing was reserved",
-                                                retryAfterSeconds: 5)))
+            return .refused(.unavailable("reservations are not being recorded fast enough; nothing was reserved",
+                                         retryAfterSeconds: 5))
         case .bucketEmpty: return .bucketEmpty
         }
     }
@@ -373,6 +396,35 @@ final class ReservationDesk {
         .created(Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id,
                              siteID: attempt.slot.siteID, status: .confirmed, code: code, createdAtMillis: createdAt))
     }
+}
+
+/// Where an attempt's answer goes: the API's JSON (APIReply) or the booking
+/// pages (BookingPages). Called on the attempt's loop, once.
+protocol AttemptReply {
+    /// A reservation: new, or replayed for the same idempotency key.
+    func created(_ reservation: Reservation)
+    func refused(_ problem: Problem)
+    /// `slot` sold out, as a fresh snapshot `view` shows it.
+    func soldOut(_ slot: Slot, in view: CampaignView)
+}
+
+/// The API's answers: 201 with the reservation, or problem+json.
+struct APIReply: AttemptReply {
+    let exchange: LoopBound<HTTPExchange>
+
+    func created(_ reservation: Reservation) { exchange.wrapped.sendCreated(reservation) }
+    func refused(_ problem: Problem) { exchange.wrapped.send(.problem(problem)) }
+    /// The surge's commonest answer, made once per slot and snapshot.
+    func soldOut(_ slot: Slot, in view: CampaignView) { exchange.wrapped.send(view.soldOutAnswer(slot)) }
+}
+
+/// A booking as the pages hand it to the desk: the id already keyed.
+struct PageBooking {
+    let slotID: String
+    let citizenKey: String
+    let idempotencyKey: String
+    /// The client's address, for its rate limit.
+    let address: String
 }
 
 extension HTTPExchange {

@@ -1,0 +1,452 @@
+import AllotDomain
+import EventHTTP
+import EventLoops
+import Foundation
+
+/// The operator dashboard (README, Operator dashboard): server-rendered
+/// pages behind a sign-in (OperatorSessions), a campaign's live figures
+/// (DashboardSeries) with a server-drawn chart (SeriesChart), the forms
+/// operators use in a surge, which run the API's own operator requests
+/// (the same checks, the same audit rows), and the audit trail with its
+/// verification. Roles as in the API: an auditor sees, an admin also
+/// changes; a staff token has nothing here. One per loop.
+final class DashboardPages {
+    private let reads: CitizenReads
+    private let operators: OperatorRoutes
+    private let shared: SharedServices
+    private let sessions: OperatorSessions
+    /// How often a campaign's page reloads itself (the `Refresh` header; the
+    /// page has a link that stops it, WCAG 2.2.1).
+    static let refreshSeconds = 2
+    static let chartSpanMillis: Int64 = 5 * 60 * 1000
+    static let auditRowsShown = 50
+
+    init(reads: CitizenReads, operators: OperatorRoutes, shared: SharedServices) {
+        self.reads = reads
+        self.operators = operators
+        self.shared = shared
+        sessions = OperatorSessions(secret: shared.config.citizenSecret, tokens: shared.tokens)
+    }
+
+    private var loop: EventLoop { reads.catalog.loop }
+
+    // MARK: signing in and out
+
+    func signInPage(_ exchange: HTTPExchange) {
+        if session(of: exchange) != nil { return exchange.send(Self.seeOther("/ops/")) }
+        exchange.send(Self.page(200, render("ops-sign-in", [:], title: "Sign in", session: nil)))
+    }
+
+    /// The token, checked as a bearer token is; failures are slowed per
+    /// address by a limiter of the same policy as the API's.
+    func signIn(_ exchange: HTTPExchange) {
+        let address = shared.clientAddress(exchange)
+        let failures = shared.signInFailures
+        guard exchange.bodyCount <= shared.config.citizenBodyBytesMax, let form = FormFields(exchange.body),
+              let token = form["token"]?.trimmingCharacters(in: .whitespaces), !token.isEmpty else {
+            return exchange.send(signInRefused(422, "Enter your operator token"))
+        }
+        if let wait = failures.retryAfter(address) {
+            var answer = signInRefused(429, "Too many failed sign-ins from your address: wait \(wait) seconds and try again")
+            answer.headers.append(("Retry-After", String(wait)))
+            return exchange.send(answer)
+        }
+        let decide = { [self] (exchange: HTTPExchange) in
+            guard let grant = shared.tokens.grant(for: Substring(token)) else {
+                failures.failed(address)
+                return exchange.send(signInRefused(401, "The token is not valid: check it, or ask for a new one"))
+            }
+            guard grant.role.may(.auditor) else {
+                return exchange.send(signInRefused(403, "A \(grant.role.rawValue) token cannot use the dashboard: it needs an auditor or admin token"))
+            }
+            exchange.send(Answer(status: 303, contentType: PageRenderer.htmlType, headers: Self.headers + [
+                ("Location", "/ops/"),
+                ("Set-Cookie", sessions.cookie(tokenDigest: TokenDirectory.digest(token), nowMillis: WallClock.nowMillis())),
+            ], body: []))
+        }
+        if shared.tokens.grant(for: Substring(token)) != nil { return decide(exchange) }
+        // Maybe made a moment ago by `allot token create`: reload first, as the API does.
+        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
+        let boundDecide = LoopBound(decide, loop: loop)
+        shared.admin.reloadTokens { pending.run { boundDecide.wrapped($0) } }
+    }
+
+    private func signInRefused(_ status: Int, _ message: String) -> Answer {
+        let values: [String: Any] = ["token_error": message, "errors": [["field": "token", "message": message]]]
+        return Self.page(status, render("ops-sign-in", values, title: "Sign in", session: nil, isError: true))
+    }
+
+    func signOut(_ exchange: HTTPExchange) {
+        withSession(exchange, needs: .auditor, form: true) { _, _ in
+            Answer(status: 303, contentType: PageRenderer.htmlType,
+                   headers: Self.headers + [("Location", "/ops/sign-in"), ("Set-Cookie", OperatorSessions.clearingCookie)], body: [])
+        }
+    }
+
+    // MARK: pages
+
+    func home(_ exchange: HTTPExchange) {
+        withSession(exchange, needs: .auditor) { [self] session, _ in
+            guard let catalog = reads.freshCatalog else { return Self.unavailable() }
+            let campaigns: [[String: Any]] = catalog.campaigns.values.map(\.campaign).sorted { $0.id < $1.id }.map { campaign in
+                let view = catalog.campaigns[campaign.id]
+                let capacity = view?.slots.reduce(0) { $0 + $1.capacity } ?? 0
+                let left = view.map { view in view.slots.reduce(0) { $0 + max(0, view.remaining[$1.id] ?? 0) } } ?? 0
+                return ["id": campaign.id, "name": campaign.name, "status": Self.statusText(campaign), "left": left, "capacity": capacity]
+            }
+            return Self.page(200, render("ops-home", ["campaigns": campaigns, "has_campaigns": !campaigns.isEmpty, "listing": true],
+                                         title: "Campaigns", session: session))
+        }
+    }
+
+    func campaign(_ id: String, query: Substring?, exchange: HTTPExchange) {
+        let refresh = QueryString.value(of: "refresh", in: query), doneName = QueryString.value(of: "done", in: query)
+        guard refresh == nil || refresh == "off", doneName == nil || Self.doneMessages[doneName!] != nil else {
+            return exchange.send(Self.badRequest("This address has a parameter the dashboard does not know."))
+        }
+        let refreshing = refresh == nil
+        let done = doneName.flatMap { Self.doneMessages[$0] }
+        withCampaignPage(id, exchange) { [self] view, session in
+            var answer = Self.page(200, campaignPage(view, session: session, done: done, refreshing: refreshing))
+            // To the page without `done`: a saved change's notice shows once.
+            if refreshing { answer.headers.append(("Refresh", "\(Self.refreshSeconds); url=/ops/campaigns/\(id)")) }
+            return answer
+        }
+    }
+
+    private static let doneMessages = ["status": "Saved: the campaign's status is changed on every node.",
+                                       "capacity": "Saved: the new capacity is in force on every node.",
+                                       "rate-limits": "Saved: the new rate limits are in force on every node."]
+
+    // MARK: the forms (admin): the API's requests, then back to the page
+
+    func setStatus(_ id: String, exchange: HTTPExchange) {
+        change(id, exchange, done: "status", field: "status-button") { form in
+            guard let status = form["status"], status == "open" || status == "paused" else {
+                throw Problem.invalidField("status", "must be open or paused")
+            }
+            return (.patchCampaign(campaign: id), Self.json { $0.field("status", status) })
+        }
+    }
+
+    func setCapacity(_ id: String, exchange: HTTPExchange) {
+        change(id, exchange, done: "capacity", field: "capacity") { form in
+            guard let slot = form["slot"], OperatorID.isValid(Substring(slot)) else { throw Problem.notFound("no such slot") }
+            guard let capacity = form["capacity"].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }),
+                  (0...Slot.capacityMax).contains(capacity) else {
+                throw Problem.invalidField("capacity", "enter a whole number from 0 to \(Slot.capacityMax)")
+            }
+            return (.patchSlot(campaign: id, slot: slot), Self.json { $0.field("capacity", capacity) })
+        }
+    }
+
+    func setRateLimits(_ id: String, exchange: HTTPExchange) {
+        change(id, exchange, done: "rate-limits", field: "global-rate") { form in
+            var json = JSONWriter(capacity: 160)
+            json.beginObject()
+            for bucket in BucketName.allCases {
+                let rate = form["\(bucket.rawValue)_rate"]?.trimmingCharacters(in: .whitespaces) ?? ""
+                let burst = form["\(bucket.rawValue)_burst"]?.trimmingCharacters(in: .whitespaces) ?? ""
+                if rate.isEmpty && burst.isEmpty { continue }
+                guard let rateValue = Double(rate), let burstValue = Double(burst), rateValue.isFinite, burstValue.isFinite else {
+                    throw Problem.invalidField(bucket.rawValue, "enter both a rate and a burst as numbers, or leave both empty")
+                }
+                json.key(bucket.rawValue)
+                json.beginObject()
+                json.key("rate")
+                json.number(rateValue)
+                json.key("burst")
+                json.number(burstValue)
+                json.endObject()
+            }
+            json.endObject()
+            return (.putRateLimits(campaign: id), json.bytes)
+        }
+    }
+
+    /// A form's change: the CSRF token checked, the form read into the API's
+    /// request, which runs as the operator (their audit rows); then back to
+    /// the page (post, redirect, get), or the page with the refusal linked
+    /// to `field`.
+    private func change(_ id: String, _ exchange: HTTPExchange, done: String, field: String,
+                        request: @escaping (FormFields) throws -> (Route, [UInt8])) {
+        withSession(exchange, needs: .admin, form: true) { [self] session, form in
+            let route: Route, body: [UInt8]
+            do { (route, body) = try request(form) } catch let problem as Problem {
+                return refusedPage(id, problem, field: field, session: session)
+            } catch { return Self.unavailable() }
+            guard let pending = PendingExchange(exchange, loop: loop) else { return .problem(.busy) }
+            let bound = LoopBound(self, loop: loop)
+            operators.perform(route, body: body, actor: session.grant.actor) { answer in
+                pending.run { exchange in
+                    guard answer.status >= 300 else { return exchange.send(Self.seeOther("/ops/campaigns/\(id)?done=\(done)")) }
+                    let problem = Self.problem(from: answer)
+                    exchange.send(bound.wrapped.refusedPage(id, problem, field: field, session: session))
+                }
+            }
+            return nil
+        }
+    }
+
+    /// The campaign's page with a refusal in its error summary.
+    private func refusedPage(_ id: String, _ problem: Problem, field: String, session: OperatorSession) -> Answer {
+        guard let view = try? reads.knownVisibleCampaign(id)?.get() else {
+            return Self.messagePage(problem.status, title: "Not done", Self.sentence(problem.detail), session: session)
+        }
+        var answer = Self.page(problem.status >= 500 ? 503 : problem.status,
+                               campaignPage(view, session: session, done: nil, refreshing: false,
+                                            error: (field, Self.sentence(problem.detail))))
+        answer.headers += problem.headers.filter { $0.0 == "Retry-After" }
+        return answer
+    }
+
+    // MARK: the audit trail
+
+    func audit(query: Substring?, exchange: HTTPExchange) {
+        let verifyValue = QueryString.value(of: "verify", in: query)
+        guard verifyValue == nil || verifyValue == "1" else {
+            return exchange.send(Self.badRequest("This address has a parameter the dashboard does not know."))
+        }
+        let verify = verifyValue == "1"
+        withSession(exchange, needs: .auditor) { [self] session, _ in
+            guard shared.config.role == .full else { return Self.unavailable() }
+            guard let pending = PendingExchange(exchange, loop: loop) else { return .problem(.busy) }
+            let shown = Self.auditRowsShown
+            let accepted = shared.admin.submit({ store in
+                do {
+                    let last = try store.database.statement("SELECT COALESCE(MAX(id), 0) FROM audit").rows([]) { $0.int(0) }.first ?? 0
+                    let rows = try AuditLog(database: store.database).page(after: max(0, last - Int64(shown)), limit: shown)
+                    let verdict = verify ? OperatorDatabase.AuditVerdict(try AuditLog(database: store.database).verify()) : nil
+                    return Self.page(200, Self.auditPage(rows, verdict: verdict, session: session))
+                } catch {
+                    return Self.unavailable()
+                }
+            }, reply: { pending.answer($0) })
+            if !accepted { pending.answer(Self.unavailable()) }
+            return nil
+        }
+    }
+
+    private static func auditPage(_ rows: [AuditLog.StoredEntry], verdict: OperatorDatabase.AuditVerdict?, session: OperatorSession)
+        -> [UInt8] {
+        var values: [String: Any] = [
+            "count": rows.count,
+            "rows": rows.reversed().map { row -> [String: Any] in
+                ["id": row.entry.id, "at": Timestamp.format(millis: row.entry.atMillis, alwaysFraction: false),
+                 "actor": row.entry.actor, "action": row.entry.action, "subject": row.entry.subject]
+            },
+        ]
+        if let verdict { values["verified"] = true; values["holds"] = verdict.holds; values["summary"] = sentence(verdict.summary) }
+        return renderPage("ops-audit", values, title: "Audit trail", session: session)
+    }
+
+    // MARK: the campaign page
+
+    private func campaignPage(_ view: CampaignView, session: OperatorSession, done: String?, refreshing: Bool,
+                              error: (field: String, message: String)? = nil) -> [UInt8] {
+        let now = WallClock.nowMillis()
+        let series = shared.dashboardSeries
+        series.watch(view.campaign.id, nowMillis: now)
+        let figures = DashboardFigures(samples: series.samples(view.campaign.id))
+        let recent = figures.recentRates()
+        let latest = figures.samples.last
+        let sites: [[String: Any]] = view.sites.map { site in
+            let slots = view.slots.filter { $0.siteID == site.id }
+            let capacity = slots.reduce(0) { $0 + $1.capacity }
+            let left = slots.reduce(0) { $0 + max(0, view.remaining[$1.id] ?? 0) }
+            return ["name": site.name, "capacity": capacity, "left": left, "taken": max(0, capacity - left)]
+        }
+        let siteNames = Dictionary(view.sites.map { ($0.id, $0.name) }) { first, _ in first }
+        let slots: [[String: Any]] = view.slots.map { slot in
+            ["id": slot.id, "label": "\(siteNames[slot.siteID] ?? slot.siteID), \(CitizenPages.period(slot.startsAtMillis, slot.endsAtMillis))"
+                + " (capacity \(slot.capacity), \(max(0, view.remaining[slot.id] ?? 0)) left)"]
+        }
+        let lines = Self.chartLines(figures)
+        let legend: [[String: Any]] = lines.enumerated().map { index, line in
+            let rate = index == 0 ? recent?.taken : recent?.rejected[index - 1]
+            var entry: [String: Any] = ["name": line.name, "color": line.color, "rate": SeriesChart.format(rate ?? 0)]
+            if let dash = line.dash { entry["dash"] = dash }
+            return entry
+        }
+        let chart = SeriesChart.svg(lines, spanMillis: Self.chartSpanMillis, nowMillis: now,
+                                    title: "Reservations and refusals per second, last 5 minutes",
+                                    description: legend.map { "\($0["name"]!): \($0["rate"]!) per second now" }.joined(separator: "; "))
+        let limits = latest?.rateLimits
+        var values: [String: Any] = [
+            "id": view.campaign.id, "name": view.campaign.name, "status": Self.statusText(view.campaign),
+            "status_class": view.campaign.acceptsReservations(nowMillis: now) ? "open" : "shut",
+            "is_open": view.campaign.status == .open,
+            "opens": CitizenPages.time(view.campaign.opensAtMillis), "closes": CitizenPages.time(view.campaign.closesAtMillis),
+            "refreshing": refreshing, "has_samples": figures.samples.count >= 2,
+            "taken_rate": recent.map { SeriesChart.format($0.taken) } ?? "–",
+            "rejected_rate": recent.map { SeriesChart.format($0.rejected.reduce(0, +)) } ?? "–",
+            // The histogram's bucket bound: the time is at most this.
+            "p99": figures.latencyPercentileMicros(0.99).map { "≤ " + Self.duration(micros: $0) } ?? "–",
+            "lag": latest.map { "\($0.persistLagMillis) ms" } ?? "–",
+            "connections": shared.metrics.openConnectionCount,
+            "chart": chart, "legend": legend, "sites": sites, "slots": slots,
+            "may_change": session.grant.role.may(.admin),
+            "limits": BucketName.allCases.map { bucket -> [String: Any] in
+                let policy = limits?[bucket]
+                return ["bucket": bucket.rawValue, "label": Self.bucketLabels[bucket] ?? bucket.rawValue,
+                        "rate": policy.map { SeriesChart.format($0.rate) } ?? "", "burst": policy.map { SeriesChart.format($0.burst) } ?? ""]
+            },
+        ]
+        if let done { values["done"] = done }
+        if let error { values["errors"] = [["field": error.field, "message": error.message]] }
+        return render("ops-campaign", values, title: view.campaign.name, session: session, isError: error != nil)
+    }
+
+    private static let bucketLabels: [BucketName: String] = [.global: "Everyone together", .ip: "Each address", .citizen: "Each citizen"]
+
+    /// Places taken, then refusals by reason: a colour and a dash each.
+    private static let lineStyles: [(name: String, color: String, dash: String?)] = [
+        ("Reservations", "#00703c", nil), ("Slot full", "#d4351c", "8 4"), ("Citizen limit reached", "#1d70b8", "2 3"),
+        ("Rate limited", "#6f3c96", "10 3 2 3"), ("Campaign not open", "#8a5300", "4 4"), ("Invalid", "#505a5f", "1 3"),
+    ]
+
+    static func chartLines(_ figures: DashboardFigures) -> [SeriesChart.Line] {
+        let rates = figures.rates
+        return lineStyles.enumerated().map { index, style in
+            SeriesChart.Line(name: style.name, color: style.color, dash: style.dash,
+                             points: rates.map { ($0.atMillis, index == 0 ? $0.taken : $0.rejected[index - 1]) })
+        }
+    }
+
+    // MARK: helpers
+
+    /// `render` with the request's session if it has one whose role may do
+    /// `needed` (and, for a form, whose CSRF token it carries); else to the
+    /// sign-in page, or a refusal. `render` nil: it answers later itself.
+    private func withSession(_ exchange: HTTPExchange, needs needed: Role, form isForm: Bool = false,
+                             _ render: (OperatorSession, FormFields) -> Answer?) {
+        guard let session = session(of: exchange) else {
+            // A page: to the sign-in. A form: it cannot be kept across a
+            // sign-in, so say so (401), with the way back.
+            guard isForm else { return exchange.send(Self.seeOther("/ops/sign-in")) }
+            return exchange.send(Self.messagePage(401, title: "Sign in again", "You are not signed in (or your session ended): "
+                                                  + "nothing was changed. Sign in and try again.", session: nil, signInLink: true))
+        }
+        guard session.grant.role.may(needed) else {
+            return exchange.send(Self.messagePage(403, title: "Not allowed",
+                                                  "Your token's role (\(session.grant.role.rawValue)) may not do this.", session: session))
+        }
+        var form = FormFields([])!
+        if isForm {
+            guard exchange.bodyCount <= shared.config.citizenBodyBytesMax, let posted = FormFields(exchange.body),
+                  OperatorSessions.csrfMatches(posted["csrf"], session) else {
+                return exchange.send(Self.messagePage(403, title: "Nothing was changed", "This form has expired or did not come from "
+                                                      + "this dashboard: nothing was changed. Open the page again and resubmit.",
+                                                      session: session))
+            }
+            form = posted
+        }
+        if let answer = render(session, form) { exchange.send(answer) }
+    }
+
+    private func withCampaignPage(_ id: String, _ exchange: HTTPExchange,
+                                  _ render: @escaping (CampaignView, OperatorSession) -> Answer) {
+        withSession(exchange, needs: .auditor) { [self] session, _ in
+            let answer = { [self] (found: Result<CampaignView, Problem>) -> Answer in
+                switch found {
+                case .success(let view): return render(view, session)
+                case .failure(let problem) where problem.status == 404:
+                    return Self.messagePage(404, title: "Not found", "There is no campaign \(id) that citizens can see.", session: session)
+                case .failure: return Self.unavailable()
+                }
+            }
+            if let known = reads.knownVisibleCampaign(id) { return answer(known) }
+            let bound = LoopBound(exchange, loop: loop)
+            reads.visibleCampaign(id) { bound.wrapped.send(answer($0)) }
+            return nil
+        }
+    }
+
+    private func session(of exchange: HTTPExchange) -> OperatorSession? {
+        sessions.session(cookieHeader: exchange.header("Cookie"), nowMillis: WallClock.nowMillis())
+    }
+
+    private func render(_ template: String, _ values: [String: Any], title: String, session: OperatorSession?,
+                        isError: Bool = false) -> [UInt8] {
+        Self.renderPage(template, values, title: title, session: session, isError: isError)
+    }
+
+    private static func renderPage(_ template: String, _ values: [String: Any], title: String, session: OperatorSession?,
+                                   isError: Bool = false) -> [UInt8] {
+        var context = values
+        if let session {
+            context["signed_in"] = true
+            context["csrf"] = session.csrf
+            context["operator"] = session.grant.name
+        }
+        return PageRenderer.render(template, context, title: title, isError: isError, language: .english, path: "/ops/")
+    }
+
+    /// Every dashboard page: the pages' security headers, kept by no cache.
+    private static let headers = PageRenderer.securityHeaders + [("Cache-Control", "no-store, private")]
+
+    private static func page(_ status: Int, _ body: [UInt8]) -> Answer {
+        Answer(status: status, contentType: PageRenderer.htmlType, headers: headers, body: body)
+    }
+
+    private static func seeOther(_ location: String) -> Answer {
+        Answer(status: 303, contentType: PageRenderer.htmlType, headers: headers + [("Location", location)], body: [])
+    }
+
+    /// A page with only `message`, in its error summary.
+    private static func messagePage(_ status: Int, title: String, _ message: String, session: OperatorSession?,
+                                    signInLink: Bool = false) -> Answer {
+        page(status, renderPage("ops-home", ["sign_in_link": signInLink,
+                                             "errors": [["field": "main", "message": message]]],
+                                title: title, session: session, isError: true))
+    }
+
+    private static func badRequest(_ message: String) -> Answer {
+        messagePage(400, title: "Not understood", message, session: nil)
+    }
+
+    private static func unavailable() -> Answer {
+        var answer = messagePage(503, title: "Unavailable",
+                                 "The service cannot answer this now: nothing was changed. Try again in a few seconds.", session: nil)
+        answer.headers.append(("Retry-After", "2"))
+        return answer
+    }
+
+    /// The problem an operator request's answer carries.
+    private static func problem(from answer: Answer) -> Problem {
+        let json = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
+        return Problem(status: answer.status, code: json?["code"] as? String ?? "error", title: json?["title"] as? String ?? "",
+                       detail: json?["detail"] as? String ?? "the request was refused", headers: answer.headers)
+    }
+
+    /// One JSON object, as the API's body.
+    private static func json(_ fields: (inout JSONWriter) -> Void) -> [UInt8] {
+        var json = JSONWriter(capacity: 64)
+        json.beginObject()
+        fields(&json)
+        json.endObject()
+        return json.bytes
+    }
+
+    /// "the thing failed" → "The thing failed."
+    static func sentence(_ text: String) -> String {
+        guard let first = text.first else { return text }
+        return first.uppercased() + text.dropFirst() + (text.hasSuffix(".") ? "" : ".")
+    }
+
+    static func statusText(_ campaign: Campaign) -> String {
+        let now = WallClock.nowMillis()
+        switch campaign.effectiveStatus(nowMillis: now) {
+        case .open where now < campaign.opensAtMillis: return "Opens later"
+        case .open: return "Open"
+        case .paused: return "Paused"
+        case .closed: return "Closed"
+        case .draft: return "Draft"
+        }
+    }
+
+    private static func duration(micros: Int64) -> String {
+        micros < 1_000 ? "\(micros) µs" : micros < 1_000_000 ? "\(SeriesChart.format(Double(micros) / 1_000)) ms"
+            : "\(SeriesChart.format(Double(micros) / 1_000_000)) s"
+    }
+}
