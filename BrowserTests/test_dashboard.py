@@ -70,8 +70,12 @@ class Dashboard(unittest.TestCase):
             self.assertEqual(len(driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")), 6)
             screenshot(driver, "dashboard")
 
-            # A capacity change, through the form, seen on the page and by citizens.
-            driver.get(BASE + "/ops/campaigns/demo?refresh=off")
+            # A capacity change, through the form (on a page of its own, which
+            # does not reload under typing), seen on the live page and by citizens.
+            driver.find_element(By.PARTIAL_LINK_TEXT, "Change this campaign").click()
+            heading_becomes(driver, "Change Masks, demo week")
+            self.assert_accessible(driver, "change page")
+            screenshot(driver, "dashboard-change")
             _, _, capacity = site_row(driver, "Pharmacy 3")
             Select(driver.find_element(By.ID, "slot")).select_by_value("pharmacy-3-h17")
             driver.find_element(By.ID, "capacity").send_keys("150")
@@ -82,7 +86,7 @@ class Dashboard(unittest.TestCase):
             self.assertEqual(next(s for s in slots if s["id"] == "pharmacy-3-h17")["capacity"], 150)
 
             # A value the API refuses: nothing changes, the error links to the field.
-            driver.get(BASE + "/ops/campaigns/demo?refresh=off")
+            driver.get(BASE + "/ops/campaigns/demo/change")
             driver.find_element(By.ID, "capacity").send_keys("lots")
             driver.find_element(By.XPATH, "//button[text()='Set capacity']").click()
             title_starts(driver, "Error: ")
@@ -94,6 +98,7 @@ class Dashboard(unittest.TestCase):
             driver.find_element(By.ID, "status-button").click()
             wait_for(driver, timeout=10, condition=lambda d: "Paused" in d.find_element(By.CSS_SELECTOR, "main .tag").text)
             self.assertEqual(call("GET", "/v1/campaigns/demo")[1]["status"], "paused")
+            driver.get(BASE + "/ops/campaigns/demo/change")
             driver.find_element(By.ID, "status-button").click()
             wait_for(driver, timeout=10, condition=lambda d: d.find_element(By.CSS_SELECTOR, "main .tag").text == "Open")
 

@@ -1,8 +1,12 @@
+import Crypto
+
 /// What a citizen's check-your-answers page carries to the booking itself,
-/// signed (SignedFields): the slot, who is booking as the citizen key (the
-/// keyed fingerprint Redis holds, never the id), the idempotency key the
-/// form was given (so a double submit or a reload books once), and the id
-/// masked for the page to show. A token is good for `lifetimeMillis`.
+/// sealed (SealedFields: encrypted and authenticated, so it shows nothing of
+/// what it holds): the slot, who is booking as the citizen key (the keyed
+/// fingerprint Redis holds, never the id), the booking's idempotency key (so
+/// a double submit or a reload books once), the id masked for the page to
+/// show, and when it expires. A token is good for `lifetimeMillis` from the
+/// id form, however often its pages are shown again.
 public struct BookingToken: Equatable, Sendable {
     public static let lifetimeMillis: Int64 = 30 * 60 * 1000
     public var campaignID: String
@@ -10,23 +14,46 @@ public struct BookingToken: Equatable, Sendable {
     public var citizenKey: String
     public var idempotencyKey: String
     public var maskedID: String
+    public var expiresAtMillis: Int64
 
-    public init(campaignID: String, slotID: String, citizenKey: String, idempotencyKey: String, maskedID: String) {
+    /// A booking from the id form: its idempotency key is the form's key,
+    /// the citizen and the slot hashed together, so a double submit of the
+    /// form keeps it and the same form used for someone else does not.
+    public init(campaignID: String, slotID: String, citizenKey: String, formKey: String, maskedID: String, nowMillis: Int64) {
         self.campaignID = campaignID
         self.slotID = slotID
         self.citizenKey = citizenKey
-        self.idempotencyKey = idempotencyKey
         self.maskedID = maskedID
+        idempotencyKey = Self.key(formKey, citizenKey, slotID)
+        expiresAtMillis = nowMillis + Self.lifetimeMillis
     }
 
-    public func sealed(with signer: SignedFields, nowMillis: Int64) -> String? {
-        signer.seal([campaignID, slotID, citizenKey, idempotencyKey, maskedID], expiresAtMillis: nowMillis + Self.lifetimeMillis)
+    /// The same citizen's booking of another slot (after a slot-full page):
+    /// its own key, the same on every press, and the same expiry.
+    public func forSlot(_ slotID: String) -> BookingToken {
+        var token = self
+        token.slotID = slotID
+        token.idempotencyKey = Self.key(idempotencyKey, citizenKey, slotID)
+        return token
     }
 
-    /// Nil for a token not made by `signer`, altered, or expired.
-    public init?(opening text: String, with signer: SignedFields, nowMillis: Int64) {
-        guard let fields = signer.open(text, nowMillis: nowMillis), fields.count == 5 else { return nil }
-        self.init(campaignID: fields[0], slotID: fields[1], citizenKey: fields[2], idempotencyKey: fields[3], maskedID: fields[4])
+    static func key(_ parts: String...) -> String {
+        HexBytes.encode(Array(SHA256.hash(data: Array(parts.joined(separator: "\u{1F}").utf8))))
+    }
+
+    public func sealed(with box: SealedFields) -> String? {
+        box.seal([campaignID, slotID, citizenKey, idempotencyKey, maskedID], expiresAtMillis: expiresAtMillis)
+    }
+
+    /// Nil for a token not sealed with `box`, altered, or expired.
+    public init?(opening text: String, with box: SealedFields, nowMillis: Int64) {
+        guard let (fields, expires) = box.open(text, nowMillis: nowMillis), fields.count == 5 else { return nil }
+        campaignID = fields[0]
+        slotID = fields[1]
+        citizenKey = fields[2]
+        idempotencyKey = fields[3]
+        maskedID = fields[4]
+        expiresAtMillis = expires
     }
 
     /// An id as a page may show it once the form has taken it: its first

@@ -55,6 +55,7 @@ extension Route {
         case .opsSignOut: "ops_sign_out"
         case .opsAudit: "ops_audit"
         case .opsCampaign: "ops_campaign"
+        case .opsChange: "ops_change"
         case .opsStatus: "ops_status"
         case .opsCapacity: "ops_capacity"
         case .opsRateLimits: "ops_rate_limits"

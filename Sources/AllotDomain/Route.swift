@@ -35,6 +35,7 @@ public enum Route: Equatable, Sendable {
     /// The operator dashboard (HTML; its own sign-in, by cookie).
     case opsHome, opsSignInPage, opsSignIn, opsSignOut, opsAudit
     case opsCampaign(campaign: String)
+    case opsChange(campaign: String)
     case opsStatus(campaign: String)
     case opsCapacity(campaign: String)
     case opsRateLimits(campaign: String)
@@ -139,6 +140,7 @@ public enum Router {
         case 4 where s[0] == "ops" && s[1] == "campaigns":
             return withID(s[2], "campaign") { campaign in
                 switch s[3] {
+                case "change": only(.get, method, .opsChange(campaign: campaign))
                 case "status": only(.post, method, .opsStatus(campaign: campaign))
                 case "capacity": only(.post, method, .opsCapacity(campaign: campaign))
                 case "rate-limits": only(.post, method, .opsRateLimits(campaign: campaign))

@@ -32,6 +32,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("trusted-proxy"),
             help: "A proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable; env ALLOT_TRUSTED_PROXIES (comma-separated).")
     var trustedProxies: [String] = []
+    @Flag(help: "Mark the dashboard's session cookie Secure (serving behind TLS); env ALLOT_SECURE_COOKIES=1.")
+    var secureCookies = false
     @Option(help: "Connections open at once; past it new ones are answered 503.") var connectionsMax = 10_000
     @Option(help: "Connections open at once from one address (trusted proxies exempt).") var connectionsPerAddressMax = 128
     @Option(help: "Seconds a request may take to arrive whole from its first byte.") var requestDeadlineSeconds = 10
@@ -84,6 +86,7 @@ struct Serve: ParsableCommand {
             guard let range = AddressRange(text) else { throw ValidationError("--trusted-proxy takes an address or CIDR, got \(text)") }
             return range
         }
+        config.secureCookies = secureCookies || environment["ALLOT_SECURE_COOKIES"] == "1"
         if config.adminToken == nil {
             logger.warning("ALLOT_ADMIN_TOKEN is not set: the admin API will answer 401 to every request")
         }

@@ -118,6 +118,19 @@ import Testing
             #expect(refused.text.contains("<title>Error: Your answers have expired"))
         }
         #expect(try client.request("POST", "/campaigns/rf/book/confirm", body: "token=%zz", headers: Self.formType).status == 400)
+        // Posted from another site's page (a token made by this server, all
+        // else right): refused, nothing booked. From its own page: booked.
+        let host = "127.0.0.1"  // as HTTPClient's Host header has it
+        let another = try Self.checkToken(client, campaign: "lim", slot: "s1", citizen: "cross-site-victim")
+        for headers in [["Sec-Fetch-Site": "cross-site"], ["Sec-Fetch-Site": "same-site"], ["Origin": "http://evil.example"],
+                        ["Origin": "null"]] {
+            let refused = try client.request("POST", "/campaigns/lim/book/confirm", body: "token=\(another)",
+                                             headers: Self.formType.merging(headers) { $1 })
+            #expect(refused.status == 403 && refused.text.contains("This form came from another site"), "\(headers)")
+        }
+        let sameOrigin = try client.request("POST", "/campaigns/lim/book/confirm", body: "token=\(another)",
+                                            headers: Self.formType.merging(["Origin": "http://\(host)", "Sec-Fetch-Site": "same-origin"]) { $1 })
+        #expect(sameOrigin.status == 303)
         let stats = try stack.stats("rf")
         #expect(stats["confirmed"] as? Int == 2, "\(stats)")
     }

@@ -16,7 +16,7 @@ import Testing
         #expect(home.header("Content-Security-Policy")?.contains("default-src 'none'") == true)
         #expect(home.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
         #expect(home.header("X-Content-Type-Options") == "nosniff")
-        #expect(home.header("Referrer-Policy") == "no-referrer")
+        #expect(home.header("Referrer-Policy") == "same-origin")
         #expect(home.text.contains("<html lang=\"en\">"))
         #expect(home.text.contains("href=\"/campaigns/pg\">Test pg</a>"))
         #expect(!home.text.contains("<script"))
@@ -107,7 +107,7 @@ import Testing
         #expect(page.text.contains(code))
         #expect(page.text.contains("Hall") && page.text.contains("2030-01-01 09:00–10:00 UTC"))
         #expect(!page.text.contains("citizen-7781"))
-        #expect(page.header("Referrer-Policy") == "no-referrer")
+        #expect(page.header("Referrer-Policy") == "same-origin")
 
         let confirm = try client.get("/reservations/\(id)/cancel")
         #expect(confirm.status == 200)

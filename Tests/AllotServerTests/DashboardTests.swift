@@ -45,7 +45,17 @@ import Testing
         #expect(page.status == 200)
         #expect(page.header("Refresh") == "2; url=/ops/campaigns/dash")
         #expect(page.header("Cache-Control") == "no-store, private")
-        #expect(page.text.contains("<h2>Change a time's capacity</h2>"))
+        #expect(page.text.contains(#"<a href="/ops/campaigns/dash/change">"#))
+        // The forms are on a page of their own that does not reload under typing.
+        let changePage = try client.get("/ops/campaigns/dash/change", headers: ["Cookie": cookie])
+        #expect(changePage.status == 200 && changePage.header("Refresh") == nil)
+        #expect(changePage.text.contains("<h2>Change a time's capacity</h2>"))
+        // A form with no session: 401, nothing changed. A sign-in posted
+        // from another site's page: refused.
+        #expect(try client.request("POST", "/ops/campaigns/dash/status", body: "status=paused&csrf=x", headers: Self.formType).status == 401)
+        let crossSite = try client.request("POST", "/ops/sign-in", body: "token=\(LiveStack.adminToken)",
+                                           headers: Self.formType.merging(["Origin": "http://evil.example"]) { $1 })
+        #expect(crossSite.status == 403 && crossSite.header("Set-Cookie") == nil)
         // An altered cookie is no session.
         #expect(try client.get("/ops/", headers: ["Cookie": cookie.dropLast(2) + "xx"]).status == 303)
 
@@ -73,14 +83,15 @@ import Testing
                                          headers: Self.formType.merging(["Cookie": cookie]) { $1 })
         #expect(limited.status == 303)
         #expect(try waitUntil {
-            try client.get("/ops/campaigns/dash?refresh=off", headers: ["Cookie": cookie]).text.contains(#"name="ip_rate" value="2""#)
+            try client.get("/ops/campaigns/dash/change", headers: ["Cookie": cookie]).text.contains(#"name="ip_rate" value="2""#)
         })
 
         // An auditor sees, but may not change.
         let auditorToken = try stack.makeToken(.auditor, name: "watcher")
         let auditor = try Self.signIn(client, token: auditorToken)
         let seen = try client.get("/ops/campaigns/dash", headers: ["Cookie": auditor.cookie])
-        #expect(seen.status == 200 && !seen.text.contains("Change a time's capacity"))
+        #expect(seen.status == 200 && !seen.text.contains("/ops/campaigns/dash/change"))
+        #expect(try client.get("/ops/campaigns/dash/change", headers: ["Cookie": auditor.cookie]).status == 403)
         let notAllowed = try client.request("POST", "/ops/campaigns/dash/status", body: "status=paused&csrf=\(auditor.csrf)",
                                             headers: Self.formType.merging(["Cookie": auditor.cookie]) { $1 })
         #expect(notAllowed.status == 403)

@@ -25,9 +25,13 @@ final class CampaignView {
     /// What its reservation ids carry (RouteCipher); nil only for data
     /// written before routes, until the admin worker publishes one.
     let route: UInt32?
+    /// As the home's config hash holds them (the dashboard's form shows them).
+    let rateLimits: RateLimits
 
-    init(version: String, campaign: Campaign, route: UInt32?, sites: [Site], slots: [Slot], remaining: [String: Int]) {
+    init(version: String, campaign: Campaign, route: UInt32?, sites: [Site], slots: [Slot], remaining: [String: Int],
+         rateLimits: RateLimits = RateLimits()) {
         self.version = version
+        self.rateLimits = rateLimits
         self.campaign = campaign
         self.route = route
         self.sites = sites
@@ -91,6 +95,6 @@ final class CampaignView {
             RedisConfig.slot(id: entry.key, metadata: entry.value, capacity: capacity[entry.key].flatMap { Int($0) } ?? 0)
         }.sorted { ($0.startsAtMillis, $0.id) < ($1.startsAtMillis, $1.id) }
         return CampaignView(version: version, campaign: campaign, route: RedisConfig.route(config["route"]), sites: siteList,
-                            slots: slotList, remaining: remaining)
+                            slots: slotList, remaining: remaining, rateLimits: RedisConfig.rateLimits(from: config))
     }
 }

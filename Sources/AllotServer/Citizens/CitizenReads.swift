@@ -116,19 +116,21 @@ final class CitizenReads {
     /// draft), from the snapshot or, for a campaign that left the hot set,
     /// from Redis.
     private func withVisibleCampaign(_ id: String, _ exchange: HTTPExchange, _ render: @escaping (CampaignView) -> Answer) {
-        // A campaign the loop knows (nearly every read) is answered at once,
-        // without a closure for the lookup that did not happen.
-        switch knownVisibleCampaign(id) {
-        case .failure(let problem)?: return exchange.send(.problem(problem))
-        case .success(let view)?: return exchange.send(render(view))
-        case nil: break
-        }
-        visibleCampaign(id) { found in
+        answer(campaign: id, exchange) { found in
             switch found {
-            case .failure(let problem): exchange.send(.problem(problem))
-            case .success(let view): exchange.send(render(view))
+            case .success(let view): render(view)
+            case .failure(let problem): .problem(problem)
             }
         }
+    }
+
+    /// Answers `exchange` with `answer` of the campaign citizens may see, or
+    /// of why not (the JSON reads, the pages, the dashboard): at once for a
+    /// campaign the loop knows (nearly every request, with no closure kept
+    /// for a lookup that did not happen), else once it is fetched.
+    func answer(campaign id: String, _ exchange: HTTPExchange, _ answer: @escaping (Result<CampaignView, Problem>) -> Answer) {
+        if let known = knownVisibleCampaign(id) { return exchange.send(answer(known)) }
+        visibleCampaign(id) { exchange.send(answer($0)) }
     }
 
     /// The campaign citizens may see: any but drafts.

@@ -2,21 +2,24 @@ import AllotDomain
 import EventHTTP
 import EventLoops
 import Foundation
+import Synchronization
 
 /// The operator dashboard (README, Operator dashboard): server-rendered
-/// pages behind a sign-in (OperatorSessions), a campaign's live figures
-/// (DashboardSeries) with a server-drawn chart (SeriesChart), the forms
-/// operators use in a surge, which run the API's own operator requests
-/// (the same checks, the same audit rows), and the audit trail with its
-/// verification. Roles as in the API: an auditor sees, an admin also
-/// changes; a staff token has nothing here. One per loop.
+/// pages behind a sign-in (OperatorSessions). A campaign's live page
+/// (figures sampled by DashboardSeries, a server-drawn SVG chart) reloads
+/// itself; its change page holds the forms operators use in a surge, which
+/// run the API's own operator requests (the same checks, the same audit
+/// rows), and does not reload under the operator's typing. The audit page
+/// shows the latest rows and verifies the chain. Roles as in the API: an
+/// auditor sees, an admin also changes; a staff token has nothing here.
+/// One per loop.
 final class DashboardPages {
     private let reads: CitizenReads
     private let operators: OperatorRoutes
     private let shared: SharedServices
     private let sessions: OperatorSessions
-    /// How often a campaign's page reloads itself (the `Refresh` header; the
-    /// page has a link that stops it, WCAG 2.2.1).
+    /// How often a campaign's live page reloads itself (the `Refresh`
+    /// header; a link on it stops that, WCAG 2.2.1).
     static let refreshSeconds = 2
     static let chartSpanMillis: Int64 = 5 * 60 * 1000
     static let auditRowsShown = 50
@@ -25,7 +28,7 @@ final class DashboardPages {
         self.reads = reads
         self.operators = operators
         self.shared = shared
-        sessions = OperatorSessions(secret: shared.config.citizenSecret, tokens: shared.tokens)
+        sessions = OperatorSessions(secret: shared.config.citizenSecret, tokens: shared.tokens, secure: shared.config.secureCookies)
     }
 
     private var loop: EventLoop { reads.catalog.loop }
@@ -33,53 +36,53 @@ final class DashboardPages {
     // MARK: signing in and out
 
     func signInPage(_ exchange: HTTPExchange) {
-        if session(of: exchange) != nil { return exchange.send(Self.seeOther("/ops/")) }
-        exchange.send(Self.page(200, render("ops-sign-in", [:], title: "Sign in", session: nil)))
+        if session(of: exchange) != nil { return exchange.send(PageAnswers.seeOther("/ops/")) }
+        exchange.send(Self.page(200, Self.render("ops-sign-in", [:], title: "Sign in", session: nil)))
     }
 
-    /// The token, checked as a bearer token is; failures are slowed per
-    /// address by a limiter of the same policy as the API's.
+    /// The token, checked as a bearer token is (SharedServices.checkToken),
+    /// its failures slowed by a budget of their own.
     func signIn(_ exchange: HTTPExchange) {
-        let address = shared.clientAddress(exchange)
-        let failures = shared.signInFailures
-        guard exchange.bodyCount <= shared.config.citizenBodyBytesMax, let form = FormFields(exchange.body),
-              let token = form["token"]?.trimmingCharacters(in: .whitespaces), !token.isEmpty else {
+        guard !PageAnswers.isCrossSite(exchange) else {
+            return exchange.send(signInRefused(403, "This sign-in form came from another site: open the dashboard's own page"))
+        }
+        guard exchange.bodyCount <= shared.config.citizenBodyBytesMax else {
+            return exchange.send(signInRefused(413, "The form was too large"))
+        }
+        guard let form = FormFields(exchange.body), let token = form["token"]?.trimmingCharacters(in: .whitespaces),
+              !token.isEmpty else {
             return exchange.send(signInRefused(422, "Enter your operator token"))
         }
-        if let wait = failures.retryAfter(address) {
-            var answer = signInRefused(429, "Too many failed sign-ins from your address: wait \(wait) seconds and try again")
-            answer.headers.append(("Retry-After", String(wait)))
-            return exchange.send(answer)
-        }
-        let decide = { [self] (exchange: HTTPExchange) in
-            guard let grant = shared.tokens.grant(for: Substring(token)) else {
-                failures.failed(address)
-                return exchange.send(signInRefused(401, "The token is not valid: check it, or ask for a new one"))
+        shared.checkToken(Substring(token), address: shared.clientAddress(exchange), failures: shared.signInFailures,
+                          exchange: exchange, loop: loop) { [self] verdict, exchange in
+            switch verdict {
+            case .granted(let grant) where grant.role.may(.auditor):
+                var answer = PageAnswers.seeOther("/ops/")
+                answer.headers.append(("Set-Cookie", sessions.cookie(tokenDigest: TokenDirectory.digest(token),
+                                                                     nowMillis: WallClock.nowMillis())))
+                exchange.send(answer)
+            case .granted(let grant):
+                exchange.send(signInRefused(403, "A \(grant.role.rawValue) token cannot use the dashboard: it needs an auditor or admin token"))
+            case .unknown: exchange.send(signInRefused(401, "The token is not valid: check it, or ask for a new one"))
+            case .slowed(let wait):
+                var answer = signInRefused(429, "Too many failed sign-ins from your address: wait \(wait) seconds and try again")
+                answer.headers.append(("Retry-After", String(wait)))
+                exchange.send(answer)
+            case .busy: exchange.send(Self.unavailable())
             }
-            guard grant.role.may(.auditor) else {
-                return exchange.send(signInRefused(403, "A \(grant.role.rawValue) token cannot use the dashboard: it needs an auditor or admin token"))
-            }
-            exchange.send(Answer(status: 303, contentType: PageRenderer.htmlType, headers: Self.headers + [
-                ("Location", "/ops/"),
-                ("Set-Cookie", sessions.cookie(tokenDigest: TokenDirectory.digest(token), nowMillis: WallClock.nowMillis())),
-            ], body: []))
         }
-        if shared.tokens.grant(for: Substring(token)) != nil { return decide(exchange) }
-        // Maybe made a moment ago by `allot token create`: reload first, as the API does.
-        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
-        let boundDecide = LoopBound(decide, loop: loop)
-        shared.admin.reloadTokens { pending.run { boundDecide.wrapped($0) } }
     }
 
     private func signInRefused(_ status: Int, _ message: String) -> Answer {
         let values: [String: Any] = ["token_error": message, "errors": [["field": "token", "message": message]]]
-        return Self.page(status, render("ops-sign-in", values, title: "Sign in", session: nil, isError: true))
+        return Self.page(status, Self.render("ops-sign-in", values, title: "Sign in", session: nil, isError: true))
     }
 
     func signOut(_ exchange: HTTPExchange) {
-        withSession(exchange, needs: .auditor, form: true) { _, _ in
-            Answer(status: 303, contentType: PageRenderer.htmlType,
-                   headers: Self.headers + [("Location", "/ops/sign-in"), ("Set-Cookie", OperatorSessions.clearingCookie)], body: [])
+        withSession(exchange, needs: .auditor, form: true) { [self] _, _ in
+            var answer = PageAnswers.seeOther("/ops/sign-in")
+            answer.headers.append(("Set-Cookie", sessions.clearingCookie))
+            return answer
         }
     }
 
@@ -88,29 +91,37 @@ final class DashboardPages {
     func home(_ exchange: HTTPExchange) {
         withSession(exchange, needs: .auditor) { [self] session, _ in
             guard let catalog = reads.freshCatalog else { return Self.unavailable() }
-            let campaigns: [[String: Any]] = catalog.campaigns.values.map(\.campaign).sorted { $0.id < $1.id }.map { campaign in
-                let view = catalog.campaigns[campaign.id]
-                let capacity = view?.slots.reduce(0) { $0 + $1.capacity } ?? 0
-                let left = view.map { view in view.slots.reduce(0) { $0 + max(0, view.remaining[$1.id] ?? 0) } } ?? 0
-                return ["id": campaign.id, "name": campaign.name, "status": Self.statusText(campaign), "left": left, "capacity": capacity]
+            let campaigns: [[String: Any]] = catalog.campaigns.values.sorted { $0.campaign.id < $1.campaign.id }.map { view in
+                ["id": view.campaign.id, "name": view.campaign.name, "status": Self.statusText(view.campaign),
+                 "left": view.slots.reduce(0) { $0 + max(0, view.remaining[$1.id] ?? 0) },
+                 "capacity": view.slots.reduce(0) { $0 + $1.capacity }]
             }
-            return Self.page(200, render("ops-home", ["campaigns": campaigns, "has_campaigns": !campaigns.isEmpty, "listing": true],
-                                         title: "Campaigns", session: session))
+            return Self.page(200, Self.render("ops-home", ["campaigns": campaigns, "has_campaigns": !campaigns.isEmpty, "listing": true],
+                                              title: "Campaigns", session: session))
         }
     }
 
+    /// The live page: `refresh=off` stops its reloading; `done` names the
+    /// change just saved, for its notice.
     func campaign(_ id: String, query: Substring?, exchange: HTTPExchange) {
         let refresh = QueryString.value(of: "refresh", in: query), doneName = QueryString.value(of: "done", in: query)
         guard refresh == nil || refresh == "off", doneName == nil || Self.doneMessages[doneName!] != nil else {
             return exchange.send(Self.badRequest("This address has a parameter the dashboard does not know."))
         }
-        let refreshing = refresh == nil
-        let done = doneName.flatMap { Self.doneMessages[$0] }
-        withCampaignPage(id, exchange) { [self] view, session in
-            var answer = Self.page(200, campaignPage(view, session: session, done: done, refreshing: refreshing))
+        withCampaign(id, exchange) { [self] view, session in
+            var answer = Self.page(200, livePage(view, session: session, done: doneName.flatMap { Self.doneMessages[$0] },
+                                                 refreshing: refresh == nil))
             // To the page without `done`: a saved change's notice shows once.
-            if refreshing { answer.headers.append(("Refresh", "\(Self.refreshSeconds); url=/ops/campaigns/\(id)")) }
+            if refresh == nil { answer.headers.append(("Refresh", "\(Self.refreshSeconds); url=/ops/campaigns/\(id)")) }
             return answer
+        }
+    }
+
+    /// The forms (admins): a page that does not reload.
+    func changePage(_ id: String, exchange: HTTPExchange) {
+        withSession(exchange, needs: .admin) { [self] session, _ in
+            withCampaign(id, exchange, session: session) { [self] view, session in Self.page(200, changePage(view, session: session)) }
+            return nil
         }
     }
 
@@ -118,7 +129,7 @@ final class DashboardPages {
                                        "capacity": "Saved: the new capacity is in force on every node.",
                                        "rate-limits": "Saved: the new rate limits are in force on every node."]
 
-    // MARK: the forms (admin): the API's requests, then back to the page
+    // MARK: the forms: the API's requests, then back to the live page
 
     func setStatus(_ id: String, exchange: HTTPExchange) {
         change(id, exchange, done: "status", field: "status-button") { form in
@@ -140,34 +151,34 @@ final class DashboardPages {
         }
     }
 
+    /// Every bucket as the form has it (both fields empty: unlimited),
+    /// checked as the API checks a `RateLimits` body.
     func setRateLimits(_ id: String, exchange: HTTPExchange) {
         change(id, exchange, done: "rate-limits", field: "global-rate") { form in
-            var json = JSONWriter(capacity: 160)
-            json.beginObject()
+            var limits = RateLimits()
             for bucket in BucketName.allCases {
                 let rate = form["\(bucket.rawValue)_rate"]?.trimmingCharacters(in: .whitespaces) ?? ""
                 let burst = form["\(bucket.rawValue)_burst"]?.trimmingCharacters(in: .whitespaces) ?? ""
                 if rate.isEmpty && burst.isEmpty { continue }
-                guard let rateValue = Double(rate), let burstValue = Double(burst), rateValue.isFinite, burstValue.isFinite else {
-                    throw Problem.invalidField(bucket.rawValue, "enter both a rate and a burst as numbers, or leave both empty")
+                guard let policy = Double(rate).flatMap({ rate in Double(burst).flatMap { BucketPolicy(rate: rate, burst: $0) } }) else {
+                    throw Problem.invalidField(bucket.rawValue, BucketPolicy.rangeDescription + ", or both empty for no limit")
                 }
-                json.key(bucket.rawValue)
-                json.beginObject()
-                json.key("rate")
-                json.number(rateValue)
-                json.key("burst")
-                json.number(burstValue)
-                json.endObject()
+                switch bucket {
+                case .global: limits.global = policy
+                case .ip: limits.ip = policy
+                case .citizen: limits.citizen = policy
+                }
             }
-            json.endObject()
+            var json = JSONWriter(capacity: 160)
+            limits.write(to: &json)
             return (.putRateLimits(campaign: id), json.bytes)
         }
     }
 
     /// A form's change: the CSRF token checked, the form read into the API's
-    /// request, which runs as the operator (their audit rows); then back to
-    /// the page (post, redirect, get), or the page with the refusal linked
-    /// to `field`.
+    /// request, which runs as the operator (their audit rows); then to the
+    /// live page (post, redirect, get), or the change page with the refusal
+    /// linked to `field`.
     private func change(_ id: String, _ exchange: HTTPExchange, done: String, field: String,
                         request: @escaping (FormFields) throws -> (Route, [UInt8])) {
         withSession(exchange, needs: .admin, form: true) { [self] session, form in
@@ -175,126 +186,160 @@ final class DashboardPages {
             do { (route, body) = try request(form) } catch let problem as Problem {
                 return refusedPage(id, problem, field: field, session: session)
             } catch { return Self.unavailable() }
-            guard let pending = PendingExchange(exchange, loop: loop) else { return .problem(.busy) }
+            guard let pending = PendingExchange(exchange, loop: loop) else { return Self.unavailable() }
             let bound = LoopBound(self, loop: loop)
             operators.perform(route, body: body, actor: session.grant.actor) { answer in
                 pending.run { exchange in
-                    guard answer.status >= 300 else { return exchange.send(Self.seeOther("/ops/campaigns/\(id)?done=\(done)")) }
-                    let problem = Self.problem(from: answer)
-                    exchange.send(bound.wrapped.refusedPage(id, problem, field: field, session: session))
+                    guard answer.status >= 300 else { return exchange.send(PageAnswers.seeOther("/ops/campaigns/\(id)?done=\(done)")) }
+                    exchange.send(bound.wrapped.refusedPage(id, Self.problem(from: answer), field: field, session: session))
                 }
             }
             return nil
         }
     }
 
-    /// The campaign's page with a refusal in its error summary.
+    /// The change page with a refusal in its error summary.
     private func refusedPage(_ id: String, _ problem: Problem, field: String, session: OperatorSession) -> Answer {
         guard let view = try? reads.knownVisibleCampaign(id)?.get() else {
             return Self.messagePage(problem.status, title: "Not done", Self.sentence(problem.detail), session: session)
         }
         var answer = Self.page(problem.status >= 500 ? 503 : problem.status,
-                               campaignPage(view, session: session, done: nil, refreshing: false,
-                                            error: (field, Self.sentence(problem.detail))))
+                               changePage(view, session: session, error: (field, Self.sentence(problem.detail))))
         answer.headers += problem.headers.filter { $0.0 == "Retry-After" }
         return answer
     }
 
     // MARK: the audit trail
 
+    /// The last verification's verdict, and whether one is running: one at a
+    /// time, on a thread of its own (it reads every row and event).
+    private static let verification = Mutex<(running: Bool, last: (atMillis: Int64, holds: Bool, summary: String)?)>((false, nil))
+
     func audit(query: Substring?, exchange: HTTPExchange) {
         let verifyValue = QueryString.value(of: "verify", in: query)
         guard verifyValue == nil || verifyValue == "1" else {
             return exchange.send(Self.badRequest("This address has a parameter the dashboard does not know."))
         }
-        let verify = verifyValue == "1"
         withSession(exchange, needs: .auditor) { [self] session, _ in
             guard shared.config.role == .full else { return Self.unavailable() }
-            guard let pending = PendingExchange(exchange, loop: loop) else { return .problem(.busy) }
-            let shown = Self.auditRowsShown
-            let accepted = shared.admin.submit({ store in
-                do {
-                    let last = try store.database.statement("SELECT COALESCE(MAX(id), 0) FROM audit").rows([]) { $0.int(0) }.first ?? 0
-                    let rows = try AuditLog(database: store.database).page(after: max(0, last - Int64(shown)), limit: shown)
-                    let verdict = verify ? OperatorDatabase.AuditVerdict(try AuditLog(database: store.database).verify()) : nil
-                    return Self.page(200, Self.auditPage(rows, verdict: verdict, session: session))
-                } catch {
-                    return Self.unavailable()
+            guard let pending = PendingExchange(exchange, loop: loop) else { return Self.unavailable() }
+            let startsVerification = verifyValue == "1" && Self.verification.withLock { state in
+                defer { state.running = true }
+                return !state.running
+            }
+            let shown = Self.auditRowsShown, databasePath = shared.config.databasePath
+            guard startsVerification else {
+                let accepted = shared.admin.submit({ store in
+                    guard let rows = try? AuditLog(database: store.database).latest(limit: shown) else { return Self.unavailable() }
+                    return Self.page(200, Self.auditPage(rows, session: session))
+                }, reply: { pending.answer($0) })
+                if !accepted { pending.answer(Self.unavailable()) }
+                return nil
+            }
+            // A thread and a connection of its own (it reads every row and
+            // event): the admin worker goes on with operators' requests.
+            Thread.detachNewThread {
+                let database = try? OperatorDatabase(path: databasePath)
+                let verdict = try? database?.verifyAudit()
+                Self.verification.withLock { state in
+                    state.running = false
+                    state.last = (WallClock.nowMillis(), verdict?.holds ?? false,
+                                  verdict.map { Self.sentence($0.summary) } ?? "The verification could not read the database.")
                 }
-            }, reply: { pending.answer($0) })
-            if !accepted { pending.answer(Self.unavailable()) }
+                let rows = (try? database?.latestAudit(limit: shown)) ?? []
+                pending.answer(Self.page(200, Self.auditPage(rows, session: session)))
+            }
             return nil
         }
     }
 
-    private static func auditPage(_ rows: [AuditLog.StoredEntry], verdict: OperatorDatabase.AuditVerdict?, session: OperatorSession)
-        -> [UInt8] {
+    private static func auditPage(_ rows: [AuditLog.StoredEntry], session: OperatorSession) -> [UInt8] {
         var values: [String: Any] = [
             "count": rows.count,
-            "rows": rows.reversed().map { row -> [String: Any] in
+            "rows": rows.map { row -> [String: Any] in
                 ["id": row.entry.id, "at": Timestamp.format(millis: row.entry.atMillis, alwaysFraction: false),
                  "actor": row.entry.actor, "action": row.entry.action, "subject": row.entry.subject]
             },
         ]
-        if let verdict { values["verified"] = true; values["holds"] = verdict.holds; values["summary"] = sentence(verdict.summary) }
-        return renderPage("ops-audit", values, title: "Audit trail", session: session)
+        let state = verification.withLock { $0 }
+        values["running"] = state.running
+        if let last = state.last {
+            values["verified"] = true
+            values["holds"] = last.holds
+            values["summary"] = last.summary
+            values["verified_at"] = Timestamp.format(millis: last.atMillis, alwaysFraction: false)
+        }
+        return render("ops-audit", values, title: "Audit trail", session: session)
     }
 
-    // MARK: the campaign page
+    // MARK: the campaign's pages
 
-    private func campaignPage(_ view: CampaignView, session: OperatorSession, done: String?, refreshing: Bool,
-                              error: (field: String, message: String)? = nil) -> [UInt8] {
+    private func livePage(_ view: CampaignView, session: OperatorSession, done: String?, refreshing: Bool) -> [UInt8] {
         let now = WallClock.nowMillis()
         let series = shared.dashboardSeries
         series.watch(view.campaign.id, nowMillis: now)
         let figures = DashboardFigures(samples: series.samples(view.campaign.id))
         let recent = figures.recentRates()
-        let latest = figures.samples.last
-        let sites: [[String: Any]] = view.sites.map { site in
-            let slots = view.slots.filter { $0.siteID == site.id }
-            let capacity = slots.reduce(0) { $0 + $1.capacity }
-            let left = slots.reduce(0) { $0 + max(0, view.remaining[$1.id] ?? 0) }
-            return ["name": site.name, "capacity": capacity, "left": left, "taken": max(0, capacity - left)]
-        }
-        let siteNames = Dictionary(view.sites.map { ($0.id, $0.name) }) { first, _ in first }
-        let slots: [[String: Any]] = view.slots.map { slot in
-            ["id": slot.id, "label": "\(siteNames[slot.siteID] ?? slot.siteID), \(CitizenPages.period(slot.startsAtMillis, slot.endsAtMillis))"
-                + " (capacity \(slot.capacity), \(max(0, view.remaining[slot.id] ?? 0)) left)"]
-        }
         let lines = Self.chartLines(figures)
         let legend: [[String: Any]] = lines.enumerated().map { index, line in
-            let rate = index == 0 ? recent?.taken : recent?.rejected[index - 1]
-            var entry: [String: Any] = ["name": line.name, "color": line.color, "rate": SeriesChart.format(rate ?? 0)]
+            var entry: [String: Any] = ["name": line.name, "color": line.color,
+                                        "rate": SeriesChart.format((index == 0 ? recent?.taken : recent?.rejected[index - 1]) ?? 0)]
             if let dash = line.dash { entry["dash"] = dash }
             return entry
         }
         let chart = SeriesChart.svg(lines, spanMillis: Self.chartSpanMillis, nowMillis: now,
                                     title: "Reservations and refusals per second, last 5 minutes",
                                     description: legend.map { "\($0["name"]!): \($0["rate"]!) per second now" }.joined(separator: "; "))
-        let limits = latest?.rateLimits
-        var values: [String: Any] = [
-            "id": view.campaign.id, "name": view.campaign.name, "status": Self.statusText(view.campaign),
-            "status_class": view.campaign.acceptsReservations(nowMillis: now) ? "open" : "shut",
-            "is_open": view.campaign.status == .open,
-            "opens": CitizenPages.time(view.campaign.opensAtMillis), "closes": CitizenPages.time(view.campaign.closesAtMillis),
-            "refreshing": refreshing, "has_samples": figures.samples.count >= 2,
-            "taken_rate": recent.map { SeriesChart.format($0.taken) } ?? "–",
-            "rejected_rate": recent.map { SeriesChart.format($0.rejected.reduce(0, +)) } ?? "–",
-            // The histogram's bucket bound: the time is at most this.
-            "p99": figures.latencyPercentileMicros(0.99).map { "≤ " + Self.duration(micros: $0) } ?? "–",
-            "lag": latest.map { "\($0.persistLagMillis) ms" } ?? "–",
-            "connections": shared.metrics.openConnectionCount,
-            "chart": chart, "legend": legend, "sites": sites, "slots": slots,
-            "may_change": session.grant.role.may(.admin),
-            "limits": BucketName.allCases.map { bucket -> [String: Any] in
-                let policy = limits?[bucket]
-                return ["bucket": bucket.rawValue, "label": Self.bucketLabels[bucket] ?? bucket.rawValue,
-                        "rate": policy.map { SeriesChart.format($0.rate) } ?? "", "burst": policy.map { SeriesChart.format($0.burst) } ?? ""]
-            },
-        ]
+        var values = Self.campaignValues(view, nowMillis: now)
+        let p99: String = figures.latencyPercentileMicros(0.99).map { "≤ " + Self.duration(micros: $0) } ?? "–"
+        let lag: String = figures.samples.last.map { "\($0.persistLagMillis) ms" } ?? "–"
+        let takenRate: String = recent.map { SeriesChart.format($0.taken) } ?? "–"
+        let rejectedRate: String = recent.map { SeriesChart.format($0.rejected.reduce(0, +)) } ?? "–"
+        values["refreshing"] = refreshing
+        values["has_samples"] = figures.samples.count >= 2
+        values["taken_rate"] = takenRate
+        values["rejected_rate"] = rejectedRate
+        // The histogram's bucket bound: the time is at most this.
+        values["p99"] = p99
+        values["lag"] = lag
+        values["connections"] = shared.metrics.openConnectionCount
+        values["chart"] = chart
+        values["legend"] = legend
+        values["may_change"] = session.grant.role.may(.admin)
         if let done { values["done"] = done }
+        return Self.render("ops-campaign", values, title: view.campaign.name, session: session)
+    }
+
+    private func changePage(_ view: CampaignView, session: OperatorSession, error: (field: String, message: String)? = nil) -> [UInt8] {
+        var values = Self.campaignValues(view, nowMillis: WallClock.nowMillis())
+        let siteNames = Dictionary(view.sites.map { ($0.id, $0.name) }) { first, _ in first }
+        values["slots"] = view.slots.map { slot -> [String: Any] in
+            ["id": slot.id, "label": "\(siteNames[slot.siteID] ?? slot.siteID), \(CitizenPages.period(slot.startsAtMillis, slot.endsAtMillis))"
+                + " (capacity \(slot.capacity), \(max(0, view.remaining[slot.id] ?? 0)) left)"]
+        }
+        // The limits in force, in full (a rate of 1/min is 0.0166…, not 0.02):
+        // saved again unchanged, they stay as they are.
+        values["limits"] = BucketName.allCases.map { bucket -> [String: Any] in
+            let policy = view.rateLimits[bucket]
+            return ["bucket": bucket.rawValue, "label": Self.bucketLabels[bucket] ?? bucket.rawValue,
+                    "rate": policy.map { Self.exact($0.rate) } ?? "", "burst": policy.map { Self.exact($0.burst) } ?? ""]
+        }
         if let error { values["errors"] = [["field": error.field, "message": error.message]] }
-        return render("ops-campaign", values, title: view.campaign.name, session: session, isError: error != nil)
+        return Self.render("ops-change", values, title: "Change " + view.campaign.name, session: session, isError: error != nil)
+    }
+
+    /// What both campaign pages show: its state and its places by site.
+    private static func campaignValues(_ view: CampaignView, nowMillis now: Int64) -> [String: Any] {
+        let sites: [[String: Any]] = view.sites.map { site in
+            let slots = view.slots.filter { $0.siteID == site.id }
+            let capacity = slots.reduce(0) { $0 + $1.capacity }
+            let left = slots.reduce(0) { $0 + max(0, view.remaining[$1.id] ?? 0) }
+            return ["name": site.name, "capacity": capacity, "left": left, "taken": max(0, capacity - left)]
+        }
+        return ["id": view.campaign.id, "name": view.campaign.name, "status": statusText(view.campaign),
+                "status_class": view.campaign.acceptsReservations(nowMillis: now) ? "open" : "shut",
+                "is_open": view.campaign.status == .open, "sites": sites,
+                "opens": CitizenPages.time(view.campaign.opensAtMillis), "closes": CitizenPages.time(view.campaign.closesAtMillis)]
     }
 
     private static let bucketLabels: [BucketName: String] = [.global: "Everyone together", .ip: "Each address", .citizen: "Each citizen"]
@@ -323,7 +368,7 @@ final class DashboardPages {
         guard let session = session(of: exchange) else {
             // A page: to the sign-in. A form: it cannot be kept across a
             // sign-in, so say so (401), with the way back.
-            guard isForm else { return exchange.send(Self.seeOther("/ops/sign-in")) }
+            guard isForm else { return exchange.send(PageAnswers.seeOther("/ops/sign-in")) }
             return exchange.send(Self.messagePage(401, title: "Sign in again", "You are not signed in (or your session ended): "
                                                   + "nothing was changed. Sign in and try again.", session: nil, signInLink: true))
         }
@@ -333,8 +378,10 @@ final class DashboardPages {
         }
         var form = FormFields([])!
         if isForm {
-            guard exchange.bodyCount <= shared.config.citizenBodyBytesMax, let posted = FormFields(exchange.body),
-                  OperatorSessions.csrfMatches(posted["csrf"], session) else {
+            guard exchange.bodyCount <= shared.config.citizenBodyBytesMax else {
+                return exchange.send(Self.messagePage(413, title: "Nothing was changed", "The form was too large.", session: session))
+            }
+            guard let posted = FormFields(exchange.body), OperatorSessions.csrfMatches(posted["csrf"], session) else {
                 return exchange.send(Self.messagePage(403, title: "Nothing was changed", "This form has expired or did not come from "
                                                       + "this dashboard: nothing was changed. Open the page again and resubmit.",
                                                       session: session))
@@ -344,10 +391,10 @@ final class DashboardPages {
         if let answer = render(session, form) { exchange.send(answer) }
     }
 
-    private func withCampaignPage(_ id: String, _ exchange: HTTPExchange,
-                                  _ render: @escaping (CampaignView, OperatorSession) -> Answer) {
-        withSession(exchange, needs: .auditor) { [self] session, _ in
-            let answer = { [self] (found: Result<CampaignView, Problem>) -> Answer in
+    private func withCampaign(_ id: String, _ exchange: HTTPExchange, session known: OperatorSession? = nil,
+                              _ render: @escaping (CampaignView, OperatorSession) -> Answer) {
+        let proceed = { [self] (session: OperatorSession) in
+            reads.answer(campaign: id, exchange) { found in
                 switch found {
                 case .success(let view): return render(view, session)
                 case .failure(let problem) where problem.status == 404:
@@ -355,9 +402,10 @@ final class DashboardPages {
                 case .failure: return Self.unavailable()
                 }
             }
-            if let known = reads.knownVisibleCampaign(id) { return answer(known) }
-            let bound = LoopBound(exchange, loop: loop)
-            reads.visibleCampaign(id) { bound.wrapped.send(answer($0)) }
+        }
+        if let known { return proceed(known) }
+        withSession(exchange, needs: .auditor) { session, _ in
+            proceed(session)
             return nil
         }
     }
@@ -366,13 +414,8 @@ final class DashboardPages {
         sessions.session(cookieHeader: exchange.header("Cookie"), nowMillis: WallClock.nowMillis())
     }
 
-    private func render(_ template: String, _ values: [String: Any], title: String, session: OperatorSession?,
-                        isError: Bool = false) -> [UInt8] {
-        Self.renderPage(template, values, title: title, session: session, isError: isError)
-    }
-
-    private static func renderPage(_ template: String, _ values: [String: Any], title: String, session: OperatorSession?,
-                                   isError: Bool = false) -> [UInt8] {
+    private static func render(_ template: String, _ values: [String: Any], title: String, session: OperatorSession?,
+                               isError: Bool = false) -> [UInt8] {
         var context = values
         if let session {
             context["signed_in"] = true
@@ -382,23 +425,16 @@ final class DashboardPages {
         return PageRenderer.render(template, context, title: title, isError: isError, language: .english, path: "/ops/")
     }
 
-    /// Every dashboard page: the pages' security headers, kept by no cache.
-    private static let headers = PageRenderer.securityHeaders + [("Cache-Control", "no-store, private")]
-
+    /// Every dashboard page is its reader's only (`no-store`).
     private static func page(_ status: Int, _ body: [UInt8]) -> Answer {
-        Answer(status: status, contentType: PageRenderer.htmlType, headers: headers, body: body)
-    }
-
-    private static func seeOther(_ location: String) -> Answer {
-        Answer(status: 303, contentType: PageRenderer.htmlType, headers: headers + [("Location", location)], body: [])
+        PageAnswers.privatePage(status, body, .english)
     }
 
     /// A page with only `message`, in its error summary.
     private static func messagePage(_ status: Int, title: String, _ message: String, session: OperatorSession?,
                                     signInLink: Bool = false) -> Answer {
-        page(status, renderPage("ops-home", ["sign_in_link": signInLink,
-                                             "errors": [["field": "main", "message": message]]],
-                                title: title, session: session, isError: true))
+        page(status, render("ops-home", ["sign_in_link": signInLink, "errors": [["field": "main", "message": message]]],
+                            title: title, session: session, isError: true))
     }
 
     private static func badRequest(_ message: String) -> Answer {
@@ -426,6 +462,11 @@ final class DashboardPages {
         fields(&json)
         json.endObject()
         return json.bytes
+    }
+
+    /// A number as Swift reads it back exactly (`2`, `0.016666666666666666`).
+    private static func exact(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
     /// "the thing failed" → "The thing failed."

@@ -19,11 +19,11 @@ enum SeriesChart {
     /// `lines` from `nowMillis - spanMillis` to `nowMillis`, the y axis from 0
     /// to a round number at or above the largest value.
     static func svg(_ lines: [Line], spanMillis: Int64, nowMillis: Int64, title: String, description: String) -> String {
-        let largest = lines.flatMap { $0.points.map(\.value) }.max() ?? 0
+        let largest = lines.flatMap { $0.points.map(\.value) }.filter(\.isFinite).max() ?? 0
         let yMax = roundUp(max(largest, 1))
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         func x(_ millis: Int64) -> Double { left + plotWidth * Double(millis - (nowMillis - spanMillis)) / Double(spanMillis) }
-        func y(_ value: Double) -> Double { top + plotHeight * (1 - min(value, yMax) / yMax) }
+        func y(_ value: Double) -> Double { top + plotHeight * (1 - (value.isFinite ? min(max(value, 0), yMax) : 0) / yMax) }
         var svg = ##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 \##(format(width)) \##(format(height))" role="img" "##
             + #"aria-labelledby="chart-title chart-description" class="chart">"#
         svg += ##"<title id="chart-title">\##(escaped(title))</title><desc id="chart-description">\##(escaped(description))</desc>"##
@@ -38,14 +38,15 @@ enum SeriesChart {
         for line in lines where !line.points.isEmpty {
             let points = line.points.filter { $0.atMillis >= nowMillis - spanMillis }
                 .map { "\(format(x($0.atMillis))),\(format(y($0.value)))" }.joined(separator: " ")
-            let dash = line.dash.map { ##" stroke-dasharray="\##($0)""## } ?? ""
-            svg += ##"<polyline fill="none" stroke="\##(line.color)" stroke-width="2"\##(dash) points="\##(points)"><title>\##(escaped(line.name))</title></polyline>"##
+            let dash = line.dash.map { ##" stroke-dasharray="\##(escaped($0))""## } ?? ""
+            svg += ##"<polyline fill="none" stroke="\##(escaped(line.color))" stroke-width="2"\##(dash) points="\##(points)"><title>\##(escaped(line.name))</title></polyline>"##
         }
         return svg + "</svg>"
     }
 
     /// 1, 2 or 5 times a power of ten, at or above `value`.
     static func roundUp(_ value: Double) -> Double {
+        guard value.isFinite, value > 0 else { return 1 }
         var power = 1.0
         while power * 10 <= value { power *= 10 }
         while power > value { power /= 10 }
@@ -73,6 +74,7 @@ enum SeriesChart {
             case "<": out += "&lt;"
             case ">": out += "&gt;"
             case "\"": out += "&quot;"
+            case "'": out += "&#39;"
             default: out.append(character)
             }
         }

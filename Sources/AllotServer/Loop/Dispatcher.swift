@@ -82,40 +82,24 @@ final class Dispatcher {
     }
 
     /// Runs `proceed` with the grant of the request's bearer token if its
-    /// role may do `needed`; otherwise answers 401 or 403. A valid token
-    /// always works, even one made a moment ago: only failures are slowed,
-    /// so an address that keeps failing gets 429 for its bad tokens while an
-    /// operator behind the same address (an office NAT) goes on working.
+    /// role may do `needed`; otherwise answers 401, 403, or 429 for an
+    /// address that keeps failing (SharedServices.checkToken).
     private func authorise(_ exchange: HTTPExchange, _ needed: Role, proceed: @escaping (Grant, HTTPExchange) -> Void) {
-        let address = shared.clientAddress(exchange)
-        let failures = shared.authFailures
-        let decide = { (grant: Grant?, exchange: HTTPExchange) in
-            guard let grant else {
-                if let wait = failures.retryAfter(address) {
-                    let rejection = RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy)
-                    return exchange.send(.problem(.rateLimited(rejection)))
-                }
-                failures.failed(address)
-                return exchange.send(.problem(.unauthorized))
-            }
-            guard grant.role.may(needed) else {
-                return exchange.send(.problem(.forbidden("the \(grant.role.rawValue) role may not do this (it needs \(needed.rawValue))")))
-            }
-            proceed(grant, exchange)
-        }
         // No token is no guess: 401, neither counted nor slowed.
         guard let presented = exchange.header("Authorization").flatMap({ $0.hasPrefix("Bearer ") ? $0.dropFirst(7) : nil })
         else { return exchange.send(.problem(.unauthorized)) }
-        if let grant = shared.tokens.grant(for: presented) { return decide(grant, exchange) }
-        // Unknown here, but maybe made by `allot token create` a moment ago:
-        // the admin worker (which owns SQLite) reloads the tokens first.
-        // Reloads are shared and spaced, so guessing cannot keep it busy.
-        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
-        let boundDecide = LoopBound(decide, loop: loop)
-        let tokens = shared.tokens, token = String(presented)
-        shared.admin.reloadTokens {
-            let grant = tokens.grant(for: Substring(token))
-            pending.run { boundDecide.wrapped(grant, $0) }
+        let failures = shared.authFailures
+        shared.checkToken(presented, address: shared.clientAddress(exchange), failures: failures, exchange: exchange,
+                          loop: loop) { verdict, exchange in
+            switch verdict {
+            case .granted(let grant) where grant.role.may(needed): proceed(grant, exchange)
+            case .granted(let grant):
+                exchange.send(.problem(.forbidden("the \(grant.role.rawValue) role may not do this (it needs \(needed.rawValue))")))
+            case .unknown: exchange.send(.problem(.unauthorized))
+            case .slowed(let wait):
+                exchange.send(.problem(.rateLimited(RateLimitRejection(bucket: .ip, retryAfterSeconds: wait, policy: failures.policy))))
+            case .busy: exchange.send(.problem(.busy))
+            }
         }
     }
 
@@ -156,6 +140,7 @@ final class Dispatcher {
         case .opsSignOut: dashboard.signOut(exchange)
         case .opsAudit: dashboard.audit(query: query, exchange: exchange)
         case .opsCampaign(let id): dashboard.campaign(id, query: query, exchange: exchange)
+        case .opsChange(let id): dashboard.changePage(id, exchange: exchange)
         case .opsStatus(let id): dashboard.setStatus(id, exchange: exchange)
         case .opsCapacity(let id): dashboard.setCapacity(id, exchange: exchange)
         case .opsRateLimits(let id): dashboard.setRateLimits(id, exchange: exchange)

@@ -100,11 +100,11 @@ extension LoopFamily where Cell == LoopCount {
 
 extension LoopFamily where Cell == LoopHistogram {
     /// Counts per bucket (of `LoopHistogram.boundsMicros`, not cumulative)
-    /// summed over every series whose labels contain `labelsPart`: the
-    /// dashboard's latency percentiles.
-    func bucketCounts(labelsContaining labelsPart: String) -> [Int] {
+    /// summed over every series whose labels contain one of `labelsParts`:
+    /// the dashboard's latency percentiles.
+    func bucketCounts(labelsContainingAnyOf labelsParts: [String]) -> [Int] {
         var counts = LoopHistogram.boundsMicros.map { _ in 0 }
-        for (labels, cells) in snapshot where labels.contains(labelsPart) {
+        for (labels, cells) in snapshot where labelsParts.contains(where: labels.contains) {
             for index in counts.indices { counts[index] += cells.reduce(0) { $0 + $1.buckets[index].current } }
         }
         return counts

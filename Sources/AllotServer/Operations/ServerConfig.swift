@@ -75,6 +75,8 @@ public struct ServerConfig: Sendable {
     public var tokenRefreshMillis = 500
     /// Proxies whose `X-Forwarded-For` is believed (AllotDomain/ClientAddress.swift).
     public var trustedProxies: [AddressRange] = []
+    /// The dashboard's session cookie is `Secure` (served behind TLS).
+    public var secureCookies = false
 
     /// Connections open at once; past it new ones are answered 503.
     public var connectionsMax = 10_000

@@ -12,7 +12,14 @@ extension AdminStore {
     /// and the places of moves debited and not yet credited: those are
     /// places left, on their way between shards (with replicated durability
     /// a move waits for a replica, and a shard without one holds it).
-    func stats(_ id: String) throws -> CampaignStats {
+    func stats(_ id: String) throws -> CampaignStats { try stats(id, whole: true) }
+
+    /// The dashboard's sample, once a second: the counters and the lag, but
+    /// not SQLite's count of rows (a scan) nor the places of moves in
+    /// transit (a read of every move record).
+    func sampleStats(_ id: String) throws -> CampaignStats { try stats(id, whole: false) }
+
+    private func stats(_ id: String, whole: Bool) throws -> CampaignStats {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let layout = campaign.layout
         let home = layout.home
@@ -24,10 +31,10 @@ extension AdminStore {
                 counts.add(try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity],
                                                     arguments: [])))
             }
-            counts.addRemaining(try placesInTransit(layout))
+            if whole { counts.addRemaining(try placesInTransit(layout)) }
         }
-        let persisted = try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
-            .rows([.text(id)]) { $0.int(0) }.first ?? 0
+        let persisted = whole ? try database.statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = ?")
+            .rows([.text(id)]) { $0.int(0) }.first ?? 0 : 0
         let lag = try layout.bucketKeys.map { try persistLagMillis($0) }.max() ?? 0
         return CampaignStats(counts: counts, persisted: Int(persisted), persistLagMillis: lag)
     }

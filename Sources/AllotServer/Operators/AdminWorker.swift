@@ -116,7 +116,9 @@ final class AdminWorker: Sendable {
                 refreshTokens(backing)
                 refreshedAt = monotonicMicros()
             }
-            if monotonicMicros() - secondAt >= 1_000_000, case .full(let store) = backing,
+            // When idle only: an operator's request is never kept waiting
+            // behind a sample (a busy second is a gap in the dashboard's series).
+            if !woken, monotonicMicros() - secondAt >= 1_000_000, case .full(let store) = backing,
                let task = everySecond.withLock({ $0 }) {
                 task(store)
                 secondAt = monotonicMicros()

@@ -5,14 +5,16 @@ import EventLoops
 /// Booking from the pages (README, Citizen pages): the site page's choice
 /// of a time, the id form, check your answers, then the same desk as the
 /// API's POST; every refusal has its page. The raw id is read once, from the
-/// form's POST, and goes no further: the check page carries a signed
-/// BookingToken (the citizen key, the slot, the form's idempotency key, the
-/// id masked), and a booking is posted, then redirected to its page. One per loop.
+/// form's POST, and goes no further: the check page carries a sealed
+/// BookingToken (the citizen key, the slot, the booking's idempotency key,
+/// the id masked), and a booking is posted, then redirected to its page.
+/// A form posted from another site is refused (PageAnswers.isCrossSite).
+/// One per loop.
 final class BookingPages {
     private let reads: CitizenReads
     private let desk: ReservationDesk
     private let shared: SharedServices
-    private let signer: SignedFields
+    private let box: SealedFields
     /// Other times a slot-full page offers, at most.
     static let alternativesMax = 12
 
@@ -20,7 +22,7 @@ final class BookingPages {
         self.reads = reads
         self.desk = desk
         self.shared = shared
-        signer = SignedFields(secret: shared.config.citizenSecret, purpose: "booking token")
+        box = SealedFields(secret: shared.config.citizenSecret, purpose: "booking token")
     }
 
     private var loop: EventLoop { reads.catalog.loop }
@@ -40,7 +42,7 @@ final class BookingPages {
                                                                         language: language, path: "/campaigns/\(campaignID)/sites/\(site.id)"), language)
             }
             guard let slot = view.slot(slotID) else { return PageAnswers.notFound(language, path: "/campaigns/\(campaignID)") }
-            return idForm(view, slot: slot, key: Self.newIdempotencyKey(), error: nil, language: language)
+            return idForm(view, slot: slot, key: RandomText.hex128(), error: nil, language: language)
         }
     }
 
@@ -50,7 +52,7 @@ final class BookingPages {
         let language = PageAnswers.language(exchange)
         guard let form = readForm(exchange, language: language) else { return }
         withOpenCampaign(campaignID, language: language, exchange) { [self] view in
-            guard let slotID = form["slot"], let key = form["key"], Self.isIdempotencyKey(key) else {
+            guard let slotID = form["slot"], let key = form["key"], ReservationDesk.isIdempotencyKey(key) else {
                 return PageAnswers.problemPage(400, "bad_form", language, path: "/campaigns/\(campaignID)")
             }
             guard let slot = view.slot(slotID) else { return PageAnswers.notFound(language, path: "/campaigns/\(campaignID)") }
@@ -59,27 +61,24 @@ final class BookingPages {
                 let error = raw.isEmpty ? "id_error_empty" : "id_error_\(view.campaign.idScheme.rawValue)"
                 return idForm(view, slot: slot, key: key, error: error, language: language)
             }
-            let token = BookingToken(campaignID: campaignID, slotID: slot.id,
-                                     citizenKey: shared.keyer.citizenKey(normalizedID: normalized), idempotencyKey: key,
-                                     maskedID: BookingToken.mask(normalized))
+            let token = BookingToken(campaignID: campaignID, slotID: slot.id, citizenKey: shared.keyer.citizenKey(normalizedID: normalized),
+                                     formKey: key, maskedID: BookingToken.mask(normalized), nowMillis: WallClock.nowMillis())
             return checkPage(view, token: token, status: 200, error: nil, language: language)
         }
     }
 
     /// `POST /campaigns/{cid}/book/slot`: another time, from the slot-full
-    /// page, for the same citizen (a new idempotency key: a new booking).
+    /// page, for the same citizen (a booking of its own, with its own key).
     func changeSlot(_ campaignID: String, exchange: HTTPExchange) {
         let language = PageAnswers.language(exchange)
-        guard let form = readForm(exchange, language: language), var token = openToken(form, campaignID, language, exchange)
+        guard let form = readForm(exchange, language: language), let token = openToken(form, campaignID, language, exchange)
         else { return }
         withOpenCampaign(campaignID, language: language, exchange) { [self] view in
             guard let slotID = form["slot"] else {
                 return slotFullPage(view, token: token, error: "choose_slot_error", language: language)
             }
             guard let slot = view.slot(slotID) else { return PageAnswers.notFound(language, path: "/campaigns/\(campaignID)") }
-            token.slotID = slot.id
-            token.idempotencyKey = Self.newIdempotencyKey()
-            return checkPage(view, token: token, status: 200, error: nil, language: language)
+            return checkPage(view, token: token.forSlot(slot.id), status: 200, error: nil, language: language)
         }
     }
 
@@ -115,8 +114,7 @@ final class BookingPages {
     /// last press booked nothing (the form is kept, to press again).
     fileprivate func checkPage(_ view: CampaignView, token: BookingToken, status: Int, error: String?, language: PageLanguage,
                                headers: [(String, String)] = []) -> Answer {
-        guard let slot = view.slot(token.slotID),
-              let sealed = token.sealed(with: signer, nowMillis: WallClock.nowMillis()) else {
+        guard let slot = view.slot(token.slotID), let sealed = token.sealed(with: box) else {
             return PageAnswers.notFound(language, path: "/campaigns/\(view.campaign.id)")
         }
         var values = describe(view, slot: slot)
@@ -141,7 +139,7 @@ final class BookingPages {
                         "time": CitizenPages.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "one": left == 1]
             }
         var values: [String: Any] = ["campaign": view.campaign.id, "others": others, "has_others": !others.isEmpty,
-                                     "token": token.sealed(with: signer, nowMillis: WallClock.nowMillis()) ?? ""]
+                                     "token": token.sealed(with: box) ?? ""]
         if let error {
             let message = PageRenderer.message(error, language)
             values["slot_error"] = message
@@ -164,6 +162,10 @@ final class BookingPages {
 
     /// The form a page posted; nil when it answered already (too large, not a form).
     private func readForm(_ exchange: HTTPExchange, language: PageLanguage) -> FormFields? {
+        guard !PageAnswers.isCrossSite(exchange) else {
+            exchange.send(PageAnswers.problemPage(403, "cross_site", language, path: "/"))
+            return nil
+        }
         guard exchange.bodyCount <= shared.config.citizenBodyBytesMax else {
             exchange.send(PageAnswers.problemPage(413, "too_large", language, path: "/"))
             return nil
@@ -179,7 +181,7 @@ final class BookingPages {
     /// has not expired; else the page saying to start again (and nil).
     private func openToken(_ form: FormFields, _ campaignID: String, _ language: PageLanguage, _ exchange: HTTPExchange)
         -> BookingToken? {
-        guard let text = form["token"], let token = BookingToken(opening: text, with: signer, nowMillis: WallClock.nowMillis()),
+        guard let text = form["token"], let token = BookingToken(opening: text, with: box, nowMillis: WallClock.nowMillis()),
               token.campaignID == campaignID else {
             exchange.send(PageAnswers.problemPage(400, "token_expired", language, path: "/campaigns/\(campaignID)",
                                                   link: ("/campaigns/\(campaignID)", "start_again")))
@@ -192,7 +194,7 @@ final class BookingPages {
     /// saying when it does (or that it does not).
     private func withOpenCampaign(_ id: String, language: PageLanguage, _ exchange: HTTPExchange,
                                   _ render: @escaping (CampaignView) -> Answer) {
-        let answer = { [self] (found: Result<CampaignView, Problem>) -> Answer in
+        reads.answer(campaign: id, exchange) { [self] found in
             switch found {
             case .success(let view) where view.campaign.acceptsReservations(nowMillis: WallClock.nowMillis()): return render(view)
             case .success(let view): return notOpenPage(view.campaign, language: language)
@@ -200,8 +202,6 @@ final class BookingPages {
             case .failure: return PageAnswers.unavailable(language, path: "/campaigns/\(id)")
             }
         }
-        if let known = reads.knownVisibleCampaign(id) { return exchange.send(answer(known)) }
-        reads.visibleCampaign(id) { exchange.send(answer($0)) }
     }
 
     fileprivate func notOpenPage(_ campaign: Campaign, language: PageLanguage) -> Answer {
@@ -226,17 +226,6 @@ final class BookingPages {
     /// page itself needs its form).
     private static func sitePath(_ campaignID: String, _ slot: Slot) -> String { "/campaigns/\(campaignID)/sites/\(slot.siteID)" }
 
-    /// 128 random bits, hex: a new booking's idempotency key.
-    static func newIdempotencyKey() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let words = (generator.next() as UInt64, generator.next() as UInt64)
-        return withUnsafeBytes(of: words) { Hex.encode($0) }
-    }
-
-    /// What the desk takes as a key (the API's rule); the pages' own are hex.
-    static func isIdempotencyKey(_ key: String) -> Bool {
-        !key.isEmpty && key.utf8.count <= ReservationDesk.idempotencyKeyBytesMax && key.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
-    }
 }
 
 /// The desk's answer to a booking from the pages: its page, or the refusal's.
@@ -271,17 +260,23 @@ private struct BookingReply: AttemptReply {
         case "campaign_not_open": exchange.wrapped.send(pages.notOpenPage(view.campaign, language: language))
         case "rate_limited":
             // The form kept, with how long to wait before pressing again.
-            let wait = problem.headers.first { $0.0 == "Retry-After" }?.1 ?? "1"
+            let wait = retryAfter(problem)
             let message = PageRenderer.message("rate_limited_error", language).replacingOccurrences(of: "{seconds}", with: wait)
             exchange.wrapped.send(pages.checkPage(view, token: token, status: 429, error: message, language: language,
                                                   headers: [("Retry-After", wait)]))
         case _ where problem.status == 503:
-            let wait = problem.headers.first { $0.0 == "Retry-After" }?.1 ?? "1"
+            let wait = retryAfter(problem)
             exchange.wrapped.send(pages.checkPage(view, token: token, status: 503, error: PageRenderer.message("unavailable_error", language),
                                                   language: language, headers: [("Retry-After", wait)]))
         case _ where problem.status == 404: exchange.wrapped.send(PageAnswers.notFound(language, path: path))
         default:
-            exchange.wrapped.send(PageAnswers.problemPage(409, "token_expired", language, path: path, link: (path, "start_again")))
+            // idempotency_conflict: not from these pages' own keys, which
+            // are made per citizen and slot.
+            exchange.wrapped.send(PageAnswers.problemPage(409, "conflict", language, path: path, link: (path, "start_again")))
         }
+    }
+
+    private func retryAfter(_ problem: Problem) -> String {
+        problem.headers.first { $0.0 == "Retry-After" }?.1 ?? "1"
     }
 }

@@ -176,15 +176,13 @@ final class CitizenPages {
     /// A page of a campaign citizens may see; `render` nil: not found.
     private func withCampaign(_ id: String, language: PageLanguage, path: String, _ exchange: HTTPExchange,
                               _ render: @escaping (CampaignView) -> SharedBytes?) {
-        let answer = { [self] (found: Result<CampaignView, Problem>) -> Answer in
+        reads.answer(campaign: id, exchange) { found in
             switch found {
             case .success(let view): return render(view).map { PageAnswers.page(200, $0, language) } ?? PageAnswers.notFound(language, path: path)
             case .failure(let problem) where problem.status == 404: return PageAnswers.notFound(language, path: path)
             case .failure: return PageAnswers.unavailable(language, path: path)
             }
         }
-        if let known = reads.knownVisibleCampaign(id) { return exchange.send(answer(known)) }
-        reads.visibleCampaign(id) { exchange.send(answer($0)) }
     }
 
     private func cached(_ catalog: Catalog, _ key: PageKey, _ render: () -> [UInt8]) -> SharedBytes {

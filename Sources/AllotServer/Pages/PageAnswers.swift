@@ -8,6 +8,20 @@ enum PageAnswers {
         PageLanguage.chosen(cookie: exchange.header("Cookie"), acceptLanguage: exchange.header("Accept-Language"))
     }
 
+    /// A form posted from another site's page (CSRF: the citizens' forms and
+    /// the sign-in have no session to bind a token to). A browser that sends
+    /// `Sec-Fetch-Site` says where the request comes from: anything but
+    /// `same-origin` is refused. One that does not is judged by `Origin`:
+    /// refused when it is not this `Host` (`null` included, as a sandboxed
+    /// frame sends). A client that sends neither (curl, the API's) is not a
+    /// browser acting for someone else.
+    static func isCrossSite(_ exchange: HTTPExchange) -> Bool {
+        if let site = exchange.header("Sec-Fetch-Site") { return site != "same-origin" }
+        guard let origin = exchange.header("Origin") else { return false }
+        guard let host = exchange.header("Host"), let schemeEnd = origin.range(of: "://") else { return true }
+        return origin[schemeEnd.upperBound...] != Substring(host)
+    }
+
     /// Cookie `name`'s value in a `Cookie` header (at most 32 are read).
     static func cookie(_ name: String, in header: String) -> String? {
         for pair in header.split(separator: ";", maxSplits: 32).prefix(32) {

@@ -2,17 +2,21 @@ import EventHTTP
 import Foundation
 import Mustache
 
-/// The citizen pages' templates (Pages/Templates, Mustache: every value is
-/// HTML-escaped unless a template says otherwise, and none does), their
+/// The pages' templates (Pages/Templates, Mustache: every value is
+/// HTML-escaped unless a template says otherwise; only the dashboard's
+/// chart, SVG that SeriesChart escapes itself, is not), their
 /// messages in each language, and the headers every page carries.
 enum PageRenderer {
     /// Every page: no script may run, nothing loads from elsewhere, no
-    /// framing, no referrer leaves the site (a reservation id is a capability).
+    /// framing, no referrer leaves the site (a reservation id is a
+    /// capability). `same-origin` rather than `no-referrer`: with the latter
+    /// a browser sends `Origin: null` on the pages' own form posts, and the
+    /// cross-site check (PageAnswers.isCrossSite) needs their origin.
     static let securityHeaders: [(String, String)] = [
         ("Content-Security-Policy",
          "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
         ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "no-referrer"),
+        ("Referrer-Policy", "same-origin"),
         ("X-Frame-Options", "DENY"),
     ]
 

@@ -47,6 +47,14 @@ struct AuditLog {
             """).rows([.integer(after), .integer(Int64(min(limit, Self.pageRowsMax)))], Self.stored)
     }
 
+    /// The last `limit` rows, newest first.
+    func latest(limit: Int) throws -> [StoredEntry] {
+        try database.statement("""
+            SELECT id, at, actor, action, subject, before, after, prev_hash, hash FROM audit
+            ORDER BY id DESC LIMIT ?
+            """).rows([.integer(Int64(min(limit, Self.pageRowsMax)))], Self.stored)
+    }
+
     struct Verification {
         var rowsChecked = 0
         var eventsChecked = 0

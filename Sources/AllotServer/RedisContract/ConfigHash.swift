@@ -85,10 +85,28 @@ enum RedisConfig {
         return route
     }
 
+    private static let rateLimitPrefixes: [(BucketName, String)] = [(.global, "g"), (.ip, "ip"), (.citizen, "c")]
+
+    /// The rate limits a config hash holds (as `rateLimitFields` wrote them;
+    /// a bucket with a field missing or out of range: unlimited).
+    static func rateLimits(from config: [String: String]) -> RateLimits {
+        var limits = RateLimits()
+        for (bucket, prefix) in rateLimitPrefixes {
+            guard let rate = config[prefix + "_rate"].flatMap(Double.init), let burst = config[prefix + "_burst"].flatMap(Double.init),
+                  let policy = BucketPolicy(rate: rate, burst: burst) else { continue }
+            switch bucket {
+            case .global: limits.global = policy
+            case .ip: limits.ip = policy
+            case .citizen: limits.citizen = policy
+            }
+        }
+        return limits
+    }
+
     /// Fields to set (configured buckets) and to delete (unlimited ones).
     static func rateLimitFields(_ limits: RateLimits) -> (set: [String], unset: [String]) {
         var set: [String] = [], unset: [String] = []
-        for (bucket, prefix) in [(BucketName.global, "g"), (.ip, "ip"), (.citizen, "c")] {
+        for (bucket, prefix) in rateLimitPrefixes {
             if let policy = limits[bucket] {
                 set += [prefix + "_rate", String(policy.rate), prefix + "_burst", String(policy.burst)]
             } else {

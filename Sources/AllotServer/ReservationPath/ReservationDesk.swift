@@ -7,6 +7,11 @@ import RedisClient
 /// script run in Redis decides and records everything.
 final class ReservationDesk {
     static let idempotencyKeyBytesMax = 128
+
+    /// 1 to 128 visible ASCII characters (API.md, Idempotency-Key).
+    static func isIdempotencyKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= idempotencyKeyBytesMax && key.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+    }
     let loop: EventLoop
     let redis: any RedisRouting
     let reads: CitizenReads
@@ -300,8 +305,7 @@ final class ReservationDesk {
         // or writes the placeholder key "-".
         var idempotencyKeyHash = "-", fingerprint = ""
         if let key = idempotencyKey {
-            guard !key.isEmpty, key.utf8.count <= Self.idempotencyKeyBytesMax,
-                  key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+            guard Self.isIdempotencyKey(key) else {
                 return .failure(.invalidField("Idempotency-Key", "must be 1 to 128 visible ASCII characters"))
             }
             // Keyed, like the citizen id: a client may put anything in it.

@@ -1,14 +1,15 @@
 import Crypto
 import Foundation
 
-/// Short texts the server hands a browser and must get back unaltered: a
-/// booking's check-your-answers token, an operator's session cookie, a
-/// form's CSRF token. `base64url(fields) "." base64url(HMAC-SHA256)`, with
-/// an expiry among the fields; the key is derived from the server's secret
-/// and a purpose, so a text made for one purpose is refused by another.
-/// Every node of a deployment shares the secret, so any node reads what
-/// another made.
-public struct SignedFields: Sendable {
+/// Short texts the server hands a browser and must get back unaltered and
+/// unread: a booking's check-your-answers token (it holds the citizen key),
+/// an operator's session cookie (it names the token). Encrypted and
+/// authenticated (ChaCha20-Poly1305) under a key derived by HKDF-SHA256 from
+/// the server's secret and a purpose, so a text made for one purpose is
+/// refused by another, and none can be read or made without the secret.
+/// The fields include an expiry. Every node of a deployment shares the
+/// secret, so any node opens what another sealed.
+public struct SealedFields: Sendable {
     /// Separates the fields: a byte no field may hold (they are visible
     /// ASCII or UTF-8 text).
     static let separator: UInt8 = 0x1F
@@ -19,29 +20,28 @@ public struct SignedFields: Sendable {
     private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     public init(secret: [UInt8], purpose: String) {
-        keyBytes = Array(HMAC<SHA256>.authenticationCode(for: Array("allot signed \(purpose) v1".utf8),
-                                                         using: SymmetricKey(data: secret)))
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: Array("allot".utf8),
+                                             info: Array("allot sealed \(purpose) v1".utf8), outputByteCount: 32)
+        keyBytes = derived.withUnsafeBytes { Array($0) }
     }
 
     /// `fields` sealed until `expiresAtMillis`; nil when a field holds the separator.
     public func seal(_ fields: [String], expiresAtMillis: Int64) -> String? {
-        guard fields.allSatisfy({ !$0.utf8.contains(Self.separator) }) else { return nil }
-        let payload = Array(([String(expiresAtMillis)] + fields).joined(separator: "\u{1F}").utf8)
-        let code = HMAC<SHA256>.authenticationCode(for: payload, using: key)
-        return Base64URL.encode(payload) + "." + Base64URL.encode(Array(code))
+        guard fields.allSatisfy({ !$0.utf8.contains(Self.separator) }),
+              let box = try? ChaChaPoly.seal(Array(([String(expiresAtMillis)] + fields).joined(separator: "\u{1F}").utf8), using: key)
+        else { return nil }
+        return Base64URL.encode(Array(box.combined))
     }
 
-    /// The fields of a text `seal` made with this key and purpose, if it has
-    /// not expired at `nowMillis`; nil for anything else.
-    public func open(_ text: String, nowMillis: Int64) -> [String]? {
-        guard text.utf8.count <= Self.textBytesMax else { return nil }
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, let payload = Base64URL.decode(parts[0]), let code = Base64URL.decode(parts[1]),
-              HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: payload, using: key),
-              let text = String(validating: payload, as: UTF8.self) else { return nil }
+    /// The fields of a text `seal` made with this key and purpose, and its
+    /// expiry, if it has not expired at `nowMillis`; nil for anything else.
+    public func open(_ text: String, nowMillis: Int64) -> (fields: [String], expiresAtMillis: Int64)? {
+        guard text.utf8.count <= Self.textBytesMax, let combined = Base64URL.decode(Substring(text)),
+              let box = try? ChaChaPoly.SealedBox(combined: combined), let payload = try? ChaChaPoly.open(box, using: key),
+              let text = String(validating: Array(payload), as: UTF8.self) else { return nil }
         let fields = text.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
         guard let expires = fields.first.flatMap({ Int64($0) }), nowMillis < expires else { return nil }
-        return Array(fields.dropFirst())
+        return (Array(fields.dropFirst()), expires)
     }
 }
 
