@@ -1,0 +1,139 @@
+@testable import AllotDomain
+import Crypto
+import Foundation
+import Testing
+
+/// The lottery draw's pure parts: the Merkle tree against RFC 9162 as
+/// written, golden vectors made independently (Tests/Vectors/draw-golden,
+/// Python), and `verify` refusing any change to the published files.
+struct DrawTests {
+    // MARK: the Merkle tree
+
+    /// RFC 9162, 2.1.1: MTH, recursively, as the RFC writes it.
+    static func referenceRoot(_ leaves: [[UInt8]]) -> [UInt8] {
+        if leaves.isEmpty { return Array(SHA256.hash(data: [UInt8]())) }
+        if leaves.count == 1 { return MerkleTree.leafHash(leaves[0]) }
+        let k = largestPowerOfTwo(below: leaves.count)
+        return MerkleTree.nodeHash(referenceRoot(Array(leaves[..<k])), referenceRoot(Array(leaves[k...])))
+    }
+
+    /// RFC 9162, 2.1.3.1: PATH(m, D[n]).
+    static func referencePath(_ m: Int, _ leaves: [[UInt8]]) -> [[UInt8]] {
+        guard leaves.count > 1 else { return [] }
+        let k = largestPowerOfTwo(below: leaves.count)
+        if m < k { return referencePath(m, Array(leaves[..<k])) + [referenceRoot(Array(leaves[k...]))] }
+        return referencePath(m - k, Array(leaves[k...])) + [referenceRoot(Array(leaves[..<k]))]
+    }
+
+    static func largestPowerOfTwo(below n: Int) -> Int {
+        var k = 1
+        while k * 2 < n { k *= 2 }
+        return k
+    }
+
+    @Test func theTreeIsRFC9162sAndItsProofsHold() {
+        for count in 0...40 {
+            let leaves = (0..<count).map { Array("entry-\($0)".utf8) }
+            let root = MerkleTree.root(leaves)
+            #expect(root == Self.referenceRoot(leaves), "\(count) leaves")
+            let hashes = leaves.map(MerkleTree.leafHash)
+            for index in leaves.indices {
+                let proof = MerkleTree.inclusionProof(index: index, hashes: hashes)
+                #expect(proof == Self.referencePath(index, leaves), "\(index) of \(count)")
+                #expect(MerkleTree.verifyInclusion(leaf: leaves[index], index: index, count: count, proof: proof, root: root))
+                // Another leaf, another place, or a changed step: refused.
+                #expect(!MerkleTree.verifyInclusion(leaf: Array("other".utf8), index: index, count: count, proof: proof, root: root))
+                if count > 1 {
+                    #expect(!MerkleTree.verifyInclusion(leaf: leaves[index], index: (index + 1) % count, count: count, proof: proof,
+                                                        root: root))
+                    var bent = proof
+                    bent[0][0] ^= 1
+                    #expect(!MerkleTree.verifyInclusion(leaf: leaves[index], index: index, count: count, proof: bent, root: root))
+                }
+            }
+        }
+    }
+
+    // MARK: golden vectors
+
+    static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Vectors/draw-golden")
+
+    static func file(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: vectors.appendingPathComponent(name))) }
+
+    /// The golden draw, made by the Swift code from the same inputs as
+    /// make_vectors.py.
+    static func goldenDraw() throws -> (DrawDescription, [Draw.Result]) {
+        let inputs = try #require(try JSONSerialization.jsonObject(with: Data(file("citizens.json"))) as? [String: Any])
+        let serverSecret = try #require(HexBytes.decode(Substring(inputs["server_secret"] as? String ?? "")))
+        let citizens = try #require(inputs["citizen_keys"] as? [String])
+        let preferences = try #require(inputs["preferences"] as? [String: [String]])
+        let drawKey = Draw.drawKey(serverSecret: serverSecret, campaignID: "golden")
+        let entries = try citizens.map { citizen in
+            Draw.Entry(id: Draw.entryID(citizenKey: citizen, drawKey: drawKey),
+                       preferences: try (preferences[citizen] ?? []).map { try #require(Draw.Preference(Substring($0))) })
+        }
+        let places = [Draw.Place(slotID: "s0", siteID: "hall", capacity: 1), Draw.Place(slotID: "s1", siteID: "hall", capacity: 2),
+                      Draw.Place(slotID: "s2", siteID: "annex", capacity: 1)]
+        let secret = Array(UInt8(0)..<32)
+        let root = MerkleTree.root(Draw.leaves(entries))
+        let seed = Draw.seed(secret: secret, root: root, publicValue: "drand quicknet round 1234")
+        let description = DrawDescription(campaignID: "golden", places: places, commitment: Draw.commitment(secret: secret),
+                                          secret: secret, publicValue: "drand quicknet round 1234", entryCount: entries.count,
+                                          root: root, seed: seed)
+        return (description, Draw.run(entries: entries, places: places, seed: seed))
+    }
+
+    @Test func theSwiftDrawMakesTheGoldenFiles() throws {
+        let (description, results) = try Self.goldenDraw()
+        #expect(description.json == (try Self.file("draw.json")))
+        #expect(ResultsFile.write(results) == (try Self.file("results.csv")))
+        #expect(try DrawDescription(json: Self.file("draw.json")) == description)
+        #expect(try ResultsFile.read(Self.file("results.csv")) == results)
+        #expect(DrawVerifier.verify(description: description, results: results) == nil)
+        // Four places, six entries: three win (preferences decide: one s1
+        // place is wanted by nobody left), the rest wait in ticket order.
+        #expect(results.compactMap(\.wonSlot) == ["s2", "s0", "s1"])
+    }
+
+    @Test func verifyRefusesAnyChangedCharacter() throws {
+        let description = try DrawDescription(json: Self.file("draw.json"))
+        let csv = try Self.file("results.csv")
+        // Every character of every row (the header aside), changed once.
+        let firstRow = try #require(csv.firstIndex(of: UInt8(ascii: "\n"))) + 1
+        var checked = 0
+        for index in firstRow..<csv.count where csv[index] != UInt8(ascii: "\r") && csv[index] != UInt8(ascii: "\n")
+            && csv[index] != UInt8(ascii: ",") {
+            var changed = csv
+            changed[index] = csv[index] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+            let refused: Bool
+            if let rows = try? ResultsFile.read(changed) {
+                refused = DrawVerifier.verify(description: description, results: rows) != nil
+            } else {
+                refused = true
+            }
+            #expect(refused, "byte \(index) changed was accepted")
+            checked += 1
+        }
+        #expect(checked > 400)
+        // Two rows swapped, a row dropped, a row added twice.
+        let results = try ResultsFile.read(csv)
+        var swapped = results
+        swapped.swapAt(0, 1)
+        #expect(DrawVerifier.verify(description: description, results: swapped) != nil)
+        #expect(DrawVerifier.verify(description: description, results: Array(results.dropLast())) != nil)
+        // The description's every input, changed.
+        var other = description
+        other.secret[0] ^= 1
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("commitment") == true)
+        other = description
+        other.publicValue += "x"
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("seed") == true)
+        other = description
+        other.places[0].capacity += 1  // s0: the next entry that wanted it wins it
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("outcome") == true)
+        other = description
+        other.root[5] ^= 1
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("root") == true)
+    }
+}
