@@ -66,17 +66,22 @@ public enum Router {
     }
 
     /// `a/b/c` → a, b, c, empty segments kept; nil past `segmentsMax`.
+    /// The segments are kept as index ranges of the path (trivial values:
+    /// no reference counting per segment, on every request).
     struct PathSegments {
-        typealias Storage = InlineArray<8, Substring>
-        private var items = Storage(repeating: "")
+        typealias Storage = InlineArray<8, Range<Substring.Index>>
+        private let path: Substring
+        private var items: Storage
         private(set) var count = 0
 
         init?(_ path: Substring) {
+            self.path = path
+            items = Storage(repeating: path.startIndex..<path.startIndex)
             var start = path.startIndex
             while true {
                 guard count < Router.segmentsMax else { return nil }
                 let end = path.utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
-                items[count] = path[start..<end]
+                items[count] = start..<end
                 count += 1
                 guard end < path.endIndex else { return }
                 start = path.utf8.index(after: end)
@@ -85,11 +90,11 @@ public enum Router {
 
         subscript(index: Int) -> Substring {
             precondition(index < count)
-            return items[index]
+            return path[items[index]]
         }
 
         /// The segments from `first` on (the few routes with a longer tail).
-        func from(_ first: Int) -> [Substring] { (first..<count).map { items[$0] } }
+        func from(_ first: Int) -> [Substring] { (first..<count).map { self[$0] } }
     }
 
     private static func match(_ method: HTTPMethod, _ s: PathSegments) -> Result<Route, Problem> {

@@ -129,6 +129,22 @@ public final class HTTPExchange {
         end(connection, status: status, keepOpen: keepOpen)
     }
 
+    /// Answers with a shared body and header lines made once for many
+    /// answers (a cached rendering's): no header is assembled per answer.
+    public func respond(status: Int, prepared: PreparedHeaders, sharedBody: SharedBytes) {
+        guard let connection = begin(status: status) else { return }
+        let keepOpen = wantsKeepOpen([])
+        withHead(status: status, contentType: nil, headers: [], prepared: prepared, framing: .length(sharedBody.bytes.count),
+                 keepOpen: keepOpen, on: connection) { head in
+            if isHead {
+                connection.write(head, then: UnsafeRawBufferPointer(start: nil, count: 0))
+            } else {
+                connection.write(head, then: sharedBody.bytes, sharing: sharedBody)
+            }
+        }
+        end(connection, status: status, keepOpen: keepOpen)
+    }
+
     private func begin(status: Int) -> HTTPConnection? {
         guard !isAnswered else {
             assertionFailure("answered twice")
@@ -152,10 +168,11 @@ public final class HTTPExchange {
 
     /// `304 Not Modified`: the validators in `headers`, and neither a body nor
     /// its framing or type (RFC 9110, 15.4.5).
-    public func respondNotModified(headers: [(String, String)]) {
+    public func respondNotModified(headers: [(String, String)] = [], prepared: PreparedHeaders? = nil) {
         guard let connection = begin(status: 304) else { return }
         let keepOpen = wantsKeepOpen(headers)
-        withHead(status: 304, contentType: nil, headers: headers, framing: .none, keepOpen: keepOpen, on: connection) { head in
+        withHead(status: 304, contentType: nil, headers: headers, prepared: prepared, framing: .none, keepOpen: keepOpen,
+                 on: connection) { head in
             connection.write(head)
         }
         end(connection, status: 304, keepOpen: keepOpen)
@@ -164,13 +181,14 @@ public final class HTTPExchange {
     /// Lends `write` the answer's head, made in the server's one head buffer
     /// (an answer is written at once, on the loop: no buffer per answer).
     private func withHead(status: Int, contentType: String?, location: HTTPLocation? = nil, headers: [(String, String)],
-                          framing: HTTPResponseHead.Framing, keepOpen: Bool, on connection: HTTPConnection,
-                          _ write: (UnsafeRawBufferPointer) -> Void) {
+                          prepared: PreparedHeaders? = nil, framing: HTTPResponseHead.Framing, keepOpen: Bool,
+                          on connection: HTTPConnection, _ write: (UnsafeRawBufferPointer) -> Void) {
         let server = connection.server
         var head = HTTPResponseHead(status: status, date: server.date, reusing: server.headBuffers.take())
         if let contentType { head.add("Content-Type", contentType) }
         if let location { head.add("Location", location.path, location.id) }
         for (name, value) in headers where !HTTPRequest.equalIgnoringCase(name, "connection") { head.add(name, value) }
+        if let prepared { head.append(prepared) }
         let bytes = head.finish(framing: framing, keepOpen: keepOpen, isHTTP10: request?.isHTTP10 ?? false)
         bytes.withUnsafeBytes(write)
         server.headBuffers.giveBack(bytes)
@@ -241,11 +259,33 @@ public struct HTTPLocation: Sendable {
     }
 }
 
+/// Header lines made once for many answers (a cached rendering's): bytes
+/// of `Name: value` lines, values cleaned of line breaks as every header's
+/// are; `Connection` is the server's to set and is left out.
+public final class PreparedHeaders: Sendable {
+    let bytes: [UInt8]
+
+    public init(_ headers: [(String, String)]) {
+        var lines = HTTPResponseHead(linesOnly: ())
+        for (name, value) in headers where !HTTPRequest.equalIgnoringCase(name, "connection") { lines.add(name, value) }
+        bytes = lines.lines
+    }
+}
+
 /// The status line and headers of an answer, as bytes (pure).
 struct HTTPResponseHead {
     enum Framing { case length(Int), chunked, untilClose, none }
 
     private var bytes: [UInt8] = []
+
+    /// Header lines alone (PreparedHeaders).
+    init(linesOnly: ()) {}
+
+    var lines: [UInt8] { bytes }
+
+    mutating func append(_ prepared: PreparedHeaders) {
+        bytes.append(contentsOf: prepared.bytes)
+    }
 
     /// `reusing`: an empty buffer to write into, so an answer need not
     /// allocate one.

@@ -96,25 +96,30 @@ final class CitizenReads {
         // Rendered already in this refresh (every poll but the first): only
         // visible campaigns are ever cached.
         if let rendered = freshCatalog?.openDataCache[key] {
-            return exchange.send(OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding))
+            return OpenData.send(rendered, to: exchange, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)
         }
-        withVisibleCampaign(id, exchange) { [self] view in
-            let hot = catalog.campaigns[id] === view
-            if hot, let rendered = catalog.openDataCache[key] {
-                return OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)
+        answer(campaign: id, exchange) { [self] found in
+            let view: CampaignView
+            switch found {
+            case .success(let found): view = found
+            case .failure(let problem): return .problem(problem)
             }
-            let now = WallClock.nowMillis()
-            let rendered = OpenData.render(view, format: format, asOfMillis: hot ? catalog.refreshedAtWallMillis : now,
+            let hot = catalog.campaigns[id] === view
+            let rendered: OpenData.Rendered
+            if hot, let cached = catalog.openDataCache[key] {
+                rendered = cached
+            } else {
+                let now = WallClock.nowMillis()
+                rendered = OpenData.render(view, format: format, asOfMillis: hot ? catalog.refreshedAtWallMillis : now,
                                            nowMillis: now, maxAgeSeconds: refreshSeconds, compress: hot)
-            // Bounded like the listings: only visible campaigns get here.
-            if hot, catalog.openDataCache.count < 4096 { catalog.openDataCache[key] = rendered }
-            return OpenData.answer(rendered, format: format, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)
+                // Bounded like the listings: only visible campaigns get here.
+                if hot, catalog.openDataCache.count < 4096 { catalog.openDataCache[key] = rendered }
+            }
+            OpenData.send(rendered, to: exchange, ifNoneMatch: ifNoneMatch, acceptEncoding: acceptEncoding)
+            return nil
         }
     }
 
-    /// Answers with `render` of the campaign citizens may see (any but a
-    /// draft), from the snapshot or, for a campaign that left the hot set,
-    /// from Redis.
     private func withVisibleCampaign(_ id: String, _ exchange: HTTPExchange, _ render: @escaping (CampaignView) -> Answer) {
         answer(campaign: id, exchange) { found in
             switch found {
@@ -128,9 +133,15 @@ final class CitizenReads {
     /// of why not (the JSON reads, the pages, the dashboard): at once for a
     /// campaign the loop knows (nearly every request, with no closure kept
     /// for a lookup that did not happen), else once it is fetched.
-    func answer(campaign id: String, _ exchange: HTTPExchange, _ answer: @escaping (Result<CampaignView, Problem>) -> Answer) {
-        if let known = knownVisibleCampaign(id) { return exchange.send(answer(known)) }
-        visibleCampaign(id) { exchange.send(answer($0)) }
+    /// `answer` nil: it has answered itself.
+    func answer(campaign id: String, _ exchange: HTTPExchange, _ answer: @escaping (Result<CampaignView, Problem>) -> Answer?) {
+        if let known = knownVisibleCampaign(id) {
+            if let answer = answer(known) { exchange.send(answer) }
+            return
+        }
+        visibleCampaign(id) { found in
+            if let answer = answer(found) { exchange.send(answer) }
+        }
     }
 
     /// The campaign citizens may see: any but drafts.

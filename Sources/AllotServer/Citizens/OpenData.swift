@@ -7,14 +7,17 @@ import EventHTTP
 /// snapshot refresh with its validators; a poll whose `If-None-Match`
 /// names the current ETag gets a 304 without a body.
 enum OpenData {
-    /// A rendering and the headers every answer with it carries.
+    /// A rendering and the header lines of each answer with it, made
+    /// once: a poll assembles no header (the commonest request of all).
     struct Rendered {
         let body: SharedBytes
-        let headers: [(String, String)]
+        let headers: PreparedHeaders
         /// The same body gzipped, for the pollers that take it (most do:
         /// a 12 KB listing is about 500 bytes), with its headers.
         let gzipBody: SharedBytes?
-        let gzipHeaders: [(String, String)]
+        let gzipHeaders: PreparedHeaders
+        /// A 304's: the validators, without the body's type.
+        let notModifiedHeaders: PreparedHeaders
         let etag: String
     }
 
@@ -42,8 +45,11 @@ enum OpenData {
             // Open data: a page on any site may read it.
             ("Access-Control-Allow-Origin", "*"),
         ] + (format == .csv ? [("Content-Disposition", "inline; filename=\"\(view.campaign.id)-availability.csv\"")] : [])
-        return Rendered(body: SharedBytes(body), headers: headers, gzipBody: compress ? Gzip.compress(body).map(SharedBytes.init) : nil,
-                        gzipHeaders: headers + [("Content-Encoding", "gzip")], etag: etag)
+        let typed = [("Content-Type", contentType(format))] + headers
+        return Rendered(body: SharedBytes(body), headers: PreparedHeaders(typed),
+                        gzipBody: compress ? Gzip.compress(body).map(SharedBytes.init) : nil,
+                        gzipHeaders: PreparedHeaders(typed + [("Content-Encoding", "gzip")]),
+                        notModifiedHeaders: PreparedHeaders(headers), etag: etag)
     }
 
     static func contentType(_ format: OpenDataFormat) -> String {
@@ -53,18 +59,16 @@ enum OpenData {
         }
     }
 
-    /// The answer to a request with these `If-None-Match` and
-    /// `Accept-Encoding` values.
-    static func answer(_ rendered: Rendered, format: OpenDataFormat, ifNoneMatch: String?, acceptEncoding: String?) -> Answer {
+    /// Answers a request with these `If-None-Match` and `Accept-Encoding`
+    /// values.
+    static func send(_ rendered: Rendered, to exchange: HTTPExchange, ifNoneMatch: String?, acceptEncoding: String?) {
         if let ifNoneMatch, matches(ifNoneMatch, rendered.etag) {
-            return Answer(status: 304, contentType: "", headers: rendered.headers, body: [])
+            return exchange.respondNotModified(prepared: rendered.notModifiedHeaders)
         }
         if let gzipped = rendered.gzipBody, let acceptEncoding, Gzip.isAccepted(by: acceptEncoding) {
-            return Answer(status: 200, contentType: contentType(format), headers: rendered.gzipHeaders, body: [],
-                          sharedBody: gzipped)
+            return exchange.respond(status: 200, prepared: rendered.gzipHeaders, sharedBody: gzipped)
         }
-        return Answer(status: 200, contentType: contentType(format), headers: rendered.headers, body: [],
-                      sharedBody: rendered.body)
+        exchange.respond(status: 200, prepared: rendered.headers, sharedBody: rendered.body)
     }
 
     /// `If-None-Match` compares weakly (RFC 9110, 13.1.2): `*`, or any tag in
