@@ -116,26 +116,21 @@ public final class HTTPExchange {
     /// Answers with a body shared between many answers (a cached listing):
     /// libevent references the bytes instead of copying them.
     public func respond(status: Int, contentType: String, headers: [(String, String)] = [], sharedBody: SharedBytes) {
-        guard let connection = begin(status: status) else { return }
-        let keepOpen = wantsKeepOpen(headers)
-        withHead(status: status, contentType: contentType, headers: headers, framing: .length(sharedBody.bytes.count),
-                 keepOpen: keepOpen, on: connection) { head in
-            if isHead {
-                connection.write(head, then: UnsafeRawBufferPointer(start: nil, count: 0))
-            } else {
-                connection.write(head, then: sharedBody.bytes, sharing: sharedBody)
-            }
-        }
-        end(connection, status: status, keepOpen: keepOpen)
+        respond(status: status, contentType: contentType, headers: headers, prepared: nil, sharedBody: sharedBody)
     }
 
     /// Answers with a shared body and header lines made once for many
     /// answers (a cached rendering's): no header is assembled per answer.
     public func respond(status: Int, prepared: PreparedHeaders, sharedBody: SharedBytes) {
+        respond(status: status, contentType: nil, headers: [], prepared: prepared, sharedBody: sharedBody)
+    }
+
+    private func respond(status: Int, contentType: String?, headers: [(String, String)], prepared: PreparedHeaders?,
+                         sharedBody: SharedBytes) {
         guard let connection = begin(status: status) else { return }
-        let keepOpen = wantsKeepOpen([])
-        withHead(status: status, contentType: nil, headers: [], prepared: prepared, framing: .length(sharedBody.bytes.count),
-                 keepOpen: keepOpen, on: connection) { head in
+        let keepOpen = wantsKeepOpen(headers)
+        withHead(status: status, contentType: contentType, headers: headers, prepared: prepared,
+                 framing: .length(sharedBody.bytes.count), keepOpen: keepOpen, on: connection) { head in
             if isHead {
                 connection.write(head, then: UnsafeRawBufferPointer(start: nil, count: 0))
             } else {

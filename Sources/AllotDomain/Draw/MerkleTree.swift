@@ -38,18 +38,21 @@ public enum MerkleTree {
     /// RFC 9162's tree (the split at the largest power of two below n).
     static func root(ofHashes hashes: [Hash]) -> Hash {
         var level = hashes
-        while level.count > 1 {
-            var next: [Hash] = []
-            next.reserveCapacity((level.count + 1) / 2)
-            var index = 0
-            while index + 1 < level.count {
-                next.append(nodeHash(level[index], level[index + 1]))
-                index += 2
-            }
-            if index < level.count { next.append(level[index]) }
-            level = next
-        }
+        while level.count > 1 { level = parents(of: level) }
         return level[0]
+    }
+
+    /// The level above: each pair's node, and an odd last node carried up.
+    private static func parents(of level: [Hash]) -> [Hash] {
+        var next: [Hash] = []
+        next.reserveCapacity((level.count + 1) / 2)
+        var index = 0
+        while index + 1 < level.count {
+            next.append(nodeHash(level[index], level[index + 1]))
+            index += 2
+        }
+        if index < level.count { next.append(level[index]) }
+        return next
     }
 
     /// The audit path of leaf `index` among `count` leaves (RFC 9162,
@@ -61,15 +64,7 @@ public enum MerkleTree {
         while level.count > 1 {
             let sibling = position ^ 1
             if sibling < level.count { proof.append(level[sibling]) }
-            var next: [Hash] = []
-            next.reserveCapacity((level.count + 1) / 2)
-            var pair = 0
-            while pair + 1 < level.count {
-                next.append(nodeHash(level[pair], level[pair + 1]))
-                pair += 2
-            }
-            if pair < level.count { next.append(level[pair]) }
-            level = next
+            level = parents(of: level)
             position /= 2
         }
         return proof
