@@ -51,7 +51,9 @@ class Booking(unittest.TestCase):
         try:
             driver.get(BASE + "/")
             driver.find_element(By.LINK_TEXT, "Masks, demo week").click()
+            heading_becomes(driver, "Masks, demo week")
             driver.find_element(By.LINK_TEXT, "Pharmacy 2").click()
+            heading_becomes(driver, "Pharmacy 2")
             screenshot(driver, "site")
             driver.find_element(By.CSS_SELECTOR, "label[for='slot-pharmacy-2-h9']").click()
             driver.find_element(By.XPATH, "//button[text()='Continue']").click()
@@ -177,6 +179,7 @@ class Booking(unittest.TestCase):
         try:
             choose_time(driver, "demo", "pharmacy-1", "pharmacy-1-h11")
             answer_id(driver, citizen)
+            heading_becomes(driver, "Check your answers before booking")
             press_book(driver)
             heading_becomes(driver, "You have booked already")
             self.assertIn("cancel your booking first", driver.find_element(By.TAG_NAME, "main").text)

@@ -1,0 +1,64 @@
+@testable import AllotDomain
+import Testing
+
+/// Eligibility rules (issue 14): pickup days by id parity, age from a
+/// resident id's birth date, in the campaign's local time.
+struct EligibilityTests {
+    /// 2030-01-07 was a Monday; a slot at 09:00 local (UTC+8), 01:00 UTC.
+    static func slot(day: Int, hourUTC: Int = 1) -> Int64 {
+        Int64(CivilDate.days(year: 2030, month: 1, day: 7 + day)) * 86_400_000 + Int64(hourUTC) * 3_600_000
+    }
+
+    /// A valid cn-resident id born on `birth` with serial `serial` (its last
+    /// digit before the check character is the serial's last).
+    static func resident(_ birth: String, serial: Int) -> String {
+        let digits = "110105" + birth + String(format3(serial))
+        return digits + String(UnicodeScalar(CNResidentID.checkCharacter(Array(digits.utf8))))
+    }
+
+    static func format3(_ n: Int) -> String { String(String(n + 1000).dropFirst()) }
+
+    @Test func taiwansPickupDaysByParity() {
+        let rules = EligibilityRules(parityDays: EligibilityRules.taiwanParityDays, utcOffsetMinutes: 480)
+        // A tw-national id ending 7 (odd), and one ending 4 (even).
+        let odd = "A123456787", even = "A123456784"
+        for (day, oddMay, evenMay) in [(0, true, false), (1, false, true), (2, true, false), (3, false, true), (4, true, false),
+                                       (5, false, true), (6, true, true)] {
+            #expect((rules.refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: day)) == nil) == oddMay,
+                    "day \(day) odd")
+            #expect((rules.refusal(normalizedID: even, scheme: .twNational, slotStartsAtMillis: Self.slot(day: day)) == nil) == evenMay,
+                    "day \(day) even")
+        }
+        // Monday 23:30 UTC is already Tuesday in UTC+8: the even ids' day.
+        #expect(rules.refusal(normalizedID: even, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 23)) == nil)
+        #expect(rules.refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 23)) == .pickupDay)
+        // A resident id's check X is passed over for its last digit.
+        #expect(EligibilityRules.lastDigit("11010519491231002X") == 2)
+        #expect(EligibilityRules(parityDays: [ParityRule](repeating: .none, count: 7))
+            .refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 6)) == .pickupDay)
+    }
+
+    @Test func ageOnTheSlotsLocalDay() {
+        let rules = EligibilityRules(ageRange: 60...120, utcOffsetMinutes: 480)
+        // Born 1970-01-08: 60 on 2030-01-08 local (Tuesday), not the day before.
+        let id = Self.resident("19700108", serial: 123)
+        #expect(rules.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 0)) == .age)
+        #expect(rules.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 1)) == nil)
+        // 16:30 UTC on the Monday is already the Tuesday in UTC+8.
+        #expect(rules.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 17)) == nil)
+        // An id that carries no birth date cannot pass an age rule.
+        #expect(rules.refusal(normalizedID: "A123456787", scheme: .twNational, slotStartsAtMillis: Self.slot(day: 1)) == .age)
+        let young = EligibilityRules(ageRange: 0...17)
+        #expect(young.refusal(normalizedID: Self.resident("20150301", serial: 1), scheme: .cnResident,
+                              slotStartsAtMillis: Self.slot(day: 0)) == nil)
+        #expect(young.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 0)) == .age)
+        #expect(EligibilityRules().refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: 0) == nil)
+        #expect(CNResidentID.normalize(id) == id)
+    }
+
+    @Test func daysBefore1970RoundDown() {
+        #expect(Int64(-1).floorDiv(86_400_000) == -1)
+        #expect(Int64(0).floorDiv(86_400_000) == 0)
+        #expect(Int64(86_399_999).floorDiv(86_400_000) == 0)
+    }
+}
