@@ -9,7 +9,8 @@ import EventHTTP
 enum OpenData {
     /// A rendering and the header lines of each answer with it, made
     /// once: a poll assembles no header (the commonest request of all).
-    struct Rendered {
+    /// A class: a poll takes one reference to it, not one to each part.
+    final class Rendered {
         let body: SharedBytes
         let headers: PreparedHeaders
         /// The same body gzipped, for the pollers that take it (most do:
@@ -19,6 +20,16 @@ enum OpenData {
         /// A 304's: the validators, without the body's type.
         let notModifiedHeaders: PreparedHeaders
         let etag: String
+
+        init(body: SharedBytes, headers: PreparedHeaders, gzipBody: SharedBytes?, gzipHeaders: PreparedHeaders,
+             notModifiedHeaders: PreparedHeaders, etag: String) {
+            self.body = body
+            self.headers = headers
+            self.gzipBody = gzipBody
+            self.gzipHeaders = gzipHeaders
+            self.notModifiedHeaders = notModifiedHeaders
+            self.etag = etag
+        }
     }
 
     static let csvHeader = "campaign_id,site_id,site_name,site_address,slot_id,starts_at,ends_at,capacity,remaining,as_of\r\n"
