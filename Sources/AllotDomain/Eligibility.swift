@@ -15,8 +15,13 @@ public struct EligibilityRules: Equatable, Sendable {
 
     public static let taiwanParityDays: [ParityRule] = [.odd, .even, .odd, .even, .odd, .even, .any]
 
-    public init(parityDays: [ParityRule]? = nil, ageRange: ClosedRange<Int>? = nil, utcOffsetMinutes: Int = 0) {
-        precondition(parityDays.map { $0.count == 7 } ?? true, "one rule per weekday")
+    /// Local times are UTC−12:00 to UTC+14:00.
+    public static let utcOffsetMinutesRange = -720...840
+
+    /// Nil unless there is one parity rule per weekday and the offset is a
+    /// real one (the rules come from operators' configuration).
+    public init?(parityDays: [ParityRule]? = nil, ageRange: ClosedRange<Int>? = nil, utcOffsetMinutes: Int = 0) {
+        guard parityDays.map({ $0.count == 7 }) ?? true, Self.utcOffsetMinutesRange.contains(utcOffsetMinutes) else { return nil }
         self.parityDays = parityDays
         self.ageRange = ageRange
         self.utcOffsetMinutes = utcOffsetMinutes

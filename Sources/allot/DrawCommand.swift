@@ -18,8 +18,9 @@ struct DrawCommand: ParsableCommand {
         func run() throws {
             let verdict: String?
             let count: Int
+            let draw: DrawDescription
             do {
-                let draw = try DrawDescription(json: Array(try Data(contentsOf: URL(fileURLWithPath: description))))
+                draw = try DrawDescription(json: Array(try Data(contentsOf: URL(fileURLWithPath: description))))
                 let rows = try ResultsFile.read(Array(try Data(contentsOf: URL(fileURLWithPath: results))))
                 verdict = DrawVerifier.verify(description: draw, results: rows)
                 count = rows.count
@@ -32,6 +33,10 @@ struct DrawCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             print("draw verified: \(count) entries, every ticket, rank and outcome repeated from the published inputs")
+            // What only a person can check: that these are what was published
+            // before registration (the commitment) and after close (the value).
+            print("commitment \(HexBytes.encode(draw.commitment)) (compare with the one published when registration opened)")
+            print("public value \"\(draw.publicValue)\" from \"\(draw.publicValueSource)\" (compare with its source)")
         }
     }
 }

@@ -32,13 +32,14 @@ struct DrawTests {
     }
 
     @Test func theTreeIsRFC9162sAndItsProofsHold() {
+        #expect(MerkleTree.inclusionProof(index: 3, hashes: [MerkleTree.leafHash([1])]) == nil)
         for count in 0...40 {
             let leaves = (0..<count).map { Array("entry-\($0)".utf8) }
             let root = MerkleTree.root(leaves)
             #expect(root == Self.referenceRoot(leaves), "\(count) leaves")
             let hashes = leaves.map(MerkleTree.leafHash)
             for index in leaves.indices {
-                let proof = MerkleTree.inclusionProof(index: index, hashes: hashes)
+                let proof = MerkleTree.inclusionProof(index: index, hashes: hashes) ?? []
                 #expect(proof == Self.referencePath(index, leaves), "\(index) of \(count)")
                 #expect(MerkleTree.verifyInclusion(leaf: leaves[index], index: index, count: count, proof: proof, root: root))
                 // Another leaf, another place, or a changed step: refused.
@@ -76,10 +77,12 @@ struct DrawTests {
         let places = [Draw.Place(slotID: "s0", siteID: "hall", capacity: 1), Draw.Place(slotID: "s1", siteID: "hall", capacity: 2),
                       Draw.Place(slotID: "s2", siteID: "annex", capacity: 1)]
         let secret = Array(UInt8(0)..<32)
+        let source = "drand quicknet round 1234", value = "5a9d3c0f"
+        let rules = Draw.rulesDigest(campaignID: "golden", places: places, publicValueSource: source)
         let root = MerkleTree.root(Draw.leaves(entries))
-        let seed = Draw.seed(secret: secret, root: root, publicValue: "drand quicknet round 1234")
-        let description = DrawDescription(campaignID: "golden", places: places, commitment: Draw.commitment(secret: secret),
-                                          secret: secret, publicValue: "drand quicknet round 1234", entryCount: entries.count,
+        let seed = Draw.seed(rules: rules, secret: secret, root: root, publicValue: value)
+        let description = DrawDescription(campaignID: "golden", places: places, commitment: Draw.commitment(rules: rules, secret: secret),
+                                          secret: secret, publicValueSource: source, publicValue: value, entryCount: entries.count,
                                           root: root, seed: seed)
         return (description, Draw.run(entries: entries, places: places, seed: seed))
     }
@@ -91,9 +94,9 @@ struct DrawTests {
         #expect(try DrawDescription(json: Self.file("draw.json")) == description)
         #expect(try ResultsFile.read(Self.file("results.csv")) == results)
         #expect(DrawVerifier.verify(description: description, results: results) == nil)
-        // Four places, six entries: three win (preferences decide: one s1
-        // place is wanted by nobody left), the rest wait in ticket order.
-        #expect(results.compactMap(\.wonSlot) == ["s2", "s0", "s1"])
+        // Four places, six entries: four win, in ticket order, each their
+        // first preference with a place left; the other two wait.
+        #expect(results.compactMap(\.wonSlot) == ["s2", "s0", "s1", "s1"])
     }
 
     @Test func verifyRefusesAnyChangedCharacter() throws {
@@ -126,12 +129,23 @@ struct DrawTests {
         var other = description
         other.secret[0] ^= 1
         #expect(DrawVerifier.verify(description: other, results: results)?.contains("commitment") == true)
+        // A blank line, or spacing written another way: not the file allot writes.
+        #expect(throws: DrawFileError.self) { try ResultsFile.read(csv + Array("\r\n".utf8)) }
+        #expect(throws: DrawFileError.self) { try ResultsFile.read(Array(String(decoding: csv, as: UTF8.self).replacingOccurrences(of: "s0 site:hall", with: "s0  site:hall").utf8)) }
         other = description
         other.publicValue += "x"
         #expect(DrawVerifier.verify(description: other, results: results)?.contains("seed") == true)
+        // The places or the campaign changed after the commitment: refused,
+        // even with outcomes that would fit them.
         other = description
-        other.places[0].capacity += 1  // s0: the next entry that wanted it wins it
-        #expect(DrawVerifier.verify(description: other, results: results)?.contains("outcome") == true)
+        other.places[0].capacity += 1
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("commitment") == true)
+        other = description
+        other.places.swapAt(0, 1)
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("commitment") == true)
+        other = description
+        other.campaignID = "other"
+        #expect(DrawVerifier.verify(description: other, results: results)?.contains("commitment") == true)
         other = description
         other.root[5] ^= 1
         #expect(DrawVerifier.verify(description: other, results: results)?.contains("root") == true)

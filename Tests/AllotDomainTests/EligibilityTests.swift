@@ -19,7 +19,7 @@ struct EligibilityTests {
     static func format3(_ n: Int) -> String { String(String(n + 1000).dropFirst()) }
 
     @Test func taiwansPickupDaysByParity() {
-        let rules = EligibilityRules(parityDays: EligibilityRules.taiwanParityDays, utcOffsetMinutes: 480)
+        let rules = EligibilityRules(parityDays: EligibilityRules.taiwanParityDays, utcOffsetMinutes: 480)!
         // A tw-national id ending 7 (odd), and one ending 4 (even).
         let odd = "A123456787", even = "A123456784"
         for (day, oddMay, evenMay) in [(0, true, false), (1, false, true), (2, true, false), (3, false, true), (4, true, false),
@@ -34,12 +34,12 @@ struct EligibilityTests {
         #expect(rules.refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 23)) == .pickupDay)
         // A resident id's check X is passed over for its last digit.
         #expect(EligibilityRules.lastDigit("11010519491231002X") == 2)
-        #expect(EligibilityRules(parityDays: [ParityRule](repeating: .none, count: 7))
+        #expect(EligibilityRules(parityDays: [ParityRule](repeating: .none, count: 7))!
             .refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 6)) == .pickupDay)
     }
 
     @Test func ageOnTheSlotsLocalDay() {
-        let rules = EligibilityRules(ageRange: 60...120, utcOffsetMinutes: 480)
+        let rules = EligibilityRules(ageRange: 60...120, utcOffsetMinutes: 480)!
         // Born 1970-01-08: 60 on 2030-01-08 local (Tuesday), not the day before.
         let id = Self.resident("19700108", serial: 123)
         #expect(rules.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 0)) == .age)
@@ -48,12 +48,18 @@ struct EligibilityTests {
         #expect(rules.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 17)) == nil)
         // An id that carries no birth date cannot pass an age rule.
         #expect(rules.refusal(normalizedID: "A123456787", scheme: .twNational, slotStartsAtMillis: Self.slot(day: 1)) == .age)
-        let young = EligibilityRules(ageRange: 0...17)
+        let young = EligibilityRules(ageRange: 0...17)!
         #expect(young.refusal(normalizedID: Self.resident("20150301", serial: 1), scheme: .cnResident,
                               slotStartsAtMillis: Self.slot(day: 0)) == nil)
         #expect(young.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: Self.slot(day: 0)) == .age)
-        #expect(EligibilityRules().refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: 0) == nil)
+        #expect(EligibilityRules()!.refusal(normalizedID: id, scheme: .cnResident, slotStartsAtMillis: 0) == nil)
         #expect(CNResidentID.normalize(id) == id)
+    }
+
+    @Test func configurationOutOfRangeIsRefused() {
+        #expect(EligibilityRules(parityDays: [.odd]) == nil)
+        #expect(EligibilityRules(utcOffsetMinutes: 900) == nil)
+        #expect(EligibilityRules(utcOffsetMinutes: .max) == nil)
     }
 
     @Test func daysBefore1970RoundDown() {

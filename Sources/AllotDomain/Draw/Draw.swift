@@ -4,8 +4,11 @@ import Crypto
 /// fixed before anyone could know the outcome, by a computation anyone can
 /// repeat from the published files (DrawVerifier).
 ///
-/// - Before registration opens, the operator's secret is committed to:
-///   `commitment = SHA-256("allot draw commitment v1" ‖ 0x00 ‖ secret)`.
+/// - Before registration opens, the rules and the operator's secret are
+///   committed to: `commitment = SHA-256("allot draw commitment v1" ‖ 0x00 ‖
+///   rules ‖ secret)`, where `rules` is SHA-256 of the campaign id, the
+///   places in order (slot, site, capacity) and the name of the public value
+///   to come (`rulesDigest`). Neither can change once the commitment is out.
 /// - An entry's id is `HMAC-SHA256(draw key, citizen key)`: the draw key is
 ///   the campaign's own (derived from the server's secret), so entries of two
 ///   draws cannot be linked, and an id says nothing of the citizen.
@@ -15,7 +18,7 @@ import Crypto
 ///   neither an entry nor its preferences can change after close.
 /// - The seed mixes the revealed secret, the root and a public value nobody
 ///   knew at close (a randomness beacon round named in advance):
-///   `SHA-256("allot draw seed v1" ‖ 0x00 ‖ len ‖ secret ‖ len ‖ root ‖ len ‖ public value)`,
+///   `SHA-256("allot draw seed v1" ‖ 0x00 ‖ len ‖ rules ‖ len ‖ secret ‖ len ‖ root ‖ len ‖ public value)`,
 ///   each length 4 bytes big-endian.
 /// - Each entry's ticket is `HMAC-SHA256(seed, entry id)`; entries are served
 ///   in ascending ticket order, each its first preference with a place left.
@@ -25,8 +28,28 @@ public enum Draw {
     public static let secretBytes = 32
     public static let preferencesMax = 8
 
-    public static func commitment(secret: [UInt8]) -> Hash {
-        Array(SHA256.hash(data: Array("allot draw commitment v1".utf8) + [0] + secret))
+    public static func commitment(rules: Hash, secret: [UInt8]) -> Hash {
+        Array(SHA256.hash(data: Array("allot draw commitment v1".utf8) + [0] + rules + secret))
+    }
+
+    /// The rules a draw is committed to: the campaign, the places in their
+    /// order (a site preference tries its slots in it), and what the public
+    /// value will be (e.g. "drand quicknet round 1234"), each field
+    /// length-prefixed.
+    public static func rulesDigest(campaignID: String, places: [Place], publicValueSource: String) -> Hash {
+        var fields = [Array(campaignID.utf8), Array(publicValueSource.utf8)]
+        for place in places { fields += [Array(place.slotID.utf8), Array(place.siteID.utf8), Array(String(place.capacity).utf8)] }
+        return Array(SHA256.hash(data: lengthPrefixed("allot draw rules v1", fields)))
+    }
+
+    static func lengthPrefixed(_ tag: String, _ fields: [[UInt8]]) -> [UInt8] {
+        var input = Array(tag.utf8) + [0]
+        for field in fields {
+            let count = UInt32(field.count)
+            input += [UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
+            input += field
+        }
+        return input
     }
 
     /// The campaign's draw key, from the server's secret.
@@ -39,14 +62,8 @@ public enum Draw {
         Array(HMAC<SHA256>.authenticationCode(for: Array(citizenKey.utf8), using: SymmetricKey(data: drawKey)))
     }
 
-    public static func seed(secret: [UInt8], root: Hash, publicValue: String) -> Hash {
-        var input = Array("allot draw seed v1".utf8) + [0]
-        for field in [secret, root, Array(publicValue.utf8)] {
-            let count = UInt32(field.count)
-            input += [UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)]
-            input += field
-        }
-        return Array(SHA256.hash(data: input))
+    public static func seed(rules: Hash, secret: [UInt8], root: Hash, publicValue: String) -> Hash {
+        Array(SHA256.hash(data: lengthPrefixed("allot draw seed v1", [rules, secret, root, Array(publicValue.utf8)])))
     }
 
     public static func ticket(seed: Hash, entryID: Hash) -> Hash {

@@ -9,17 +9,20 @@ public struct DrawDescription: Equatable, Sendable {
     public var places: [Draw.Place]
     public var commitment: Draw.Hash
     public var secret: [UInt8]
+    /// What the public value is, named before registration (committed to).
+    public var publicValueSource: String
     public var publicValue: String
     public var entryCount: Int
     public var root: Draw.Hash
     public var seed: Draw.Hash
 
-    public init(campaignID: String, places: [Draw.Place], commitment: Draw.Hash, secret: [UInt8], publicValue: String,
-                entryCount: Int, root: Draw.Hash, seed: Draw.Hash) {
+    public init(campaignID: String, places: [Draw.Place], commitment: Draw.Hash, secret: [UInt8], publicValueSource: String,
+                publicValue: String, entryCount: Int, root: Draw.Hash, seed: Draw.Hash) {
         self.campaignID = campaignID
         self.places = places
         self.commitment = commitment
         self.secret = secret
+        self.publicValueSource = publicValueSource
         self.publicValue = publicValue
         self.entryCount = entryCount
         self.root = root
@@ -33,6 +36,7 @@ public struct DrawDescription: Equatable, Sendable {
         json.field("campaign_id", campaignID)
         json.field("commitment", HexBytes.encode(commitment))
         json.field("secret", HexBytes.encode(secret))
+        json.field("public_value_source", publicValueSource)
         json.field("public_value", publicValue)
         json.field("entry_count", entryCount)
         json.field("root", HexBytes.encode(root))
@@ -63,6 +67,7 @@ public struct DrawDescription: Equatable, Sendable {
         do {
             guard try fields.string("format") == Self.format else { throw DrawFileError("draw.json: format is not \(Self.format)") }
             campaignID = try fields.identifier("campaign_id")
+            publicValueSource = try fields.text("public_value_source", bytesMax: 1024)
             publicValue = try fields.text("public_value", bytesMax: 1024)
             entryCount = try fields.integer("entry_count", in: 0...100_000_000)
             places = try fields.array("places", countMax: Slot.perCallMax).enumerated().map { index, element throws(Problem) in
@@ -81,6 +86,13 @@ public struct DrawDescription: Equatable, Sendable {
         secret = try hex("secret")
         root = try hex("root")
         seed = try hex("seed")
+        guard secret.count == Draw.secretBytes else { throw DrawFileError("draw.json: the secret must be \(Draw.secretBytes) bytes") }
+        guard Set(places.map(\.slotID)).count == places.count else { throw DrawFileError("draw.json: a slot is listed twice") }
+    }
+
+    /// SHA-256 of the rules the commitment binds (Draw.rulesDigest).
+    public var rules: Draw.Hash {
+        Draw.rulesDigest(campaignID: campaignID, places: places, publicValueSource: publicValueSource)
     }
 }
 
@@ -130,6 +142,9 @@ public enum ResultsFile {
             results.append(Draw.Result(rank: rank, entry: Draw.Entry(id: id, preferences: preferences.map { $0! }), ticket: ticket,
                                        wonSlot: outcome == "-" ? nil : String(outcome)))
         }
+        // One set of results, one file: no blank line, spacing or number
+        // written another way.
+        guard write(results) == bytes else { throw DrawFileError("results.csv is not in the form `allot` writes (CRLF lines, no blanks)") }
         return results
     }
 }
@@ -139,8 +154,8 @@ public enum ResultsFile {
 public enum DrawVerifier {
     /// Nil when everything matches; else what does not.
     public static func verify(description: DrawDescription, results: [Draw.Result]) -> String? {
-        guard Draw.commitment(secret: description.secret) == description.commitment else {
-            return "the secret does not match the commitment published before registration"
+        guard Draw.commitment(rules: description.rules, secret: description.secret) == description.commitment else {
+            return "the rules and the secret do not match the commitment published before registration"
         }
         guard results.count == description.entryCount else {
             return "results.csv has \(results.count) entries; the frozen list had \(description.entryCount)"
@@ -152,7 +167,8 @@ public enum DrawVerifier {
         guard MerkleTree.root(Draw.leaves(results.map(\.entry))) == description.root else {
             return "the entries' Merkle root (ids and preferences) is not the root published at close"
         }
-        let seed = Draw.seed(secret: description.secret, root: description.root, publicValue: description.publicValue)
+        let seed = Draw.seed(rules: description.rules, secret: description.secret, root: description.root,
+                             publicValue: description.publicValue)
         guard seed == description.seed else { return "the seed is not SHA-256 of the secret, the root and the public value" }
         let expected = Draw.run(entries: results.map(\.entry), places: description.places, seed: seed)
         for (published, repeated) in zip(results, expected) where published != repeated {

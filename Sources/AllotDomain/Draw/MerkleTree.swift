@@ -57,8 +57,9 @@ public enum MerkleTree {
 
     /// The audit path of leaf `index` among `count` leaves (RFC 9162,
     /// 2.1.3.1), from the leaf's sibling up; `hashes` are the leaf hashes.
-    public static func inclusionProof(index: Int, hashes: [Hash]) -> [Hash] {
-        precondition(index >= 0 && index < hashes.count)
+    /// Nil for an index that is not a leaf's.
+    public static func inclusionProof(index: Int, hashes: [Hash]) -> [Hash]? {
+        guard index >= 0, index < hashes.count else { return nil }
         var proof: [Hash] = []
         var level = hashes, position = index
         while level.count > 1 {

@@ -2,6 +2,7 @@ import AllotDomain
 import EventHTTP
 import EventLoops
 import Foundation
+import SQLiteStore
 import Synchronization
 
 /// The operator dashboard (README, Operator dashboard): server-rendered
@@ -213,7 +214,8 @@ final class DashboardPages {
 
     /// The last verification's verdict, and whether one is running: one at a
     /// time, on a thread of its own (it reads every row and event).
-    private static let verification = Mutex<(running: Bool, last: (atMillis: Int64, holds: Bool, summary: String)?)>((false, nil))
+    private enum Verdict { case holds, broken, notRead }
+    private static let verification = Mutex<(running: Bool, last: (atMillis: Int64, verdict: Verdict, summary: String)?)>((false, nil))
 
     func audit(query: Substring?, exchange: HTTPExchange) {
         let verifyValue = QueryString.value(of: "verify", in: query)
@@ -239,14 +241,15 @@ final class DashboardPages {
             // A thread and a connection of its own (it reads every row and
             // event): the admin worker goes on with operators' requests.
             Thread.detachNewThread {
-                let database = try? OperatorDatabase(path: databasePath)
-                let verdict = try? database?.verifyAudit()
+                // A plain connection (no schema work, which would write), read only.
+                let log = (try? SQLiteDatabase(path: databasePath)).map { AuditLog(database: $0) }
+                let verdict = (try? log?.verify()).map(OperatorDatabase.AuditVerdict.init)
                 Self.verification.withLock { state in
                     state.running = false
-                    state.last = (WallClock.nowMillis(), verdict?.holds ?? false,
-                                  verdict.map { Self.sentence($0.summary) } ?? "The verification could not read the database.")
+                    state.last = verdict.map { (WallClock.nowMillis(), $0.holds ? .holds : .broken, Self.sentence($0.summary)) }
+                        ?? (WallClock.nowMillis(), .notRead, "The verification could not read the database; try again.")
                 }
-                let rows = (try? database?.latestAudit(limit: shown)) ?? []
+                let rows = (try? log?.latest(limit: shown)) ?? []
                 pending.answer(Self.page(200, Self.auditPage(rows, session: session)))
             }
             return nil
@@ -265,7 +268,8 @@ final class DashboardPages {
         values["running"] = state.running
         if let last = state.last {
             values["verified"] = true
-            values["holds"] = last.holds
+            values["holds"] = last.verdict == .holds
+            values["not_read"] = last.verdict == .notRead
             values["summary"] = last.summary
             values["verified_at"] = Timestamp.format(millis: last.atMillis, alwaysFraction: false)
         }

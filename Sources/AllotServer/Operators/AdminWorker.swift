@@ -116,10 +116,12 @@ final class AdminWorker: Sendable {
                 refreshTokens(backing)
                 refreshedAt = monotonicMicros()
             }
-            // When idle only: an operator's request is never kept waiting
-            // behind a sample (a busy second is a gap in the dashboard's series).
-            if !woken, monotonicMicros() - secondAt >= 1_000_000, case .full(let store) = backing,
-               let task = everySecond.withLock({ $0 }) {
+            // Due, with nothing queued behind it (an operator's request waits
+            // for a sample's 200 ms at most); after 3 s due, whatever is queued,
+            // so a stream of requests cannot starve the dashboard.
+            let sinceSample = monotonicMicros() - secondAt
+            if sinceSample >= 1_000_000, items.withLock({ $0.count <= (woken ? 1 : 0) }) || sinceSample >= 3_000_000,
+               case .full(let store) = backing, let task = everySecond.withLock({ $0 }) {
                 task(store)
                 secondAt = monotonicMicros()
             }

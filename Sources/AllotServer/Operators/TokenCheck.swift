@@ -7,7 +7,7 @@ enum TokenVerdict: Sendable {
     case granted(Grant)
     /// Not a token: counted against the address.
     case unknown
-    /// The address has failed too often: not even looked at.
+    /// Not a valid token, from an address that has failed too often.
     case slowed(retryAfterSeconds: Int)
     /// The loop's inbox is full: try again.
     case busy
@@ -18,10 +18,11 @@ extension SharedServices {
     /// dashboard's sign-in alike. A valid token always works, even one made a
     /// moment ago by `allot token create` (an unknown token makes the admin
     /// worker reload them first; reloads are shared and spaced, so guessing
-    /// cannot keep it busy). Only failures are slowed: an address that keeps
-    /// failing gets `.slowed` for its bad tokens, while an operator behind
-    /// the same address (an office NAT) goes on working. `decide` runs on
-    /// the exchange's loop.
+    /// cannot keep it busy: at most one every `tokenReloadMillisMin`). Only
+    /// failures are slowed: an address that keeps failing gets `.slowed`
+    /// for tokens that are not valid, while an operator behind the same
+    /// address (an office NAT), even with a token made a moment ago, goes on
+    /// working. `decide` runs on the exchange's loop.
     func checkToken(_ presented: Substring, address: String, failures: AuthFailureLimiter, exchange: HTTPExchange,
                     loop: EventLoop, _ decide: @escaping (TokenVerdict, HTTPExchange) -> Void) {
         let judge: @Sendable (Grant?) -> TokenVerdict = { grant in

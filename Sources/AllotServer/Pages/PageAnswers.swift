@@ -19,7 +19,8 @@ enum PageAnswers {
         if let site = exchange.header("Sec-Fetch-Site") { return site != "same-origin" }
         guard let origin = exchange.header("Origin") else { return false }
         guard let host = exchange.header("Host"), let schemeEnd = origin.range(of: "://") else { return true }
-        return origin[schemeEnd.upperBound...] != Substring(host)
+        // Host names compare without case.
+        return origin[schemeEnd.upperBound...].lowercased() != host.lowercased()
     }
 
     /// Cookie `name`'s value in a `Cookie` header (at most 32 are read).

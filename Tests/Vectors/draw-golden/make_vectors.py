@@ -16,10 +16,22 @@ preferences = {
 }
 places = [("s0", "hall", 1), ("s1", "hall", 2), ("s2", "annex", 1)]
 secret = bytes(range(32))
-public_value = "drand quicknet round 1234"
+public_value_source = "drand quicknet round 1234"
+public_value = "5a9d3c0f"
 
 entry = {c: hmac.new(draw_key, c.encode(), hashlib.sha256).digest() for c in citizens}
-commitment = hashlib.sha256(b"allot draw commitment v1\x00" + secret).digest()
+def length_prefixed(tag, fields):
+    data = tag + b"\x00"
+    for field in fields:
+        data += len(field).to_bytes(4, "big") + field
+    return data
+
+
+rule_fields = [campaign.encode(), public_value_source.encode()]
+for slot, site, capacity in places:
+    rule_fields += [slot.encode(), site.encode(), str(capacity).encode()]
+rules = hashlib.sha256(length_prefixed(b"allot draw rules v1", rule_fields)).digest()
+commitment = hashlib.sha256(b"allot draw commitment v1\x00" + rules + secret).digest()
 
 
 def leaf(data):
@@ -41,10 +53,7 @@ def mth(leaves):
 # A leaf: the entry id, then its preferences (UTF-8, space-separated).
 leaves = [entry[c] + " ".join(preferences[c]).encode() for c in sorted(citizens, key=lambda c: entry[c])]
 root = mth(leaves)
-seed_input = b"allot draw seed v1\x00"
-for field in (secret, root, public_value.encode()):
-    seed_input += len(field).to_bytes(4, "big") + field
-seed = hashlib.sha256(seed_input).digest()
+seed = hashlib.sha256(length_prefixed(b"allot draw seed v1", [rules, secret, root, public_value.encode()])).digest()
 
 left = {slot: capacity for slot, _, capacity in places}
 by_site = {}
@@ -66,7 +75,7 @@ for rank, c in enumerate(order, 1):
 
 description = {
     "format": "allot-draw-v1", "campaign_id": campaign, "commitment": commitment.hex(), "secret": secret.hex(),
-    "public_value": public_value, "entry_count": len(citizens), "root": root.hex(), "seed": seed.hex(),
+    "public_value_source": public_value_source, "public_value": public_value, "entry_count": len(citizens), "root": root.hex(), "seed": seed.hex(),
     "places": [{"slot_id": s, "site_id": site, "capacity": cap} for s, site, cap in places],
 }
 with open("draw.json", "w") as out:
