@@ -75,6 +75,10 @@ import Testing
         let tooMany = try client.request("POST", "/ops/campaigns/dash/capacity", body: "slot=s0&capacity=-4&csrf=\(csrf)",
                                          headers: Self.formType.merging(["Cookie": cookie]) { $1 })
         #expect(tooMany.status == 400 && tooMany.text.contains(##"<a href="#capacity">"##))
+        // Refused by the API itself (its problem's detail on the page).
+        let noSlot = try client.request("POST", "/ops/campaigns/dash/capacity", body: "slot=nosuch&capacity=5&csrf=\(csrf)",
+                                        headers: Self.formType.merging(["Cookie": cookie]) { $1 })
+        #expect(noSlot.status == 404 && noSlot.text.contains("No such slot"), "\(noSlot.status) \(noSlot.text.suffix(300))")
         let limits = try client.request("POST", "/ops/campaigns/dash/rate-limits",
                                         body: "ip_rate=2&ip_burst=5&citizen_rate=&citizen_burst=&global_rate=x&global_burst=1&csrf=\(csrf)",
                                         headers: Self.formType.merging(["Cookie": cookie]) { $1 })

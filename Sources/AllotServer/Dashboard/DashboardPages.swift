@@ -454,9 +454,10 @@ final class DashboardPages {
 
     /// The problem an operator request's answer carries.
     private static func problem(from answer: Answer) -> Problem {
-        let json = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
-        return Problem(status: answer.status, code: json?["code"] as? String ?? "error", title: json?["title"] as? String ?? "",
-                       detail: json?["detail"] as? String ?? "the request was refused", headers: answer.headers)
+        let json = try? JSONParser.parse(answer.body)
+        func text(_ name: String) -> String? { if case .string(let value)? = json?[name] { value } else { nil } }
+        return Problem(status: answer.status, code: text("code") ?? "error", title: text("title") ?? "",
+                       detail: text("detail") ?? "the request was refused", headers: answer.headers)
     }
 
     /// One JSON object, as the API's body.

@@ -74,11 +74,6 @@ public struct OperatorDatabase {
         }
     }
 
-    /// The last `limit` audit rows, newest first (the dashboard's audit page).
-    func latestAudit(limit: Int) throws -> [AuditLog.StoredEntry] {
-        try AuditLog(database: database).latest(limit: limit)
-    }
-
     public func verifyAudit() throws -> AuditVerdict {
         AuditVerdict(try AuditLog(database: database).verify())
     }
