@@ -68,6 +68,8 @@ import Testing
         let stats = try stack.stats("bk")
         #expect(stats["confirmed"] as? Int == 1, "\(stats)")
         for body in [unchosen, form, wrong, check, page] { #expect(body.body.count < 30_000) }
+        // Nor in any log line, at any level (the refused one included).
+        #expect(stack.logLines.withLock { $0.allSatisfy { !$0.contains("1101051949") && !$0.contains("110105194912310021") } })
     }
 
     /// Slot full (other times offered, and taking one books it), the limit,
