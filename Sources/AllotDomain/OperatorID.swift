@@ -4,8 +4,11 @@
 public enum OperatorID {
     public static let bytesMax = 64
 
-    public static func isValid(_ text: Substring) -> Bool {
-        let bytes = text.utf8
+    public static func isValid(_ text: Substring) -> Bool { isValid(text.utf8) }
+
+    public static func isValid(_ text: String) -> Bool { isValid(Substring(text)) }
+
+    public static func isValid<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
         guard !bytes.isEmpty, bytes.count <= bytesMax else { return false }
         var first = true
         for byte in bytes {
@@ -19,6 +22,4 @@ public enum OperatorID {
         }
         return true
     }
-
-    public static func isValid(_ text: String) -> Bool { isValid(Substring(text)) }
 }

@@ -61,8 +61,40 @@ public enum Router {
     static let segmentsMax = PathSegments.Storage.count
 
     public static func route(method: HTTPMethod, path: Substring) -> Result<Route, Problem> {
+        if let openData = matchOpenData(method, path) { return openData }
         guard path.first == "/", let segments = PathSegments(path.dropFirst()) else { return .failure(.notFound("no such path")) }
         return match(method, segments)
+    }
+
+    /// The open data by its bytes, before the general match: every map and
+    /// bot polls it, so it is the commonest request of all. Nil for any
+    /// other path (the general match answers it, a 404 included), so both
+    /// ways route a path alike.
+    private static func matchOpenData(_ method: HTTPMethod, _ path: Substring) -> Result<Route, Problem>? {
+        var path = path
+        // Compared as contiguous bytes: the generic comparisons of UTF-8
+        // views, index by index, cost more than all the rest of the match.
+        return path.withUTF8 { bytes -> Result<Route, Problem>? in
+            let prefix = bytesOf("/open/v1/campaigns/")
+            guard bytes.count > prefix.count, bytes.starts(with: prefix),
+                  let slash = bytes[prefix.count...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+            let name = bytes[(slash + 1)...]
+            let format: OpenDataFormat
+            if name.elementsEqual(bytesOf("availability.json")) {
+                format = .json
+            } else if name.elementsEqual(bytesOf("availability.csv")) {
+                format = .csv
+            } else {
+                return nil
+            }
+            let id = UnsafeBufferPointer(rebasing: bytes[prefix.count..<slash])
+            guard OperatorID.isValid(id) else { return .failure(.notFound("no such campaign")) }
+            return only(.get, method, .openAvailability(campaign: String(decoding: id, as: UTF8.self), format: format))
+        }
+    }
+
+    private static func bytesOf(_ text: StaticString) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
     }
 
     /// `a/b/c` → a, b, c, empty segments kept; nil past `segmentsMax`.

@@ -50,11 +50,15 @@ public struct HTTPRequest: Sendable {
 
     static func header(_ name: String, in storage: [UInt8], _ headerRanges: [(name: Range<Int>, value: Range<Int>)]) -> String? {
         var wanted = name
+        // Over the bytes in place: a lookup runs on most requests.
         return wanted.withUTF8 { wanted in
-            for (nameRange, valueRange) in headerRanges where equalIgnoringCase(storage[nameRange], wanted) {
-                return String(decoding: storage[valueRange], as: UTF8.self)
+            storage.withUnsafeBufferPointer { stored in
+                for (nameRange, valueRange) in headerRanges
+                where equalIgnoringCase(UnsafeBufferPointer(rebasing: stored[nameRange]), wanted) {
+                    return String(decoding: UnsafeBufferPointer(rebasing: stored[valueRange]), as: UTF8.self)
+                }
+                return nil
             }
-            return nil
         }
     }
 
@@ -67,7 +71,7 @@ public struct HTTPRequest: Sendable {
 
     public var headerCount: Int { headerRanges.count }
 
-    static func equalIgnoringCase(_ bytes: ArraySlice<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func equalIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
         guard bytes.count == wanted.count else { return false }
         for (byte, other) in zip(bytes, wanted) where byte | 0x20 != other | 0x20 { return false }
         return true

@@ -36,7 +36,9 @@ import Testing
         #expect(try route(.get, "/open/v1/campaigns/c1/availability.csv").get() == .openAvailability(campaign: "c1", format: .csv))
         #expect(Route.openAvailability(campaign: "c1", format: .csv).neededRole == nil)
         for path in ["/open/v1/campaigns/c1/availability.xml", "/open/v1/campaigns/c1", "/open/v2/campaigns/c1/availability.json",
-                     "/open/v1/campaigns/bad%20id/availability.json"] {
+                     "/open/v1/campaigns/bad%20id/availability.json", "/open/v1/campaigns//availability.json",
+                     "/open/v1/campaigns/c1/x/availability.json", "/open/v1/campaigns/c1/availability.json/",
+                     "/open/v1/campaigns/C1/availability.json", "/open/v1/campaigns/availability.json", "/open/v1/campaigns/"] {
             guard case .failure(let problem) = route(.get, path) else { Issue.record("\(path) routed"); continue }
             #expect(problem.status == 404, "\(path)")
         }

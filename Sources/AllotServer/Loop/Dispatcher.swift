@@ -35,10 +35,11 @@ final class Dispatcher {
 
     func handle(_ exchange: HTTPExchange) {
         if let answer = earlyAnswer(exchange) { return exchange.send(answer) }
-        let uri = exchange.uri
-        // By byte, not by Character: a target is ASCII, and a Character
-        // search walks grapheme boundaries.
-        let mark = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
+        var uri = exchange.uri
+        // Over contiguous bytes: a target is ASCII, a Character search walks
+        // grapheme boundaries, and a generic one over the UTF-8 view steps
+        // index by index.
+        let mark = uri.withUTF8 { $0.firstIndex(of: UInt8(ascii: "?")) }.map { uri.utf8.index(uri.utf8.startIndex, offsetBy: $0) }
         let path = mark.map { uri[..<$0] } ?? Substring(uri)
         let query = mark.map { uri[uri.utf8.index(after: $0)...] }
         let method = HTTPMethod(rawValue: exchange.method) ?? .other
