@@ -16,9 +16,12 @@ public struct Campaign: Equatable, Sendable {
     public var closesAtMillis: Int64
     /// Shards the campaign is spread over; set at creation only.
     public var buckets: CampaignBuckets
+    /// Who may book which slot (issue 14): pickup days, an age range.
+    public var eligibility: EligibilityRules
 
     public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
-                perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single) {
+                perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single,
+                eligibility: EligibilityRules = .none) {
         self.id = id
         self.name = name
         self.status = status
@@ -27,6 +30,7 @@ public struct Campaign: Equatable, Sendable {
         self.opensAtMillis = opensAtMillis
         self.closesAtMillis = closesAtMillis
         self.buckets = buckets
+        self.eligibility = eligibility
     }
 
     /// The status a citizen sees: an open campaign past `closes_at` is closed.
@@ -46,7 +50,7 @@ public struct Campaign: Equatable, Sendable {
     }
 
     public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at",
-                                                 "buckets"]
+                                                 "buckets", "eligibility"]
 
     /// Decodes `POST /v1/admin/campaigns`.
     public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
@@ -63,14 +67,16 @@ public struct Campaign: Equatable, Sendable {
             status: status, idScheme: scheme,
             perCitizenLimit: try fields.integer("per_citizen_limit", in: 1...perCitizenLimitMax),
             opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"),
-            buckets: CampaignBuckets(try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1)!)
+            buckets: CampaignBuckets(try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1)!,
+            eligibility: try decodeEligibility(fields))
         try campaign.validateWindow()
+        try campaign.validateEligibility()
         return campaign
     }
 
     /// Applies `PATCH /v1/admin/campaigns/{cid}`.
     public func patched(with fields: Fields) throws(Problem) -> Campaign {
-        try fields.allowOnly(["name", "status", "per_citizen_limit", "opens_at", "closes_at"])
+        try fields.allowOnly(["name", "status", "per_citizen_limit", "opens_at", "closes_at", "eligibility"])
         var next = self
         if let name = try fields.optionalText("name", bytesMax: Self.nameBytesMax) { next.name = name }
         if let text = try fields.optionalString("status") {
@@ -84,8 +90,23 @@ public struct Campaign: Equatable, Sendable {
         }
         if let opens = try fields.optionalTimestamp("opens_at") { next.opensAtMillis = opens }
         if let closes = try fields.optionalTimestamp("closes_at") { next.closesAtMillis = closes }
+        // The object replaces the rules whole; null removes them.
+        if fields.has("eligibility") { next.eligibility = try Self.decodeEligibility(fields) }
         try next.validateWindow()
+        try next.validateEligibility()
         return next
+    }
+
+    private static func decodeEligibility(_ fields: Fields) throws(Problem) -> EligibilityRules {
+        guard let rules = try fields.object("eligibility") else { return .none }
+        return try EligibilityRules.decode(rules)
+    }
+
+    /// An age range needs ids that carry a birth date.
+    func validateEligibility() throws(Problem) {
+        guard eligibility.ageRange == nil || idScheme == .cnResident else {
+            throw Problem.invalidField("eligibility.age", "needs id_scheme cn-resident (its ids carry the birth date)")
+        }
     }
 
     func validateWindow() throws(Problem) {
@@ -103,6 +124,10 @@ public struct Campaign: Equatable, Sendable {
         json.field("opens_at", Timestamp.format(millis: opensAtMillis, alwaysFraction: false))
         json.field("closes_at", Timestamp.format(millis: closesAtMillis, alwaysFraction: false))
         if forOperators { json.field("buckets", buckets.count) }
+        if !eligibility.isEmpty {
+            json.key("eligibility")
+            eligibility.write(to: &json)
+        }
         json.endObject()
     }
 }

@@ -7,9 +7,12 @@ public struct Problem: Error, Equatable, Sendable {
     public let detail: String
     /// Extra response headers (Retry-After, RateLimit…).
     public var headers: [(String, String)] = []
+    /// An extension member (RFC 9457, 3.2): which rule refused
+    /// (`not_eligible`).
+    public var reason: String?
 
     public static func == (lhs: Problem, rhs: Problem) -> Bool {
-        lhs.status == rhs.status && lhs.code == rhs.code && lhs.detail == rhs.detail
+        lhs.status == rhs.status && lhs.code == rhs.code && lhs.detail == rhs.detail && lhs.reason == rhs.reason
     }
 
     public init(status: Int, code: String, title: String, detail: String, headers: [(String, String)] = []) {
@@ -28,6 +31,7 @@ public struct Problem: Error, Equatable, Sendable {
         json.field("status", status)
         json.field("code", code)
         json.field("detail", detail)
+        if let reason { json.field("reason", reason) }
         json.endObject()
         return json.bytes
     }
@@ -52,6 +56,12 @@ public struct Problem: Error, Equatable, Sendable {
     public static func campaignNotOpen(_ campaign: String) -> Problem {
         Problem(status: 403, code: "campaign_not_open", title: "Campaign is not open",
                 detail: "campaign \(campaign) is not open for reservations")
+    }
+    /// A campaign's eligibility rule refuses this citizen (EligibilityRules).
+    public static func notEligible(_ reason: NotEligibleReason) -> Problem {
+        var problem = Problem(status: 403, code: "not_eligible", title: "Not eligible", detail: reason.detail)
+        problem.reason = reason.rawValue
+        return problem
     }
     public static func notFound(_ detail: String) -> Problem {
         Problem(status: 404, code: "not_found", title: "Not found", detail: detail)

@@ -33,7 +33,7 @@ struct EligibilityTests {
         #expect(rules.refusal(normalizedID: even, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 23)) == nil)
         #expect(rules.refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 0, hourUTC: 23)) == .pickupDay)
         // A resident id's check X is passed over for its last digit.
-        #expect(EligibilityRules.lastDigit("11010519491231002X") == 2)
+        #expect(EligibilityFacts(normalizedID: "11010519491231002X", scheme: .cnResident).lastDigit == 2)
         #expect(EligibilityRules(parityDays: [ParityRule](repeating: .none, count: 7))!
             .refusal(normalizedID: odd, scheme: .twNational, slotStartsAtMillis: Self.slot(day: 6)) == .pickupDay)
     }
@@ -66,5 +66,71 @@ struct EligibilityTests {
         #expect(Int64(-1).floorDiv(86_400_000) == -1)
         #expect(Int64(0).floorDiv(86_400_000) == 0)
         #expect(Int64(86_399_999).floorDiv(86_400_000) == 0)
+    }
+
+    private static func decode(_ json: String) throws(Problem) -> EligibilityRules {
+        try EligibilityRules.decode(Fields.parse(Array(json.utf8)))
+    }
+
+    @Test func theContractsFormRoundTrips() throws {
+        let rules = try Self.decode(#"{"pickup_days":["odd","even","odd","even","odd","even","any"],"age":{"min":60},"utc_offset_minutes":480}"#)
+        #expect(rules == EligibilityRules(parityDays: EligibilityRules.taiwanParityDays, ageRange: 60...150, utcOffsetMinutes: 480))
+        #expect(EligibilityRules.stored(rules.json) == rules)
+        #expect(try Self.decode("{}") == .none)
+        #expect(EligibilityRules.stored("{\"age\":{\"min\":9,\"max\":3}}") == nil)
+        #expect(EligibilityRules.stored("not json") == nil)
+    }
+
+    @Test func badRulesAreRefusedNamingTheField() {
+        let cases = [
+            (#"{"pickup_days":["odd"]}"#, "eligibility.pickup_days"),
+            (#"{"pickup_days":["odd","even","odd","even","odd","even","sometimes"]}"#, "eligibility.pickup_days"),
+            (#"{"pickup_days":"taiwan"}"#, "eligibility.pickup_days"),
+            (#"{"age":{"min":-1}}"#, "eligibility.age.min"),
+            (#"{"age":{"min":70,"max":60}}"#, "eligibility.age.max"),
+            (#"{"age":{"least":1}}"#, "eligibility.age.least"),
+            (#"{"utc_offset_minutes":900}"#, "eligibility.utc_offset_minutes"),
+            (#"{"series":"x"}"#, "eligibility.series"),
+        ]
+        for (json, field) in cases {
+            do {
+                let fields = try Fields.parse(Array("{\"eligibility\":\(json)}".utf8))
+                _ = try EligibilityRules.decode(try #require(try fields.object("eligibility")))
+                Issue.record("\(json) passed")
+            } catch let problem as Problem {
+                #expect(problem.code == "invalid_field" && problem.detail.hasPrefix(field + ":"), "\(json): \(problem.detail)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+
+    @Test func anAgeRuleNeedsResidentIDs() throws {
+        let body = #"{"id":"c","name":"C","id_scheme":"tw-national","per_citizen_limit":1,"opens_at":"2030-01-01T00:00:00Z","#
+            + #""closes_at":"2030-02-01T00:00:00Z","eligibility":{"age":{"min":60}}}"#
+        #expect(throws: Problem.invalidField("eligibility.age", "needs id_scheme cn-resident (its ids carry the birth date)")) {
+            try Campaign.decode(Fields.parse(Array(body.utf8)))
+        }
+        let parity = body.replacingOccurrences(of: #"{"age":{"min":60}}"#, with: #"{"pickup_days":["odd","even","odd","even","odd","even","any"]}"#)
+        #expect(try Campaign.decode(Fields.parse(Array(parity.utf8))).eligibility.parityDays == EligibilityRules.taiwanParityDays)
+    }
+
+    @Test func factsRoundTripAndRefuseBadText() throws {
+        let resident = EligibilityFacts(normalizedID: Self.resident("19700108", serial: 123), scheme: .cnResident)
+        #expect(resident.text == "1|19700108")
+        #expect(EligibilityFacts(text: resident.text) == resident)
+        let tw = EligibilityFacts(normalizedID: "A123456787", scheme: .twNational)
+        #expect(tw.text == "7|" && EligibilityFacts(text: "7|") == tw)
+        #expect(EligibilityFacts(normalizedID: "ABC", scheme: .any).text == "|")
+        for bad in ["", "7", "77|", "x|", "7|1970010", "7|19700230", "7|1970013a", "7|19700108|"] {
+            #expect(EligibilityFacts(text: bad) == nil, "\(bad)")
+        }
+        // The rules read the same from facts as from the id.
+        let rules = EligibilityRules(parityDays: EligibilityRules.taiwanParityDays, ageRange: 60...120, utcOffsetMinutes: 480)!
+        for day in 0..<7 {
+            #expect(rules.refusal(resident, slotStartsAtMillis: Self.slot(day: day))
+                == rules.refusal(normalizedID: Self.resident("19700108", serial: 123), scheme: .cnResident,
+                                 slotStartsAtMillis: Self.slot(day: day)))
+        }
     }
 }

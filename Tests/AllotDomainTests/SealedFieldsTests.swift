@@ -39,18 +39,21 @@ struct SealedFieldsTests {
     @Test func aBookingTokenRoundTripsAndKeepsItsExpiry() throws {
         let box = SealedFields(secret: secret, purpose: "booking token")
         let token = BookingToken(campaignID: "c", slotID: "s0", citizenKey: String(repeating: "f", count: 32), formKey: "k1",
-                                 maskedID: BookingToken.mask("11010519491231002X"), nowMillis: 0)
+                                 maskedID: BookingToken.mask("11010519491231002X"),
+                                 facts: EligibilityFacts(normalizedID: "11010519491231002X", scheme: .cnResident), nowMillis: 0)
         let text = try #require(token.sealed(with: box))
         #expect(BookingToken(opening: text, with: box, nowMillis: BookingToken.lifetimeMillis - 1) == token)
+        #expect(token.facts.lastDigit == 2 && token.facts.birthDate?.year == 1949)
         #expect(BookingToken(opening: text, with: box, nowMillis: BookingToken.lifetimeMillis) == nil)
         // Sealed again later (a page shown again), it still ends when the first did.
         let reopened = try #require(BookingToken(opening: text, with: box, nowMillis: 1_000))
         #expect(BookingToken(opening: try #require(reopened.sealed(with: box)), with: box, nowMillis: BookingToken.lifetimeMillis) == nil)
         // The booking's key: the same for the same form, citizen and slot;
         // another citizen with the same form, or another slot, another key.
-        let same = BookingToken(campaignID: "c", slotID: "s0", citizenKey: token.citizenKey, formKey: "k1", maskedID: "", nowMillis: 5)
+        let same = BookingToken(campaignID: "c", slotID: "s0", citizenKey: token.citizenKey, formKey: "k1", maskedID: "",
+                                facts: token.facts, nowMillis: 5)
         let other = BookingToken(campaignID: "c", slotID: "s0", citizenKey: String(repeating: "e", count: 32), formKey: "k1",
-                                 maskedID: "", nowMillis: 0)
+                                 maskedID: "", facts: token.facts, nowMillis: 0)
         #expect(same.idempotencyKey == token.idempotencyKey)
         #expect(other.idempotencyKey != token.idempotencyKey)
         #expect(token.forSlot("s1").idempotencyKey == token.forSlot("s1").idempotencyKey)

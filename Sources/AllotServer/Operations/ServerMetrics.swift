@@ -28,7 +28,7 @@ final class ServerMetrics: Sendable {
 
     /// Reservation outcomes: 201, each rejection code, and 503.
     static let outcomes = ["confirmed", "slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open",
-                           "invalid", "not_found", "idempotency_conflict", "idempotent_replay", "unavailable"]
+                           "not_eligible", "invalid", "not_found", "idempotency_conflict", "idempotent_replay", "unavailable"]
 
     /// Each loop's open connections, as it last published them.
     private let connectionsPerLoop: [PublishedCount]

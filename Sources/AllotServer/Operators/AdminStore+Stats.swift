@@ -5,8 +5,6 @@ import SQLiteStore
 /// `GET /v1/admin/campaigns/{cid}/stats`: live counts from Redis, what SQLite
 /// holds, and how far the persister is behind.
 extension AdminStore {
-    static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
-
     /// A spread campaign's are the sums of its home's (capacities, the pool,
     /// the loops' refusals) and its buckets' (places, cancels and redeems),
     /// and the places of moves debited and not yet credited: those are
@@ -109,7 +107,8 @@ extension AdminStore {
 
 /// A campaign's stats (API.md): live counts from Redis, what SQLite holds.
 struct CampaignStats {
-    static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "invalid"]
+    static let rejectionReasons = ["slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open", "not_eligible",
+                                   "invalid"]
 
     let counts: StatsReply
     let persisted: Int

@@ -44,12 +44,12 @@ final class AdminStore {
                 // reservations carry them.
                 try database.statement("""
                     INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at,
-                                           buckets, route)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
+                                           buckets, eligibility, route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
                     """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
                               .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
                               .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now),
-                              .integer(Int64(campaign.buckets.count))])
+                              .integer(Int64(campaign.buckets.count)), .text(campaign.eligibility.json)])
                 try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
             }
         }
@@ -69,10 +69,12 @@ final class AdminStore {
         let next = try campaign.patched(with: fields)
         try database.transaction {
             try database.statement("""
-                UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, updated_at = ?
+                UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, eligibility = ?,
+                                     updated_at = ?
                 WHERE id = ?
                 """).run([.text(next.name), .text(next.status.rawValue), .integer(Int64(next.perCitizenLimit)),
-                          .integer(next.opensAtMillis), .integer(next.closesAtMillis), .integer(WallClock.nowMillis()), .text(id)])
+                          .integer(next.opensAtMillis), .integer(next.closesAtMillis), .text(next.eligibility.json),
+                          .integer(WallClock.nowMillis()), .text(id)])
             try audit(actor, "campaign.patch", "campaign:\(id)", before: Self.auditJSON(campaign), after: Self.auditJSON(next))
         }
         try pushCampaign(next)
@@ -102,6 +104,10 @@ final class AdminStore {
         json.field("opens_at", Timestamp.format(millis: campaign.opensAtMillis, alwaysFraction: false))
         json.field("closes_at", Timestamp.format(millis: campaign.closesAtMillis, alwaysFraction: false))
         if campaign.buckets.count > 1 { json.field("buckets", campaign.buckets.count) }
+        if !campaign.eligibility.isEmpty {
+            json.key("eligibility")
+            campaign.eligibility.write(to: &json)
+        }
         json.endObject()
         return json.text
     }

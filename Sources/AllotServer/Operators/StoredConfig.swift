@@ -9,15 +9,23 @@ struct StoredConfig {
         try database.statement("SELECT id FROM campaigns ORDER BY id").rows { $0.text(0) }
     }
 
+    /// Rules SQLite holds that no longer pass are an error naming the
+    /// campaign, as for rate limits: never a campaign without its rules.
     func campaign(_ id: String) throws -> Campaign? {
-        try database.statement(
-            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets FROM campaigns WHERE id = ?"
+        let rows = try database.statement(
+            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets, eligibility FROM campaigns WHERE id = ?"
         ).rows([.text(id)]) { row in
-            Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
-                     idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
-                     opensAtMillis: row.int(4), closesAtMillis: row.int(5),
-                     buckets: CampaignBuckets(Int(row.int(6))) ?? .single)
-        }.first
+            (Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
+                      idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
+                      opensAtMillis: row.int(4), closesAtMillis: row.int(5),
+                      buckets: CampaignBuckets(Int(row.int(6))) ?? .single), row.text(7))
+        }
+        guard var (campaign, rules) = rows.first else { return nil }
+        guard let eligibility = EligibilityRules.stored(rules) else {
+            throw StoredConfigError("campaign \(id): stored eligibility rules do not pass (\(rules)); set them again")
+        }
+        campaign.eligibility = eligibility
+        return campaign
     }
 
     /// The route a campaign's reservation ids carry (Schema.addRoutes).

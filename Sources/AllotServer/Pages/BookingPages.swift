@@ -61,8 +61,11 @@ final class BookingPages {
                 let error = raw.isEmpty ? "id_error_empty" : "id_error_\(view.campaign.idScheme.rawValue)"
                 return idForm(view, slot: slot, key: key, error: error, language: language)
             }
+            let facts = EligibilityFacts(normalizedID: normalized, scheme: view.campaign.idScheme)
+            if let refusal = notEligiblePage(view, facts: facts, slot: slot, language: language) { return refusal }
             let token = BookingToken(campaignID: campaignID, slotID: slot.id, citizenKey: shared.keyer.citizenKey(normalizedID: normalized),
-                                     formKey: key, maskedID: BookingToken.mask(normalized), nowMillis: WallClock.nowMillis())
+                                     formKey: key, maskedID: BookingToken.mask(normalized), facts: facts,
+                                     nowMillis: WallClock.nowMillis())
             return checkPage(view, token: token, status: 200, error: nil, language: language)
         }
     }
@@ -78,6 +81,7 @@ final class BookingPages {
                 return slotFullPage(view, token: token, error: "choose_slot_error", language: language)
             }
             guard let slot = view.slot(slotID) else { return PageAnswers.notFound(language, path: "/campaigns/\(campaignID)") }
+            if let refusal = notEligiblePage(view, facts: token.facts, slot: slot, language: language) { return refusal }
             return checkPage(view, token: token.forSlot(slot.id), status: 200, error: nil, language: language)
         }
     }
@@ -88,13 +92,26 @@ final class BookingPages {
         let language = PageAnswers.language(exchange)
         guard let form = readForm(exchange, language: language), let token = openToken(form, campaignID, language, exchange)
         else { return }
-        let booking = PageBooking(slotID: token.slotID, citizenKey: token.citizenKey, idempotencyKey: token.idempotencyKey,
-                                  address: shared.clientAddress(exchange))
+        let booking = PageBooking(slotID: token.slotID, citizenKey: token.citizenKey, facts: token.facts,
+                                  idempotencyKey: token.idempotencyKey, address: shared.clientAddress(exchange))
         desk.reserve(campaignID: campaignID, booking: booking,
                      reply: BookingReply(pages: self, exchange: LoopBound(exchange, loop: loop), token: token, language: language))
     }
 
     // MARK: the pages
+
+    /// The page of a slot the campaign's rules refuse this citizen, with
+    /// the way back to the campaign's sites; nil when they may book it.
+    fileprivate func notEligiblePage(_ view: CampaignView, facts: EligibilityFacts, slot: Slot, language: PageLanguage) -> Answer? {
+        guard let reason = view.campaign.eligibility.refusal(facts, slotStartsAtMillis: slot.startsAtMillis) else { return nil }
+        return Self.notEligiblePage(reason, campaignID: view.campaign.id, language: language)
+    }
+
+    fileprivate static func notEligiblePage(_ reason: NotEligibleReason, campaignID: String, language: PageLanguage) -> Answer {
+        let path = "/campaigns/\(campaignID)"
+        return PageAnswers.problemPage(403, "not_eligible", language, path: path, detail: "not_eligible_\(reason.rawValue)",
+                                       link: (path, "back_to_campaign"))
+    }
 
     private func idForm(_ view: CampaignView, slot: Slot, key: String, error: String?, language: PageLanguage) -> Answer {
         var values = describe(view, slot: slot)
@@ -129,10 +146,13 @@ final class BookingPages {
     }
 
     /// The slot was taken: nothing was booked; other times with places
-    /// left, to book one for the same citizen.
+    /// left that the campaign's rules let the same citizen book, to book one.
     fileprivate func slotFullPage(_ view: CampaignView, token: BookingToken, error: String?, language: PageLanguage) -> Answer {
         let sites = Dictionary(view.sites.map { ($0.id, $0) }) { first, _ in first }
-        let others: [[String: Any]] = view.slots.lazy.filter { $0.id != token.slotID && (view.remaining[$0.id] ?? 0) > 0 }
+        let rules = view.campaign.eligibility
+        let others: [[String: Any]] = view.slots.lazy
+            .filter { $0.id != token.slotID && (view.remaining[$0.id] ?? 0) > 0 }
+            .filter { rules.refusal(token.facts, slotStartsAtMillis: $0.startsAtMillis) == nil }
             .prefix(Self.alternativesMax).map { slot in
                 let left = view.remaining[slot.id] ?? 0
                 return ["id": slot.id, "site_name": sites[slot.siteID]?.name ?? slot.siteID,
@@ -258,6 +278,9 @@ private struct BookingReply: AttemptReply {
             exchange.wrapped.send(PageAnswers.problemPage(409, "limit", language, path: path, detailText: detail,
                                                           link: (path, "back_to_campaign")))
         case "campaign_not_open": exchange.wrapped.send(pages.notOpenPage(view.campaign, language: language))
+        case "not_eligible":
+            let reason = problem.reason.flatMap(NotEligibleReason.init(rawValue:)) ?? .pickupDay
+            exchange.wrapped.send(BookingPages.notEligiblePage(reason, campaignID: token.campaignID, language: language))
         case "rate_limited":
             // The form kept, with how long to wait before pressing again.
             let wait = retryAfter(problem)

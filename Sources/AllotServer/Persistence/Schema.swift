@@ -106,6 +106,7 @@ public enum Schema {
         try rewriteStatusCheck(database)
         try addRoutes(database)
         try addBuckets(database)
+        try addEligibility(database)
         return database
     }
 
@@ -127,6 +128,15 @@ public enum Schema {
         let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
         if !columns.contains("buckets") {
             try database.execute("ALTER TABLE campaigns ADD COLUMN buckets INTEGER NOT NULL DEFAULT 1")
+        }
+    }
+
+    /// A campaign's eligibility rules (EligibilityRules' JSON): none for
+    /// every campaign made before there were rules.
+    static func addEligibility(_ database: SQLiteDatabase) throws {
+        let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
+        if !columns.contains("eligibility") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}'")
         }
     }
 }

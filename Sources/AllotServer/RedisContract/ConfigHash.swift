@@ -14,7 +14,7 @@ enum RedisConfig {
     /// The home's config hash: everything, with the first route and the buckets.
     static func campaignFields(_ campaign: Campaign, route: UInt32) -> [String] {
         bookingFields(campaign) + ["scheme", campaign.idScheme.rawValue, "name", campaign.name, "route", String(route),
-                                   "buckets", String(campaign.buckets.count)]
+                                   "buckets", String(campaign.buckets.count), "elig", campaign.eligibility.json]
     }
 
     /// Writes a campaign's configuration (and its rate limits, when given),
@@ -123,11 +123,15 @@ enum RedisConfig {
               let scheme = config["scheme"].flatMap(IDScheme.init(rawValue:)),
               let limit = config["limit"].flatMap({ Int($0) }),
               let opens = config["opens"].flatMap({ Int64($0) }), let closes = config["closes"].flatMap({ Int64($0) }),
-              Timestamp.isInRange(opens), Timestamp.isInRange(closes)
+              Timestamp.isInRange(opens), Timestamp.isInRange(closes),
+              // Rules that do not parse: the campaign is not shown, and not
+              // booked, rather than booked without them (fail closed).
+              let eligibility = config["elig"].map(EligibilityRules.stored) ?? EligibilityRules.none
         else { return nil }
         return Campaign(id: id, name: config["name"] ?? id, status: status, idScheme: scheme,
                         perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes,
-                        buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single)
+                        buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single,
+                        eligibility: eligibility)
     }
 
     // MARK: sites and slots

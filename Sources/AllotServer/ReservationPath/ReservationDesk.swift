@@ -73,6 +73,10 @@ final class ReservationDesk {
     func reserve(campaignID: String, booking: PageBooking, reply: some AttemptReply) {
         reserve(campaignID: campaignID, reply: reply) { [self] view in
             guard let slot = view.slot(booking.slotID) else { return .failure(.notFound("no such slot")) }
+            // Again at the booking: the rules may have changed since the form.
+            if let reason = view.campaign.eligibility.refusal(booking.facts, slotStartsAtMillis: slot.startsAtMillis) {
+                return .failure(.notEligible(reason))
+            }
             return prepareAttempt(view: view, slot: slot, idempotencyKey: booking.idempotencyKey) {
                 (booking.citizenKey, booking.address)
             }
@@ -120,8 +124,12 @@ final class ReservationDesk {
     private func refuse(_ problem: Problem, campaignID: String, reply: some AttemptReply) {
         // Counted only for a hot campaign: a hostile client naming random
         // campaigns must not grow this map or Redis.
-        if problem.status != 503, catalog.campaigns[campaignID] != nil { countRejection(campaignID, "rej_invalid") }
-        metrics.reservationOutcome(problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found" : "invalid")
+        let outcome = problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found"
+            : problem.code == "not_eligible" ? "not_eligible" : "invalid"
+        if problem.status != 503, catalog.campaigns[campaignID] != nil {
+            countRejection(campaignID, outcome == "not_eligible" ? "rej_not_eligible" : "rej_invalid")
+        }
+        metrics.reservationOutcome(outcome)
         reply.refused(problem)
     }
 
@@ -289,6 +297,13 @@ final class ReservationDesk {
         do { body = try ReserveRequest.decode(exchange.body) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
+        // The rules read the id and the slot alone (nothing another
+        // attempt changes), so deciding them here is deciding them in the
+        // attempt's own step; the raw id never reaches Redis.
+        if let reason = view.campaign.eligibility.refusal(normalizedID: normalized, scheme: view.campaign.idScheme,
+                                                          slotStartsAtMillis: slot.startsAtMillis) {
+            return .failure(.notEligible(reason))
+        }
         return prepareAttempt(view: view, slot: slot, idempotencyKey: exchange.header("Idempotency-Key")) { [shared] in
             (shared.keyer.citizenKey(normalizedID: normalized), shared.clientAddress(exchange))
         }
@@ -426,6 +441,8 @@ struct APIReply: AttemptReply {
 struct PageBooking {
     let slotID: String
     let citizenKey: String
+    /// What the eligibility rules read of the id (the id itself is gone).
+    let facts: EligibilityFacts
     let idempotencyKey: String
     /// The client's address, for its rate limit.
     let address: String
