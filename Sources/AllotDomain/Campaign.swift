@@ -18,10 +18,13 @@ public struct Campaign: Equatable, Sendable {
     public var buckets: CampaignBuckets
     /// Who may book which slot (issue 14): pickup days, an age range.
     public var eligibility: EligibilityRules
+    /// The series whose rolling limit the campaign shares; set at creation
+    /// only (its buckets are the series', `buckets.series`).
+    public let series: CampaignSeries?
 
     public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
                 perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single,
-                eligibility: EligibilityRules = .none) {
+                eligibility: EligibilityRules = .none, series: CampaignSeries? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -29,8 +32,10 @@ public struct Campaign: Equatable, Sendable {
         self.perCitizenLimit = perCitizenLimit
         self.opensAtMillis = opensAtMillis
         self.closesAtMillis = closesAtMillis
-        self.buckets = buckets
+        // A series' campaign keeps its citizens in the series' buckets.
+        self.buckets = CampaignBuckets(buckets.count, series: series?.id)!
         self.eligibility = eligibility
+        self.series = series
     }
 
     /// The status a citizen sees: an open campaign past `closes_at` is closed.
@@ -50,7 +55,7 @@ public struct Campaign: Equatable, Sendable {
     }
 
     public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at",
-                                                 "buckets", "eligibility"]
+                                                 "buckets", "eligibility", "series"]
 
     /// Decodes `POST /v1/admin/campaigns`.
     public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
@@ -68,7 +73,8 @@ public struct Campaign: Equatable, Sendable {
             perCitizenLimit: try fields.integer("per_citizen_limit", in: 1...perCitizenLimitMax),
             opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"),
             buckets: CampaignBuckets(try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1)!,
-            eligibility: try decodeEligibility(fields))
+            eligibility: try decodeEligibility(fields),
+            series: try fields.object("series").map { (series: Fields) throws(Problem) in try CampaignSeries.decode(series) })
         try campaign.validateWindow()
         try campaign.validateEligibility()
         return campaign
@@ -127,6 +133,10 @@ public struct Campaign: Equatable, Sendable {
         if !eligibility.isEmpty {
             json.key("eligibility")
             eligibility.write(to: &json)
+        }
+        if let series {
+            json.key("series")
+            series.write(to: &json)
         }
         json.endObject()
     }

@@ -8,13 +8,23 @@ public struct CampaignBuckets: Hashable, Sendable {
     /// one route per bucket out of RouteCipher's 2^24.
     public static let countRange: ClosedRange<Int> = 1...64
     public let count: Int
+    /// The series the campaign belongs to (CampaignSeries), if any: its
+    /// buckets are the series' (one hash tag per bucket, shared by every
+    /// campaign of the series), so a citizen's bookings in the whole
+    /// series are on one shard and one script counts them.
+    public let series: String?
 
-    public init?(_ count: Int) {
-        guard Self.countRange.contains(count) else { return nil }
+    public init?(_ count: Int, series: String? = nil) {
+        guard Self.countRange.contains(count), series.map(OperatorID.isValid) ?? true else { return nil }
         self.count = count
+        self.series = series
     }
 
     public static let single = CampaignBuckets(1)!
+
+    /// Whether the campaign's citizens live outside its home: in buckets of
+    /// their own, or in its series' (even with one bucket).
+    public var isSpread: Bool { count > 1 || series != nil }
 
     /// A citizen's bucket: the first 64 bits of their keyed hash (lower-case
     /// hex, CitizenKeyer), modulo the count. Fixed for the campaign, so a

@@ -15,27 +15,31 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
         let items = try stack.keyspace.command(["HGETALL", key], slot: ClusterSlot.of(tag)).elements?.compactMap(\.text) ?? []
         return Dictionary(uniqueKeysWithValues: stride(from: 0, to: items.count - 1, by: 2).map { (items[$0], items[$0 + 1]) })
     }
-    let buckets = Int(try hash(home + ":cfg", home)["buckets"] ?? "1") ?? 1
-    let layout = CampaignLayout(campaign, buckets: CampaignBuckets(buckets) ?? .single)
-    let tags = layout.bucketKeys.map(\.tag)
+    let config = try hash(home + ":cfg", home)
+    let buckets = Int(config["buckets"] ?? "1") ?? 1
+    let series = config["series"].flatMap(CampaignSeries.stored)?.id
+    let layout = CampaignLayout(campaign, buckets: CampaignBuckets(buckets, series: series) ?? .single)
+    let spread = layout.isSpread
+    // Names start with the prefix (the tag, or a series' tag and the campaign).
+    let prefixes = layout.bucketKeys.map { ($0.prefix, $0.tag) }
     let capacity = try hash(home + ":cap", home)
-    var remaining = try hash(home + (buckets == 1 ? ":rem" : ":pool"), home)
+    var remaining = try hash(home + (spread ? ":pool" : ":rem"), home)
     var held: [String: String] = [:], records: [String: String] = [:]
-    for tag in tags {
-        for (citizen, count) in try hash(tag + ":held", tag) {
+    for (prefix, tag) in prefixes {
+        for (citizen, count) in try hash(prefix + ":held", tag) {
             if held[citizen] != nil { violations.append("citizen \(citizen.prefix(8))… holds places in two buckets") }
             held[citizen] = count
         }
-        records.merge(try hash(tag + ":recs", tag)) { _, new in new }
-        guard buckets > 1 else { continue }
-        remaining.merge(try hash(tag + ":rem", tag)) { String((Int($0) ?? 0) + (Int($1) ?? 0)) }
+        records.merge(try hash(prefix + ":recs", tag)) { _, new in new }
+        guard spread else { continue }
+        remaining.merge(try hash(prefix + ":rem", tag)) { String((Int($0) ?? 0) + (Int($1) ?? 0)) }
     }
     // Moves under way hold places too (credited ones are in a bucket already).
-    for tag in [home] + (buckets > 1 ? tags : []) where buckets > 1 {
-        for (id, record) in try hash(tag + ":xfer", tag) {
+    for (prefix, tag) in [(home, home)] + (spread ? prefixes : []) where spread {
+        for (id, record) in try hash(prefix + ":xfer", tag) {
             let fields = record.split(separator: "|").map(String.init)
-            let target = layout.bucketKeys[Int(fields[2]) ?? 0].tag
-            let credited = try stack.keyspace.command(["EXISTS", target + ":xin:" + id], slot: ClusterSlot.of(target)).integer == 1
+            let target = layout.bucketKeys[Int(fields[2]) ?? 0]
+            let credited = try stack.keyspace.command(["EXISTS", target.prefix + ":xin:" + id], slot: target.slot).integer == 1
             if !credited { remaining[fields[0]] = String((Int(remaining[fields[0]] ?? "0") ?? 0) + (Int(fields[1]) ?? 0)) }
         }
     }
@@ -70,4 +74,15 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
     if let broken = audit.firstBreak { violations.append("audit chain: \(broken)") }
     if let broken = audit.eventBreak { violations.append("reservation events: \(broken)") }
     return violations
+}
+
+/// Issue 14's series limit, from SQLite: no citizen has more reservations
+/// that count (not cancelled) in the series' campaigns than its limit (all
+/// made within its window, in a test).
+func seriesViolations(_ stack: LiveStack, campaigns: [String], limit: Int) throws -> [String] {
+    let marks = campaigns.map { _ in "?" }.joined(separator: ",")
+    return try stack.sqlite().statement("""
+        SELECT citizen_key, COUNT(*) FROM reservations WHERE campaign_id IN (\(marks)) AND status <> 'cancelled'
+        GROUP BY citizen_key HAVING COUNT(*) > ?
+        """).rows(campaigns.map { .text($0) } + [.integer(Int64(limit))]) { "series citizen \($0.text(0).prefix(8))…: \($0.int(1))" }
 }

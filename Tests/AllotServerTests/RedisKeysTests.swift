@@ -41,4 +41,42 @@ import Testing
         let owners = CampaignLayout("wide", buckets: CampaignBuckets(16)!).bucketKeys.map { $0.slot * 3 / ClusterSlot.count }
         #expect([0, 1, 2].map { master in owners.filter { $0 == master }.count }.sorted() == [5, 5, 6])
     }
+
+    /// A series' campaigns share its buckets' tags (so a citizen's ledger
+    /// and their reservations in every campaign are on one slot), and keep
+    /// their own names under them.
+    @Test func aSeriesCampaignsShareTheSeriesBucketsAndKeepTheirNames() throws {
+        for count in [1, 3] {
+            let buckets = try #require(CampaignBuckets(count, series: "wk"))
+            #expect(buckets.isSpread)
+            let one = CampaignLayout("one", buckets: buckets), two = CampaignLayout("two", buckets: buckets)
+            #expect(one.isSpread && one.bucketKeys.count == count)
+            for bucket in 0..<count {
+                let a = one.bucketKeys[bucket], b = two.bucketKeys[bucket]
+                #expect(a.tag == b.tag && a.slot == b.slot && a.isSeriesBucket)
+                #expect(a.remaining != b.remaining && a.records != b.records && a.stream != b.stream && a.config != b.config)
+                #expect(a.seriesLedger("k1") == b.seriesLedger("k1"))
+                var command = RedisCommand(argumentCount: 4)
+                a.appendIPBucket("10.0.0.1", to: &command)
+                a.appendCitizenBucket("k1", to: &command)
+                a.appendIdempotency("h", to: &command)
+                a.appendSeriesLedger("k1", to: &command)
+                let appended = String(decoding: command.bytes, as: UTF8.self).split(separator: "\r\n").filter { $0.hasPrefix("{") }
+                #expect(appended.count == 4 && appended.allSatisfy { ClusterSlot.of(String($0)) == a.slot })
+                // Only the ledger is shared; the rest names the campaign.
+                #expect(appended.prefix(3).allSatisfy { $0.contains("c:one") } && appended[3] == a.seriesLedger("k1"))
+                for key in [a.config, a.remaining, a.holdings, a.stats, a.stream, a.records, a.idempotency("x"), a.transfers] {
+                    #expect(ClusterSlot.of(key) == a.slot, "\(key)")
+                }
+                // The routes hash names the series: a lookup finds these keys.
+                let value = RedisConfig.routeValue("one", bucket: bucket, of: buckets)
+                let target = try #require(RedisConfig.routeTarget(value))
+                #expect(target.buckets == buckets && target.keys.records == a.records)
+            }
+            // Homes stay the campaigns' own.
+            #expect(one.home.tag == "{c:one}" && !one.home.isSeriesBucket)
+        }
+        #expect(CampaignBuckets(2, series: "Bad Id") == nil)
+        #expect(RedisConfig.routeTarget("one|0|1|Bad Id") == nil)
+    }
 }

@@ -19,7 +19,7 @@ struct TransferSweeper {
     /// Finishes the campaign's moves left half-way; returns how many.
     @discardableResult
     func sweep(campaign: String, buckets: CampaignBuckets, redis: any RedisSyncRouting) throws -> Int {
-        guard buckets.count > 1 else { return 0 }
+        guard buckets.isSpread else { return 0 }
         var finished = 0
         let sources: [PlaceTransfer.Source] = [.pool] + (0..<buckets.count).map { .bucket($0) }
         for source in sources {

@@ -56,8 +56,9 @@ final class ReservationLookup {
             }
             let keys = located.keys
             redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
-                                                 keys.config],
-                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax)]) { [self] result in
+                                                 keys.config, keys.seriesLedger(located.record.citizenKey)],
+                      arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax),
+                                  keys.isSeriesBucket ? "series" : ""]) { [self] result in
                 completion(transitionResult(result, id: id, located: located, target: target))
             }
         }

@@ -38,18 +38,20 @@ final class AdminStore {
                 throw Problem.invalidField("id", "campaign \(campaign.id) already exists")
             }
         } else {
+            try checkSeries(of: campaign)
             let now = WallClock.nowMillis()
             try database.transaction {
                 // The next routes, one per bucket: ids of this campaign's
                 // reservations carry them.
                 try database.statement("""
                     INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at,
-                                           buckets, eligibility, route)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
+                                           buckets, eligibility, series, route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
                     """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
                               .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
                               .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now),
-                              .integer(Int64(campaign.buckets.count)), .text(campaign.eligibility.json)])
+                              .integer(Int64(campaign.buckets.count)), .text(campaign.eligibility.json),
+                              campaign.series.map { .text($0.json) } ?? .null])
                 try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
             }
         }
@@ -62,6 +64,23 @@ final class AdminStore {
         logger.info("campaign created", metadata: ["actor": "\(actor)", "campaign": "\(campaign.id)",
                                                    "status": "\(campaign.status.rawValue)"])
         return campaign
+    }
+
+    /// Every campaign of a series names the same limit and window, and has
+    /// as many buckets: a citizen's bucket, and so their ledger's shard, is
+    /// then the same in all of them.
+    private func checkSeries(of campaign: Campaign) throws {
+        guard let series = campaign.series else { return }
+        for other in try StoredConfig(database: database).campaigns(inSeries: series.id) {
+            guard other.series == series else {
+                throw Problem.invalidField("series", "series \(series.id) has limit \(other.series?.limit ?? 0) and window_days "
+                                           + "\(other.series?.windowDays ?? 0) (campaign \(other.id)); name the same")
+            }
+            guard other.buckets == campaign.buckets.count else {
+                throw Problem.invalidField("buckets", "the campaigns of series \(series.id) have \(other.buckets) buckets; "
+                                           + "this one must have as many")
+            }
+        }
     }
 
     func patchCampaign(_ id: String, _ fields: Fields, by actor: String) throws -> Campaign {
@@ -107,6 +126,10 @@ final class AdminStore {
         if !campaign.eligibility.isEmpty {
             json.key("eligibility")
             campaign.eligibility.write(to: &json)
+        }
+        if let series = campaign.series {
+            json.key("series")
+            series.write(to: &json)
         }
         json.endObject()
         return json.text

@@ -13,19 +13,37 @@ struct StoredConfig {
     /// campaign, as for rate limits: never a campaign without its rules.
     func campaign(_ id: String) throws -> Campaign? {
         let rows = try database.statement(
-            "SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets, eligibility FROM campaigns WHERE id = ?"
+            """
+            SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets, eligibility, COALESCE(series, '')
+            FROM campaigns WHERE id = ?
+            """
         ).rows([.text(id)]) { row in
             (Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
                       idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
-                      opensAtMillis: row.int(4), closesAtMillis: row.int(5),
-                      buckets: CampaignBuckets(Int(row.int(6))) ?? .single), row.text(7))
+                      opensAtMillis: row.int(4), closesAtMillis: row.int(5), buckets: CampaignBuckets(Int(row.int(6))) ?? .single),
+             row.text(7), row.text(8))
         }
-        guard var (campaign, rules) = rows.first else { return nil }
-        guard let eligibility = EligibilityRules.stored(rules) else {
-            throw StoredConfigError("campaign \(id): stored eligibility rules do not pass (\(rules)); set them again")
+        guard let (campaign, rulesText, seriesText) = rows.first else { return nil }
+        guard let eligibility = EligibilityRules.stored(rulesText) else {
+            throw StoredConfigError("campaign \(id): stored eligibility rules do not pass (\(rulesText)); set them again")
         }
-        campaign.eligibility = eligibility
-        return campaign
+        var series: CampaignSeries?
+        if !seriesText.isEmpty {
+            guard let stored = CampaignSeries.stored(seriesText) else {
+                throw StoredConfigError("campaign \(id): stored series does not parse (\(seriesText))")
+            }
+            series = stored
+        }
+        return Campaign(id: id, name: campaign.name, status: campaign.status, idScheme: campaign.idScheme,
+                        perCitizenLimit: campaign.perCitizenLimit, opensAtMillis: campaign.opensAtMillis,
+                        closesAtMillis: campaign.closesAtMillis, buckets: campaign.buckets, eligibility: eligibility, series: series)
+    }
+
+    /// Every campaign of a series, with how many buckets it has.
+    func campaigns(inSeries series: String) throws -> [(id: String, series: CampaignSeries?, buckets: Int)] {
+        try database.statement("SELECT id, series, buckets FROM campaigns WHERE series IS NOT NULL ORDER BY id").rows {
+            ($0.text(0), CampaignSeries.stored($0.text(1)), Int($0.int(2)))
+        }.filter { $0.series?.id == series }
     }
 
     /// The route a campaign's reservation ids carry (Schema.addRoutes).

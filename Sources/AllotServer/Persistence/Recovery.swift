@@ -80,6 +80,7 @@ public struct Recovery {
 
         let reservations = try restoreRecords(layout)
         try restoreHoldings(layout)
+        if let series = campaign.series { try restoreSeriesLedgers(layout, series) }
         let taken = try placesTaken(id)
         let slots = try config.slots(id)
         // Every place not taken goes back where places wait to be handed
@@ -152,6 +153,29 @@ public struct Recovery {
             if pending[bucket].count >= 2 * Self.commandsPerPipeline { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.holdings } }
         }
         for bucket in pending.indices { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.holdings } }
+    }
+
+    /// A series' campaign: its reservations still counted in the series'
+    /// window (not cancelled, made within it) back into their citizens'
+    /// ledgers, which every campaign of the series shares (each adds its own).
+    private func restoreSeriesLedgers(_ layout: CampaignLayout, _ series: CampaignSeries) throws {
+        let now = WallClock.nowMillis()
+        var commands: [RoutedCommand] = []
+        let query = try database.statement("""
+            SELECT id, citizen_key, created_at FROM reservations
+            WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') AND created_at > ?
+            """)
+        try query.forEachRow([.text(layout.campaign), .integer(now - series.windowMillis)]) { row in
+            let keys = layout.bucketKeys[layout.buckets.bucket(ofCitizenKey: row.text(1))]
+            let ledger = keys.seriesLedger(row.text(1))
+            commands.append(RoutedCommand(slot: keys.slot, ["ZADD", ledger, String(row.int(2)), row.text(0)]))
+            commands.append(RoutedCommand(slot: keys.slot, ["PEXPIRE", ledger, String(series.windowMillis)]))
+            if commands.count >= Self.commandsPerPipeline {
+                try send(commands)
+                commands.removeAll(keepingCapacity: true)
+            }
+        }
+        try send(commands)
     }
 
     /// HSETs field/value pairs into one of a bucket's hashes, and empties them.

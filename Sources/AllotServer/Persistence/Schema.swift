@@ -107,6 +107,7 @@ public enum Schema {
         try addRoutes(database)
         try addBuckets(database)
         try addEligibility(database)
+        try addSeries(database)
         return database
     }
 
@@ -137,6 +138,14 @@ public enum Schema {
         let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
         if !columns.contains("eligibility") {
             try database.execute("ALTER TABLE campaigns ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}'")
+        }
+    }
+
+    /// A campaign's series (CampaignSeries' JSON), or NULL.
+    static func addSeries(_ database: SQLiteDatabase) throws {
+        let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
+        if !columns.contains("series") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN series TEXT")
         }
     }
 }

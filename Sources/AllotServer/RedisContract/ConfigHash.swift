@@ -15,6 +15,7 @@ enum RedisConfig {
     static func campaignFields(_ campaign: Campaign, route: UInt32) -> [String] {
         bookingFields(campaign) + ["scheme", campaign.idScheme.rawValue, "name", campaign.name, "route", String(route),
                                    "buckets", String(campaign.buckets.count), "elig", campaign.eligibility.json]
+            + (campaign.series.map { ["series", $0.json] } ?? [])
     }
 
     /// Writes a campaign's configuration (and its rate limits, when given),
@@ -44,19 +45,23 @@ enum RedisConfig {
     }
 
     /// What the routes hash holds for a bucket's route: the campaign id,
-    /// and for a spread campaign `|<bucket>|<buckets>`, so a lookup finds
-    /// the bucket's keys with no other read.
+    /// and for a spread campaign `|<bucket>|<buckets>` (and `|<series>` for
+    /// a series' campaign), so a lookup finds the bucket's keys with no
+    /// other read.
     static func routeValue(_ campaign: String, bucket: Int, of buckets: CampaignBuckets) -> String {
-        buckets.count == 1 ? campaign : campaign + "|" + String(bucket) + "|" + String(buckets.count)
+        guard buckets.isSpread else { return campaign }
+        return campaign + "|" + String(bucket) + "|" + String(buckets.count) + (buckets.series.map { "|" + $0 } ?? "")
     }
 
     /// A routes hash value: the campaign, and its bucket when spread.
     static func routeTarget(_ value: String) -> RouteTarget? {
         let parts = value.split(separator: "|", omittingEmptySubsequences: false)
         guard let campaign = parts.first.map(String.init), OperatorID.isValid(campaign) else { return nil }
-        guard parts.count == 3 else { return parts.count == 1 ? RouteTarget(campaign: campaign, spreadBucket: nil, buckets: .single) : nil }
-        guard let count = Int(parts[2]), let buckets = CampaignBuckets(count), let bucket = Int(parts[1]),
-              bucket >= 0, bucket < count else { return nil }
+        guard parts.count == 3 || parts.count == 4 else {
+            return parts.count == 1 ? RouteTarget(campaign: campaign, spreadBucket: nil, buckets: .single) : nil
+        }
+        guard let count = Int(parts[2]), let buckets = CampaignBuckets(count, series: parts.count == 4 ? String(parts[3]) : nil),
+              let bucket = Int(parts[1]), bucket >= 0, bucket < count else { return nil }
         return RouteTarget(campaign: campaign, spreadBucket: bucket, buckets: buckets)
     }
 
@@ -126,12 +131,14 @@ enum RedisConfig {
               Timestamp.isInRange(opens), Timestamp.isInRange(closes),
               // Rules that do not parse: the campaign is not shown, and not
               // booked, rather than booked without them (fail closed).
-              let eligibility = config["elig"].map(EligibilityRules.stored) ?? EligibilityRules.none
+              let eligibility = config["elig"].map(EligibilityRules.stored) ?? EligibilityRules.none,
+              // A series that does not parse: the keys' layout is unknown.
+              case let series = config["series"].map(CampaignSeries.stored), series != .some(nil)
         else { return nil }
         return Campaign(id: id, name: config["name"] ?? id, status: status, idScheme: scheme,
                         perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes,
                         buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single,
-                        eligibility: eligibility)
+                        eligibility: eligibility, series: series ?? nil)
     }
 
     // MARK: sites and slots

@@ -7,7 +7,13 @@ import RedisClient
 /// as the reservation path names six of them per request.
 struct CampaignKeys: Sendable {
     let campaign: String
+    /// The hash tag: which Redis Cluster slot the keys are in.
     let tag: String
+    /// What every key's name starts with: the tag, and for a bucket of a
+    /// series (whose tag every campaign of the series shares) the campaign.
+    let prefix: String
+    /// A bucket of a series: its citizens' ledgers are here.
+    var isSeriesBucket: Bool { prefix != tag }
     /// The Redis Cluster hash slot of every key here (their tag's).
     let slot: Int
     let config: String
@@ -25,8 +31,18 @@ struct CampaignKeys: Sendable {
 
     /// Bucket `bucket` of `buckets`: the home with one bucket, else a tag
     /// of its own (`bucketTag`), so the buckets spread over the shards.
+    /// A series' campaign: the series' bucket tag, `{s:<series>:<b>}`
+    /// (found as `bucketTag` finds a spread one), so every campaign of the
+    /// series puts a citizen on the same shard, beside their series ledger.
     init(_ campaign: String, bucket: Int, of buckets: CampaignBuckets) {
-        if buckets.count == 1 { self.init(campaign) } else { self.init(campaign, tag: Self.bucketTag(campaign, bucket, of: buckets)) }
+        if let series = buckets.series {
+            let tag = Self.bucketTag(base: "s:" + series, bucket, of: buckets)
+            self.init(campaign, tag: tag, prefix: tag + "c:" + campaign)
+        } else if buckets.isSpread {
+            self.init(campaign, tag: Self.bucketTag(campaign, bucket, of: buckets))
+        } else {
+            self.init(campaign)
+        }
     }
 
     /// Where a routes hash value points (ConfigHash.routeTarget): its keys,
@@ -40,57 +56,73 @@ struct CampaignKeys: Sendable {
     /// not as their hashes fall (7, 3, 6 in one measured case). About
     /// `count` hashes to find, each under a microsecond.
     static func bucketTag(_ campaign: String, _ bucket: Int, of buckets: CampaignBuckets) -> String {
+        bucketTag(base: "c:" + campaign, bucket, of: buckets)
+    }
+
+    static func bucketTag(base: String, _ bucket: Int, of buckets: CampaignBuckets) -> String {
         let share = (bucket * ClusterSlot.count / buckets.count)..<((bucket + 1) * ClusterSlot.count / buckets.count)
-        var tag = "{c:\(campaign):\(bucket)}"
+        var tag = "{\(base):\(bucket)}"
         var attempt = 0
         while !share.contains(ClusterSlot.of(tag)), attempt < 100_000 {
             attempt += 1
-            tag = "{c:\(campaign):\(bucket).\(attempt)}"
+            tag = "{\(base):\(bucket).\(attempt)}"
         }
         return tag
     }
 
-    private init(_ campaign: String, tag: String) {
+    private init(_ campaign: String, tag: String, prefix: String? = nil) {
         self.campaign = campaign
         self.tag = tag
+        let prefix = prefix ?? tag
+        self.prefix = prefix
         slot = ClusterSlot.of(tag)
-        config = tag + ":cfg"
-        remaining = tag + ":rem"
-        holdings = tag + ":held"
-        stats = tag + ":stats"
-        stream = tag + ":ev"
-        globalBucket = tag + ":bucket:g"
-        records = tag + ":recs"
+        config = prefix + ":cfg"
+        remaining = prefix + ":rem"
+        holdings = prefix + ":held"
+        stats = prefix + ":stats"
+        stream = prefix + ":ev"
+        globalBucket = prefix + ":bucket:g"
+        records = prefix + ":recs"
     }
 
-    var capacity: String { tag + ":cap" }
+    var capacity: String { prefix + ":cap" }
     /// snapshot.lua's keys, of a home.
     var snapshotKeys: [String] { [config, remaining, capacity, sites, slots, pool, transfers] }
     /// Home only, with several buckets: slot → places not handed to a bucket yet.
-    var pool: String { tag + ":pool" }
+    var pool: String { prefix + ":pool" }
     /// Moves of places out of here not yet settled: id → PlaceTransfer.Record.
-    var transfers: String { tag + ":xfer" }
+    var transfers: String { prefix + ":xfer" }
     /// Set when a move's places reached this bucket (PlaceTransfer's credit).
-    func transferCredit(_ id: String) -> String { tag + ":xin:" + id }
+    func transferCredit(_ id: String) -> String { prefix + ":xin:" + id }
     /// Set when a move out of here is settled, with its places (settle.lua).
-    func transferSettled(_ id: String) -> String { tag + ":xdone:" + id }
-    var sites: String { tag + ":sites" }
-    var slots: String { tag + ":slots" }
-    func idempotency(_ keyHash: String) -> String { tag + Self.idempotencyInfix + keyHash }
+    func transferSettled(_ id: String) -> String { prefix + ":xdone:" + id }
+    var sites: String { prefix + ":sites" }
+    var slots: String { prefix + ":slots" }
+    func idempotency(_ keyHash: String) -> String { prefix + Self.idempotencyInfix + keyHash }
+
+    /// A citizen's reservations in the series of this bucket, in its
+    /// window: a sorted set of reservation ids by when they were made,
+    /// named by the tag alone (every campaign of the series shares it).
+    /// Outside a series, a name reserve.lua is handed and never touches.
+    func seriesLedger(_ citizenKey: String) -> String { tag + Self.seriesLedgerInfix + citizenKey }
 
     // Per-request keys appended to a command in pieces, with no string built
     // (the reservation path names three of them per request).
-    func appendIPBucket(_ address: String, to command: inout RedisCommand) { command.append(tag, Self.ipBucketInfix, address) }
+    func appendIPBucket(_ address: String, to command: inout RedisCommand) { command.append(prefix, Self.ipBucketInfix, address) }
     func appendCitizenBucket(_ citizenKey: String, to command: inout RedisCommand) {
-        command.append(tag, Self.citizenBucketInfix, citizenKey)
+        command.append(prefix, Self.citizenBucketInfix, citizenKey)
     }
     func appendIdempotency(_ keyHash: String, to command: inout RedisCommand) {
-        command.append(tag, Self.idempotencyInfix, keyHash)
+        command.append(prefix, Self.idempotencyInfix, keyHash)
+    }
+    func appendSeriesLedger(_ citizenKey: String, to command: inout RedisCommand) {
+        command.append(tag, Self.seriesLedgerInfix, citizenKey)
     }
 
     private static let ipBucketInfix = ":bucket:ip:"
     private static let citizenBucketInfix = ":bucket:c:"
     private static let idempotencyInfix = ":idem:"
+    private static let seriesLedgerInfix = ":sl:"
 }
 
 enum GlobalKeys {
@@ -149,10 +181,10 @@ struct CampaignLayout: Sendable {
         self.campaign = campaign
         self.buckets = buckets
         home = CampaignKeys(campaign)
-        bucketKeys = buckets.count == 1 ? [home] : (0..<buckets.count).map { CampaignKeys(campaign, bucket: $0, of: buckets) }
+        bucketKeys = buckets.isSpread ? (0..<buckets.count).map { CampaignKeys(campaign, bucket: $0, of: buckets) } : [home]
     }
 
-    var isSpread: Bool { buckets.count > 1 }
+    var isSpread: Bool { buckets.isSpread }
 
     /// The hash of places not handed to any bucket: the pool when spread;
     /// with one bucket, the bucket's own remaining.

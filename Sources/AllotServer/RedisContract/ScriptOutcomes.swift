@@ -49,6 +49,8 @@ enum ReserveOutcome: Equatable {
     case campaignNotOpen
     case slotFull
     case citizenLimitReached(limit: Int)
+    /// The series' rolling limit (the only rule reserve.lua decides).
+    case notEligible(NotEligibleReason)
     case rateLimited(RateLimitRejection)
     /// The campaign's stream holds `streamEntriesMax` entries SQLite has not
     /// got: nothing was written.
@@ -71,6 +73,9 @@ enum ReserveOutcome: Equatable {
         case "campaign_not_open": self = .campaignNotOpen
         case "slot_full": self = .slotFull
         case "citizen_limit_reached": self = .citizenLimitReached(limit: Int(clamping: try parts.integer(1)))
+        case "not_eligible":
+            guard let reason = NotEligibleReason(rawValue: try parts.text(1)) else { throw parts.violation("unknown reason") }
+            self = .notEligible(reason)
         case "rate_limited": self = .rateLimited(try Self.rejection(parts))
         case "backlog_full": self = .backlogFull
         case "bucket_empty": self = .bucketEmpty
@@ -106,6 +111,7 @@ enum ReserveOutcome: Equatable {
         case .slotNotFound: "rej_invalid"
         case .rateLimited: "rej_rate_limited"
         case .citizenLimitReached: "rej_citizen_limit_reached"
+        case .notEligible: "rej_not_eligible"
         case .slotFull: "rej_slot_full"
         case .confirmed, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull, .bucketEmpty: nil
         }
@@ -120,6 +126,7 @@ enum ReserveOutcome: Equatable {
         case .campaignNotOpen: "campaign_not_open"
         case .slotFull: "slot_full"
         case .citizenLimitReached: "citizen_limit_reached"
+        case .notEligible: "not_eligible"
         case .rateLimited: "rate_limited"
         case .backlogFull: "unavailable"
         case .bucketEmpty: "bucket_empty"
@@ -128,11 +135,13 @@ enum ReserveOutcome: Equatable {
 }
 
 /// The answer kept under an Idempotency-Key, written by reserve.lua as
-/// `ok|<id>|<code>|<created ms>`, `slot_full` or `citizen_limit_reached|<limit>`.
+/// `ok|<id>|<code>|<created ms>`, `slot_full`, `citizen_limit_reached|<limit>`
+/// or `not_eligible|<reason>`.
 enum StoredAnswer: Equatable {
     case confirmed(id: ReservationID, code: String, createdAtMillis: Int64)
     case slotFull
     case citizenLimitReached(limit: Int)
+    case notEligible(NotEligibleReason)
 
     init(parsing stored: String) throws(ContractViolation) {
         let fields = stored.split(separator: "|", omittingEmptySubsequences: false)
@@ -147,6 +156,10 @@ enum StoredAnswer: Equatable {
         case "citizen_limit_reached" where fields.count == 2:
             guard let limit = Int(fields[1]) else { break }
             self = .citizenLimitReached(limit: limit)
+            return
+        case "not_eligible" where fields.count == 2:
+            guard let reason = NotEligibleReason(rawValue: String(fields[1])) else { break }
+            self = .notEligible(reason)
             return
         default: break
         }

@@ -169,7 +169,7 @@ final class ReservationDesk {
         let sentMicros = monotonicMicros()
         // reserve.lua's keys and arguments, in its order, written straight
         // into the wire format.
-        var command = Scripts.reserve.command(keys: 10, arguments: 9)
+        var command = Scripts.reserve.command(keys: 11, arguments: 11)
         command.append(keys.config)
         command.append(keys.remaining)
         command.append(keys.holdings)
@@ -180,6 +180,7 @@ final class ReservationDesk {
         keys.appendIPBucket(attempt.address, to: &command)
         keys.appendCitizenBucket(attempt.citizenKey, to: &command)
         keys.appendIdempotency(attempt.idempotencyKeyHash, to: &command)
+        keys.appendSeriesLedger(attempt.citizenKey, to: &command)
         command.append(attempt.slot.id)
         command.append(attempt.slot.siteID)
         command.append(attempt.id.text)
@@ -189,6 +190,13 @@ final class ReservationDesk {
         command.append(config.idempotencyTTLSeconds)
         command.append(config.streamEntriesMax)
         command.append(attempt.isSpread ? (mayRefill ? "try" : "spread") : "")
+        if let series = attempt.view.campaign.series {
+            command.append(series.limit)
+            command.append(Int(series.windowMillis))
+        } else {
+            command.append("")
+            command.append("")
+        }
         ReserveCall(command, on: redis, desk: self, attempt: attempt, reply: reply, sentMicros: sentMicros, refills: refills).send()
     }
 
@@ -399,6 +407,7 @@ final class ReservationDesk {
         case .replay(.slotFull): return .refused(.slotFull(attempt.slot.id))
         case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit):
             return .refused(.citizenLimitReached(limit))
+        case .replay(.notEligible(let reason)), .notEligible(let reason): return .refused(.notEligible(reason))
         case .idempotencyConflict: return .refused(.idempotencyConflict)
         case .campaignNotFound: return .refused(.notFound("no such campaign"))
         case .slotNotFound: return .refused(.notFound("no such slot"))

@@ -7,6 +7,7 @@
 -- KEYS: 1 cfg  2 remaining  3 holdings  4 stats (unused: refusals are counted
 --       by the loops)  5 records  6 stream
 --       7 bucket:global  8 bucket:ip  9 bucket:citizen  10 idempotency
+--       11 the citizen's series ledger (a series' campaign; else never touched)
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
 --       8 stream entries max (the hand-off's bound)
@@ -15,10 +16,11 @@
 --         answers 'bucket_empty' and writes nothing, not 'slot_full'), or
 --         'spread' (the attempt after a refill: its 'slot_full' is the
 --         answer). A bucket without a slot's field has none of its places.
+--       10 the series' limit ('' = not in a series)  11 its window in ms
 -- Returns created_ms, a bare integer (the commonest reply: hiredis reads it
 --       in one allocation, not four) | {'replay', stored answer} | {'idempotency_conflict'}
 --       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
---       | {'citizen_limit_reached', limit}
+--       | {'citizen_limit_reached', limit} | {'not_eligible', 'series_limit'}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
 --       | {'backlog_full'} | {'bucket_empty'} | {'misconfigured', what}
 -- (decoded in RedisContract/ScriptOutcomes.swift; a function of the library
@@ -112,8 +114,17 @@ if not remaining then
 end
 
 local held = tonumber(redis.call('HGET', KEYS[3], ckey) or '0')
+-- The series' rolling limit: the citizen's reservations in any campaign of
+-- the series made within the window (the ledger is on this shard: every
+-- campaign of the series keeps a citizen in the same bucket, RedisKeys.swift).
+local series_limit, window_ms = tonumber(ARGV[10]), tonumber(ARGV[11])
+local in_window = 0
+if series_limit then
+  in_window = redis.call('ZCOUNT', KEYS[11], '(' .. (now_ms - window_ms), '+inf')
+end
 local outcome = 'ok'
 if held >= limit then outcome = 'citizen_limit_reached'
+elseif series_limit and in_window >= series_limit then outcome = 'series_limit'
 elseif tonumber(remaining) <= 0 then
   if may_refill then return {'bucket_empty'} end
   outcome = 'slot_full'
@@ -132,6 +143,9 @@ end
 if outcome == 'citizen_limit_reached' then
   remember('citizen_limit_reached|' .. limit)
   return {'citizen_limit_reached', limit}
+elseif outcome == 'series_limit' then
+  remember('not_eligible|series_limit')
+  return {'not_eligible', 'series_limit'}
 elseif outcome == 'slot_full' then
   remember('slot_full')
   return {'slot_full'}
@@ -145,5 +159,12 @@ redis.call('HINCRBY', KEYS[2], slot, -1)
 redis.call('HINCRBY', KEYS[3], ckey, 1)
 redis.call('HSET', KEYS[5], rid, record)
 redis.call('XADD', KEYS[6], '*', 'e', rid .. '|' .. record)
+if series_limit then
+  -- Entries past the window are dropped as the ledger is written; the
+  -- ledger itself goes a window after its last reservation.
+  redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now_ms - window_ms)
+  redis.call('ZADD', KEYS[11], now_ms, rid)
+  redis.call('PEXPIRE', KEYS[11], window_ms)
+end
 remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms_text)
 return now_ms

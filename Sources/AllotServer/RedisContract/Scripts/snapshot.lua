@@ -10,11 +10,12 @@
 -- ARGV: 1 the version the caller holds
 -- Returns {version, cfg | false, capacity | false, sites | false, slots | false, places}
 
-local meta = redis.call('HMGET', KEYS[1], 'ver', 'buckets')
+local meta = redis.call('HMGET', KEYS[1], 'ver', 'buckets', 'series')
 local version = meta[1]
 if not version then return {false} end
 local places
-if (tonumber(meta[2]) or 1) > 1 then
+-- Spread: several buckets, or a series' (CampaignBuckets.isSpread).
+if (tonumber(meta[2]) or 1) > 1 or meta[3] then
   places = places_with_moves(KEYS[6], KEYS[7])
 else
   places = redis.call('HGETALL', KEYS[2])

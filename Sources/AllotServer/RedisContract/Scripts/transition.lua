@@ -4,8 +4,13 @@
 -- like every other state change.
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 cfg
+--       7 the citizen's series ledger (RedisKeys.swift)
 -- ARGV: 1 reservation id  2 target status ('cancelled' | 'redeemed')  3 actor
 --       4 stream entries max (the hand-off's bound)
+--       5 'series' for a series' campaign: a cancel leaves the citizen's
+--         ledger too (a redeem stays counted), else ''
+-- A cancel gives the series' share back only for a reservation whose
+-- record the caller read: KEYS[7] is named from that record's citizen.
 -- A campaign that had left the hot set (retire.lua marked it 'retired')
 -- loses the mark in the same step as its event joins the stream, and the
 -- caller then adds it to the set (HotSet.swift): the persister reads it
@@ -32,6 +37,7 @@ redis.call('HINCRBY', KEYS[4], target, 1)
 if target == 'cancelled' then
   redis.call('HINCRBY', KEYS[2], slot, 1)
   if redis.call('HINCRBY', KEYS[3], ckey, -1) <= 0 then redis.call('HDEL', KEYS[3], ckey) end
+  if ARGV[5] == 'series' then redis.call('ZREM', KEYS[7], rid) end
 end
 redis.call('XADD', KEYS[5], '*', 'e', rid .. '|' .. next_record, 'a', ARGV[3])
 return {'ok', next_record, redis.call('HDEL', KEYS[6], 'retired')}
