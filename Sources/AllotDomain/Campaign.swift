@@ -21,10 +21,14 @@ public struct Campaign: Equatable, Sendable {
     /// The series whose rolling limit the campaign shares; set at creation
     /// only (its buckets are the series', `buckets.series`).
     public let series: CampaignSeries?
+    /// First come (reservations) or lottery (registrations, then a draw);
+    /// set at creation only, with a lottery's settings.
+    public let allocation: Allocation
+    public let lottery: LotterySettings?
 
     public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
                 perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single,
-                eligibility: EligibilityRules = .none, series: CampaignSeries? = nil) {
+                eligibility: EligibilityRules = .none, series: CampaignSeries? = nil, lottery: LotterySettings? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -36,6 +40,8 @@ public struct Campaign: Equatable, Sendable {
         self.buckets = CampaignBuckets(buckets.count, series: series?.id)!
         self.eligibility = eligibility
         self.series = series
+        allocation = lottery == nil ? .firstCome : .lottery
+        self.lottery = lottery
     }
 
     /// The status a citizen sees: an open campaign past `closes_at` is closed.
@@ -55,7 +61,7 @@ public struct Campaign: Equatable, Sendable {
     }
 
     public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at",
-                                                 "buckets", "eligibility", "series"]
+                                                 "buckets", "eligibility", "series", "allocation", "lottery"]
 
     /// Decodes `POST /v1/admin/campaigns`.
     public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
@@ -74,7 +80,8 @@ public struct Campaign: Equatable, Sendable {
             opensAtMillis: try fields.timestamp("opens_at"), closesAtMillis: try fields.timestamp("closes_at"),
             buckets: CampaignBuckets(try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1)!,
             eligibility: try decodeEligibility(fields),
-            series: try fields.object("series").map { (series: Fields) throws(Problem) in try CampaignSeries.decode(series) })
+            series: try fields.object("series").map { (series: Fields) throws(Problem) in try CampaignSeries.decode(series) },
+            lottery: try decodeLottery(fields))
         try campaign.validateWindow()
         try campaign.validateEligibility()
         return campaign
@@ -101,6 +108,25 @@ public struct Campaign: Equatable, Sendable {
         try next.validateWindow()
         try next.validateEligibility()
         return next
+    }
+
+    /// `allocation` and, for a lottery, its settings (required then, and
+    /// only then). A lottery is not one of a series (its draw gives each
+    /// entrant one place at most).
+    private static func decodeLottery(_ fields: Fields) throws(Problem) -> LotterySettings? {
+        let text = try fields.optionalString("allocation") ?? Allocation.firstCome.rawValue
+        guard let allocation = Allocation(rawValue: text) else {
+            throw Problem.invalidField("allocation", "must be one of first_come, lottery")
+        }
+        let settings = try fields.object("lottery")
+        switch (allocation, settings) {
+        case (.firstCome, nil): return nil
+        case (.firstCome, _?): throw Problem.invalidField("lottery", "is for allocation lottery only")
+        case (.lottery, nil): throw Problem.invalidField("lottery", "is required with allocation lottery (public_value_source)")
+        case (.lottery, let settings?):
+            guard !fields.has("series") else { throw Problem.invalidField("series", "a lottery campaign is not one of a series") }
+            return try LotterySettings.decode(settings)
+        }
     }
 
     private static func decodeEligibility(_ fields: Fields) throws(Problem) -> EligibilityRules {
@@ -137,6 +163,11 @@ public struct Campaign: Equatable, Sendable {
         if let series {
             json.key("series")
             series.write(to: &json)
+        }
+        json.field("allocation", allocation.rawValue)
+        if let lottery {
+            json.key("lottery")
+            lottery.write(to: &json)
         }
         json.endObject()
     }

@@ -49,6 +49,8 @@ extension Route {
         case .cancelPage: "cancel_page"
         case .cancelFromPage: "cancel_from_page"
         case .reserve: "reserve"
+        case .register: "register"
+        case .getRegistration: "get_registration"
         case .opsHome: "ops_home"
         case .opsSignInPage: "ops_sign_in_page"
         case .opsSignIn: "ops_sign_in"

@@ -17,6 +17,9 @@ public enum Route: Equatable, Sendable {
     /// `GET /open/v1/campaigns/{cid}/availability.json` and `.csv`.
     case openAvailability(campaign: String, format: OpenDataFormat)
     case reserve(campaign: String)
+    /// A lottery's registration, and its receipt (issue 14).
+    case register(campaign: String)
+    case getRegistration(ReservationID)
     /// Citizen pages (HTML).
     case homePage
     case campaignPage(campaign: String)
@@ -195,6 +198,9 @@ public enum Router {
         case 3...4 where s[0] == "v1" && s[1] == "reservations":
             guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such reservation")) }
             return matchReservation(method, id, s.count == 4 ? s[3] : nil)
+        case 3 where s[0] == "v1" && s[1] == "registrations":
+            guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such registration")) }
+            return only(.get, method, .getRegistration(id))
         case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
             return only(.post, method, .createCampaign)
         case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit":
@@ -234,6 +240,7 @@ public enum Router {
         case "sites": return only(.get, method, .listSites(campaign: campaign))
         case "slots": return only(.get, method, .listSlots(campaign: campaign))
         case "reservations": return only(.post, method, .reserve(campaign: campaign))
+        case "registrations": return only(.post, method, .register(campaign: campaign))
         default: return .failure(.notFound("no such path"))
         }
     }

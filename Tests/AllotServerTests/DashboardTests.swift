@@ -109,9 +109,15 @@ import Testing
         #expect(out.status == 303 && out.header("Set-Cookie")?.contains("Max-Age=0") == true)
     }
 
+    /// A line for places taken and one for each refusal the stats count, in their order.
+    @Test func theChartHasALinePerRefusalReason() {
+        #expect(DashboardPages.lineStyles.count == CampaignStats.rejectionReasons.count + 1)
+        #expect(DashboardPages.lineStyles.last?.name == "Invalid" && CampaignStats.rejectionReasons.last == "invalid")
+    }
+
     @Test func figuresFromSamples() {
         func sample(_ at: Int64, taken: Int, full: Int, latency: [Int]) -> DashboardSample {
-            DashboardSample(atMillis: at, taken: taken, rejected: [full, 0, 0, 0, 0], persistLagMillis: 0, latencyBuckets: latency)
+            DashboardSample(atMillis: at, taken: taken, rejected: [full, 0, 0, 0, 0, 0], persistLagMillis: 0, latencyBuckets: latency)
         }
         let buckets = LoopHistogram.boundsMicros.count
         let none = [Int](repeating: 0, count: buckets)

@@ -64,6 +64,36 @@ import Testing
         #expect(audit.contains("pickup_days"))
     }
 
+    /// A rule that comes after a booking does not change the booking's
+    /// answer: a retry with its Idempotency-Key (or the pages' second press)
+    /// replays it; a refusal with a key is that key's answer in turn.
+    @Test func aKeyedBookingMadeBeforeARuleChangeStillReplays() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("er", scheme: "cn-resident", limit: 2, slots: 2, capacity: 10)
+        let client = stack.client()
+        let odd = Self.resident(born: "19800101", odd: true)
+        let booked = try stack.reserve(client, campaign: "er", citizen: odd, slot: "s0", headers: ["Idempotency-Key": "odd-1"])
+        #expect(booked.status == 201)
+        let token = try BookingPagesTests.checkToken(client, campaign: "er", slot: "s1", citizen: odd)
+        let paged = try client.request("POST", "/campaigns/er/book/confirm", body: "token=\(token)", headers: BookingPagesTests.formType)
+        #expect(paged.status == 303)
+
+        #expect(try stack.admin("PATCH", "/v1/admin/campaigns/er", #"{"eligibility":\#(Self.taiwanRules)}"#).status == 200)
+        let replay = try stack.reserve(client, campaign: "er", citizen: odd, slot: "s0", headers: ["Idempotency-Key": "odd-1"])
+        #expect(replay.status == 201 && replay.json["id"] as? String == booked.json["id"] as? String, "\(replay.text)")
+        let pressedAgain = try client.request("POST", "/campaigns/er/book/confirm", body: "token=\(token)", headers: BookingPagesTests.formType)
+        #expect(pressedAgain.status == 303 && pressedAgain.header("Location") == paged.header("Location"))
+        // A new key: refused by the rule, and that refusal is its answer
+        // even once the rule is gone.
+        let refused = try stack.reserve(client, campaign: "er", citizen: odd, slot: "s1", headers: ["Idempotency-Key": "odd-2"])
+        #expect(refused.status == 403 && refused.json["reason"] as? String == "pickup_day")
+        #expect(try stack.admin("PATCH", "/v1/admin/campaigns/er", #"{"eligibility":null}"#).status == 200)
+        let again = try stack.reserve(client, campaign: "er", citizen: odd, slot: "s1", headers: ["Idempotency-Key": "odd-2"])
+        #expect(again.status == 403 && again.json["reason"] as? String == "pickup_day", "\(again.text)")
+        #expect(try invariantViolations(stack, campaign: "er", limit: 2).isEmpty)
+    }
+
     @Test func aBadRuleIsRefusedAndChangesNothing() throws {
         let stack = try LiveStack()
         defer { stack.shutdown() }

@@ -348,10 +348,12 @@ final class DashboardPages {
 
     private static let bucketLabels: [BucketName: String] = [.global: "Everyone together", .ip: "Each address", .citizen: "Each citizen"]
 
-    /// Places taken, then refusals by reason: a colour and a dash each.
-    private static let lineStyles: [(name: String, color: String, dash: String?)] = [
+    /// Places taken, then refusals in `CampaignStats.rejectionReasons`'
+    /// order: a colour and a dash each.
+    static let lineStyles: [(name: String, color: String, dash: String?)] = [
         ("Reservations", "#00703c", nil), ("Slot full", "#d4351c", "8 4"), ("Citizen limit reached", "#1d70b8", "2 3"),
-        ("Rate limited", "#6f3c96", "10 3 2 3"), ("Campaign not open", "#8a5300", "4 4"), ("Invalid", "#505a5f", "1 3"),
+        ("Rate limited", "#6f3c96", "10 3 2 3"), ("Campaign not open", "#8a5300", "4 4"), ("Not eligible", "#b58840", "6 2 1 2"),
+        ("Invalid", "#505a5f", "1 3"),
     ]
 
     static func chartLines(_ figures: DashboardFigures) -> [SeriesChart.Line] {

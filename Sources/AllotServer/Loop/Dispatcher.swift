@@ -16,6 +16,7 @@ final class Dispatcher {
     let pages: CitizenPages
     let booking: BookingPages
     let dashboard: DashboardPages
+    let registrations: RegistrationDesk
     /// Set on shutdown: new requests are refused so in-flight ones can end.
     var draining = false
 
@@ -24,6 +25,7 @@ final class Dispatcher {
         pages = CitizenPages(reads: reads, lookup: lookup)
         booking = BookingPages(reads: reads, desk: desk, shared: shared)
         dashboard = DashboardPages(reads: reads, operators: operators, shared: shared)
+        registrations = RegistrationDesk(loop: loop, redis: redis, reads: reads, shared: shared)
         self.loop = loop
         self.shared = shared
         self.redis = redis
@@ -150,6 +152,8 @@ final class Dispatcher {
         case .cancelPage(let id): pages.confirmCancel(id, exchange: exchange)
         case .cancelFromPage(let id): pages.cancel(id, exchange: exchange)
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
+        case .register(let id): registrations.register(campaignID: id, exchange: exchange)
+        case .getRegistration(let id): registrations.receipt(id, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
         case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)
         default:

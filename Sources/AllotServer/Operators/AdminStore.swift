@@ -45,13 +45,13 @@ final class AdminStore {
                 // reservations carry them.
                 try database.statement("""
                     INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at,
-                                           buckets, eligibility, series, route)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
+                                           buckets, eligibility, series, lottery, route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
                     """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
                               .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
                               .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now),
                               .integer(Int64(campaign.buckets.count)), .text(campaign.eligibility.json),
-                              campaign.series.map { .text($0.json) } ?? .null])
+                              campaign.series.map { .text($0.json) } ?? .null, campaign.lottery.map { .text($0.json) } ?? .null])
                 try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
             }
         }
@@ -66,9 +66,10 @@ final class AdminStore {
         return campaign
     }
 
-    /// Every campaign of a series names the same limit and window, and has
-    /// as many buckets: a citizen's bucket, and so their ledger's shard, is
-    /// then the same in all of them.
+    /// Every campaign of a series names the same limit and window, has as
+    /// many buckets (a citizen's bucket, and so their ledger's shard, is then
+    /// the same in all of them) and the same id scheme (one id, one citizen
+    /// key: another scheme normalizes some ids otherwise).
     private func checkSeries(of campaign: Campaign) throws {
         guard let series = campaign.series else { return }
         for other in try StoredConfig(database: database).campaigns(inSeries: series.id) {
@@ -79,6 +80,10 @@ final class AdminStore {
             guard other.buckets == campaign.buckets.count else {
                 throw Problem.invalidField("buckets", "the campaigns of series \(series.id) have \(other.buckets) buckets; "
                                            + "this one must have as many")
+            }
+            guard other.idScheme == campaign.idScheme.rawValue else {
+                throw Problem.invalidField("id_scheme", "the campaigns of series \(series.id) take \(other.idScheme) ids; "
+                                           + "this one must too")
             }
         }
     }
@@ -130,6 +135,10 @@ final class AdminStore {
         if let series = campaign.series {
             json.key("series")
             series.write(to: &json)
+        }
+        if let lottery = campaign.lottery {
+            json.key("lottery")
+            lottery.write(to: &json)
         }
         json.endObject()
         return json.text

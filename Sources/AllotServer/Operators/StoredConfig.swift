@@ -14,16 +14,17 @@ struct StoredConfig {
     func campaign(_ id: String) throws -> Campaign? {
         let rows = try database.statement(
             """
-            SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets, eligibility, COALESCE(series, '')
+            SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets, eligibility, COALESCE(series, ''),
+                   COALESCE(lottery, '')
             FROM campaigns WHERE id = ?
             """
         ).rows([.text(id)]) { row in
             (Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
                       idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
                       opensAtMillis: row.int(4), closesAtMillis: row.int(5), buckets: CampaignBuckets(Int(row.int(6))) ?? .single),
-             row.text(7), row.text(8))
+             row.text(7), row.text(8), row.text(9))
         }
-        guard let (campaign, rulesText, seriesText) = rows.first else { return nil }
+        guard let (campaign, rulesText, seriesText, lotteryText) = rows.first else { return nil }
         guard let eligibility = EligibilityRules.stored(rulesText) else {
             throw StoredConfigError("campaign \(id): stored eligibility rules do not pass (\(rulesText)); set them again")
         }
@@ -34,16 +35,34 @@ struct StoredConfig {
             }
             series = stored
         }
+        var lottery: LotterySettings?
+        if !lotteryText.isEmpty {
+            guard let stored = LotterySettings.stored(lotteryText) else {
+                throw StoredConfigError("campaign \(id): stored lottery settings do not parse (\(lotteryText))")
+            }
+            lottery = stored
+        }
         return Campaign(id: id, name: campaign.name, status: campaign.status, idScheme: campaign.idScheme,
                         perCitizenLimit: campaign.perCitizenLimit, opensAtMillis: campaign.opensAtMillis,
-                        closesAtMillis: campaign.closesAtMillis, buckets: campaign.buckets, eligibility: eligibility, series: series)
+                        closesAtMillis: campaign.closesAtMillis, buckets: campaign.buckets, eligibility: eligibility, series: series,
+                        lottery: lottery)
     }
 
     /// Every campaign of a series, with how many buckets it has.
-    func campaigns(inSeries series: String) throws -> [(id: String, series: CampaignSeries?, buckets: Int)] {
-        try database.statement("SELECT id, series, buckets FROM campaigns WHERE series IS NOT NULL ORDER BY id").rows {
-            ($0.text(0), CampaignSeries.stored($0.text(1)), Int($0.int(2)))
+    func campaigns(inSeries series: String) throws -> [(id: String, series: CampaignSeries?, buckets: Int, idScheme: String)] {
+        try database.statement("SELECT id, series, buckets, id_scheme FROM campaigns WHERE series IS NOT NULL ORDER BY id").rows {
+            ($0.text(0), CampaignSeries.stored($0.text(1)), Int($0.int(2)), $0.text(3))
         }.filter { $0.series?.id == series }
+    }
+
+    /// How a campaign's keys are laid out (its buckets, and its series),
+    /// read alone: the persister needs no more, and must not stop on a
+    /// campaign whose other settings no longer parse.
+    func buckets(_ id: String) throws -> CampaignBuckets? {
+        try database.statement("SELECT buckets, COALESCE(series, '') FROM campaigns WHERE id = ?").rows([.text(id)]) { row in
+            let series = row.text(1)
+            return CampaignBuckets(Int(row.int(0)), series: series.isEmpty ? nil : CampaignSeries.stored(series)?.id)
+        }.first ?? nil
     }
 
     /// The route a campaign's reservation ids carry (Schema.addRoutes).

@@ -170,7 +170,7 @@ final class PersistBatcher {
     /// A campaign's buckets, as SQLite (the record of configuration) says:
     /// a Redis that lost a config hash cannot hide a bucket's stream.
     private func buckets(of campaign: String) throws -> CampaignBuckets {
-        try StoredConfig(database: database).campaign(campaign)?.buckets ?? .single
+        try StoredConfig(database: database).buckets(campaign) ?? .single
     }
 
     /// Reads these campaigns' streams from now on.
@@ -300,6 +300,7 @@ final class PersistBatcher {
     private struct EventWriter {
         let upsert: SQLiteStatement
         let insertEvent: SQLiteStatement
+        let insertRegistration: SQLiteStatement
         let firstSeq: Int64
         var seq: Int64
         var root = EventLedger.RootHasher()
@@ -308,6 +309,7 @@ final class PersistBatcher {
             try WriterLease.claim(fence, in: database)
             upsert = try database.statement(Schema.reservationUpsert)
             insertEvent = try database.statement(Schema.eventInsert)
+            insertRegistration = try database.statement(Schema.registrationInsert)
             let lastSeq = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM reservation_events").rows { $0.int(0) }
             firstSeq = (lastSeq.first ?? 0) + 1
             seq = firstSeq - 1
@@ -344,6 +346,14 @@ final class PersistBatcher {
                     acks.append(streamIDText)
                     if acks.count == 1, let millis = StreamID.millis(bytes: streamID) {
                         batch.oldestMillis = min(batch.oldestMillis ?? millis, millis)
+                    }
+                    if let registration = RegistrationEntryView(entry) {
+                        // A lottery entry: kept as it is (a replay changes nothing).
+                        try writer.insertRegistration.run { row in
+                            row.text(registration.id); row.text(campaignBytes); row.text(registration.citizenKey)
+                            row.text(registration.preferences); row.integer(registration.createdAtMillis)
+                        }
+                        continue
                     }
                     guard let event = StreamEntryView(entry) else {
                         logger.error("unreadable stream entry skipped", metadata: ["stream": "\(name)", "id": "\(streamIDText)"])

@@ -80,7 +80,7 @@ public struct Recovery {
 
         let reservations = try restoreRecords(layout)
         try restoreHoldings(layout)
-        if let series = campaign.series { try restoreSeriesLedgers(layout, series) }
+        if let series = campaign.series { try restoreSeriesLedgers(layout, series, config) }
         let taken = try placesTaken(id)
         let slots = try config.slots(id)
         // Every place not taken goes back where places wait to be handed
@@ -155,17 +155,23 @@ public struct Recovery {
         for bucket in pending.indices { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.holdings } }
     }
 
-    /// A series' campaign: its reservations still counted in the series'
-    /// window (not cancelled, made within it) back into their citizens'
-    /// ledgers, which every campaign of the series shares (each adds its own).
-    private func restoreSeriesLedgers(_ layout: CampaignLayout, _ series: CampaignSeries) throws {
+    /// A series' campaign: the reservations of every campaign of the series
+    /// still counted in its window (not cancelled, made within it) back
+    /// into their citizens' ledgers, before this campaign opens again: the
+    /// ledgers are shared, and a lost shard may have held them for all of
+    /// the series' campaigns (adding one already there changes nothing).
+    /// The series' campaigns have the same buckets, so a citizen's ledger
+    /// is where this layout says.
+    private func restoreSeriesLedgers(_ layout: CampaignLayout, _ series: CampaignSeries, _ config: StoredConfig) throws {
         let now = WallClock.nowMillis()
         var commands: [RoutedCommand] = []
+        let campaigns = try config.campaigns(inSeries: series.id).map(\.id)
+        let marks = campaigns.map { _ in "?" }.joined(separator: ",")
         let query = try database.statement("""
             SELECT id, citizen_key, created_at FROM reservations
-            WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') AND created_at > ?
+            WHERE campaign_id IN (\(marks)) AND status IN ('confirmed', 'redeemed') AND created_at > ?
             """)
-        try query.forEachRow([.text(layout.campaign), .integer(now - series.windowMillis)]) { row in
+        try query.forEachRow(campaigns.map { .text($0) } + [.integer(now - series.windowMillis)]) { row in
             let keys = layout.bucketKeys[layout.buckets.bucket(ofCitizenKey: row.text(1))]
             let ledger = keys.seriesLedger(row.text(1))
             commands.append(RoutedCommand(slot: keys.slot, ["ZADD", ledger, String(row.int(2)), row.text(0)]))

@@ -91,6 +91,12 @@ public enum Schema {
         WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
         """
 
+    /// A lottery registration from a stream (register.lua); one per citizen
+    /// and campaign, and a replayed entry changes nothing.
+    public static let registrationInsert = """
+        INSERT OR IGNORE INTO registrations (id, campaign_id, citizen_key, preferences, created_at) VALUES (?, ?, ?, ?, ?)
+        """
+
     /// The state change that upsert made, sealed by its batch's audit row.
     public static let eventInsert = """
         INSERT INTO reservation_events (seq, reservation_id, campaign_id, status, slot_id, site_id, actor, at, leaf)
@@ -108,6 +114,7 @@ public enum Schema {
         try addBuckets(database)
         try addEligibility(database)
         try addSeries(database)
+        try addLottery(database)
         return database
     }
 
@@ -139,6 +146,21 @@ public enum Schema {
         if !columns.contains("eligibility") {
             try database.execute("ALTER TABLE campaigns ADD COLUMN eligibility TEXT NOT NULL DEFAULT '{}'")
         }
+    }
+
+    /// A lottery campaign's settings (LotterySettings' JSON), or NULL (first
+    /// come); and the registrations of lotteries, as the persister writes
+    /// them from the streams.
+    static func addLottery(_ database: SQLiteDatabase) throws {
+        let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
+        if !columns.contains("lottery") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN lottery TEXT")
+        }
+        try database.execute("""
+            CREATE TABLE IF NOT EXISTS registrations (
+              id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, citizen_key TEXT NOT NULL, preferences TEXT NOT NULL,
+              created_at INTEGER NOT NULL, UNIQUE (campaign_id, citizen_key)) WITHOUT ROWID
+            """)
     }
 
     /// A campaign's series (CampaignSeries' JSON), or NULL.

@@ -8,14 +8,14 @@ enum RedisConfig {
     /// What reserve.lua and retire.lua read of a campaign, in every bucket.
     static func bookingFields(_ campaign: Campaign) -> [String] {
         ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
-         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit)]
+         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit), "alloc", campaign.allocation.rawValue]
     }
 
     /// The home's config hash: everything, with the first route and the buckets.
     static func campaignFields(_ campaign: Campaign, route: UInt32) -> [String] {
         bookingFields(campaign) + ["scheme", campaign.idScheme.rawValue, "name", campaign.name, "route", String(route),
                                    "buckets", String(campaign.buckets.count), "elig", campaign.eligibility.json]
-            + (campaign.series.map { ["series", $0.json] } ?? [])
+            + (campaign.series.map { ["series", $0.json] } ?? []) + (campaign.lottery.map { ["lottery", $0.json] } ?? [])
     }
 
     /// Writes a campaign's configuration (and its rate limits, when given),
@@ -133,12 +133,13 @@ enum RedisConfig {
               // booked, rather than booked without them (fail closed).
               let eligibility = config["elig"].map(EligibilityRules.stored) ?? EligibilityRules.none,
               // A series that does not parse: the keys' layout is unknown.
-              case let series = config["series"].map(CampaignSeries.stored), series != .some(nil)
+              case let series = config["series"].map(CampaignSeries.stored), series != .some(nil),
+              case let lottery = config["lottery"].map(LotterySettings.stored), lottery != .some(nil)
         else { return nil }
         return Campaign(id: id, name: config["name"] ?? id, status: status, idScheme: scheme,
                         perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes,
                         buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single,
-                        eligibility: eligibility, series: series ?? nil)
+                        eligibility: eligibility, series: series ?? nil, lottery: lottery ?? nil)
     }
 
     // MARK: sites and slots

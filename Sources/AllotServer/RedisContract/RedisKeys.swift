@@ -96,6 +96,10 @@ struct CampaignKeys: Sendable {
     func transferCredit(_ id: String) -> String { prefix + ":xin:" + id }
     /// Set when a move out of here is settled, with its places (settle.lua).
     func transferSettled(_ id: String) -> String { prefix + ":xdone:" + id }
+    /// A lottery's registrations in this bucket: id → RegistrationRecord.
+    var registrations: String { prefix + ":regs" }
+    /// Citizen key → their registration's id (one each).
+    var registrants: String { prefix + ":regby" }
     var sites: String { prefix + ":sites" }
     var slots: String { prefix + ":slots" }
     func idempotency(_ keyHash: String) -> String { prefix + Self.idempotencyInfix + keyHash }

@@ -45,7 +45,7 @@ struct StoredFunction: Sendable {
 enum Scripts {
     /// Shared by the functions: the token bucket maths (token_bucket.lua).
     static let preludes = ["token_bucket", "places"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -57,7 +57,8 @@ enum Scripts {
     static let settle = make("settle")
     static let lease = make("lease")
     static let bucketPlaces = make("bucket_places", readOnly: true)
-    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces]
+    static let register = make("register")
+    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces, register]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

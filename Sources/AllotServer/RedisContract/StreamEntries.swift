@@ -13,6 +13,30 @@ enum StreamEntryFields {
     static let record = Array("r".utf8)
     /// Who made the change; absent: the citizen.
     static let actor = Array("a".utf8)
+    /// A lottery registration: its id, `|`, and its record (register.lua).
+    static let registration = Array("g".utf8)
+}
+
+/// A registration entry of a campaign stream, read in place: `g` =
+/// `<id>|<citizen key>|<preferences>|<created ms>`.
+struct RegistrationEntryView {
+    let id: UnsafeRawBufferPointer
+    let citizenKey: UnsafeRawBufferPointer
+    let preferences: UnsafeRawBufferPointer
+    let createdAtMillis: Int64
+
+    /// Nil for an entry that is not a registration, or not a readable one.
+    init?(_ entry: RedisReplyView) {
+        guard entry.count == 2, let fields = entry[1], fields.count == 2, let name = fields[0]?.bytes,
+              name.elementsEqual(StreamEntryFields.registration), let value = fields[1]?.bytes else { return nil }
+        let parts = value.split(separator: UInt8(ascii: "|"), maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count == 4, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty,
+              let created = Int64(String(decoding: parts[3], as: UTF8.self)) else { return nil }
+        id = UnsafeRawBufferPointer(rebasing: parts[0])
+        citizenKey = UnsafeRawBufferPointer(rebasing: parts[1])
+        preferences = UnsafeRawBufferPointer(rebasing: parts[2])
+        createdAtMillis = created
+    }
 }
 
 /// One entry of an XREADGROUP reply (`[id, [field, value, …]]`), read in

@@ -73,11 +73,8 @@ final class ReservationDesk {
     func reserve(campaignID: String, booking: PageBooking, reply: some AttemptReply) {
         reserve(campaignID: campaignID, reply: reply) { [self] view in
             guard let slot = view.slot(booking.slotID) else { return .failure(.notFound("no such slot")) }
-            // Again at the booking: the rules may have changed since the form.
-            if let reason = view.campaign.eligibility.refusal(booking.facts, slotStartsAtMillis: slot.startsAtMillis) {
-                return .failure(.notEligible(reason))
-            }
-            return prepareAttempt(view: view, slot: slot, idempotencyKey: booking.idempotencyKey) {
+            // The rules again, at the booking: they may have changed since the form.
+            return prepareAttempt(view: view, slot: slot, idempotencyKey: booking.idempotencyKey, facts: booking.facts) {
                 (booking.citizenKey, booking.address)
             }
         }
@@ -97,20 +94,30 @@ final class ReservationDesk {
         case .success(.attempt(let attempt)): run(attempt, reply: reply)
         case .success(.soldOut(let view, let slot)): refuseSoldOut(slot, in: view, reply: reply)
         case .success(.soldOutUnlessReplay(let attempt, let view)):
-            // Sold out, but the key may have an answer to replay: one SET NX
-            // GET of it, not the reservation function. No answer there: this
-            // refusal becomes the key's answer (a retry with the key gets the
-            // 409 again, as the contract says) and is sent. One there: the
-            // function replays it (or says the key was used otherwise).
-            redis.send(["SET", attempt.keys.idempotency(attempt.idempotencyKeyHash), attempt.fingerprint + "|slot_full",
-                        "NX", "EX", String(config.idempotencyTTLSeconds), "GET"], slot: attempt.keys.slot) { [self] result in
-                switch result {
-                case .success(.null): refuseSoldOut(attempt.slot, in: view, reply: reply)
-                case .success(let stored) where stored.errorMessage == nil: run(attempt, reply: reply)
-                default:
-                    metrics.reservationOutcome("unavailable")
-                    reply.refused(.unavailable("the reservation store is unreachable; nothing was reserved"))
-                }
+            refuseUnlessAnswered(attempt, storing: "slot_full", reply: reply) { [self] in refuseSoldOut(attempt.slot, in: view, reply: reply) }
+        case .success(.notEligibleUnlessReplay(let attempt, let reason)):
+            refuseUnlessAnswered(attempt, storing: "not_eligible|" + reason.rawValue, reply: reply) { [self] in
+                refuse(.notEligible(reason), campaignID: attempt.campaignID, reply: reply)
+            }
+        }
+    }
+
+    /// A refusal decided on the loop, for a request whose key may have an
+    /// answer to replay: one SET NX GET of it, not the reservation function.
+    /// No answer there: this refusal becomes the key's answer (a retry with
+    /// the key gets it again, as the contract says) and is sent. One there:
+    /// the function replays it (or says the key was used otherwise), so a
+    /// booking made before the refusal held answers as it did.
+    private func refuseUnlessAnswered(_ attempt: ReservationAttempt, storing answer: String, reply: some AttemptReply,
+                                      refuse: @escaping () -> Void) {
+        redis.send(["SET", attempt.keys.idempotency(attempt.idempotencyKeyHash), attempt.fingerprint + "|" + answer,
+                    "NX", "EX", String(config.idempotencyTTLSeconds), "GET"], slot: attempt.keys.slot) { [self] result in
+            switch result {
+            case .success(.null): refuse()
+            case .success(let stored) where stored.errorMessage == nil: run(attempt, reply: reply)
+            default:
+                metrics.reservationOutcome("unavailable")
+                reply.refused(.unavailable("the reservation store is unreachable; nothing was reserved"))
             }
         }
     }
@@ -298,6 +305,8 @@ final class ReservationDesk {
         /// Sold out, with an Idempotency-Key whose stored answer must be
         /// replayed if there is one.
         case soldOutUnlessReplay(ReservationAttempt, CampaignView)
+        /// Refused by an eligibility rule, likewise.
+        case notEligibleUnlessReplay(ReservationAttempt, NotEligibleReason)
     }
 
     private func prepareAttempt(view: CampaignView, exchange: HTTPExchange) -> Result<Preparation, Problem> {
@@ -305,22 +314,24 @@ final class ReservationDesk {
         do { body = try ReserveRequest.decode(exchange.body) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
-        // The rules read the id and the slot alone (nothing another
-        // attempt changes), so deciding them here is deciding them in the
-        // attempt's own step; the raw id never reaches Redis.
-        if let reason = view.campaign.eligibility.refusal(normalizedID: normalized, scheme: view.campaign.idScheme,
-                                                          slotStartsAtMillis: slot.startsAtMillis) {
-            return .failure(.notEligible(reason))
-        }
-        return prepareAttempt(view: view, slot: slot, idempotencyKey: exchange.header("Idempotency-Key")) { [shared] in
+        let facts = EligibilityFacts(normalizedID: normalized, scheme: view.campaign.idScheme)
+        return prepareAttempt(view: view, slot: slot, idempotencyKey: exchange.header("Idempotency-Key"), facts: facts) { [shared] in
             (shared.keyer.citizenKey(normalizedID: normalized), shared.clientAddress(exchange))
         }
     }
 
     /// `identify`: the citizen key and the client's address, worked out
     /// only when the attempt goes on (a sold-out slot is refused first).
-    private func prepareAttempt(view: CampaignView, slot: Slot, idempotencyKey: String?,
+    /// `facts`: what the campaign's eligibility rules read of the id. They
+    /// read the id and the slot alone (nothing another attempt changes), so
+    /// deciding them here is deciding them in the attempt's own step; the
+    /// raw id never reaches Redis.
+    private func prepareAttempt(view: CampaignView, slot: Slot, idempotencyKey: String?, facts: EligibilityFacts,
                                 identify: () -> (citizenKey: String, address: String)) -> Result<Preparation, Problem> {
+        // A lottery's places are drawn, not reserved (RegistrationDesk).
+        guard view.campaign.allocation == .firstCome else { return .failure(.lotteryOnly(view.campaign.id)) }
+        let notEligible = view.campaign.eligibility.refusal(facts, slotStartsAtMillis: slot.startsAtMillis)
+        if idempotencyKey == nil, let notEligible { return .failure(.notEligible(notEligible)) }
         let soldOut = isSoldOut(slot, in: view)
         if idempotencyKey == nil, soldOut { return .success(.soldOut(view, slot)) }
         let (citizenKey, address) = identify()
@@ -346,6 +357,7 @@ final class ReservationDesk {
             isSpread: view.layout.isSpread, keys: view.layout.bucketKeys[bucket], slot: slot,
             citizenKey: citizenKey, address: address, limit: view.campaign.perCitizenLimit,
             idempotencyKeyHash: idempotencyKeyHash, fingerprint: fingerprint)
+        if let notEligible { return .success(.notEligibleUnlessReplay(attempt, notEligible)) }
         return .success(soldOut ? .soldOutUnlessReplay(attempt, view) : .attempt(attempt))
     }
 
