@@ -3,7 +3,7 @@
 /// Taiwan rationed masks per id per 7 days. Set when a campaign is made
 /// and never changed (it decides where the campaign's keys live); every
 /// campaign of a series names the same limit, window and buckets.
-public struct CampaignSeries: Equatable, Sendable {
+public struct CampaignSeries: Equatable, Sendable, StoredAsJSON {
     public static let limitRange = 1...100
     public static let windowDaysRange = 1...366
 
@@ -34,17 +34,5 @@ public struct CampaignSeries: Equatable, Sendable {
         json.field("limit", limit)
         json.field("window_days", windowDays)
         json.endObject()
-    }
-
-    public var json: String {
-        var json = JSONWriter(capacity: 64)
-        write(to: &json)
-        return json.text
-    }
-
-    /// A series a store holds as `json` wrote it; nil when it does not parse.
-    public static func stored(_ text: String) -> CampaignSeries? {
-        guard let fields = try? Fields.parse(Array(text.utf8)) else { return nil }
-        return try? decode(fields)
     }
 }

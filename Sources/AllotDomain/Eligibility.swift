@@ -154,7 +154,7 @@ extension Int64 {
 
 // MARK: the contract's form (a campaign's `eligibility`)
 
-extension EligibilityRules {
+extension EligibilityRules: StoredAsJSON {
     /// No rule: anyone whose id passes the scheme may book.
     public static let none = EligibilityRules()!
     public static let fieldNames: Set<String> = ["pickup_days", "age", "utc_offset_minutes"]
@@ -209,18 +209,5 @@ extension EligibilityRules {
         }
         json.field("utc_offset_minutes", utcOffsetMinutes)
         json.endObject()
-    }
-
-    public var json: String {
-        var json = JSONWriter(capacity: 96)
-        write(to: &json)
-        return json.text
-    }
-
-    /// Rules a store holds as `json` wrote them; nil when they do not parse
-    /// or no longer pass (the caller fails closed).
-    public static func stored(_ text: String) -> EligibilityRules? {
-        guard let fields = try? Fields.parse(Array(text.utf8)) else { return nil }
-        return try? decode(fields)
     }
 }

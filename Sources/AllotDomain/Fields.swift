@@ -109,3 +109,25 @@ public struct Fields: Sendable {
         }
     }
 }
+
+/// Settings kept as their contract's JSON (in SQLite and in Redis), and
+/// read back through the same decoder that checks an operator's.
+public protocol StoredAsJSON {
+    static func decode(_ fields: Fields) throws(Problem) -> Self
+    func write(to json: inout JSONWriter)
+}
+
+extension StoredAsJSON {
+    public var json: String {
+        var json = JSONWriter(capacity: 96)
+        write(to: &json)
+        return json.text
+    }
+
+    /// Settings a store holds as `json` wrote them; nil when they do not
+    /// parse or no longer pass (the caller fails closed).
+    public static func stored(_ text: String) -> Self? {
+        guard let fields = try? Fields.parse(Array(text.utf8)) else { return nil }
+        return try? decode(fields)
+    }
+}

@@ -9,7 +9,7 @@ public enum Allocation: String, Sendable, CaseIterable {
 /// A lottery campaign's settings, set at creation: the public value that
 /// will feed the draw's seed, named in advance (a randomness beacon round,
 /// an official lottery result) so nobody can choose it once entries close.
-public struct LotterySettings: Equatable, Sendable {
+public struct LotterySettings: Equatable, Sendable, StoredAsJSON {
     public static let sourceBytesMax = 200
     public let publicValueSource: String
 
@@ -24,17 +24,6 @@ public struct LotterySettings: Equatable, Sendable {
         json.beginObject()
         json.field("public_value_source", publicValueSource)
         json.endObject()
-    }
-
-    public var json: String {
-        var json = JSONWriter(capacity: 96)
-        write(to: &json)
-        return json.text
-    }
-
-    public static func stored(_ text: String) -> LotterySettings? {
-        guard let fields = try? Fields.parse(Array(text.utf8)) else { return nil }
-        return try? decode(fields)
     }
 }
 
