@@ -125,6 +125,10 @@ public struct Campaign: Equatable, Sendable {
         case (.lottery, nil): throw Problem.invalidField("lottery", "is required with allocation lottery (public_value_source)")
         case (.lottery, let settings?):
             guard !fields.has("series") else { throw Problem.invalidField("series", "a lottery campaign is not one of a series") }
+            // Its winners' places are taken where its registrations are.
+            guard (try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1) == 1 else {
+                throw Problem.invalidField("buckets", "a lottery campaign has one bucket")
+            }
             return try LotterySettings.decode(settings)
         }
     }

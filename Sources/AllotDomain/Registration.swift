@@ -27,33 +27,18 @@ public struct LotterySettings: Equatable, Sendable, StoredAsJSON {
     }
 }
 
-/// A place a registrant asks for: a slot, or any slot at a site (`site:<id>`).
-public enum Preference: Equatable, Hashable, Sendable {
-    case slot(String)
-    case site(String)
+/// A place a registrant asks for: a slot, or any slot at a site
+/// (`site:<id>`), as the draw reads it.
+public typealias Preference = Draw.Preference
 
-    public init?(_ text: String) {
-        if text.hasPrefix("site:") {
-            let site = String(text.dropFirst(5))
-            guard OperatorID.isValid(site) else { return nil }
-            self = .site(site)
-        } else {
-            guard OperatorID.isValid(text) else { return nil }
-            self = .slot(text)
-        }
-    }
-
-    public var text: String {
-        switch self {
-        case .slot(let id): id
-        case .site(let id): "site:" + id
-        }
-    }
+extension Draw.Preference {
+    public init?(_ text: String) { self.init(Substring(text)) }
 }
 
 /// `POST /v1/campaigns/{cid}/registrations`: the id and ranked preferences.
 public struct RegistrationRequest: Equatable, Sendable {
-    public static let preferencesMax = 5
+    /// At most 5, within what a draw's entry may carry (`Draw.preferencesMax`).
+    public static let preferencesMax = min(5, Draw.preferencesMax)
     public let citizenID: String
     public let preferences: [Preference]
 

@@ -17,7 +17,7 @@ extension Route {
     /// The role a route asks for; nil for citizen and operations routes.
     public var neededRole: Role? {
         switch self {
-        case .createCampaign, .patchCampaign, .putSites, .putSlots, .patchSlot, .putRateLimits: return .admin
+        case .createCampaign, .patchCampaign, .putSites, .putSlots, .patchSlot, .putRateLimits, .commitDraw, .runDraw: return .admin
         case .campaignStats, .exportReservations, .auditTrail, .reservationEvents: return .auditor
         case .redeemReservation: return .staff
         default: return nil
@@ -51,6 +51,10 @@ extension Route {
         case .reserve: "reserve"
         case .register: "register"
         case .getRegistration: "get_registration"
+        case .getDraw: "get_draw"
+        case .drawFile: "draw_file"
+        case .commitDraw: "commit_draw"
+        case .runDraw: "run_draw"
         case .opsHome: "ops_home"
         case .opsSignInPage: "ops_sign_in_page"
         case .opsSignIn: "ops_sign_in"

@@ -3,6 +3,12 @@ public enum OpenDataFormat: String, Sendable {
     case json, csv
 }
 
+/// A drawn lottery's published files.
+public enum DrawFile: String, Sendable {
+    case description = "draw.json"
+    case results = "results.csv"
+}
+
 public enum HTTPMethod: String, Sendable {
     case get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE", other = "OTHER"
 }
@@ -20,6 +26,12 @@ public enum Route: Equatable, Sendable {
     /// A lottery's registration, and its receipt (issue 14).
     case register(campaign: String)
     case getRegistration(ReservationID)
+    /// A lottery's draw: its state (public), its published files, and the
+    /// operator's two steps.
+    case getDraw(campaign: String)
+    case drawFile(campaign: String, file: DrawFile)
+    case commitDraw(campaign: String)
+    case runDraw(campaign: String)
     /// Citizen pages (HTML).
     case homePage
     case campaignPage(campaign: String)
@@ -212,6 +224,8 @@ public enum Router {
                 switch s[4] {
                 case "availability.json": only(.get, method, .openAvailability(campaign: campaign, format: .json))
                 case "availability.csv": only(.get, method, .openAvailability(campaign: campaign, format: .csv))
+                case "draw.json": only(.get, method, .drawFile(campaign: campaign, file: .description))
+                case "results.csv": only(.get, method, .drawFile(campaign: campaign, file: .results))
                 default: .failure(.notFound("no such path"))
                 }
             }
@@ -241,6 +255,7 @@ public enum Router {
         case "slots": return only(.get, method, .listSlots(campaign: campaign))
         case "reservations": return only(.post, method, .reserve(campaign: campaign))
         case "registrations": return only(.post, method, .register(campaign: campaign))
+        case "draw": return only(.get, method, .getDraw(campaign: campaign))
         default: return .failure(.notFound("no such path"))
         }
     }
@@ -265,6 +280,8 @@ public enum Router {
         case "rate-limits" where tail.count == 1: return only(.put, method, .putRateLimits(campaign: campaign))
         case "stats" where tail.count == 1: return only(.get, method, .campaignStats(campaign: campaign))
         case "reservations.csv" where tail.count == 1: return only(.get, method, .exportReservations(campaign: campaign))
+        case "draw" where tail.count == 2 && tail[1] == "commit": return only(.post, method, .commitDraw(campaign: campaign))
+        case "draw" where tail.count == 2 && tail[1] == "run": return only(.post, method, .runDraw(campaign: campaign))
         default: return .failure(.notFound("no such path"))
         }
     }

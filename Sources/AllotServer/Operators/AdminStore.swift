@@ -156,6 +156,7 @@ final class AdminStore {
     /// Returns how many sites were written.
     func putSites(_ id: String, _ sites: [Site], by actor: String) throws -> Int {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        try refuseIfDrawCommitted(id, "sites")
         try database.transaction {
             let existing = try database.statement("SELECT name, address FROM sites WHERE campaign_id = ? AND id = ?")
             var before = JSONWriter(), after = JSONWriter()
@@ -188,6 +189,7 @@ final class AdminStore {
     /// (places already taken), with the capacity in force.
     func putSlots(_ id: String, _ slots: [Slot], by actor: String) throws -> [(slot: String, capacity: Int)] {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        try refuseIfDrawCommitted(id, "slots")
         let knownSites = Set(try database.statement("SELECT id FROM sites WHERE campaign_id = ?").rows([.text(id)]) { $0.text(0) })
         for (index, slot) in slots.enumerated() where !knownSites.contains(slot.siteID) {
             throw Problem.invalidField("slots[\(index)].site_id", "no site \(slot.siteID) in this campaign")
@@ -208,6 +210,7 @@ final class AdminStore {
     /// Returns the slot with the capacity in force, and its remaining places.
     func patchSlotCapacity(_ id: String, slot slotID: String, capacity: Int, by actor: String) throws -> (slot: Slot, remaining: Int) {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        try refuseIfDrawCommitted(id, "capacity")
         let rows = try database.statement(
             "SELECT site_id, starts_at, ends_at FROM slots WHERE campaign_id = ? AND id = ?"
         ).rows([.text(id), .text(slotID)]) { row in

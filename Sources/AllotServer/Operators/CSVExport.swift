@@ -6,51 +6,65 @@ import Logging
 import SQLiteStore
 import Synchronization
 
-/// `GET …/reservations.csv`: streamed from SQLite in pages on a thread of
-/// its own. Each page is handed to the loop and the next one is read only
-/// once the client has taken the previous one, so memory stays at one page
-/// however many rows there are.
+/// `GET …/reservations.csv`: streamed from SQLite in pages (StreamedAnswer).
 enum CSVExport {
-    static let exportsConcurrentMax = 4
+    static func start(campaign: String, databasePath: String, exchange: PendingExchange, logger: Logger) {
+        StreamedAnswer.start("export", exchange: exchange, logger: logger) { line in
+            let database = try SQLiteDatabase(path: databasePath)
+            guard try ReservationRows.campaignExists(campaign, in: database) else {
+                return line.answer(.problem(.notFound("no such campaign")))
+            }
+            var rows = try ReservationRows(database: database, campaign: campaign, format: .csv)
+            try StreamedAnswer.stream(contentType: "text/csv; charset=utf-8",
+                                      headers: [("Content-Disposition", "attachment; filename=\"\(campaign)-reservations.csv\"")],
+                                      line: &line) { try rows.nextPage().map { Array($0.utf8) } }
+        }
+    }
+}
+
+/// A long answer (an export, a draw's published files) streamed on a thread
+/// of its own. Each page is handed to the loop and the next one is read
+/// only once the client has taken the previous one, so memory stays at one
+/// page however long the answer is.
+enum StreamedAnswer {
+    static let concurrentMax = 4
     static let running = Atomic<Int>(0)
 
-    static func start(campaign: String, databasePath: String, exchange: PendingExchange, logger: Logger) {
-        guard running.add(1, ordering: .relaxed).newValue <= exportsConcurrentMax else {
+    /// Runs `produce` on a thread of its own, at most `concurrentMax` at once
+    /// (else 503); an error it throws ends the answer (a 503, or the stream cut).
+    static func start(_ what: String, exchange: PendingExchange, logger: Logger,
+                      produce: @escaping @Sendable (inout PendingExchange) throws -> Void) {
+        guard running.add(1, ordering: .relaxed).newValue <= concurrentMax else {
             running.subtract(1, ordering: .relaxed)
-            return exchange.answer(.problem(.unavailable("too many exports at once", retryAfterSeconds: 5)))
+            return exchange.answer(.problem(.unavailable("too many long answers at once", retryAfterSeconds: 5)))
         }
         let thread = Thread {
-            nameCurrentThread("allot-export")
+            nameCurrentThread("allot-\(what)")
             defer { running.subtract(1, ordering: .relaxed) }
             // Always holds one place in the loop's inbox (runKeepingPlace).
             var line = exchange
             do {
-                try stream(campaign: campaign, databasePath: databasePath, line: &line)
+                try produce(&line)
             } catch {
-                logger.error("export failed", metadata: ["campaign": "\(campaign)", "error": "\(error)"])
+                logger.error("\(what) failed", metadata: ["error": "\(error)"])
                 line.run { exchange in
                     if exchange.isStreaming { exchange.abortStream() }
-                    else if !exchange.isAnswered { exchange.send(.problem(.unavailable("export failed"))) }
+                    else if !exchange.isAnswered { exchange.send(.problem(.unavailable("\(what) failed"))) }
                 }
             }
         }
-        thread.name = "allot-export"
+        thread.name = "allot-\(what)"
         thread.start()
     }
 
-    private static func stream(campaign: String, databasePath: String, line: inout PendingExchange) throws {
-        let database = try SQLiteDatabase(path: databasePath)
-        guard try ReservationRows.campaignExists(campaign, in: database) else {
-            return line.answer(.problem(.notFound("no such campaign")))
-        }
-        var rows = try ReservationRows(database: database, campaign: campaign, format: .csv)
-        guard let started = line.runKeepingPlace({
-            $0.startStream(status: 200, contentType: "text/csv; charset=utf-8",
-                           headers: [("Content-Disposition", "attachment; filename=\"\(campaign)-reservations.csv\"")])
-        }) else { return line.answer(.problem(.busy)) }
+    /// A 200 whose body is `pages`, in order, until it returns nil.
+    static func stream(contentType: String, headers: [(String, String)], line: inout PendingExchange,
+                       pages: () throws -> [UInt8]?) throws {
+        guard let started = line.runKeepingPlace({ $0.startStream(status: 200, contentType: contentType, headers: headers) })
+        else { return line.answer(.problem(.busy)) }
         line = started
-        while let page = try rows.nextPage() {
-            let (next, delivered) = send(Array(page.utf8), line: line)
+        while let page = try pages() {
+            let (next, delivered) = send(page, line: line)
             line = next
             guard delivered else { return line.run { $0.abortStream() } }
         }

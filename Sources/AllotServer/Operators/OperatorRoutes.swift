@@ -14,6 +14,14 @@ final class OperatorRoutes {
         self.shared = shared
     }
 
+    /// `GET /open/v1/campaigns/{cid}/draw.json` or `results.csv`: a
+    /// published draw's file, streamed from disk on a thread of its own.
+    func drawFile(_ campaign: String, _ file: DrawFile, exchange: HTTPExchange) {
+        guard config.role == .full else { return exchange.send(.problem(Self.noDatabase)) }
+        guard let pending = PendingExchange(exchange, loop: loop) else { return exchange.send(.problem(.busy)) }
+        StoredDraw.streamFile(file, campaign: campaign, databasePath: config.databasePath, exchange: pending, logger: shared.logger)
+    }
+
     /// `GET …/reservations.csv`: streamed from SQLite on a thread of its own.
     func export(_ campaign: String, exchange: HTTPExchange) {
         guard config.role == .full else { return exchange.send(.problem(Self.noDatabase)) }
@@ -84,6 +92,25 @@ final class OperatorRoutes {
             return { OperatorAnswers.rateLimits(try $0.putRateLimits(id, limits, by: actor)) }
         case .campaignStats(let id):
             return { OperatorAnswers.stats(try $0.stats(id)) }
+        case .commitDraw(let id):
+            return { .json(201, try $0.commitDraw(id, by: actor).json) }
+        case .runDraw(let id):
+            let fields = try Fields.parse(body)
+            try fields.allowOnly(["public_value"])
+            let publicValue = try fields.text("public_value", bytesMax: LotterySettings.sourceBytesMax)
+            let config = config, logger = shared.logger
+            return { store in
+                let (campaign, draw) = try store.startDraw(id, publicValue: publicValue, by: actor)
+                DrawRunner.start(campaign: campaign, draw: draw, config: config, logger: logger)
+                var answer = Answer.json(202, draw.json)
+                answer.headers.append(("Location", "/v1/campaigns/\(id)/draw"))
+                return answer
+            }
+        case .getDraw(let id):
+            return { store in
+                guard let draw = try DrawRecords(database: store.database).load(id) else { throw Problem.notFound("no draw for this campaign") }
+                return .json(200, draw.json)
+            }
         case .auditTrail:
             let after = try Self.integerParameter("after", in: query, default: 0, range: 0...Int64.max)
             let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))

@@ -157,6 +157,18 @@ public enum Schema {
             try database.execute("ALTER TABLE campaigns ADD COLUMN lottery TEXT")
         }
         try database.execute("""
+            CREATE TABLE IF NOT EXISTS draws (
+              campaign_id TEXT PRIMARY KEY, state TEXT NOT NULL, secret TEXT NOT NULL, commitment TEXT NOT NULL,
+              places TEXT NOT NULL, public_value_source TEXT NOT NULL, committed_at INTEGER NOT NULL,
+              public_value TEXT, entry_count INTEGER, root TEXT, seed TEXT, winners INTEGER, bias TEXT, ran_at INTEGER,
+              error TEXT)
+            """)
+        try database.execute("""
+            CREATE TABLE IF NOT EXISTS draw_entries (
+              campaign_id TEXT NOT NULL, rank INTEGER NOT NULL, registration_id TEXT NOT NULL, reservation_id TEXT,
+              PRIMARY KEY (campaign_id, rank)) WITHOUT ROWID
+            """)
+        try database.execute("""
             CREATE TABLE IF NOT EXISTS registrations (
               id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, citizen_key TEXT NOT NULL, preferences TEXT NOT NULL,
               created_at INTEGER NOT NULL, UNIQUE (campaign_id, citizen_key)) WITHOUT ROWID

@@ -100,6 +100,8 @@ struct CampaignKeys: Sendable {
     var registrations: String { prefix + ":regs" }
     /// Citizen key → their registration's id (one each).
     var registrants: String { prefix + ":regby" }
+    /// A drawn lottery's winners: registration id → reservation id (award.lua).
+    var awards: String { prefix + ":awards" }
     var sites: String { prefix + ":sites" }
     var slots: String { prefix + ":slots" }
     func idempotency(_ keyHash: String) -> String { prefix + Self.idempotencyInfix + keyHash }

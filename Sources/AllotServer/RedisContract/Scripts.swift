@@ -45,7 +45,7 @@ struct StoredFunction: Sendable {
 enum Scripts {
     /// Shared by the functions: the token bucket maths (token_bucket.lua).
     static let preludes = ["token_bucket", "places"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -58,7 +58,9 @@ enum Scripts {
     static let lease = make("lease")
     static let bucketPlaces = make("bucket_places", readOnly: true)
     static let register = make("register")
-    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces, register]
+    static let award = make("award")
+    static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces, register,
+                      award]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

@@ -1,0 +1,186 @@
+import AllotDomain
+import Foundation
+import Logging
+import RedisClient
+import SQLiteStore
+
+/// A lottery's draw as SQLite keeps it (`draws`): committed before
+/// registration opens (the places and the secret fixed, the commitment
+/// published), then run once registration has closed (issue 14).
+struct StoredDraw {
+    enum State: String { case committed, running, published, failed }
+
+    var campaignID: String
+    var state: State
+    var secret: [UInt8]
+    var commitment: Draw.Hash
+    var places: [Draw.Place]
+    var publicValueSource: String
+    var committedAtMillis: Int64
+    var publicValue: String?
+    var entryCount: Int?
+    var root: String?
+    var seed: String?
+    var winners: Int?
+    var biasJSON: String?
+    var error: String?
+
+    /// The draw as anyone may see it: the secret only once published.
+    func write(to json: inout JSONWriter) {
+        json.beginObject()
+        json.field("campaign_id", campaignID)
+        json.field("state", state.rawValue)
+        json.field("commitment", HexBytes.encode(commitment))
+        json.field("public_value_source", publicValueSource)
+        json.field("committed_at", Timestamp.format(millis: committedAtMillis, alwaysFraction: false))
+        json.key("places")
+        json.beginArray()
+        for place in places {
+            json.beginObject()
+            json.field("slot_id", place.slotID)
+            json.field("site_id", place.siteID)
+            json.field("capacity", place.capacity)
+            json.endObject()
+        }
+        json.endArray()
+        if state == .published {
+            json.field("secret", HexBytes.encode(secret))
+            if let publicValue { json.field("public_value", publicValue) }
+            if let entryCount { json.field("entry_count", entryCount) }
+            if let root { json.field("root", root) }
+            if let seed { json.field("seed", seed) }
+            if let winners { json.field("winners", winners) }
+            if let biasJSON { json.key("bias"); json.raw(biasJSON) }
+            json.field("draw_json", "/open/v1/campaigns/\(campaignID)/draw.json")
+            json.field("results_csv", "/open/v1/campaigns/\(campaignID)/results.csv")
+        }
+        if state == .failed, let error { json.field("error", error) }
+        json.endObject()
+    }
+
+    var json: [UInt8] {
+        var json = JSONWriter(capacity: 512)
+        write(to: &json)
+        return json.bytes
+    }
+
+    /// A published draw's file, streamed from disk (StreamedAnswer); 404
+    /// until the draw is published.
+    static func streamFile(_ file: DrawFile, campaign: String, databasePath: String, exchange: PendingExchange, logger: Logger) {
+        StreamedAnswer.start("draw-file", exchange: exchange, logger: logger) { line in
+            let database = try SQLiteDatabase(path: databasePath)
+            let path = directory(databasePath: databasePath, campaign: campaign).appendingPathComponent(file.rawValue).path
+            guard try DrawRecords(database: database).load(campaign)?.state == .published,
+                  let handle = FileHandle(forReadingAtPath: path) else {
+                return line.answer(.problem(.notFound("no published draw for this campaign")))
+            }
+            defer { try? handle.close() }
+            let type = file == .results ? "text/csv; charset=utf-8; header=present" : Answer.jsonType
+            try StreamedAnswer.stream(contentType: type, headers: [("Access-Control-Allow-Origin", "*")], line: &line) {
+                let page = try handle.read(upToCount: 256 * 1024) ?? Data()
+                return page.isEmpty ? nil : Array(page)
+            }
+        }
+    }
+
+    /// Where its published files are: beside the database, `draws/<cid>/`.
+    static func directory(databasePath: String, campaign: String) -> URL {
+        URL(fileURLWithPath: databasePath).deletingLastPathComponent().appendingPathComponent("draws").appendingPathComponent(campaign)
+    }
+}
+
+/// The `draws` table.
+struct DrawRecords {
+    let database: SQLiteDatabase
+
+    func load(_ campaign: String) throws -> StoredDraw? {
+        try database.statement("""
+            SELECT state, secret, commitment, places, public_value_source, committed_at, public_value, entry_count, root, seed,
+                   winners, bias, error
+            FROM draws WHERE campaign_id = ?
+            """).rows([.text(campaign)]) { row in
+            StoredDraw(campaignID: campaign, state: StoredDraw.State(rawValue: row.text(0)) ?? .failed,
+                       secret: HexBytes.decode(Substring(row.text(1))) ?? [], commitment: HexBytes.decode(Substring(row.text(2))) ?? [],
+                       places: Self.places(row.text(3)), publicValueSource: row.text(4), committedAtMillis: row.int(5),
+                       publicValue: row.isNull(6) ? nil : row.text(6), entryCount: row.isNull(7) ? nil : Int(row.int(7)),
+                       root: row.isNull(8) ? nil : row.text(8), seed: row.isNull(9) ? nil : row.text(9),
+                       winners: row.isNull(10) ? nil : Int(row.int(10)), biasJSON: row.isNull(11) ? nil : row.text(11),
+                       error: row.isNull(12) ? nil : row.text(12))
+        }.first
+    }
+
+    static func placesJSON(_ places: [Draw.Place]) -> String {
+        places.map { "\($0.slotID) \($0.siteID) \($0.capacity)" }.joined(separator: "\n")
+    }
+
+    static func places(_ text: String) -> [Draw.Place] {
+        text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let capacity = Int(parts[2]) else { return nil }
+            return Draw.Place(slotID: String(parts[0]), siteID: String(parts[1]), capacity: capacity)
+        }
+    }
+}
+
+extension AdminStore {
+    /// `POST …/draw/commit`: before registration opens, the places are
+    /// fixed (every slot with places, by id) and a secret is drawn; the
+    /// commitment to both is published. Sent again, it answers the same.
+    func commitDraw(_ id: String, by actor: String) throws -> StoredDraw {
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        guard let lottery = campaign.lottery else { throw Problem.invalidField("campaign", "\(id) is not a lottery") }
+        let records = DrawRecords(database: database)
+        if let existing = try records.load(id) { return existing }
+        guard WallClock.nowMillis() < campaign.opensAtMillis else {
+            throw Problem.invalidField("opens_at", "registration has opened: the commitment must come before it")
+        }
+        let sites = Set(try StoredConfig(database: database).sites(id).map(\.id))
+        let places = try StoredConfig(database: database).slots(id).filter { $0.capacity > 0 && sites.contains($0.siteID) }
+            .sorted { $0.id < $1.id }.map { Draw.Place(slotID: $0.id, siteID: $0.siteID, capacity: $0.capacity) }
+        guard !places.isEmpty else { throw Problem.invalidField("slots", "the lottery has no places to draw") }
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<Draw.secretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let rules = Draw.rulesDigest(campaignID: id, places: places, publicValueSource: lottery.publicValueSource)
+        let draw = StoredDraw(campaignID: id, state: .committed, secret: secret, commitment: Draw.commitment(rules: rules, secret: secret),
+                              places: places, publicValueSource: lottery.publicValueSource, committedAtMillis: WallClock.nowMillis())
+        try database.transaction {
+            try database.statement("""
+                INSERT INTO draws (campaign_id, state, secret, commitment, places, public_value_source, committed_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """).run([.text(id), .text(draw.state.rawValue), .text(HexBytes.encode(secret)), .text(HexBytes.encode(draw.commitment)),
+                          .text(DrawRecords.placesJSON(places)), .text(draw.publicValueSource), .integer(draw.committedAtMillis)])
+            try audit(actor, "draw.commit", "campaign:\(id)", after: String(decoding: draw.json, as: UTF8.self))
+        }
+        logger.info("draw committed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "places": "\(places.count)"])
+        return draw
+    }
+
+    /// A committed lottery's places are fixed: the commitment covers them.
+    func refuseIfDrawCommitted(_ id: String, _ field: String) throws {
+        guard try DrawRecords(database: database).load(id) == nil else {
+            throw Problem.invalidField(field, "the places of lottery \(id) are fixed since its draw was committed")
+        }
+    }
+
+    /// `POST …/draw/run`: once registration has closed, marks the draw
+    /// running (the caller starts DrawRunner). A draw that failed may run again.
+    func startDraw(_ id: String, publicValue: String, by actor: String) throws -> (Campaign, StoredDraw) {
+        guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
+        let records = DrawRecords(database: database)
+        guard var draw = try records.load(id) else { throw Problem.invalidField("draw", "the draw of \(id) was never committed") }
+        guard draw.state == .committed || draw.state == .failed else {
+            throw Problem.invalidField("draw", "the draw of \(id) is \(draw.state.rawValue) already")
+        }
+        guard WallClock.nowMillis() >= campaign.closesAtMillis else {
+            throw Problem.invalidField("closes_at", "registration is still open: the draw runs after it closes")
+        }
+        draw.state = .running
+        draw.publicValue = publicValue
+        try database.transaction {
+            try database.statement("UPDATE draws SET state = 'running', public_value = ?, error = NULL WHERE campaign_id = ?")
+                .run([.text(publicValue), .text(id)])
+            try audit(actor, "draw.run", "campaign:\(id)", after: #"{"public_value":"\#(publicValue)"}"#)
+        }
+        return (campaign, draw)
+    }
+}

@@ -1,0 +1,84 @@
+@testable import AllotServer
+import AllotDomain
+import Foundation
+import Testing
+
+/// Issue 14, a lottery from commitment to published draw against a live
+/// server: the commitment before registration opens (the places fixed
+/// from then on), registrations, the draw once registration has closed,
+/// every winner's reservation in Redis and SQLite, and published files
+/// that `draw verify` repeats (and that fail it when one byte changes).
+@Suite(.serialized) struct LotteryDrawTests {
+    static func time(_ date: Date) -> String { Timestamp.format(millis: Int64(date.timeIntervalSince1970 * 1000), alwaysFraction: true) }
+
+    @Test func fromCommitmentToAPublishedDrawAnyoneCanCheck() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let opens = Date().addingTimeInterval(2), closes = opens.addingTimeInterval(3)
+        try LotteryRegistrationTests.makeLottery(stack, "dr", opensAt: Self.time(opens), closesAt: Self.time(closes))
+        let client = stack.client()
+        #expect(try client.get("/v1/campaigns/dr/draw").status == 404)
+
+        // Before registration opens: the commitment, and the places fixed.
+        let committed = try stack.admin("POST", "/v1/admin/campaigns/dr/draw/commit")
+        #expect(committed.status == 201, "\(committed.text)")
+        let commitment = try #require(committed.json["commitment"] as? String)
+        #expect(commitment.count == 64 && committed.json["secret"] == nil && (committed.json["places"] as? [Any])?.count == 2)
+        #expect(try client.get("/v1/campaigns/dr/draw").json["commitment"] as? String == commitment)
+        #expect(try stack.admin("POST", "/v1/admin/campaigns/dr/draw/commit").json["commitment"] as? String == commitment)
+        let frozen = try stack.admin("PATCH", "/v1/admin/campaigns/dr/slots/s0", #"{"capacity":50}"#)
+        #expect(frozen.status == 400 && frozen.text.contains("fixed"), "\(frozen.text)")
+        let early = try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"early"}"#)
+        #expect(early.status == 400)
+
+        // Registration: 40 citizens for 10 places.
+        Thread.sleep(until: opens.addingTimeInterval(0.1))
+        for citizen in 0..<40 {
+            let preferences = citizen % 2 == 0 ? #"["s0","site:kiosk"]"# : #"["site:kiosk"]"#
+            #expect(try LotteryRegistrationTests.register(client, "dr", "person-\(citizen)", preferences).status == 201)
+        }
+        Thread.sleep(until: closes.addingTimeInterval(0.1))
+        #expect(try LotteryRegistrationTests.register(client, "dr", "late", #"["s0"]"#).status == 403)
+
+        // The draw, once closed, with a public value named in advance.
+        let started = try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"beacon round 4242: 9f1c"}"#)
+        #expect(started.status == 202 && started.header("Location") == "/v1/campaigns/dr/draw", "\(started.text)")
+        #expect(try waitUntil(seconds: 20) { try client.get("/v1/campaigns/dr/draw").json["state"] as? String == "published" })
+        let draw = try client.get("/v1/campaigns/dr/draw").json
+        #expect(draw["entry_count"] as? Int == 40 && draw["winners"] as? Int == 10, "\(draw)")
+        #expect((draw["secret"] as? String)?.count == 64 && draw["commitment"] as? String == commitment)
+        let bias = try #require(draw["bias"] as? [String: Any])
+        #expect(bias["suspicious"] as? Bool == false && (bias["by_site"] as? [Any])?.count == 2)
+        #expect(try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"again"}"#).status == 400)
+
+        // The published files, checked as anyone would check them.
+        let json = try client.get("/open/v1/campaigns/dr/draw.json")
+        let csv = try client.get("/open/v1/campaigns/dr/results.csv")
+        #expect(json.status == 200 && csv.status == 200)
+        let description = try DrawDescription(json: Array(json.text.utf8))
+        #expect(HexBytes.encode(description.commitment) == commitment && description.publicValue == "beacon round 4242: 9f1c")
+        let results = try ResultsFile.read(Array(csv.text.utf8))
+        #expect(results.count == 40 && DrawVerifier.verify(description: description, results: results) == nil)
+        var tampered = Array(csv.text.utf8)
+        let position = tampered.count / 2
+        tampered[position] = tampered[position] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+        let broken = (try? ResultsFile.read(tampered)).map { DrawVerifier.verify(description: description, results: $0) }
+        #expect(broken != .some(nil), "a changed byte passed")
+
+        // Every winner has a confirmed reservation, in Redis and in SQLite.
+        let winners = try stack.sqlite().statement(
+            "SELECT reservation_id FROM draw_entries WHERE campaign_id = 'dr' AND reservation_id IS NOT NULL ORDER BY rank")
+            .rows { $0.text(0) }
+        #expect(winners.count == 10)
+        _ = try stack.waitForPersistence("dr", expected: 10)
+        for id in winners {
+            #expect(try client.get("/v1/reservations/\(id)").json["status"] as? String == "confirmed")
+            #expect(try stack.sqlite().statement("SELECT status FROM reservations WHERE id = ?").rows([.text(id)]) { $0.text(0) }
+                == ["confirmed"])
+        }
+        #expect(try stack.stats("dr")["remaining"] as? Int == 0)
+        #expect(try invariantViolations(stack, campaign: "dr", limit: 1).isEmpty)
+        let ranks = results.prefix(10).allSatisfy { $0.wonSlot != nil }
+        #expect(ranks || results.contains { $0.wonSlot == nil })
+    }
+}
