@@ -1,4 +1,4 @@
-.PHONY: run test bench microbench load clean
+.PHONY: run test bench microbench load lottery clean
 run:
 	scripts/run.sh
 test:
@@ -9,5 +9,7 @@ microbench:
 	scripts/microbench.sh
 load:
 	scripts/load.sh
+lottery:
+	scripts/load.sh lottery --registrations 1000000 --places 100000 --slots 100 --window-seconds 100
 clean:
 	rm -rf .build var load-report

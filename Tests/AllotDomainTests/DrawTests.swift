@@ -151,3 +151,38 @@ struct DrawTests {
         #expect(DrawVerifier.verify(description: other, results: results)?.contains("root") == true)
     }
 }
+
+/// The bias report (issue 14): a fair draw passes; one that favours the
+/// early registrations, as the 2011 US visa lottery did, is flagged.
+struct BiasReportTests {
+    static func registrations(_ count: Int, overHours hours: Int) -> [LotteryDraw.Registration] {
+        (0..<count).map { index in
+            LotteryDraw.Registration(id: "r\(index)", citizenKey: String(index, radix: 16), preferences: [.site("hall")],
+                                     createdAtMillis: 1_800_000_000_000 + Int64(index) * Int64(hours) * 3_600_000 / Int64(count))
+        }
+    }
+
+    @Test func aFairDrawPassesAndAnEarlyBirdDrawIsFlagged() {
+        let places = [Draw.Place(slotID: "s0", siteID: "hall", capacity: 300), Draw.Place(slotID: "s1", siteID: "kiosk", capacity: 10)]
+        let registrations = Self.registrations(3_000, overHours: 72)
+        let fair = LotteryDraw(campaignID: "c", places: places, secret: Array(repeating: 7, count: 32), publicValueSource: "x",
+                               publicValue: "y", drawKey: Array(repeating: 1, count: 32), registrations: registrations)
+        #expect(fair.bias.periodMillis == 3_600_000 && fair.bias.byPeriod.count == 72)
+        #expect(!fair.bias.suspicious, "chi-square \(fair.bias.chiSquare)")
+        #expect(fair.bias.byPeriod.reduce(0) { $0 + $1.winners } == 300)
+        #expect(fair.bias.bySite.first { $0.key == "hall" }?.entries == 3_000)
+        // The same results, the places given to the first 300 to register.
+        var rigged = fair.results
+        for index in rigged.indices { rigged[index].wonSlot = nil }
+        for (index, registration) in fair.registrations.enumerated() where Int(registration.id.dropFirst())! < 300 {
+            rigged[index].wonSlot = "s0"
+        }
+        let report = BiasReport(results: rigged, registrations: fair.registrations, siteOfSlot: ["s0": "hall", "s1": "kiosk"])
+        #expect(report.suspicious, "chi-square \(report.chiSquare)")
+        // Registrations over less than a day: 24 equal periods of their span.
+        let short = LotteryDraw(campaignID: "c", places: places, secret: Array(repeating: 7, count: 32), publicValueSource: "x",
+                                publicValue: "y", drawKey: Array(repeating: 1, count: 32),
+                                registrations: Self.registrations(2_400, overHours: 1))
+        #expect(short.bias.byPeriod.count == 24 && short.bias.degreesOfFreedom == 23 && !short.bias.suspicious)
+    }
+}

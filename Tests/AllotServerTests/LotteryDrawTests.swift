@@ -29,7 +29,7 @@ import Testing
         let frozen = try stack.admin("PATCH", "/v1/admin/campaigns/dr/slots/s0", #"{"capacity":50}"#)
         #expect(frozen.status == 400 && frozen.text.contains("fixed"), "\(frozen.text)")
         let early = try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"early"}"#)
-        #expect(early.status == 400)
+        #expect(early.status == 409 && early.code == "draw_state")
 
         // Registration: 40 citizens for 10 places.
         Thread.sleep(until: opens.addingTimeInterval(0.1))
@@ -49,7 +49,7 @@ import Testing
         #expect((draw["secret"] as? String)?.count == 64 && draw["commitment"] as? String == commitment)
         let bias = try #require(draw["bias"] as? [String: Any])
         #expect(bias["suspicious"] as? Bool == false && (bias["by_site"] as? [Any])?.count == 2)
-        #expect(try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"again"}"#).status == 400)
+        #expect(try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"again"}"#).status == 409)
 
         // The published files, checked as anyone would check them.
         let json = try client.get("/open/v1/campaigns/dr/draw.json")

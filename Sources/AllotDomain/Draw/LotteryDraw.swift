@@ -44,11 +44,12 @@ public struct LotteryDraw: Sendable {
     }
 }
 
-/// Before a draw is published: winners by registration hour and by site
+/// Before a draw is published: winners by registration time and by site
 /// against entries. A fair draw does not care when an entry came (the 2011
 /// US visa lottery drew most winners from 2 of 30 registration days); a
-/// chi-square test of winners by hour against entries by hour says whether
-/// the spread looks like chance.
+/// chi-square test of winners by period against entries by period says
+/// whether the spread looks like chance. The periods are hours, or for
+/// registrations that span less than a day, 24 equal parts of their span.
 public struct BiasReport: Equatable, Sendable {
     public struct Row: Equatable, Sendable {
         public var key: String
@@ -56,8 +57,10 @@ public struct BiasReport: Equatable, Sendable {
         public var winners: Int
     }
 
-    /// By hour of registration (UTC, `2026-03-01T08`), in time order.
-    public let byHour: [Row]
+    /// By period of registration (its start, UTC), in time order.
+    public let byPeriod: [Row]
+    /// How long each period is.
+    public let periodMillis: Int64
     /// By the site of the first preference (entries) and of the place won (winners).
     public let bySite: [Row]
     /// Σ (winners − expected)² / expected over the hours, expected in
@@ -69,12 +72,15 @@ public struct BiasReport: Equatable, Sendable {
     public let suspicious: Bool
 
     init(results: [Draw.Result], registrations: [LotteryDraw.Registration], siteOfSlot: [String: String]) {
-        var hours: [Int64: (entries: Int, winners: Int)] = [:]
+        var periods: [Int64: (entries: Int, winners: Int)] = [:]
         var sites: [String: (entries: Int, winners: Int)] = [:]
+        let first = registrations.map(\.createdAtMillis).min() ?? 0, last = registrations.map(\.createdAtMillis).max() ?? 0
+        let period = last - first >= 86_400_000 ? 3_600_000 : max(1, (last - first + 24) / 24)
+        periodMillis = period
         for (result, registration) in zip(results, registrations) {
-            let hour = registration.createdAtMillis.floorDiv(3_600_000)
-            hours[hour, default: (0, 0)].entries += 1
-            if result.wonSlot != nil { hours[hour, default: (0, 0)].winners += 1 }
+            let index = (registration.createdAtMillis - first) / period
+            periods[index, default: (0, 0)].entries += 1
+            if result.wonSlot != nil { periods[index, default: (0, 0)].winners += 1 }
             let firstSite: String? = switch result.entry.preferences.first {
             case .slot(let slot)?: siteOfSlot[slot]
             case .site(let site)?: site
@@ -83,22 +89,22 @@ public struct BiasReport: Equatable, Sendable {
             if let firstSite { sites[firstSite, default: (0, 0)].entries += 1 }
             if let won = result.wonSlot, let site = siteOfSlot[won] { sites[site, default: (0, 0)].winners += 1 }
         }
-        byHour = hours.keys.sorted().map { hour in
-            Row(key: String(Timestamp.format(millis: hour * 3_600_000, alwaysFraction: false).prefix(13)),
-                entries: hours[hour]!.entries, winners: hours[hour]!.winners)
+        byPeriod = periods.keys.sorted().map { index in
+            Row(key: Timestamp.format(millis: first + index * period, alwaysFraction: true),
+                entries: periods[index]!.entries, winners: periods[index]!.winners)
         }
         bySite = sites.keys.sorted().map { Row(key: $0, entries: sites[$0]!.entries, winners: sites[$0]!.winners) }
-        let totalEntries = byHour.reduce(0) { $0 + $1.entries }, totalWinners = byHour.reduce(0) { $0 + $1.winners }
+        let totalEntries = byPeriod.reduce(0) { $0 + $1.entries }, totalWinners = byPeriod.reduce(0) { $0 + $1.winners }
         var chi = 0.0
         if totalEntries > 0, totalWinners > 0 {
             let rate = Double(totalWinners) / Double(totalEntries)
-            for row in byHour {
+            for row in byPeriod {
                 let expected = Double(row.entries) * rate
                 if expected > 0 { chi += (Double(row.winners) - expected) * (Double(row.winners) - expected) / expected }
             }
         }
         chiSquare = chi
-        degreesOfFreedom = max(0, byHour.count - 1)
+        degreesOfFreedom = max(0, byPeriod.count - 1)
         suspicious = degreesOfFreedom > 0 && chi > Self.criticalValue(degreesOfFreedom: degreesOfFreedom)
     }
 
@@ -118,7 +124,8 @@ public struct BiasReport: Equatable, Sendable {
 
     public func write(to json: inout JSONWriter) {
         json.beginObject()
-        for (name, rows) in [("by_registration_hour", byHour), ("by_site", bySite)] {
+        json.field("period_ms", Int(periodMillis))
+        for (name, rows) in [("by_registration_time", byPeriod), ("by_site", bySite)] {
             json.key(name)
             json.beginArray()
             for row in rows {

@@ -128,16 +128,16 @@ extension AdminStore {
     /// commitment to both is published. Sent again, it answers the same.
     func commitDraw(_ id: String, by actor: String) throws -> StoredDraw {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
-        guard let lottery = campaign.lottery else { throw Problem.invalidField("campaign", "\(id) is not a lottery") }
+        guard let lottery = campaign.lottery else { throw Problem.drawState("campaign \(id) is not a lottery") }
         let records = DrawRecords(database: database)
         if let existing = try records.load(id) { return existing }
         guard WallClock.nowMillis() < campaign.opensAtMillis else {
-            throw Problem.invalidField("opens_at", "registration has opened: the commitment must come before it")
+            throw Problem.drawState("registration has opened: the commitment must come before it")
         }
         let sites = Set(try StoredConfig(database: database).sites(id).map(\.id))
         let places = try StoredConfig(database: database).slots(id).filter { $0.capacity > 0 && sites.contains($0.siteID) }
             .sorted { $0.id < $1.id }.map { Draw.Place(slotID: $0.id, siteID: $0.siteID, capacity: $0.capacity) }
-        guard !places.isEmpty else { throw Problem.invalidField("slots", "the lottery has no places to draw") }
+        guard !places.isEmpty else { throw Problem.drawState("the lottery has no places to draw") }
         var generator = SystemRandomNumberGenerator()
         let secret = (0..<Draw.secretBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let rules = Draw.rulesDigest(campaignID: id, places: places, publicValueSource: lottery.publicValueSource)
@@ -167,12 +167,12 @@ extension AdminStore {
     func startDraw(_ id: String, publicValue: String, by actor: String) throws -> (Campaign, StoredDraw) {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let records = DrawRecords(database: database)
-        guard var draw = try records.load(id) else { throw Problem.invalidField("draw", "the draw of \(id) was never committed") }
+        guard var draw = try records.load(id) else { throw Problem.drawState("the draw of \(id) was never committed") }
         guard draw.state == .committed || draw.state == .failed else {
-            throw Problem.invalidField("draw", "the draw of \(id) is \(draw.state.rawValue) already")
+            throw Problem.drawState("the draw of \(id) is \(draw.state.rawValue) already")
         }
         guard WallClock.nowMillis() >= campaign.closesAtMillis else {
-            throw Problem.invalidField("closes_at", "registration is still open: the draw runs after it closes")
+            throw Problem.drawState("registration is still open: the draw runs after it closes")
         }
         draw.state = .running
         draw.publicValue = publicValue
@@ -182,5 +182,13 @@ extension AdminStore {
             try audit(actor, "draw.run", "campaign:\(id)", after: #"{"public_value":"\#(publicValue)"}"#)
         }
         return (campaign, draw)
+    }
+}
+
+extension Problem {
+    /// A draw's step asked for at the wrong time (before its commitment,
+    /// while registration is open, twice…).
+    static func drawState(_ detail: String) -> Problem {
+        Problem(status: 409, code: "draw_state", title: "Not now for this draw", detail: detail)
     }
 }
