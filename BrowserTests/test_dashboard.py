@@ -67,7 +67,9 @@ class Dashboard(unittest.TestCase):
                 wait_for(driver, timeout=15, condition=lambda d: d.find_element(By.XPATH, rate).text not in ("–", "0"))
             finally:
                 booking.join()
-            self.assertEqual(len(driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")), 6)
+            # Places taken, and a line per refusal reason the stats count
+            # (slot full, citizen limit, rate limited, not open, not eligible, invalid).
+            self.assertEqual(len(driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline")), 7)
             screenshot(driver, "dashboard")
 
             # A capacity change, through the form (on a page of its own, which

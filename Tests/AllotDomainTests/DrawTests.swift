@@ -184,5 +184,9 @@ struct BiasReportTests {
                                 publicValue: "y", drawKey: Array(repeating: 1, count: 32),
                                 registrations: Self.registrations(2_400, overHours: 1))
         #expect(short.bias.byPeriod.count == 24 && short.bias.degreesOfFreedom == 23 && !short.bias.suspicious)
+        // The critical values against the chi-square table (p = 0.001).
+        for (k, table) in [(1, 10.828), (2, 13.816), (5, 20.515), (10, 29.588), (23, 49.728), (71, 112.317)] {
+            #expect(abs(BiasReport.criticalValue(degreesOfFreedom: k) - table) / table < 0.02, "k=\(k)")
+        }
     }
 }

@@ -65,20 +65,43 @@ import Testing
         let broken = (try? ResultsFile.read(tampered)).map { DrawVerifier.verify(description: description, results: $0) }
         #expect(broken != .some(nil), "a changed byte passed")
 
-        // Every winner has a confirmed reservation, in Redis and in SQLite.
-        let winners = try stack.sqlite().statement(
-            "SELECT reservation_id FROM draw_entries WHERE campaign_id = 'dr' AND reservation_id IS NOT NULL ORDER BY rank")
-            .rows { $0.text(0) }
-        #expect(winners.count == 10)
+        // Every winner has a confirmed reservation, in Redis and in SQLite,
+        // of the slot results.csv gives its rank; its receipt names it.
+        let winners = try stack.sqlite().statement("""
+            SELECT rank, registration_id, reservation_id FROM draw_entries
+            WHERE campaign_id = 'dr' AND reservation_id IS NOT NULL ORDER BY rank
+            """).rows { (Int($0.int(0)), $0.text(1), $0.text(2)) }
+        #expect(winners.count == 10 && winners.map(\.0) == results.indices.filter { results[$0].wonSlot != nil }.map { $0 + 1 })
         _ = try stack.waitForPersistence("dr", expected: 10)
-        for id in winners {
-            #expect(try client.get("/v1/reservations/\(id)").json["status"] as? String == "confirmed")
-            #expect(try stack.sqlite().statement("SELECT status FROM reservations WHERE id = ?").rows([.text(id)]) { $0.text(0) }
+        for (rank, registration, reservation) in winners {
+            let booked = try client.get("/v1/reservations/\(reservation)").json
+            #expect(booked["status"] as? String == "confirmed" && booked["slot_id"] as? String == results[rank - 1].wonSlot)
+            #expect(try stack.sqlite().statement("SELECT status FROM reservations WHERE id = ?").rows([.text(reservation)]) { $0.text(0) }
                 == ["confirmed"])
+            let receipt = try client.get("/v1/registrations/\(registration)").json
+            #expect(receipt["status"] as? String == "won" && receipt["reservation_id"] as? String == reservation)
         }
+        let loser = try #require(try stack.sqlite().statement(
+            "SELECT registration_id FROM draw_entries WHERE campaign_id = 'dr' AND reservation_id IS NULL LIMIT 1").rows { $0.text(0) }.first)
+        #expect(try client.get("/v1/registrations/\(loser)").json["status"] as? String == "registered")
         #expect(try stack.stats("dr")["remaining"] as? Int == 0)
         #expect(try invariantViolations(stack, campaign: "dr", limit: 1).isEmpty)
-        let ranks = results.prefix(10).allSatisfy { $0.wonSlot != nil }
-        #expect(ranks || results.contains { $0.wonSlot == nil })
+
+        // A draw that did not finish runs again with its first public value
+        // only, and gives nobody a second reservation.
+        try stack.sqlite().execute("UPDATE draws SET state = 'failed', error = 'test' WHERE campaign_id = 'dr'")
+        let otherValue = try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"a luckier value"}"#)
+        #expect(otherValue.status == 409 && otherValue.text.contains("public value"), "\(otherValue.text)")
+        let again = try stack.admin("POST", "/v1/admin/campaigns/dr/draw/run", #"{"public_value":"beacon round 4242: 9f1c"}"#)
+        #expect(again.status == 202, "\(again.text)")
+        #expect(try waitUntil(seconds: 20) { try client.get("/v1/campaigns/dr/draw").json["state"] as? String == "published" })
+        #expect(try client.get("/v1/campaigns/dr/draw").json["root"] as? String == draw["root"] as? String)
+        let rerun = try stack.sqlite().statement(
+            "SELECT reservation_id FROM draw_entries WHERE campaign_id = 'dr' AND reservation_id IS NOT NULL ORDER BY rank").rows { $0.text(0) }
+        #expect(rerun == winners.map(\.2))
+        #expect(try stack.sqlite().statement("SELECT COUNT(*) FROM reservations WHERE campaign_id = 'dr'").rows { $0.int(0) } == [10])
+        #expect(try invariantViolations(stack, campaign: "dr", limit: 1).isEmpty)
+        // The window is part of the promise: it cannot move once committed.
+        #expect(try stack.admin("PATCH", "/v1/admin/campaigns/dr", #"{"closes_at":"2099-01-01T00:00:00Z"}"#).status == 400)
     }
 }

@@ -80,7 +80,8 @@ import Testing
              "closes_at":"2099-01-01T00:00:00Z","buckets":4,"allocation":"lottery","lottery":{"public_value_source":"x"}}
             """)
         #expect(spread.status == 400 && spread.text.contains("buckets"))
-        for campaign in ["one"] {
+        do {
+            let campaign = "one"
             try Self.makeLottery(stack, campaign)
             let port = stack.port
             let created = Locked<[Int: [String]]>([:])

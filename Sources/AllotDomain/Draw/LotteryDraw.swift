@@ -67,8 +67,9 @@ public struct BiasReport: Equatable, Sendable {
     /// proportion to entries; and its degrees of freedom.
     public let chiSquare: Double
     public let degreesOfFreedom: Int
-    /// True when the hours' spread would come by chance less than once in
-    /// 1000 draws: the draw is held for a person to look at.
+    /// True when the periods' spread would come by chance less than once in
+    /// 1000 draws: flagged in the published report for people to look at
+    /// (the draw itself is what the commitment and the seed made it).
     public let suspicious: Bool
 
     init(results: [Draw.Result], registrations: [LotteryDraw.Registration], siteOfSlot: [String: String]) {

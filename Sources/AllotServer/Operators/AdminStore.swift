@@ -91,6 +91,11 @@ final class AdminStore {
     func patchCampaign(_ id: String, _ fields: Fields, by actor: String) throws -> Campaign {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let next = try campaign.patched(with: fields)
+        // A committed lottery's window is part of what was promised: a later
+        // close would let in registrations the draw never sees.
+        if next.opensAtMillis != campaign.opensAtMillis || next.closesAtMillis != campaign.closesAtMillis {
+            try refuseIfDrawCommitted(id, "closes_at")
+        }
         try database.transaction {
             try database.statement("""
                 UPDATE campaigns SET name = ?, status = ?, per_citizen_limit = ?, opens_at = ?, closes_at = ?, eligibility = ?,

@@ -20,9 +20,14 @@ enum DrawRunner {
                 try run(campaign: campaign, draw: draw, config: config, logger: logger)
             } catch {
                 logger.error("draw failed", metadata: ["campaign": "\(campaign.id)", "error": "\(error)"])
-                if let database = try? SQLiteDatabase(path: config.databasePath) {
-                    try? database.statement("UPDATE draws SET state = 'failed', error = ? WHERE campaign_id = ?")
-                        .run([.text("\(error)"), .text(campaign.id)])
+                do {
+                    // Only this run's: never over a draw published or started again.
+                    try SQLiteDatabase(path: config.databasePath)
+                        .statement("UPDATE draws SET state = 'failed', error = ? WHERE campaign_id = ? AND state = 'running' AND started_at = ?")
+                        .run([.text("\(error)"), .text(campaign.id), .integer(draw.startedAtMillis ?? 0)])
+                } catch {
+                    // It stays 'running' until it is stale (AdminStore.drawRunStaleMillis), then may run again.
+                    logger.error("draw failure not recorded", metadata: ["campaign": "\(campaign.id)", "error": "\(error)"])
                 }
             }
         }
@@ -35,15 +40,19 @@ enum DrawRunner {
         let redis = config.redis.blockingClient(timeoutMillis: 30_000)
         defer { redis.close() }
         let layout = campaign.layout
-        // Frozen: register.lua refuses by the shard's own clock, so once it
-        // reads past the close no registration can come in after this read.
+        // Frozen: register.lua refuses by the close its shard holds and the
+        // shard's own clock, so once that clock is past that close (and the
+        // window cannot change: AdminStore.patchCampaign) nothing can come
+        // in after this read.
         for keys in layout.bucketKeys {
             let time = try redis.checked(["TIME"], slot: keys.slot).elements?.compactMap(\.text).compactMap { Int64($0) } ?? []
-            guard time.count == 2, time[0] * 1000 + time[1] / 1000 >= campaign.closesAtMillis else {
+            let closes = try redis.checked(["HGET", keys.config, "closes"], slot: keys.slot).text.flatMap { Int64($0) }
+            guard let closes, closes == campaign.closesAtMillis, time.count == 2, time[0] * 1000 + time[1] / 1000 >= closes else {
                 throw RedisError("registration has not closed by the clock of Redis yet; run the draw again shortly")
             }
         }
-        let registrations = try readRegistrations(layout, redis: redis)
+        let database = try SQLiteDatabase(path: config.databasePath)
+        let registrations = try readRegistrations(layout, campaign: campaign.id, redis: redis, database: database)
         let lottery = LotteryDraw(campaignID: campaign.id, places: draw.places, secret: draw.secret,
                                   publicValueSource: draw.publicValueSource, publicValue: draw.publicValue ?? "",
                                   drawKey: Draw.drawKey(serverSecret: config.citizenSecret, campaignID: campaign.id),
@@ -51,7 +60,6 @@ enum DrawRunner {
         guard lottery.description.commitment == draw.commitment else {
             throw RedisError("the places or the secret no longer match the published commitment")
         }
-        let database = try SQLiteDatabase(path: config.databasePath)
         let route = try StoredConfig(database: database).route(campaign.id)
         let reservations = try award(lottery, campaign: campaign, route: route, config: config, redis: redis)
         try publishFiles(lottery, databasePath: config.databasePath)
@@ -59,6 +67,13 @@ enum DrawRunner {
         var bias = JSONWriter(capacity: 1024)
         lottery.bias.write(to: &bias)
         try database.transaction {
+            try database.statement("""
+                UPDATE draws SET state = 'published', entry_count = ?, root = ?, seed = ?, winners = ?, bias = ?, ran_at = ?, error = NULL
+                WHERE campaign_id = ? AND state = 'running' AND started_at = ?
+                """).run([.integer(Int64(lottery.results.count)), .text(HexBytes.encode(lottery.description.root)),
+                          .text(HexBytes.encode(lottery.description.seed)), .integer(Int64(winners)), .text(bias.text),
+                          .integer(WallClock.nowMillis()), .text(campaign.id), .integer(draw.startedAtMillis ?? 0)])
+            guard database.changes == 1 else { throw RedisError("the draw was started again meanwhile; this run is not recorded") }
             try database.statement("DELETE FROM draw_entries WHERE campaign_id = ?").run([.text(campaign.id)])
             let insert = try database.statement(
                 "INSERT INTO draw_entries (campaign_id, rank, registration_id, reservation_id) VALUES (?, ?, ?, ?)")
@@ -66,12 +81,6 @@ enum DrawRunner {
                 try insert.run([.text(campaign.id), .integer(Int64(index + 1)), .text(registration.id),
                                 reservations[index].map { .text($0) } ?? .null])
             }
-            try database.statement("""
-                UPDATE draws SET state = 'published', entry_count = ?, root = ?, seed = ?, winners = ?, bias = ?, ran_at = ?, error = NULL
-                WHERE campaign_id = ?
-                """).run([.integer(Int64(lottery.results.count)), .text(HexBytes.encode(lottery.description.root)),
-                          .text(HexBytes.encode(lottery.description.seed)), .integer(Int64(winners)), .text(bias.text),
-                          .integer(WallClock.nowMillis()), .text(campaign.id)])
             try AuditLog(database: database).append([AuditEntry(
                 atMillis: WallClock.nowMillis(), actor: "system", action: "draw.publish", subject: "campaign:\(campaign.id)",
                 after: #"{"entries":\#(lottery.results.count),"winners":\#(winners),"root":"\#(HexBytes.encode(lottery.description.root))"}"#)])
@@ -82,9 +91,13 @@ enum DrawRunner {
         ])
     }
 
-    /// Every registration of every bucket, by HSCAN (bounded replies).
-    private static func readRegistrations(_ layout: CampaignLayout, redis: any RedisSyncRouting) throws -> [LotteryDraw.Registration] {
-        var registrations: [LotteryDraw.Registration] = []
+    /// Every registration: each bucket's, by HSCAN (bounded replies; an
+    /// element HSCAN returns twice is kept once), and any SQLite has that
+    /// Redis no longer does (Redis lost and rebuilt: `allot recover` does
+    /// not bring registrations back). One per citizen, or the draw stops.
+    private static func readRegistrations(_ layout: CampaignLayout, campaign: String, redis: any RedisSyncRouting,
+                                          database: SQLiteDatabase) throws -> [LotteryDraw.Registration] {
+        var byID: [String: LotteryDraw.Registration] = [:]
         for keys in layout.bucketKeys {
             var cursor = "0"
             repeat {
@@ -97,13 +110,23 @@ enum DrawRunner {
                     guard let record = RegistrationRecord(texts[index + 1]) else {
                         throw RedisError("unreadable registration \(texts[index])")
                     }
-                    registrations.append(LotteryDraw.Registration(id: texts[index], citizenKey: record.citizenKey,
-                                                                  preferences: record.preferences, createdAtMillis: record.createdAtMillis))
+                    byID[texts[index]] = LotteryDraw.Registration(id: texts[index], citizenKey: record.citizenKey,
+                                                                  preferences: record.preferences, createdAtMillis: record.createdAtMillis)
                 }
                 cursor = next
             } while cursor != "0"
         }
-        return registrations
+        try database.statement("SELECT id, citizen_key, preferences, created_at FROM registrations WHERE campaign_id = ?")
+            .forEachRow([.text(campaign)]) { row in
+                let id = row.text(0)
+                guard byID[id] == nil else { return }
+                let preferences = row.text(2).split(separator: ",").compactMap { Preference(String($0)) }
+                byID[id] = LotteryDraw.Registration(id: id, citizenKey: row.text(1), preferences: preferences, createdAtMillis: row.int(3))
+            }
+        guard Set(byID.values.map(\.citizenKey)).count == byID.count else {
+            throw RedisError("a citizen has two registrations; the draw is not run")
+        }
+        return Array(byID.values)
     }
 
     /// Confirmed reservations for the winners, in the citizens' buckets, a
@@ -156,7 +179,12 @@ enum DrawRunner {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (name, bytes) in [("draw.json", lottery.description.json), ("results.csv", ResultsFile.write(lottery.results))] {
             let temporary = directory.appendingPathComponent(name + ".tmp")
-            try Data(bytes).write(to: temporary)
+            FileManager.default.createFile(atPath: temporary.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: temporary)
+            try handle.write(contentsOf: bytes)
+            // On disk before it is named: a crash never publishes half a file.
+            try handle.synchronize()
+            try handle.close()
             // rename(2): a reader sees the old file or the new one, whole.
             guard rename(temporary.path, directory.appendingPathComponent(name).path) == 0 else {
                 throw RedisError("could not publish \(name): errno \(errno)")

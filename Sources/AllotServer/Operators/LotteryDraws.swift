@@ -24,6 +24,8 @@ struct StoredDraw {
     var winners: Int?
     var biasJSON: String?
     var error: String?
+    /// When its latest run began.
+    var startedAtMillis: Int64?
 
     /// The draw as anyone may see it: the secret only once published.
     func write(to json: inout JSONWriter) {
@@ -54,7 +56,8 @@ struct StoredDraw {
             json.field("draw_json", "/open/v1/campaigns/\(campaignID)/draw.json")
             json.field("results_csv", "/open/v1/campaigns/\(campaignID)/results.csv")
         }
-        if state == .failed, let error { json.field("error", error) }
+        // Why, in words for anyone (the log has the rest).
+        if state == .failed, error != nil { json.field("error", "the draw did not finish; it may run again with the same public value") }
         json.endObject()
     }
 
@@ -96,7 +99,7 @@ struct DrawRecords {
     func load(_ campaign: String) throws -> StoredDraw? {
         try database.statement("""
             SELECT state, secret, commitment, places, public_value_source, committed_at, public_value, entry_count, root, seed,
-                   winners, bias, error
+                   winners, bias, error, started_at
             FROM draws WHERE campaign_id = ?
             """).rows([.text(campaign)]) { row in
             StoredDraw(campaignID: campaign, state: StoredDraw.State(rawValue: row.text(0)) ?? .failed,
@@ -105,9 +108,10 @@ struct DrawRecords {
                        publicValue: row.isNull(6) ? nil : row.text(6), entryCount: row.isNull(7) ? nil : Int(row.int(7)),
                        root: row.isNull(8) ? nil : row.text(8), seed: row.isNull(9) ? nil : row.text(9),
                        winners: row.isNull(10) ? nil : Int(row.int(10)), biasJSON: row.isNull(11) ? nil : row.text(11),
-                       error: row.isNull(12) ? nil : row.text(12))
+                       error: row.isNull(12) ? nil : row.text(12), startedAtMillis: row.isNull(13) ? nil : row.int(13))
         }.first
     }
+
 
     static func placesJSON(_ places: [Draw.Place]) -> String {
         places.map { "\($0.slotID) \($0.siteID) \($0.capacity)" }.joined(separator: "\n")
@@ -155,32 +159,56 @@ extension AdminStore {
         return draw
     }
 
-    /// A committed lottery's places are fixed: the commitment covers them.
+    /// A committed lottery's places and window are fixed: the commitment
+    /// covers the places, and its entries are those of the window.
     func refuseIfDrawCommitted(_ id: String, _ field: String) throws {
         guard try DrawRecords(database: database).load(id) == nil else {
-            throw Problem.invalidField(field, "the places of lottery \(id) are fixed since its draw was committed")
+            throw Problem.invalidField(field, "the places and window of lottery \(id) are fixed since its draw was committed")
         }
     }
 
+    /// A run that has not ended this long after it began was cut short
+    /// (the node stopped or died): it may run again. A million entries take
+    /// under a minute.
+    static let drawRunStaleMillis: Int64 = 10 * 60_000
+
     /// `POST …/draw/run`: once registration has closed, marks the draw
-    /// running (the caller starts DrawRunner). A draw that failed may run again.
+    /// running (the caller starts DrawRunner). A draw that failed, or one
+    /// cut short, may run again, with the same public value only: the first
+    /// run fixed it, so nobody can try values until one gives an outcome
+    /// they like (and awards, made once per registration, stay right).
     func startDraw(_ id: String, publicValue: String, by actor: String) throws -> (Campaign, StoredDraw) {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let records = DrawRecords(database: database)
         guard var draw = try records.load(id) else { throw Problem.drawState("the draw of \(id) was never committed") }
-        guard draw.state == .committed || draw.state == .failed else {
+        let now = WallClock.nowMillis()
+        let cutShort = draw.state == .running && now - (draw.startedAtMillis ?? 0) >= Self.drawRunStaleMillis
+        guard draw.state == .committed || draw.state == .failed || cutShort else {
             throw Problem.drawState("the draw of \(id) is \(draw.state.rawValue) already")
         }
-        guard WallClock.nowMillis() >= campaign.closesAtMillis else {
+        if let first = draw.publicValue, first != publicValue {
+            throw Problem.drawState("the draw of \(id) first ran with another public value; it runs again with that one only")
+        }
+        guard now >= campaign.closesAtMillis else {
             throw Problem.drawState("registration is still open: the draw runs after it closes")
         }
+        let loaded = draw
         draw.state = .running
         draw.publicValue = publicValue
+        var after = JSONWriter()
+        after.beginObject()
+        after.field("public_value", publicValue)
+        after.endObject()
         try database.transaction {
-            try database.statement("UPDATE draws SET state = 'running', public_value = ?, error = NULL WHERE campaign_id = ?")
-                .run([.text(publicValue), .text(id)])
-            try audit(actor, "draw.run", "campaign:\(id)", after: #"{"public_value":"\#(publicValue)"}"#)
+            // Conditional: of two nodes asked at once, one starts it.
+            try database.statement("""
+                UPDATE draws SET state = 'running', public_value = ?, started_at = ?, error = NULL
+                WHERE campaign_id = ? AND state = ? AND COALESCE(started_at, 0) = ?
+                """).run([.text(publicValue), .integer(now), .text(id), .text(loaded.state.rawValue), .integer(loaded.startedAtMillis ?? 0)])
+            guard database.changes == 1 else { throw Problem.drawState("the draw of \(id) was started by another request") }
+            try audit(actor, "draw.run", "campaign:\(id)", after: after.text)
         }
+        draw.startedAtMillis = now
         return (campaign, draw)
     }
 }

@@ -108,7 +108,9 @@ final class OperatorRoutes {
             }
         case .getDraw(let id):
             return { store in
-                guard let draw = try DrawRecords(database: store.database).load(id) else { throw Problem.notFound("no draw for this campaign") }
+                // A draft's draw is not shown, as the draft is not.
+                guard try store.loadCampaign(id).map({ $0.status != .draft }) == true,
+                      let draw = try DrawRecords(database: store.database).load(id) else { throw Problem.notFound("no draw for this campaign") }
                 return .json(200, draw.json)
             }
         case .auditTrail:

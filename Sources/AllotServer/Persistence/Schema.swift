@@ -161,7 +161,7 @@ public enum Schema {
               campaign_id TEXT PRIMARY KEY, state TEXT NOT NULL, secret TEXT NOT NULL, commitment TEXT NOT NULL,
               places TEXT NOT NULL, public_value_source TEXT NOT NULL, committed_at INTEGER NOT NULL,
               public_value TEXT, entry_count INTEGER, root TEXT, seed TEXT, winners INTEGER, bias TEXT, ran_at INTEGER,
-              error TEXT)
+              error TEXT, started_at INTEGER)
             """)
         try database.execute("""
             CREATE TABLE IF NOT EXISTS draw_entries (

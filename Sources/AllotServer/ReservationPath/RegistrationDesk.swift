@@ -112,7 +112,7 @@ final class RegistrationDesk {
             case .success(nil): return bound.wrapped.send(.problem(.notFound("no such registration")))
             case .success(let target?):
                 let keys = CampaignKeys(target)
-                redis.send(["HGET", keys.registrations, id.text], slot: keys.slot) { result in
+                redis.send(["HGET", keys.registrations, id.text], slot: keys.slot) { [redis] result in
                     guard case .success(let reply) = result else {
                         return bound.wrapped.send(.problem(.unavailable("registrations are not available")))
                     }
@@ -120,9 +120,15 @@ final class RegistrationDesk {
                     guard let record = RegistrationRecord(text) else {
                         return bound.wrapped.send(.problem(.unavailable("the registration could not be read")))
                     }
-                    let registration = Registration(id: id, campaignID: target.campaign, preferences: record.preferences,
-                                                    createdAtMillis: record.createdAtMillis)
-                    bound.wrapped.send(.json(200, registration.json))
+                    // A winner's reservation, once the draw has given it.
+                    redis.send(["HGET", keys.awards, id.text], slot: keys.slot) { result in
+                        guard case .success(let award) = result else {
+                            return bound.wrapped.send(.problem(.unavailable("registrations are not available")))
+                        }
+                        let registration = Registration(id: id, campaignID: target.campaign, preferences: record.preferences,
+                                                        createdAtMillis: record.createdAtMillis, reservationID: award.text)
+                        bound.wrapped.send(.json(200, registration.json))
+                    }
                 }
             }
         }
@@ -135,13 +141,16 @@ struct Registration {
     let campaignID: String
     let preferences: [Preference]
     let createdAtMillis: Int64
+    /// A winner's reservation (its page has the pickup code).
+    var reservationID: String? = nil
 
     var json: [UInt8] {
         var json = JSONWriter(capacity: 192)
         json.beginObject()
         json.field("id", id.text)
         json.field("campaign_id", campaignID)
-        json.field("status", "registered")
+        json.field("status", reservationID == nil ? "registered" : "won")
+        if let reservationID { json.field("reservation_id", reservationID) }
         json.key("preferences")
         json.beginArray()
         for preference in preferences { json.string(preference.text) }

@@ -18,11 +18,13 @@
 local cfg = redis.call('HMGET', KEYS[1], 'alloc')
 if cfg[1] ~= 'lottery' then return {'not_lottery'} end
 local created = ARGV[2]
-local todo, needed, answer = {}, {}, {'ok'}
+local todo, needed, answer, seen = {}, {}, {'ok'}, {}
 for i = 3, #ARGV, 6 do
-  local before = redis.call('HGET', KEYS[6], ARGV[i])
+  -- Awarded before, or earlier in this batch: the same reservation.
+  local before = redis.call('HGET', KEYS[6], ARGV[i]) or seen[ARGV[i]]
   answer[#answer + 1] = before or ARGV[i + 1]
   if not before then
+    seen[ARGV[i]] = ARGV[i + 1]
     todo[#todo + 1] = i
     needed[ARGV[i + 2]] = (needed[ARGV[i + 2]] or 0) + 1
   end
