@@ -71,6 +71,25 @@ import Testing
         #expect(late.status == 403 && late.code == "campaign_not_open", "\(late.text)")
     }
 
+    /// The campaign's rate limits hold for registrations as for
+    /// reservations (token_bucket.lua, shared): an address past its burst
+    /// gets 429 with the same headers, and nothing is recorded.
+    @Test func rateLimitsHoldForRegistrations() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try Self.makeLottery(stack, "rl")
+        #expect(try stack.admin("PUT", "/v1/admin/campaigns/rl/rate-limits", #"{"ip":{"rate":0.001,"burst":2}}"#).status == 200)
+        let client = stack.client()
+        #expect(try Self.register(client, "rl", "amy-1").status == 201)
+        #expect(try Self.register(client, "rl", "amy-1").code == "citizen_limit_reached")
+        let limited = try Self.register(client, "rl", "bob-1")
+        #expect(limited.status == 429 && limited.code == "rate_limited", "\(limited.text)")
+        #expect(Int(limited.header("Retry-After") ?? "0") ?? 0 >= 1 && limited.header("RateLimit-Policy")?.hasPrefix("\"ip\";q=2;") == true)
+        #expect(try waitUntil {
+            try stack.sqlite().statement("SELECT COUNT(*) FROM registrations WHERE campaign_id = 'rl'").rows { $0.int(0) } == [1]
+        })
+    }
+
     @Test func concurrentRegistrationsAreOnePerCitizen() throws {
         let stack = try LiveStack()
         defer { stack.shutdown() }

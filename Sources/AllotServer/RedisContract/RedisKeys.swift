@@ -112,6 +112,11 @@ struct CampaignKeys: Sendable {
     /// Outside a series, a name reserve.lua is handed and never touches.
     func seriesLedger(_ citizenKey: String) -> String { tag + Self.seriesLedgerInfix + citizenKey }
 
+    /// The per-address and per-citizen buckets' keys whole (the paths that
+    /// build commands from strings; the reservation path appends them).
+    func ipBucket(_ address: String) -> String { prefix + Self.ipBucketInfix + address }
+    func citizenBucket(_ citizenKey: String) -> String { prefix + Self.citizenBucketInfix + citizenKey }
+
     // Per-request keys appended to a command in pieces, with no string built
     // (the reservation path names three of them per request).
     func appendIPBucket(_ address: String, to command: inout RedisCommand) { command.append(prefix, Self.ipBucketInfix, address) }

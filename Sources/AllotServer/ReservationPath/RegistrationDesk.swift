@@ -30,16 +30,19 @@ final class RegistrationDesk {
         let request: RegistrationRequest
         do { request = try RegistrationRequest.decode(exchange.body) } catch { return exchange.send(.problem(error)) }
         let bound = LoopBound(exchange, loop: loop)
-        if let known = reads.knownVisibleCampaign(campaignID) { return register(request, known, bound) }
-        reads.visibleCampaign(campaignID) { [self] found in register(request, found, bound) }
+        let address = shared.clientAddress(exchange)
+        if let known = reads.knownVisibleCampaign(campaignID) { return register(request, known, address, bound) }
+        reads.visibleCampaign(campaignID) { [self] found in register(request, found, address, bound) }
     }
 
-    private func register(_ request: RegistrationRequest, _ found: Result<CampaignView, Problem>, _ exchange: LoopBound<HTTPExchange>) {
+    private func register(_ request: RegistrationRequest, _ found: Result<CampaignView, Problem>, _ address: String,
+                          _ exchange: LoopBound<HTTPExchange>) {
         switch prepare(request, found) {
         case .failure(let problem): exchange.wrapped.send(.problem(problem))
         case .success(let entry):
             let keys = entry.keys
-            redis.run(Scripts.register, slot: keys.slot, keys: [keys.config, keys.registrations, keys.registrants, keys.stream],
+            redis.run(Scripts.register, slot: keys.slot, keys: [keys.config, keys.registrations, keys.registrants, keys.stream,
+                                                               keys.globalBucket, keys.ipBucket(address), keys.citizenBucket(entry.citizenKey)],
                       arguments: [entry.id.text, entry.citizenKey, RegistrationRecord.preferencesText(request.preferences),
                                   String(config.streamEntriesMax)]) { [self] result in
                 exchange.wrapped.send(answer(result, entry: entry, preferences: request.preferences))
@@ -93,6 +96,11 @@ final class RegistrationDesk {
         }
         switch reply.elements?.first?.text {
         case "citizen_limit_reached": return .problem(.registeredAlready)
+        case "rate_limited":
+            // The same reply as reserve.lua's, read by the same code.
+            if case .rateLimited(let rejection)? = try? ReserveOutcome(reply) { return .problem(.rateLimited(rejection)) }
+            shared.logger.error("unreadable rate limit reply", metadata: ["campaign": "\(entry.campaignID)"])
+            return .problem(.unavailable("the registration store failed; nothing was recorded"))
         case "campaign_not_open": return .problem(.campaignNotOpen(entry.campaignID))
         case "not_found": return .problem(.notFound("no such campaign"))
         case "backlog_full":

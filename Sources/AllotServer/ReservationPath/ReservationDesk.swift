@@ -314,7 +314,9 @@ final class ReservationDesk {
         do { body = try ReserveRequest.decode(exchange.body) } catch { return .failure(error) }
         guard let slot = view.slot(body.slotID) else { return .failure(.notFound("no such slot")) }
         guard let normalized = view.campaign.idScheme.normalize(body.citizenID) else { return .failure(.invalidCitizenID) }
-        let facts = EligibilityFacts(normalizedID: normalized, scheme: view.campaign.idScheme)
+        // Read from the id only for a campaign with rules: the hot path of
+        // one without pays nothing for them.
+        let facts = view.campaign.eligibility.isEmpty ? nil : EligibilityFacts(normalizedID: normalized, scheme: view.campaign.idScheme)
         return prepareAttempt(view: view, slot: slot, idempotencyKey: exchange.header("Idempotency-Key"), facts: facts) { [shared] in
             (shared.keyer.citizenKey(normalizedID: normalized), shared.clientAddress(exchange))
         }
@@ -322,15 +324,16 @@ final class ReservationDesk {
 
     /// `identify`: the citizen key and the client's address, worked out
     /// only when the attempt goes on (a sold-out slot is refused first).
-    /// `facts`: what the campaign's eligibility rules read of the id. They
+    /// `facts`: what the campaign's eligibility rules read of the id (nil
+    /// when it has none). They
     /// read the id and the slot alone (nothing another attempt changes), so
     /// deciding them here is deciding them in the attempt's own step; the
     /// raw id never reaches Redis.
-    private func prepareAttempt(view: CampaignView, slot: Slot, idempotencyKey: String?, facts: EligibilityFacts,
+    private func prepareAttempt(view: CampaignView, slot: Slot, idempotencyKey: String?, facts: EligibilityFacts?,
                                 identify: () -> (citizenKey: String, address: String)) -> Result<Preparation, Problem> {
         // A lottery's places are drawn, not reserved (RegistrationDesk).
         guard view.campaign.allocation == .firstCome else { return .failure(.lotteryOnly(view.campaign.id)) }
-        let notEligible = view.campaign.eligibility.refusal(facts, slotStartsAtMillis: slot.startsAtMillis)
+        let notEligible = facts.flatMap { view.campaign.eligibility.refusal($0, slotStartsAtMillis: slot.startsAtMillis) }
         if idempotencyKey == nil, let notEligible { return .failure(.notEligible(notEligible)) }
         let soldOut = isSoldOut(slot, in: view)
         if idempotencyKey == nil, soldOut { return .success(.soldOut(view, slot)) }

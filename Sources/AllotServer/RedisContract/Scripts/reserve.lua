@@ -70,38 +70,10 @@ if not opens or not closes or not limit then return {'misconfigured', 'campaign'
 if cfg[1] ~= 'open' or now_ms < opens or now_ms >= closes then return {'campaign_not_open'} end
 
 -- Token buckets (token_bucket.lua): each configured one needs a whole token.
--- A bucket's state is one string value, '<tokens> <updated us>' (one SET
--- with its expiry), read for every configured bucket in one MGET. (The
--- keys are named `:bucket:`; the `:tb:` hashes of older servers are
--- theirs, so two versions sharing one Redis never meet a key of the
--- other type.)
-local spent = {}
-local states
-local function take(name, index, rate_text, burst_text)
-  if not rate_text then return nil end
-  local rate, burst = tonumber(rate_text), tonumber(burst_text)
-  -- Operators can only set values in these ranges (BucketPolicy); anything
-  -- else in the hash is refused before a single write.
-  if not rate or not burst or rate < 0.001 or rate > 1000000 or burst < 1 or burst > 10000000
-      or burst ~= math.floor(burst) then
-    return {'misconfigured', name}
-  end
-  if not states then states = redis.call('MGET', KEYS[7], KEYS[8], KEYS[9]) end
-  local stored_tokens, stored_stamp
-  if states[index] then
-    local space = string.find(states[index], ' ', 1, true)
-    if space then
-      stored_tokens = tonumber(string.sub(states[index], 1, space - 1))
-      stored_stamp = tonumber(string.sub(states[index], space + 1))
-    end
-  end
-  local taken, tokens, stamp, retry, ttl = bucket_take(stored_tokens, stored_stamp, rate, burst, now_us)
-  if not taken then return {'rate_limited', name, retry, rate_text, burst_text} end
-  spent[#spent + 1] = {KEYS[6 + index], tokens, stamp, ttl}
-  return nil
-end
-local limited = take('global', 1, cfg[5], cfg[6]) or take('ip', 2, cfg[7], cfg[8])
-  or take('citizen', 3, cfg[9], cfg[10])
+-- (The keys are named `:bucket:`; the `:tb:` hashes of older servers are
+-- theirs, so two versions sharing one Redis never meet a key of the other
+-- type.)
+local limited, spent = buckets_take({cfg[5], cfg[6], cfg[7], cfg[8], cfg[9], cfg[10]}, {KEYS[7], KEYS[8], KEYS[9]}, now_us)
 if limited then return limited end
 -- Read after the buckets, so a bucket's refusal (in a surge the commonest
 -- refusal after sold out) costs one call fewer. A slot the loop's snapshot
@@ -135,10 +107,7 @@ elseif redis.call('XLEN', KEYS[6]) >= stream_max then
 end
 
 -- ---- writes: the attempt passed every bucket, so it spends its tokens ----
--- %.17g keeps a double exact: the bucket maths reads back what it stored.
-for _, bucket in ipairs(spent) do
-  redis.call('SET', bucket[1], string.format('%.17g %.17g', bucket[2], bucket[3]), 'PX', bucket[4])
-end
+buckets_spend(spent)
 
 if outcome == 'citizen_limit_reached' then
   remember('citizen_limit_reached|' .. limit)
