@@ -60,6 +60,7 @@ import Testing
         // A lottery's places are not reserved; a first-come campaign takes no registrations.
         let reserve = try stack.reserve(client, campaign: "lot", citizen: "cid-1", slot: "s0")
         #expect(reserve.status == 403 && reserve.code == "campaign_not_open" && reserve.text.contains("registrations"))
+        #expect(try waitUntil { (try stack.stats("lot")["rejected"] as? [String: Any])?["campaign_not_open"] as? Int == 1 })
         try stack.makeCampaign("fc")
         let wrongKind = try Self.register(client, "fc", "cid-2", #"["s0"]"#)
         #expect(wrongKind.status == 403 && wrongKind.code == "campaign_not_open" && wrongKind.text.contains("reservations"))

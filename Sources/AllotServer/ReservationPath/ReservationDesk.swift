@@ -131,10 +131,12 @@ final class ReservationDesk {
     private func refuse(_ problem: Problem, campaignID: String, reply: some AttemptReply) {
         // Counted only for a hot campaign: a hostile client naming random
         // campaigns must not grow this map or Redis.
+        // A rule's refusal, or a lottery's (not open to reservations), is
+        // counted as what it is; the rest of the loop's refusals as invalid.
         let outcome = problem.status == 503 ? "unavailable" : problem.status == 404 ? "not_found"
-            : problem.code == "not_eligible" ? "not_eligible" : "invalid"
+            : ["not_eligible", "campaign_not_open"].contains(problem.code) ? problem.code : "invalid"
         if problem.status != 503, catalog.campaigns[campaignID] != nil {
-            countRejection(campaignID, outcome == "not_eligible" ? "rej_not_eligible" : "rej_invalid")
+            countRejection(campaignID, outcome == "not_found" ? "rej_invalid" : "rej_" + outcome)
         }
         metrics.reservationOutcome(outcome)
         reply.refused(problem)
