@@ -87,6 +87,21 @@ public enum Draw {
             self.siteID = siteID
             self.capacity = capacity
         }
+
+        /// `"places": [{slot_id, site_id, capacity}…]`, as `draw.json` and
+        /// the draw's API answer both write them.
+        public static func write(_ places: [Place], to json: inout JSONWriter) {
+            json.key("places")
+            json.beginArray()
+            for place in places {
+                json.beginObject()
+                json.field("slot_id", place.slotID)
+                json.field("site_id", place.siteID)
+                json.field("capacity", place.capacity)
+                json.endObject()
+            }
+            json.endArray()
+        }
     }
 
     /// A preference: a slot, or any slot of a site (`site:<id>`).

@@ -41,16 +41,7 @@ public struct DrawDescription: Equatable, Sendable {
         json.field("entry_count", entryCount)
         json.field("root", HexBytes.encode(root))
         json.field("seed", HexBytes.encode(seed))
-        json.key("places")
-        json.beginArray()
-        for place in places {
-            json.beginObject()
-            json.field("slot_id", place.slotID)
-            json.field("site_id", place.siteID)
-            json.field("capacity", place.capacity)
-            json.endObject()
-        }
-        json.endArray()
+        Draw.Place.write(places, to: &json)
         json.endObject()
         return json.bytes
     }

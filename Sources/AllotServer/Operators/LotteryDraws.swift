@@ -35,16 +35,7 @@ struct StoredDraw {
         json.field("commitment", HexBytes.encode(commitment))
         json.field("public_value_source", publicValueSource)
         json.field("committed_at", Timestamp.format(millis: committedAtMillis, alwaysFraction: false))
-        json.key("places")
-        json.beginArray()
-        for place in places {
-            json.beginObject()
-            json.field("slot_id", place.slotID)
-            json.field("site_id", place.siteID)
-            json.field("capacity", place.capacity)
-            json.endObject()
-        }
-        json.endArray()
+        Draw.Place.write(places, to: &json)
         if state == .published {
             json.field("secret", HexBytes.encode(secret))
             if let publicValue { json.field("public_value", publicValue) }
@@ -113,7 +104,8 @@ struct DrawRecords {
     }
 
 
-    static func placesJSON(_ places: [Draw.Place]) -> String {
+    /// The places as the row keeps them: a line each, `slot site capacity`.
+    static func placesText(_ places: [Draw.Place]) -> String {
         places.map { "\($0.slotID) \($0.siteID) \($0.capacity)" }.joined(separator: "\n")
     }
 
@@ -152,7 +144,7 @@ extension AdminStore {
                 INSERT INTO draws (campaign_id, state, secret, commitment, places, public_value_source, committed_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """).run([.text(id), .text(draw.state.rawValue), .text(HexBytes.encode(secret)), .text(HexBytes.encode(draw.commitment)),
-                          .text(DrawRecords.placesJSON(places)), .text(draw.publicValueSource), .integer(draw.committedAtMillis)])
+                          .text(DrawRecords.placesText(places)), .text(draw.publicValueSource), .integer(draw.committedAtMillis)])
             try audit(actor, "draw.commit", "campaign:\(id)", after: String(decoding: draw.json, as: UTF8.self))
         }
         logger.info("draw committed", metadata: ["actor": "\(actor)", "campaign": "\(id)", "places": "\(places.count)"])
