@@ -10,7 +10,7 @@ struct AllotLoad: ParsableCommand {
         commandName: "allot-load",
         abstract: "Load Allot the way a city does, measure it honestly, and check its invariants afterwards.",
         discussion: "Without --url it starts its own `allot serve` (and so its own redis-server) in a fresh data directory.",
-        subcommands: [Surge.self, Steady.self, ReadStorm.self, Faults.self, HoldSQLiteLock.self, Lottery.self])
+        subcommands: [Surge.self, Steady.self, ReadStorm.self, Faults.self, HoldSQLiteLock.self, Lottery.self, Holds.self])
 }
 
 struct CommonOptions: ParsableArguments {

@@ -150,15 +150,16 @@ struct HarnessError: Error, CustomStringConvertible {
 /// Creates the run's campaign through the admin API and waits until every
 /// loop's snapshot shows it.
 enum CampaignSetup {
+    /// `settings`: more of the campaign's JSON (`,"hold_seconds":5`).
     static func create(_ client: BlockingClient, slots: Int, capacity: Int, limit: Int, buckets: Int = 1,
-                       rateLimits: String?) throws -> CampaignPlan {
+                       rateLimits: String?, settings: String = "") throws -> CampaignPlan {
         let id = "load-" + String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
         let now = Date()
         let format = ISO8601DateFormatter()
         let created = client.request("POST", "/v1/admin/campaigns", body: """
             {"id":"\(id)","name":"Load test \(id)","status":"open","id_scheme":"cn-resident","per_citizen_limit":\(limit),
              "opens_at":"\(format.string(from: now.addingTimeInterval(-60)))","closes_at":"\(format.string(from: now.addingTimeInterval(86_400)))",
-             "buckets":\(buckets)}
+             "buckets":\(buckets)\(settings)}
             """)
         guard created.status == 201 else { throw HarnessError("creating the campaign: \(created.status) \(created.body)") }
         let sites = (0..<max(1, slots / 10)).map { #"{"id":"site-\#($0)","name":"Site \#($0)","address":"\#($0) Load Street"}"# }

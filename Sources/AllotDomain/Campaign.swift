@@ -6,6 +6,7 @@ public enum CampaignStatus: String, Sendable, CaseIterable {
 public struct Campaign: Equatable, Sendable {
     public static let nameBytesMax = 200
     public static let perCitizenLimitMax = 100
+    public static let holdSecondsRange = 1...86_400
 
     public var id: String
     public var name: String
@@ -25,10 +26,15 @@ public struct Campaign: Equatable, Sendable {
     /// set at creation only, with a lottery's settings.
     public let allocation: Allocation
     public let lottery: LotterySettings?
+    /// A campaign with holds (issue 14): an attempt holds its place this
+    /// long, until the citizen confirms it. Set at creation only: citizens
+    /// are told from the start whether a booking needs confirming.
+    public let holdSeconds: Int?
 
     public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
                 perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single,
-                eligibility: EligibilityRules = .none, series: CampaignSeries? = nil, lottery: LotterySettings? = nil) {
+                eligibility: EligibilityRules = .none, series: CampaignSeries? = nil, lottery: LotterySettings? = nil,
+                holdSeconds: Int? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -42,7 +48,12 @@ public struct Campaign: Equatable, Sendable {
         self.series = series
         allocation = lottery == nil ? .firstCome : .lottery
         self.lottery = lottery
+        self.holdSeconds = holdSeconds
     }
+
+    /// How long a hold lasts, in ms; 0 for a campaign without holds (as
+    /// the config hash keeps it, RedisConfig).
+    public var holdMillis: Int64 { Int64(holdSeconds ?? 0) * 1_000 }
 
     /// The status a citizen sees: an open campaign past `closes_at` is closed.
     public func effectiveStatus(nowMillis: Int64) -> CampaignStatus {
@@ -61,7 +72,7 @@ public struct Campaign: Equatable, Sendable {
     }
 
     public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at",
-                                                 "buckets", "eligibility", "series", "allocation", "lottery"]
+                                                 "buckets", "eligibility", "series", "allocation", "lottery", "hold_seconds"]
 
     /// Decodes `POST /v1/admin/campaigns`.
     public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
@@ -81,7 +92,12 @@ public struct Campaign: Equatable, Sendable {
             buckets: CampaignBuckets(try fields.optionalInteger("buckets", in: CampaignBuckets.countRange) ?? 1)!,
             eligibility: try decodeEligibility(fields),
             series: try fields.object("series").map { (series: Fields) throws(Problem) in try CampaignSeries.decode(series) },
-            lottery: try decodeLottery(fields))
+            lottery: try decodeLottery(fields),
+            holdSeconds: try fields.optionalInteger("hold_seconds", in: holdSecondsRange))
+        // A lottery's winners are given confirmed reservations.
+        guard campaign.holdSeconds == nil || campaign.allocation == .firstCome else {
+            throw Problem.invalidField("hold_seconds", "is for allocation first_come")
+        }
         try campaign.validateWindow()
         try campaign.validateEligibility()
         return campaign
@@ -173,6 +189,7 @@ public struct Campaign: Equatable, Sendable {
             json.key("lottery")
             lottery.write(to: &json)
         }
+        if let holdSeconds { json.field("hold_seconds", holdSeconds) }
         json.endObject()
     }
 }

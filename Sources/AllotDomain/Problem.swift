@@ -79,10 +79,21 @@ public struct Problem: Error, Equatable, Sendable {
     }
     public static let notCancellable = Problem(
         status: 409, code: "not_cancellable", title: "Not cancellable",
-        detail: "the reservation is already cancelled or redeemed")
+        detail: "the reservation is already cancelled, redeemed or expired")
     public static let notRedeemable = Problem(
         status: 409, code: "not_redeemable", title: "Not redeemable",
-        detail: "the reservation is cancelled or already redeemed")
+        detail: "the reservation is not confirmed (held, cancelled, expired) or already redeemed")
+    /// A confirm after the hold's expiry: the place went back on sale.
+    public static let holdExpired = Problem(
+        status: 409, code: "hold_expired", title: "Hold expired",
+        detail: "the hold ended before it was confirmed; its place went back on sale")
+    public static let notConfirmable = Problem(
+        status: 409, code: "not_confirmable", title: "Not confirmable",
+        detail: "the reservation was cancelled")
+    /// A campaign with holds: a citizen holds one place at a time.
+    public static let holdPending = Problem(
+        status: 409, code: "hold_pending", title: "A hold is pending",
+        detail: "this citizen already holds a place in the campaign; confirm it or let it expire first")
     /// Not HTTP/1.1 as RFC 9112 writes it: nothing of it was read.
     public static func badRequest(_ detail: String) -> Problem {
         Problem(status: 400, code: "bad_request", title: "Bad request", detail: detail)

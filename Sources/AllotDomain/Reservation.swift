@@ -1,5 +1,7 @@
+/// `held`: taken until `expires_at`, then confirmed by the citizen or
+/// `expired` (a campaign with holds, issue 14).
 public enum ReservationStatus: String, Sendable {
-    case confirmed, cancelled, redeemed
+    case held, confirmed, cancelled, redeemed, expired
 }
 
 /// A citizen's booking of one place (API.md `Reservation`).
@@ -11,9 +13,11 @@ public struct Reservation: Equatable, Sendable {
     public var status: ReservationStatus
     public var code: String
     public var createdAtMillis: Int64
+    /// A reservation made as a hold: when the hold ends unless confirmed.
+    public var expiresAtMillis: Int64?
 
     public init(id: ReservationID, campaignID: String, slotID: String, siteID: String,
-                status: ReservationStatus, code: String, createdAtMillis: Int64) {
+                status: ReservationStatus, code: String, createdAtMillis: Int64, expiresAtMillis: Int64? = nil) {
         self.id = id
         self.campaignID = campaignID
         self.slotID = slotID
@@ -21,6 +25,17 @@ public struct Reservation: Equatable, Sendable {
         self.status = status
         self.code = code
         self.createdAtMillis = createdAtMillis
+        self.expiresAtMillis = expiresAtMillis
+    }
+
+    /// As it stands at `nowMillis`: a hold past its expiry has ended, even
+    /// before the sweep (expire.lua) has written so; a confirm would find
+    /// the same.
+    public func effective(nowMillis: Int64) -> Reservation {
+        guard status == .held, let expiresAtMillis, nowMillis >= expiresAtMillis else { return self }
+        var ended = self
+        ended.status = .expired
+        return ended
     }
 
     public var json: [UInt8] {
@@ -38,6 +53,8 @@ public struct Reservation: Equatable, Sendable {
         json.field("status", status.rawValue)
         json.field("code", code)
         json.field("created_at", timestampMillis: createdAtMillis)
+        // While held, and once expired: the deadline it had.
+        if let expiresAtMillis, status == .held || status == .expired { json.field("expires_at", timestampMillis: expiresAtMillis) }
         json.endObject()
     }
 }

@@ -67,6 +67,8 @@ extension Route {
         case .opsRateLimits: "ops_rate_limits"
         case .getReservation: "get_reservation"
         case .cancelReservation: "cancel_reservation"
+        case .confirmFromPage: "confirm_from_page"
+        case .confirmReservation: "confirm_reservation"
         case .redeemReservation: "redeem_reservation"
         case .createCampaign: "create_campaign"
         case .patchCampaign: "patch_campaign"

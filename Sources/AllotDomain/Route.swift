@@ -47,6 +47,7 @@ public enum Route: Equatable, Sendable {
     case reservationPage(ReservationID)
     case cancelPage(ReservationID)
     case cancelFromPage(ReservationID)
+    case confirmFromPage(ReservationID)
     /// The operator dashboard (HTML; its own sign-in, by cookie).
     case opsHome, opsSignInPage, opsSignIn, opsSignOut, opsAudit
     case opsCampaign(campaign: String)
@@ -56,6 +57,8 @@ public enum Route: Equatable, Sendable {
     case opsRateLimits(campaign: String)
     case getReservation(ReservationID)
     case cancelReservation(ReservationID)
+    /// A hold's confirmation by its citizen (a campaign with holds).
+    case confirmReservation(ReservationID)
     case redeemReservation(ReservationID)
     case createCampaign
     case patchCampaign(campaign: String)
@@ -168,6 +171,7 @@ public enum Router {
         case 2...3 where s[0] == "reservations":
             guard let id = ReservationID(parsing: s[1]) else { return .failure(.notFound("no such reservation")) }
             if s.count == 2 { return only(.get, method, .reservationPage(id)) }
+            if s[2] == "confirm" { return only(.post, method, .confirmFromPage(id)) }
             guard s[2] == "cancel" else { return .failure(.notFound("no such path")) }
             switch method {
             case .get: return .success(.cancelPage(id))
@@ -266,6 +270,7 @@ public enum Router {
         case (nil, .delete): return .success(.cancelReservation(id))
         case (nil, _): return .failure(.methodNotAllowed("GET, HEAD, DELETE"))
         case ("redeem", _): return only(.post, method, .redeemReservation(id))
+        case ("confirm", _): return only(.post, method, .confirmReservation(id))
         default: return .failure(.notFound("no such path"))
         }
     }

@@ -131,6 +131,37 @@ import Testing
         #expect(try client.get("/reservations/01M818MGYNHM5WM7SR94B7ADZR").status == 404)
     }
 
+    /// A campaign with holds (issue 14): the page shows the hold with its
+    /// deadline and a confirm button; a confirm there keeps the place; a
+    /// second booking meanwhile says to deal with the first; an ended hold
+    /// says so.
+    @Test func aHeldBookingIsConfirmedFromItsPage() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try stack.makeCampaign("hp", limit: 2, slots: 1, capacity: 3, holdSeconds: 1)
+        let client = stack.client()
+        let held = try stack.reserve(client, campaign: "hp", citizen: "citizen-1", slot: "s0")
+        let id = try #require(held.json["id"] as? String)
+        let expires = try #require(held.json["expires_at"] as? String)
+        let page = try client.get("/reservations/\(id)")
+        #expect(page.text.contains("Your place is held: confirm it to keep it"))
+        #expect(page.text.contains("held for you until \(expires.prefix(10)) \(expires.dropFirst(11).prefix(5)) UTC"))
+        #expect(page.text.contains("<form method=\"post\" action=\"/reservations/\(id)/confirm\">"))
+        #expect(!page.text.contains(held.json["code"] as? String ?? "-"))
+        #expect(try client.get("/reservations/\(id)/cancel").status == 200)
+        let confirmed = try client.request("POST", "/reservations/\(id)/confirm")
+        #expect(confirmed.status == 303 && confirmed.header("Location") == "/reservations/\(id)")
+        #expect(try client.get("/reservations/\(id)").text.contains("Your place is booked"))
+
+        let second = try stack.reserve(client, campaign: "hp", citizen: "citizen-2", slot: "s0")
+        let secondID = try #require(second.json["id"] as? String)
+        #expect(waitUntil { (try? client.get("/v1/reservations/\(secondID)").json["status"] as? String) == "expired" })
+        let ended = try client.get("/reservations/\(secondID)")
+        #expect(ended.text.contains("This hold has ended") && ended.text.contains("Book another time"))
+        let late = try client.request("POST", "/reservations/\(secondID)/confirm")
+        #expect(late.status == 409 && late.text.contains("Too late to confirm"))
+    }
+
     /// A paused or ended campaign says so and shows no places to book; a
     /// malformed id in a page's path is a page too.
     @Test func pausedAndClosedCampaignsSaySoAndBadIdsArePages() throws {

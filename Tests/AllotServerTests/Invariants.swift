@@ -25,7 +25,12 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
     let capacity = try hash(home + ":cap", home)
     var remaining = try hash(home + (spread ? ":pool" : ":rem"), home)
     var held: [String: String] = [:], records: [String: String] = [:]
+    var holds: [String: String] = [:], holders: [String: String] = [:]
     for (prefix, tag) in prefixes {
+        let pairs = try stack.keyspace.command(["ZRANGE", prefix + ":holds", "0", "-1", "WITHSCORES"], slot: ClusterSlot.of(tag))
+            .elements?.compactMap(\.text) ?? []
+        for index in stride(from: 0, to: pairs.count - 1, by: 2) { holds[pairs[index]] = pairs[index + 1] }
+        holders.merge(try hash(prefix + ":holders", tag)) { _, new in new }
         for (citizen, count) in try hash(prefix + ":held", tag) {
             if held[citizen] != nil { violations.append("citizen \(citizen.prefix(8))… holds places in two buckets") }
             held[citizen] = count
@@ -43,12 +48,28 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
             if !credited { remaining[fields[0]] = String((Int(remaining[fields[0]] ?? "0") ?? 0) + (Int(fields[1]) ?? 0)) }
         }
     }
-    var takenBySlot: [String: Int] = [:], activeByCitizen: [String: Int] = [:]
-    for record in records.values {
+    var takenBySlot: [String: Int] = [:], activeByCitizen: [String: Int] = [:], holdsByCitizen: [String: Int] = [:]
+    for (id, record) in records {
         let fields = record.split(separator: "|").map(String.init)
-        guard fields[0] != "cancelled" else { continue }
+        // Issue 14's holds: a held record is in the holds at its expiry,
+        // and named as its citizen's hold; nothing else is.
+        if fields[0] == "held" {
+            holdsByCitizen[fields[4], default: 0] += 1
+            if fields.count != 8 || holds[id].flatMap({ Int64($0) }) != Int64(fields[7]) {
+                violations.append("redis hold \(id): not in the holds at its expiry (\(holds[id] ?? "absent"))")
+            }
+            if holders[fields[4]] != id { violations.append("redis hold \(id): its citizen's hold is \(holders[fields[4]] ?? "none")") }
+        } else if holds[id] != nil {
+            violations.append("redis reservation \(id) is \(fields[0]) but still in the holds")
+        }
+        guard fields[0] != "cancelled", fields[0] != "expired" else { continue }
         takenBySlot[fields[1], default: 0] += 1
         activeByCitizen[fields[4], default: 0] += 1
+    }
+    for (citizen, count) in holdsByCitizen where count > 1 { violations.append("redis citizen \(citizen.prefix(8))… holds \(count)") }
+    for id in holds.keys where records[id] == nil { violations.append("redis hold \(id) has no record") }
+    for (citizen, id) in holders where !(records[id]?.hasPrefix("held|") ?? false) {
+        violations.append("redis citizen \(citizen.prefix(8))… named as holding \(id), which is not held")
     }
     for (slot, capacityText) in capacity {
         let cap = Int(capacityText) ?? -1, left = Int(remaining[slot] ?? "") ?? -1, taken = takenBySlot[slot] ?? 0
@@ -62,11 +83,11 @@ func invariantViolations(_ stack: LiveStack, campaign: String, limit: Int) throw
     let database = try stack.sqlite()
     violations += try database.statement("""
         SELECT s.id, s.capacity, COUNT(r.id) FROM slots s LEFT JOIN reservations r
-          ON r.campaign_id = s.campaign_id AND r.slot_id = s.id AND r.status <> 'cancelled'
+          ON r.campaign_id = s.campaign_id AND r.slot_id = s.id AND r.status <> 'cancelled' AND r.status <> 'expired'
         WHERE s.campaign_id = ? GROUP BY s.id HAVING COUNT(r.id) > s.capacity
         """).rows([.text(campaign)]) { "sqlite slot \($0.text(0)): \($0.int(2)) taken of \($0.int(1))" }
     violations += try database.statement("""
-        SELECT citizen_key, COUNT(*) FROM reservations WHERE campaign_id = ? AND status <> 'cancelled'
+        SELECT citizen_key, COUNT(*) FROM reservations WHERE campaign_id = ? AND status <> 'cancelled' AND status <> 'expired'
         GROUP BY citizen_key HAVING COUNT(*) > ?
         """).rows([.text(campaign), .integer(Int64(limit))]) { "sqlite citizen \($0.text(0).prefix(8))…: \($0.int(1)) active" }
     // Every state change written is sealed by its batch's audit row.

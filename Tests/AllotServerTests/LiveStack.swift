@@ -121,10 +121,12 @@ final class LiveStack: @unchecked Sendable {
     /// A campaign with one site and `slots` slots of `capacity`, open now.
     func makeCampaign(_ id: String, scheme: String = "any", limit: Int = 1, slots: Int = 3, capacity: Int = 10,
                       status: String = "open", opensAt: String = "2020-01-01T00:00:00Z",
-                      closesAt: String = "2099-01-01T00:00:00Z", buckets: Int = 1, series: String? = nil) throws {
+                      closesAt: String = "2099-01-01T00:00:00Z", buckets: Int = 1, series: String? = nil,
+                      holdSeconds: Int? = nil) throws {
         let created = try admin("POST", "/v1/admin/campaigns", """
             {"id":"\(id)","name":"Test \(id)","status":"\(status)","id_scheme":"\(scheme)","per_citizen_limit":\(limit),
-             "opens_at":"\(opensAt)","closes_at":"\(closesAt)","buckets":\(buckets)\(series.map { #","series":\#($0)"# } ?? "")}
+             "opens_at":"\(opensAt)","closes_at":"\(closesAt)","buckets":\(buckets)\(series.map { #","series":\#($0)"# } ?? "")\
+            \(holdSeconds.map { #","hold_seconds":\#($0)"# } ?? "")}
             """)
         precondition(created.status == 201, created.text)
         let sites = try admin("PUT", "/v1/admin/campaigns/\(id)/sites", #"{"sites":[{"id":"hall","name":"Hall","address":"1 Road"}]}"#)

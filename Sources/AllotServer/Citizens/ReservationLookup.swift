@@ -3,7 +3,8 @@ import EventHTTP
 import EventLoops
 import RedisClient
 
-/// `GET`/`DELETE /v1/reservations/{rid}` and `POST …/redeem`. The id carries
+/// `GET`/`DELETE /v1/reservations/{rid}`, `POST …/confirm` and `POST
+/// …/redeem`. The id carries
 /// its campaign's route (RouteCipher), one per bucket: the campaign and the
 /// bucket are known from it (in the loop's tables, or one HGET and a fetch
 /// of a campaign outside the hot set), then its record is one HGET in that
@@ -27,8 +28,9 @@ final class ReservationLookup {
         find(id) { found in bound.wrapped.send(Self.answer(found)) }
     }
 
-    /// Cancel (by the citizen) or redeem (by staff); `actor` goes with the
-    /// event into the stream and from there into the audit trail.
+    /// Confirm a hold or cancel (by the citizen), or redeem (by staff);
+    /// `actor` goes with the event into the stream and from there into the
+    /// audit trail.
     func transition(_ id: ReservationID, to target: ReservationStatus, actor: String, exchange: HTTPExchange) {
         let bound = LoopBound(exchange, loop: loop)
         change(id, to: target, actor: actor) { changed in bound.wrapped.send(Self.answer(changed)) }
@@ -43,20 +45,24 @@ final class ReservationLookup {
 
     /// The reservation `id` (for the JSON route and the citizen pages).
     func find(_ id: ReservationID, completion: @escaping (Result<Reservation, Problem>) -> Void) {
-        locate(id) { found in completion(found.map { $0.record.reservation(id: id, campaign: $0.campaign) }) }
+        locate(id) { found in
+            completion(found.map { $0.record.reservation(id: id, campaign: $0.campaign).effective(nowMillis: WallClock.nowMillis()) })
+        }
     }
 
-    /// Moves reservation `id` to `target` (cancelled or redeemed).
+    /// Moves reservation `id` to `target` (confirmed, from a hold;
+    /// cancelled; redeemed).
     func change(_ id: ReservationID, to target: ReservationStatus, actor: String,
                 completion: @escaping (Result<Reservation, Problem>) -> Void) {
-        precondition(target != .confirmed)
+        precondition([.confirmed, .cancelled, .redeemed].contains(target))
         locate(id) { [self] found in
             guard case .success(let located) = found else {
                 return completion(.failure(found.failureProblem ?? .notFound("no such reservation")))
             }
             let keys = located.keys
             redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
-                                                 keys.config, keys.seriesLedger(located.record.citizenKey)],
+                                                 keys.config, keys.seriesLedger(located.record.citizenKey), keys.holds,
+                                                 keys.holders],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax),
                                   keys.isSeriesBucket ? "series" : ""]) { [self] result in
                 completion(transitionResult(result, id: id, located: located, target: target))
@@ -82,8 +88,13 @@ final class ReservationLookup {
                 finder.catalog.placesChanged(campaign: campaign, bucket: located.bucket, slot: record.slot, by: 1)
             }
             return .success(record.reservation(id: id, campaign: campaign))
+        case .unchanged(let record): return .success(record.reservation(id: id, campaign: campaign))
+        case .holdExpired(_, let rejoin):
+            if rejoin { rejoinHotSet(campaign) }
+            return .failure(target == .confirmed ? .holdExpired : target == .cancelled ? .notCancellable : .notRedeemable)
         case .notFound: return .failure(.notFound("no such reservation"))
-        case .refused: return .failure(target == .cancelled ? .notCancellable : .notRedeemable)
+        case .refused:
+            return .failure(target == .confirmed ? .notConfirmable : target == .cancelled ? .notCancellable : .notRedeemable)
         case .backlogFull:
             return .failure(.unavailable("changes are not being recorded fast enough; nothing was changed", retryAfterSeconds: 5))
         }

@@ -151,6 +151,7 @@ final class Dispatcher {
         case .reservationPage(let id): pages.reservation(id, exchange: exchange)
         case .cancelPage(let id): pages.confirmCancel(id, exchange: exchange)
         case .cancelFromPage(let id): pages.cancel(id, exchange: exchange)
+        case .confirmFromPage(let id): pages.confirm(id, exchange: exchange)
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
         case .register(let id): registrations.register(campaignID: id, exchange: exchange)
         case .getRegistration(let id): registrations.receipt(id, exchange: exchange)
@@ -158,6 +159,7 @@ final class Dispatcher {
         case .drawFile(let id, let file): operators.drawFile(id, file, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
         case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)
+        case .confirmReservation(let id): lookup.transition(id, to: .confirmed, actor: "citizen", exchange: exchange)
         default:
             // Route.neededRole and this switch disagree: a bug, answered, never a trap.
             shared.logger.error("route needs a role but reached the public dispatch", metadata: ["route": "\(route.name)"])

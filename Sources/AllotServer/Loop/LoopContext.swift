@@ -19,6 +19,8 @@ final class LoopContext {
     /// This loop's HTTP server's open connections (set once it exists).
     var openConnections: () -> Int = { 0 }
     private var refreshTimer: LoopTimer?
+    /// The first loop of each node ends holds past their expiry.
+    private var holdSweepTimer: LoopTimer?
 
     init(loop: EventLoop, shared: SharedServices) {
         self.loop = loop
@@ -57,12 +59,18 @@ final class LoopContext {
             self.desk.flushRejections()
             self.shared.metrics.publishOpenConnections(loop: self.loop.index, self.openConnections())
         }
+        if loop.index == 0 {
+            let sweeper = HoldSweeper(catalog: catalog, redis: redis, streamEntriesMax: shared.config.streamEntriesMax,
+                                      logger: shared.logger)
+            holdSweepTimer = loop.schedule(everyMillis: HoldSweeper.periodMillis) { sweeper.sweep() }
+        }
     }
 
     func stop() {
         loop.preconditionInLoop()
         desk.flushRejections()
         refreshTimer?.cancel()
+        holdSweepTimer?.cancel()
         redis.stop()
     }
 }

@@ -21,12 +21,12 @@ extension AdminStore {
         guard let campaign = try loadCampaign(id) else { throw Problem.notFound("no such campaign") }
         let layout = campaign.layout
         let home = layout.home
-        var counts = try StatsReply(redis.run(Scripts.stats, slot: home.slot, keys: [home.stats, layout.unassignedPlaces, home.capacity],
+        var counts = try StatsReply(redis.run(Scripts.stats, slot: home.slot, keys: [home.stats, layout.unassignedPlaces, home.capacity, home.holds],
                                               arguments: []))
         if layout.isSpread {
             for keys in layout.bucketKeys {
                 // A bucket has no capacities: its third key is empty.
-                counts.add(try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity],
+                counts.add(try StatsReply(redis.run(Scripts.stats, slot: keys.slot, keys: [keys.stats, keys.remaining, keys.capacity, keys.holds],
                                                     arguments: [])))
             }
             if whole { counts.addRemaining(try placesInTransit(layout)) }
@@ -114,24 +114,27 @@ struct CampaignStats {
     let persisted: Int
     let persistLagMillis: Int64
 
-    /// Places ever taken: taken now, and those cancelled since.
-    var takenEver: Int { counts.capacity &- counts.remaining &+ counts.counter("cancelled") }
+    /// Places ever taken: taken now, and those cancelled or expired since.
+    var takenEver: Int { counts.capacity &- counts.remaining &+ counts.counter("cancelled") &+ counts.counter("expired") }
     var rejections: [Int] { Self.rejectionReasons.map { counts.counter("rej_" + $0) } }
 
     /// The reservation script counts rejections only: places taken are
-    /// capacity − remaining (= confirmed + redeemed), and every attempt
-    /// either took a place (kept or cancelled since) or was rejected.
+    /// capacity − remaining (= held + confirmed + redeemed), and every
+    /// attempt either took a place (kept, or cancelled or expired since) or
+    /// was rejected.
     func write(to json: inout JSONWriter) {
         let taken = counts.capacity &- counts.remaining
-        let cancelled = counts.counter("cancelled"), redeemed = counts.counter("redeemed")
+        let cancelled = counts.counter("cancelled"), redeemed = counts.counter("redeemed"), expired = counts.counter("expired")
         let rejected = Self.rejectionReasons.reduce(0) { $0 &+ counts.counter("rej_" + $1) }
         json.beginObject()
         json.field("capacity", counts.capacity)
-        json.field("confirmed", taken &- redeemed)
+        json.field("held", counts.held)
+        json.field("confirmed", taken &- redeemed &- counts.held)
         json.field("cancelled", cancelled)
         json.field("redeemed", redeemed)
+        json.field("expired", expired)
         json.field("remaining", counts.remaining)
-        json.field("attempts", taken &+ cancelled &+ rejected)
+        json.field("attempts", taken &+ cancelled &+ expired &+ rejected)
         json.key("rejected")
         json.beginObject()
         for reason in Self.rejectionReasons {

@@ -278,6 +278,8 @@ private struct BookingReply: AttemptReply {
             exchange.wrapped.send(PageAnswers.problemPage(409, "limit", language, path: path, detailText: detail,
                                                           link: (path, "back_to_campaign")))
         case "campaign_not_open": exchange.wrapped.send(pages.notOpenPage(view.campaign, language: language))
+        case "hold_pending":
+            exchange.wrapped.send(PageAnswers.problemPage(409, "hold_pending", language, path: path, link: (path, "back_to_campaign")))
         case "not_eligible":
             let reason = problem.reason.flatMap(NotEligibleReason.init(rawValue:)) ?? .pickupDay
             exchange.wrapped.send(BookingPages.notEligiblePage(reason, campaignID: token.campaignID, language: language))

@@ -103,10 +103,16 @@ final class CitizenPages {
         let language = PageAnswers.language(exchange), path = "/reservations/\(id.text)"
         withReservation(id, language: language, path: path, exchange) { reservation, details in
             var values = details
+            values["held"] = reservation.status == .held
             values["confirmed"] = reservation.status == .confirmed
             values["cancelled"] = reservation.status == .cancelled
             values["redeemed"] = reservation.status == .redeemed
+            values["expired"] = reservation.status == .expired
+            values["ended"] = reservation.status == .cancelled || reservation.status == .expired
             values["code"] = reservation.code
+            if let expires = reservation.expiresAtMillis {
+                values["held_body"] = PageRenderer.message("held_body", language).replacingOccurrences(of: "{until}", with: Self.time(expires))
+            }
             return PageRenderer.render("reservation", values, title: PageRenderer.message("reservation_title", language),
                                        language: language, path: path)
         }
@@ -116,7 +122,7 @@ final class CitizenPages {
     func confirmCancel(_ id: ReservationID, exchange: HTTPExchange) {
         let language = PageAnswers.language(exchange), path = "/reservations/\(id.text)/cancel"
         withReservation(id, language: language, path: path, exchange) { reservation, details in
-            guard reservation.status == .confirmed else { return nil }
+            guard reservation.status == .confirmed || reservation.status == .held else { return nil }
             return PageRenderer.render("cancel", details, title: PageRenderer.message("cancel_heading", language),
                                        language: language, path: path)
         }
@@ -133,6 +139,21 @@ final class CitizenPages {
                 bound.wrapped.send(PageAnswers.problemPage(409, "not_cancellable", language, path: path))
             case .failure(let problem) where problem.status == 404: bound.wrapped.send(PageAnswers.notFound(language, path: path))
             case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_change_detail"))
+            }
+        }
+    }
+
+    /// A hold's confirmation, then back to the reservation's page.
+    func confirm(_ id: ReservationID, exchange: HTTPExchange) {
+        let language = PageAnswers.language(exchange), path = "/reservations/\(id.text)"
+        let bound = LoopBound(exchange, loop: reads.catalog.loop)
+        lookup.change(id, to: .confirmed, actor: "citizen") { changed in
+            switch changed {
+            case .success: bound.wrapped.send(PageAnswers.seeOther(path))
+            case .failure(let problem) where problem.code == "hold_expired" || problem.code == "not_confirmable":
+                bound.wrapped.send(PageAnswers.problemPage(409, problem.code, language, path: path, link: (path, "reservation_title")))
+            case .failure(let problem) where problem.status == 404: bound.wrapped.send(PageAnswers.notFound(language, path: path))
+            case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_view_detail"))
             }
         }
     }

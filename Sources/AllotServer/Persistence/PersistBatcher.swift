@@ -364,6 +364,7 @@ final class PersistBatcher {
                         row.text(event.reservationID); row.text(campaignBytes); row.text(record.site); row.text(record.slot)
                         row.text(record.statusText); row.text(record.code); row.text(record.citizenKey)
                         row.integer(record.createdAtMillis); row.integer(record.updatedAtMillis)
+                        if let expires = record.expiresAtMillis { row.integer(expires) } else { row.null() }
                     }
                     guard database.changes > 0 else { continue }
                     writer.seq += 1

@@ -97,7 +97,7 @@ public struct Recovery {
         }
         let counts = try statusCounts(id)
         commands.append(["HSET", keys.stats, "cancelled", String(counts["cancelled"] ?? 0),
-                         "redeemed", String(counts["redeemed"] ?? 0)])
+                         "redeemed", String(counts["redeemed"] ?? 0), "expired", String(counts["expired"] ?? 0)])
         try send(commands.map { RoutedCommand(slot: keys.slot, $0) })
 
         for bucket in layout.bucketKeys {
@@ -117,20 +117,29 @@ public struct Recovery {
     }
 
     /// Every reservation back into its bucket's records hash (a citizen's
-    /// reservations are all in their bucket), streamed in pages.
+    /// reservations are all in their bucket), streamed in pages; a hold
+    /// back into its bucket's holds (one past its expiry ends at the next
+    /// sweep, and its place goes back on sale).
     private func restoreRecords(_ layout: CampaignLayout) throws -> Int {
         var count = 0
         var pending = Array(repeating: [String](), count: layout.buckets.count)
         let query = try database.statement("""
-            SELECT id, status, slot_id, site_id, code, citizen_key, created_at, updated_at
+            SELECT id, status, slot_id, site_id, code, citizen_key, created_at, updated_at, expires_at
             FROM reservations WHERE campaign_id = ? ORDER BY id
             """)
         try query.forEachRow([.text(layout.campaign)]) { row in
-            // SQLite's CHECK keeps the status one of the three.
-            let record = ReservationRecord(status: ReservationStatus(rawValue: row.text(1)) ?? .confirmed, slot: row.text(2),
+            // SQLite's CHECK keeps the status one of the five.
+            let status = ReservationStatus(rawValue: row.text(1)) ?? .confirmed
+            let expires = row.isNull(8) ? nil : row.int(8)
+            let record = ReservationRecord(status: status == .held && expires == nil ? .confirmed : status, slot: row.text(2),
                                            site: row.text(3), code: row.text(4), citizenKey: row.text(5),
-                                           createdAtMillis: row.int(6), updatedAtMillis: row.int(7))
+                                           createdAtMillis: row.int(6), updatedAtMillis: row.int(7), expiresAtMillis: expires)
             let bucket = layout.buckets.bucket(ofCitizenKey: record.citizenKey)
+            if record.status == .held, let expires {
+                let keys = layout.bucketKeys[bucket]
+                try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["ZADD", keys.holds, String(expires), row.text(0)]),
+                                           RoutedCommand(slot: keys.slot, ["HSET", keys.holders, record.citizenKey, row.text(0)])])
+            }
             pending[bucket] += [row.text(0), record.text]
             count += 1
             if pending[bucket].count >= 2 * Self.commandsPerPipeline { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.records } }
@@ -139,13 +148,14 @@ public struct Recovery {
         return count
     }
 
-    /// Each citizen's active reservations (confirmed or redeemed: only a
-    /// cancel gives a share back), grouped by SQLite, not in memory.
+    /// Each citizen's active reservations (held, confirmed or redeemed:
+    /// only a cancel or an expiry gives a share back), grouped by SQLite,
+    /// not in memory.
     private func restoreHoldings(_ layout: CampaignLayout) throws {
         var pending = Array(repeating: [String](), count: layout.buckets.count)
         let query = try database.statement("""
             SELECT citizen_key, COUNT(*) FROM reservations
-            WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') GROUP BY citizen_key
+            WHERE campaign_id = ? AND status IN ('held', 'confirmed', 'redeemed') GROUP BY citizen_key
             """)
         try query.forEachRow([.text(layout.campaign)]) { row in
             let bucket = layout.buckets.bucket(ofCitizenKey: row.text(0))
@@ -169,7 +179,7 @@ public struct Recovery {
         let marks = campaigns.map { _ in "?" }.joined(separator: ",")
         let query = try database.statement("""
             SELECT id, citizen_key, created_at FROM reservations
-            WHERE campaign_id IN (\(marks)) AND status IN ('confirmed', 'redeemed') AND created_at > ?
+            WHERE campaign_id IN (\(marks)) AND status IN ('held', 'confirmed', 'redeemed') AND created_at > ?
             """)
         try query.forEachRow(campaigns.map { .text($0) } + [.integer(now - series.windowMillis)]) { row in
             let keys = layout.bucketKeys[layout.buckets.bucket(ofCitizenKey: row.text(1))]
@@ -194,7 +204,7 @@ public struct Recovery {
     private func placesTaken(_ id: String) throws -> [String: Int] {
         let rows = try database.statement("""
             SELECT slot_id, COUNT(*) FROM reservations
-            WHERE campaign_id = ? AND status IN ('confirmed', 'redeemed') GROUP BY slot_id
+            WHERE campaign_id = ? AND status IN ('held', 'confirmed', 'redeemed') GROUP BY slot_id
             """).rows([.text(id)]) { ($0.text(0), Int($0.int(1))) }
         return Dictionary(uniqueKeysWithValues: rows)
     }

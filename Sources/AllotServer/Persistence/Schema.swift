@@ -56,25 +56,30 @@ public enum Schema {
     /// batch appends at the right edge of the b-tree. The status check is
     /// written with `OR`, not `IN (…)`: SQLite builds a temporary b-tree for
     /// an IN list on every row written, a sixth of the persister's time.
+    /// `expires_at`: a hold's expiry (issue 14), NULL for a reservation
+    /// made confirmed.
     static func reservationsTable(_ name: String) -> String {
         """
         CREATE TABLE IF NOT EXISTS \(name) (
           id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, site_id TEXT NOT NULL, slot_id TEXT NOT NULL,
-          status TEXT NOT NULL CHECK (status = 'confirmed' OR status = 'cancelled' OR status = 'redeemed'),
+          status TEXT NOT NULL CHECK (status = 'confirmed' OR status = 'held' OR status = 'cancelled' OR status = 'redeemed'
+                                      OR status = 'expired'),
           code TEXT NOT NULL, citizen_key TEXT NOT NULL,
-          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, expires_at INTEGER) WITHOUT ROWID
         """
     }
 
-    /// A file made before the check was rewritten gets the new table, rows
-    /// copied, in one transaction.
+    /// A file made before the check was rewritten, or before holds, gets
+    /// the new table, rows copied, in one transaction (SQLite cannot
+    /// change a CHECK in place).
     static func rewriteStatusCheck(_ database: SQLiteDatabase) throws {
         let definition = try database.statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reservations'")
             .rows { $0.text(0) }.first ?? ""
-        guard definition.contains("status IN (") else { return }
+        guard !definition.contains("'held'") else { return }
+        let columns = "id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at"
         try database.transaction {
             try database.execute(reservationsTable("reservations_rewritten"))
-            try database.execute("INSERT INTO reservations_rewritten SELECT * FROM reservations")
+            try database.execute("INSERT INTO reservations_rewritten (\(columns)) SELECT \(columns) FROM reservations")
             try database.execute("DROP TABLE reservations")
             try database.execute("ALTER TABLE reservations_rewritten RENAME TO reservations")
             try database.execute("CREATE INDEX IF NOT EXISTS reservations_by_campaign ON reservations (campaign_id, id)")
@@ -82,13 +87,15 @@ public enum Schema {
     }
 
     /// The persister's write of one reservation event (PersistBatcher.swift):
-    /// insert, or move a confirmed row on to its final status; replaying an
-    /// older event never moves a row back (and changes nothing).
+    /// insert, or move a row on: held to any other status, confirmed to a
+    /// final one (cancelled, redeemed). Replaying an older event never moves
+    /// a row back (and changes nothing).
     public static let reservationUpsert = """
-        INSERT INTO reservations (id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO reservations (id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
-        WHERE reservations.status = 'confirmed' AND excluded.status <> 'confirmed'
+        WHERE (reservations.status = 'held' AND excluded.status <> 'held')
+           OR (reservations.status = 'confirmed' AND excluded.status <> 'confirmed' AND excluded.status <> 'held')
         """
 
     /// A lottery registration from a stream (register.lua); one per citizen
@@ -115,6 +122,7 @@ public enum Schema {
         try addEligibility(database)
         try addSeries(database)
         try addLottery(database)
+        try addHolds(database)
         return database
     }
 
@@ -173,6 +181,14 @@ public enum Schema {
               id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, citizen_key TEXT NOT NULL, preferences TEXT NOT NULL,
               created_at INTEGER NOT NULL, UNIQUE (campaign_id, citizen_key)) WITHOUT ROWID
             """)
+    }
+
+    /// A campaign's hold (seconds), or NULL for none.
+    static func addHolds(_ database: SQLiteDatabase) throws {
+        let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
+        if !columns.contains("hold_seconds") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN hold_seconds INTEGER")
+        }
     }
 
     /// A campaign's series (CampaignSeries' JSON), or NULL.

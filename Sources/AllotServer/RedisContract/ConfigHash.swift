@@ -5,10 +5,12 @@ import AllotDomain
 /// by reserve.lua and the snapshot) and the JSON kept per site and slot.
 /// Written by operators' changes and by `allot recover`, read by the loops.
 enum RedisConfig {
-    /// What reserve.lua and retire.lua read of a campaign, in every bucket.
+    /// What reserve.lua and retire.lua read of a campaign, in every bucket
+    /// (`hold`: a hold's length in ms, 0 for none).
     static func bookingFields(_ campaign: Campaign) -> [String] {
         ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
-         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit), "alloc", campaign.allocation.rawValue]
+         "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit), "alloc", campaign.allocation.rawValue,
+         "hold", String(campaign.holdMillis)]
     }
 
     /// The home's config hash: everything, with the first route and the buckets.
@@ -134,12 +136,15 @@ enum RedisConfig {
               let eligibility = config["elig"].map(EligibilityRules.stored) ?? EligibilityRules.none,
               // A series that does not parse: the keys' layout is unknown.
               case let series = config["series"].map(CampaignSeries.stored), series != .some(nil),
-              case let lottery = config["lottery"].map(LotterySettings.stored), lottery != .some(nil)
+              case let lottery = config["lottery"].map(LotterySettings.stored), lottery != .some(nil),
+              case let holdMillis = config["hold"].map({ Int64($0) }) ?? 0, let holdMillis,
+              holdMillis % 1_000 == 0, holdMillis == 0 || Campaign.holdSecondsRange.contains(Int(holdMillis / 1_000))
         else { return nil }
         return Campaign(id: id, name: config["name"] ?? id, status: status, idScheme: scheme,
                         perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes,
                         buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single,
-                        eligibility: eligibility, series: series ?? nil, lottery: lottery ?? nil)
+                        eligibility: eligibility, series: series ?? nil, lottery: lottery ?? nil,
+                        holdSeconds: holdMillis > 0 ? Int(holdMillis / 1_000) : nil)
     }
 
     // MARK: sites and slots

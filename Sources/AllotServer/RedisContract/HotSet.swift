@@ -43,7 +43,7 @@ enum HotSet {
         // follows only hot campaigns, must still finish it.
         if layout.isSpread, try redis.checked(["HLEN", layout.home.transfers], slot: layout.home.slot).integer != 0 { return false }
         for keys in layout.bucketKeys {
-            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, keys.transfers],
+            let reply = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, keys.transfers, keys.holds],
                                       arguments: [consumerGroup])
             if let message = reply.errorMessage { throw RedisError(message) }
             // A bucket still busy: the ones marked lose their mark with their next change.
@@ -80,7 +80,7 @@ enum HotSet {
             for keys in layout.bucketKeys where !unseen {
                 let fields = try redis.checked(["HMGET", keys.config, "status", retiredField], slot: keys.slot).elements ?? []
                 guard fields.count == 2, fields[0].text != nil, fields[1].text == nil else { continue }
-                let retirable = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, keys.transfers],
+                let retirable = try redis.run(Scripts.retire, slot: keys.slot, keys: [keys.config, keys.stream, keys.transfers, keys.holds],
                                               arguments: [consumerGroup])
                 unseen = retirable.integer != 1
             }

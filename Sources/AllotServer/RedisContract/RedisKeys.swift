@@ -24,6 +24,10 @@ struct CampaignKeys: Sendable {
     let globalBucket: String
     /// Reservation id → record (ReservationRecord.swift), one hash per campaign.
     let records: String
+    /// A campaign with holds: reservation id → its expiry (ms), while held.
+    let holds: String
+    /// Citizen key → the id of their hold (one at a time).
+    let holders: String
 
     /// The campaign's home: its configuration, capacities, metadata and (when
     /// it has several buckets) the pool. With one bucket, the bucket too.
@@ -83,6 +87,8 @@ struct CampaignKeys: Sendable {
         stream = prefix + ":ev"
         globalBucket = prefix + ":bucket:g"
         records = prefix + ":recs"
+        holds = prefix + ":holds"
+        holders = prefix + ":holders"
     }
 
     var capacity: String { prefix + ":cap" }
@@ -111,6 +117,8 @@ struct CampaignKeys: Sendable {
     /// named by the tag alone (every campaign of the series shares it).
     /// Outside a series, a name reserve.lua is handed and never touches.
     func seriesLedger(_ citizenKey: String) -> String { tag + Self.seriesLedgerInfix + citizenKey }
+    /// What every ledger's name starts with (expire.lua names a hold's).
+    var seriesLedgerPrefix: String { tag + Self.seriesLedgerInfix }
 
     /// The per-address and per-citizen buckets' keys whole (the paths that
     /// build commands from strings; the reservation path appends them).

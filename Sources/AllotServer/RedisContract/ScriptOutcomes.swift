@@ -42,6 +42,10 @@ struct ReplyParts {
 /// What reserve.lua decided (its header lists the reply shapes).
 enum ReserveOutcome: Equatable {
     case confirmed(createdAtMillis: Int64)
+    /// A campaign with holds: the place is held until `expiresAtMillis`.
+    case held(createdAtMillis: Int64, expiresAtMillis: Int64)
+    /// The citizen holds a place in the campaign already.
+    case holdPending
     case replay(StoredAnswer)
     case idempotencyConflict
     case campaignNotFound
@@ -67,6 +71,8 @@ enum ReserveOutcome: Equatable {
         }
         let parts = try ReplyParts(reply, script: "reserve")
         switch parts.outcome {
+        case "held": self = .held(createdAtMillis: try parts.integer(1), expiresAtMillis: try parts.integer(2))
+        case "hold_pending": self = .holdPending
         case "replay": self = .replay(try StoredAnswer(parsing: parts.text(1)))
         case "idempotency_conflict": self = .idempotencyConflict
         case "not_found": self = try parts.text(1) == "slot" ? .slotNotFound : .campaignNotFound
@@ -110,16 +116,19 @@ enum ReserveOutcome: Equatable {
         case .campaignNotOpen: "rej_campaign_not_open"
         case .slotNotFound: "rej_invalid"
         case .rateLimited: "rej_rate_limited"
-        case .citizenLimitReached: "rej_citizen_limit_reached"
+        // One hold at a time is a limit on the citizen too.
+        case .citizenLimitReached, .holdPending: "rej_citizen_limit_reached"
         case .notEligible: "rej_not_eligible"
         case .slotFull: "rej_slot_full"
-        case .confirmed, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull, .bucketEmpty: nil
+        case .confirmed, .held, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull, .bucketEmpty: nil
         }
     }
 
     var metricName: String {
         switch self {
         case .confirmed: "confirmed"
+        case .held: "held"
+        case .holdPending: "hold_pending"
         case .replay: "idempotent_replay"
         case .idempotencyConflict: "idempotency_conflict"
         case .campaignNotFound, .slotNotFound: "not_found"
@@ -135,10 +144,13 @@ enum ReserveOutcome: Equatable {
 }
 
 /// The answer kept under an Idempotency-Key, written by reserve.lua as
-/// `ok|<id>|<code>|<created ms>`, `slot_full`, `citizen_limit_reached|<limit>`
-/// or `not_eligible|<reason>`.
+/// `ok|<id>|<code>|<created ms>`, `held|<id>|<code>|<created ms>|<expires ms>`,
+/// `slot_full`, `citizen_limit_reached|<limit>`, `hold_pending` or
+/// `not_eligible|<reason>`.
 enum StoredAnswer: Equatable {
     case confirmed(id: ReservationID, code: String, createdAtMillis: Int64)
+    case held(id: ReservationID, code: String, createdAtMillis: Int64, expiresAtMillis: Int64)
+    case holdPending
     case slotFull
     case citizenLimitReached(limit: Int)
     case notEligible(NotEligibleReason)
@@ -149,6 +161,14 @@ enum StoredAnswer: Equatable {
         case "ok" where fields.count == 4:
             guard let id = ReservationID(parsing: fields[1]), let createdAt = Int64(fields[3]) else { break }
             self = .confirmed(id: id, code: String(fields[2]), createdAtMillis: createdAt)
+            return
+        case "held" where fields.count == 5:
+            guard let id = ReservationID(parsing: fields[1]), let createdAt = Int64(fields[3]), let expiresAt = Int64(fields[4])
+            else { break }
+            self = .held(id: id, code: String(fields[2]), createdAtMillis: createdAt, expiresAtMillis: expiresAt)
+            return
+        case "hold_pending" where fields.count == 1:
+            self = .holdPending
             return
         case "slot_full" where fields.count == 1:
             self = .slotFull
@@ -172,8 +192,12 @@ enum TransitionOutcome: Equatable {
     /// `rejoin`: the campaign had left the hot set, and must go back in
     /// (HotSet.swift).
     case changed(ReservationRecord, rejoin: Bool)
+    /// A confirm of a reservation confirmed (or redeemed) already.
+    case unchanged(ReservationRecord)
+    /// The hold was past its expiry: it ended (now, or before).
+    case holdExpired(ReservationRecord, rejoin: Bool)
     case notFound
-    /// The reservation is no longer confirmed.
+    /// The move is not one the reservation's status allows.
     case refused
     case backlogFull
 
@@ -183,6 +207,12 @@ enum TransitionOutcome: Equatable {
         case "ok":
             guard let record = ReservationRecord(try parts.text(1)) else { throw parts.violation("unreadable record") }
             self = .changed(record, rejoin: parts.count > 2 && parts.parts[2].integer == 1)
+        case "same":
+            guard let record = ReservationRecord(try parts.text(1)) else { throw parts.violation("unreadable record") }
+            self = .unchanged(record)
+        case "hold_expired":
+            guard let record = ReservationRecord(try parts.text(1)) else { throw parts.violation("unreadable record") }
+            self = .holdExpired(record, rejoin: parts.count > 2 && parts.parts[2].integer == 1)
         case "not_found": self = .notFound
         case "refused": self = .refused
         case "backlog_full": self = .backlogFull
@@ -235,6 +265,8 @@ struct StatsReply {
     private(set) var counters: [String: Int]
     private(set) var capacity: Int
     private(set) var remaining: Int
+    /// Places held now (a campaign with holds): taken, not yet confirmed.
+    private(set) var held: Int
 
     mutating func addRemaining(_ places: Int) { remaining &+= places }
 
@@ -243,14 +275,16 @@ struct StatsReply {
         counters.merge(bucket.counters, uniquingKeysWith: &+)
         capacity &+= bucket.capacity
         remaining &+= bucket.remaining
+        held &+= bucket.held
     }
 
     init(_ reply: RedisReply) throws(ContractViolation) {
         let parts = try ReplyParts(reply, script: "stats")
-        guard parts.count == 3 else { throw parts.violation("\(parts.count) elements") }
+        guard parts.count == 4 else { throw parts.violation("\(parts.count) elements") }
         counters = parts.parts[0].integerPairs
         capacity = Int(clamping: try parts.integer(1))
         remaining = Int(clamping: try parts.integer(2))
+        held = Int(clamping: try parts.integer(3))
     }
 
     func counter(_ name: String) -> Int { counters[name] ?? 0 }

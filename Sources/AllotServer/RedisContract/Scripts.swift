@@ -15,9 +15,9 @@ struct StoredFunction: Sendable {
     /// `FCALL name numkeys`, in the wire format, followed by room for
     /// `keys` keys and `arguments` arguments the caller appends.
     func command(keys: Int, arguments: Int) -> RedisCommand {
-        // Room for the reservation's 18 keys and arguments with long
+        // Room for the reservation's 24 keys and arguments with long
         // campaign and slot ids: the buffer never grows.
-        var command = RedisCommand(argumentCount: 3 + keys + arguments, bytesCapacity: 1_024)
+        var command = RedisCommand(argumentCount: 3 + keys + arguments, bytesCapacity: 1_536)
         command.append("FCALL")
         command.append(functionName)
         command.append(keys)
@@ -43,9 +43,10 @@ struct StoredFunction: Sendable {
 /// hash of its source, so servers of two versions (a rolling upgrade) can
 /// share one Redis, each calling its own functions.
 enum Scripts {
-    /// Shared by the functions: the token bucket maths (token_bucket.lua).
-    static let preludes = ["token_bucket", "places"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award"]
+    /// Shared by the functions: the token bucket maths (token_bucket.lua),
+    /// places on their way (places.lua), records and holds (holds.lua).
+    static let preludes = ["token_bucket", "places", "holds"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award", "expire"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -59,8 +60,9 @@ enum Scripts {
     static let bucketPlaces = make("bucket_places", readOnly: true)
     static let register = make("register")
     static let award = make("award")
+    static let expire = make("expire")
     static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces, register,
-                      award]
+                      award, expire]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

@@ -178,7 +178,7 @@ final class ReservationDesk {
         let sentMicros = monotonicMicros()
         // reserve.lua's keys and arguments, in its order, written straight
         // into the wire format.
-        var command = Scripts.reserve.command(keys: 11, arguments: 11)
+        var command = Scripts.reserve.command(keys: 13, arguments: 11)
         command.append(keys.config)
         command.append(keys.remaining)
         command.append(keys.holdings)
@@ -190,6 +190,8 @@ final class ReservationDesk {
         keys.appendCitizenBucket(attempt.citizenKey, to: &command)
         keys.appendIdempotency(attempt.idempotencyKeyHash, to: &command)
         keys.appendSeriesLedger(attempt.citizenKey, to: &command)
+        command.append(keys.holds)
+        command.append(keys.holders)
         command.append(attempt.slot.id)
         command.append(attempt.slot.siteID)
         command.append(attempt.id.text)
@@ -417,7 +419,13 @@ final class ReservationDesk {
         case .confirmed(let createdAt):
             catalog.placesChanged(campaign: attempt.campaignID, bucket: attempt.bucket, slot: attempt.slot.id, by: -1)
             return created(attempt, id: attempt.id, code: attempt.code, createdAt: createdAt)
+        case .held(let createdAt, let expiresAt):
+            catalog.placesChanged(campaign: attempt.campaignID, bucket: attempt.bucket, slot: attempt.slot.id, by: -1)
+            return created(attempt, id: attempt.id, code: attempt.code, createdAt: createdAt, heldUntil: expiresAt)
         case .replay(.confirmed(let id, let code, let createdAt)): return created(attempt, id: id, code: code, createdAt: createdAt)
+        case .replay(.held(let id, let code, let createdAt, let expiresAt)):
+            return created(attempt, id: id, code: code, createdAt: createdAt, heldUntil: expiresAt)
+        case .replay(.holdPending), .holdPending: return .refused(.holdPending)
         case .slotFull:
             catalog.slotIsFull(campaign: attempt.campaignID, slot: attempt.slot.id)
             return .refused(.slotFull(attempt.slot.id))
@@ -437,9 +445,12 @@ final class ReservationDesk {
         }
     }
 
-    private func created(_ attempt: ReservationAttempt, id: ReservationID, code: String, createdAt: Int64) -> AttemptAnswer {
-        .created(Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id,
-                             siteID: attempt.slot.siteID, status: .confirmed, code: code, createdAtMillis: createdAt))
+    /// `heldUntil`: a hold's expiry (a campaign with holds).
+    private func created(_ attempt: ReservationAttempt, id: ReservationID, code: String, createdAt: Int64,
+                         heldUntil: Int64? = nil) -> AttemptAnswer {
+        .created(Reservation(id: id, campaignID: attempt.campaignID, slotID: attempt.slot.id, siteID: attempt.slot.siteID,
+                             status: heldUntil == nil ? .confirmed : .held, code: code, createdAtMillis: createdAt,
+                             expiresAtMillis: heldUntil))
     }
 }
 

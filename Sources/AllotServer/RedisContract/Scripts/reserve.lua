@@ -8,6 +8,8 @@
 --       by the loops)  5 records  6 stream
 --       7 bucket:global  8 bucket:ip  9 bucket:citizen  10 idempotency
 --       11 the citizen's series ledger (a series' campaign; else never touched)
+--       12 holds (reservation id -> expiry ms)  13 holders (citizen key ->
+--          their hold's id): a campaign with holds only (cfg 'hold' > 0)
 -- ARGV: 1 slot  2 site  3 reservation id  4 pickup code  5 citizen key
 --       6 idempotency fingerprint ('' = no key)  7 idempotency ttl seconds
 --       8 stream entries max (the hand-off's bound)
@@ -17,8 +19,12 @@
 --         'spread' (the attempt after a refill: its 'slot_full' is the
 --         answer). A bucket without a slot's field has none of its places.
 --       10 the series' limit ('' = not in a series)  11 its window in ms
+-- A campaign with holds (cfg 'hold', ms) makes a hold, not a reservation:
+-- it takes the place until its expiry, and is confirmed or ends
+-- (transition.lua, expire.lua). One hold per citizen at a time.
 -- Returns created_ms, a bare integer (the commonest reply: hiredis reads it
---       in one allocation, not four) | {'replay', stored answer} | {'idempotency_conflict'}
+--       in one allocation, not four) | {'held', created_ms, expires_ms}
+--       | {'replay', stored answer} | {'idempotency_conflict'} | {'hold_pending'}
 --       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
 --       | {'citizen_limit_reached', limit} | {'not_eligible', 'series_limit'}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
@@ -63,10 +69,11 @@ end
 -- count refusals and add them to the stats hash in aggregate), and places
 -- taken are capacity - remaining (stats.lua).
 local cfg = redis.call('HMGET', KEYS[1], 'status', 'opens', 'closes', 'limit',
-  'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst')
+  'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst', 'hold')
 if not cfg[1] then return {'not_found', 'campaign'} end
 local opens, closes, limit = tonumber(cfg[2]), tonumber(cfg[3]), tonumber(cfg[4])
-if not opens or not closes or not limit then return {'misconfigured', 'campaign'} end
+local hold_ms = tonumber(cfg[11] or '0')
+if not opens or not closes or not limit or not hold_ms then return {'misconfigured', 'campaign'} end
 if cfg[1] ~= 'open' or now_ms < opens or now_ms >= closes then return {'campaign_not_open'} end
 
 -- Token buckets (token_bucket.lua): each configured one needs a whole token.
@@ -97,6 +104,7 @@ end
 local outcome = 'ok'
 if held >= limit then outcome = 'citizen_limit_reached'
 elseif series_limit and in_window >= series_limit then outcome = 'series_limit'
+elseif hold_ms > 0 and redis.call('HEXISTS', KEYS[13], ckey) == 1 then outcome = 'hold_pending'
 elseif tonumber(remaining) <= 0 then
   if may_refill then return {'bucket_empty'} end
   outcome = 'slot_full'
@@ -115,15 +123,21 @@ if outcome == 'citizen_limit_reached' then
 elseif outcome == 'series_limit' then
   remember('not_eligible|series_limit')
   return {'not_eligible', 'series_limit'}
+elseif outcome == 'hold_pending' then
+  remember('hold_pending')
+  return {'hold_pending'}
 elseif outcome == 'slot_full' then
   remember('slot_full')
   return {'slot_full'}
 end
 
 -- The record and the stream entry share one layout (RedisContract/ReservationRecord.swift):
--- status|slot|site|code|citizen key|created ms|updated ms; the stream entry
--- is one field, 'e' = '<reservation id>|<record>' (StreamEntries.swift).
-local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms_text .. '|' .. now_ms_text
+-- status|slot|site|code|citizen key|created ms|updated ms(|expires ms for
+-- a hold); the stream entry is one field, 'e' = '<reservation id>|<record>'
+-- (StreamEntries.swift).
+local body = slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. now_ms_text .. '|' .. now_ms_text
+local record, expires_ms = nil, now_ms + hold_ms
+if hold_ms > 0 then record = 'held|' .. body .. '|' .. expires_ms else record = 'confirmed|' .. body end
 redis.call('HINCRBY', KEYS[2], slot, -1)
 redis.call('HINCRBY', KEYS[3], ckey, 1)
 redis.call('HSET', KEYS[5], rid, record)
@@ -134,6 +148,12 @@ if series_limit then
   redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', now_ms - window_ms)
   redis.call('ZADD', KEYS[11], now_ms, rid)
   redis.call('PEXPIRE', KEYS[11], window_ms)
+end
+if hold_ms > 0 then
+  redis.call('ZADD', KEYS[12], expires_ms, rid)
+  redis.call('HSET', KEYS[13], ckey, rid)
+  remember('held|' .. rid .. '|' .. code .. '|' .. now_ms_text .. '|' .. expires_ms)
+  return {'held', now_ms, expires_ms}
 end
 remember('ok|' .. rid .. '|' .. code .. '|' .. now_ms_text)
 return now_ms

@@ -11,7 +11,10 @@
 -- A bucket with a move of places out of it not yet settled stays too (the
 -- move sweeper follows hot campaigns only).
 --
--- KEYS: 1 cfg  2 stream  3 moves out of here
+-- A bucket with holds not yet ended stays (the hold sweep follows hot
+-- campaigns only).
+--
+-- KEYS: 1 cfg  2 stream  3 moves out of here  4 holds
 -- ARGV: 1 consumer group
 -- Returns 1 when the campaign is marked, else 0.
 
@@ -21,7 +24,7 @@ local time = redis.call('TIME')
 local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local closes = tonumber(cfg[2])
 if cfg[1] ~= 'closed' and (not closes or now_ms < closes) then return 0 end
-if redis.call('HLEN', KEYS[3]) > 0 then return 0 end
+if redis.call('HLEN', KEYS[3]) > 0 or redis.call('ZCARD', KEYS[4]) > 0 then return 0 end
 
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local delivered = nil

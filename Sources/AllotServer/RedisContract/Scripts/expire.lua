@@ -1,0 +1,34 @@
+-- expire.lua: ends the holds of one bucket that are past their expiry
+-- (issue 14): each becomes 'expired' and its place goes back to its slot
+-- (holds.lua's record_move). Every node sweeps every few hundred
+-- milliseconds (HoldSweeper.swift), so no node's loss leaves a place held;
+-- two sweeps at once are harmless (each hold ends once, in one step).
+--
+-- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 holds
+--       7 holders
+-- ARGV: 1 stream entries max  2 holds ended per call at most
+--       3 the series ledgers' prefix (`<tag>:sl:`) for a series' bucket, else ''
+-- Returns how many holds ended, or -1 when the stream had no room for
+-- them (nothing written: the next sweep tries again).
+-- A series' ledgers are named from the records read here: the same hash
+-- tag as the declared keys, so the same cluster slot.
+
+local now_ms = now_millis()
+local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[2]))
+if #due == 0 then return 0 end
+if redis.call('XLEN', KEYS[5]) + #due > tonumber(ARGV[1]) then return -1 end
+local ended = 0
+for _, rid in ipairs(due) do
+  local text = redis.call('HGET', KEYS[1], rid)
+  local r = text and record_parse(text)
+  if r and r.status == 'held' then
+    local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
+               holds = KEYS[6], holders = KEYS[7], ledger = ARGV[3] ~= '' and (ARGV[3] .. r.ckey) or nil}
+    record_move(k, rid, r, 'expired', now_ms, 'expiry')
+    ended = ended + 1
+  else
+    -- Not a hold any more (or unreadable: left for the operator, never ended twice).
+    redis.call('ZREM', KEYS[6], rid)
+  end
+end
+return ended

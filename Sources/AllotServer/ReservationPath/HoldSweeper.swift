@@ -1,0 +1,68 @@
+import AllotDomain
+import EventLoops
+import Logging
+import RedisClient
+
+/// Ends the holds past their expiry (expire.lua) in every bucket of every
+/// hot campaign with holds, every `periodMillis`. Every node runs one, on
+/// its first loop, so no node's loss leaves a place held: a place is back
+/// on sale within a period of its expiry, and in every loop's snapshot a
+/// refresh later (the README's "no place stays held past its expiry + 1 s").
+/// Two nodes sweeping at once do no harm: each hold ends once, in one step.
+final class HoldSweeper {
+    static let periodMillis = 200
+    /// Holds one call ends at most (one script's time stays short); a
+    /// bucket that had more is swept again at once, up to `roundsMax` calls
+    /// per bucket and period.
+    static let holdsPerCall = 200
+    static let roundsMax = 16
+
+    private let catalog: Catalog
+    private let redis: any RedisRouting
+    private let streamEntriesMax: Int
+    private let logger: Logger
+    /// Calls not answered yet: a slow Redis gets no second sweep on top.
+    private var inFlight = 0
+    private var lastBacklogWarningMicros: Int64 = 0
+
+    init(catalog: Catalog, redis: any RedisRouting, streamEntriesMax: Int, logger: Logger) {
+        self.catalog = catalog
+        self.redis = redis
+        self.streamEntriesMax = streamEntriesMax
+        self.logger = logger
+    }
+
+    /// One period's sweep (on the loop's thread).
+    func sweep() {
+        guard inFlight == 0, redis.isConnected else { return }
+        for view in catalog.campaigns.values where view.campaign.holdSeconds != nil {
+            for keys in view.layout.bucketKeys { sweep(keys, round: 1) }
+        }
+    }
+
+    private func sweep(_ keys: CampaignKeys, round: Int) {
+        inFlight += 1
+        let arguments = [String(streamEntriesMax), String(Self.holdsPerCall), keys.isSeriesBucket ? keys.seriesLedgerPrefix : ""]
+        redis.run(Scripts.expire, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
+                                                          keys.holds, keys.holders], arguments: arguments) { [self] result in
+            inFlight -= 1
+            switch result {
+            case .success(let reply) where reply.integer == Int64(Self.holdsPerCall) && round < Self.roundsMax:
+                sweep(keys, round: round + 1)
+            case .success(let reply) where reply.integer == -1: warnBacklog(keys.campaign)
+            case .success(let reply) where reply.integer == nil:
+                logger.error("hold sweep failed", metadata: ["campaign": "\(keys.campaign)", "reply": "\(reply)"])
+            default: break  // a lost reply: the next period sweeps again
+            }
+        }
+    }
+
+    /// The persister is far behind: holds wait (nothing is written without
+    /// its event). Said once a minute at most.
+    private func warnBacklog(_ campaign: String) {
+        let now = monotonicMicros()
+        guard now - lastBacklogWarningMicros > 60_000_000 else { return }
+        lastBacklogWarningMicros = now
+        logger.warning("holds past their expiry wait: the campaign's stream is full", metadata: ["campaign": "\(campaign)"])
+    }
+}
