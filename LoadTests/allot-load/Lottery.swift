@@ -72,7 +72,8 @@ struct Lottery: ParsableCommand {
 
         let checks = try verifyFiles(admin, campaign: id, winners: winners, entries: registered)
         let persisted = try winnersInSQLite(server, campaign: id, winners: winners, registrations: registered)
-        let allChecks = checks + persisted + [
+        let receipts = try checkReceipts(admin, server: server, campaign: id)
+        let allChecks = checks + persisted + receipts + [
             Check(name: "every registration answered 201", passed: registered == registrations, detail: "\(registered) of \(registrations)"),
             Check(name: "every place drawn", passed: winners == min(places, registered), detail: "\(winners) of \(places)"),
             Check(name: "the bias report finds nothing suspicious", passed: suspicious == false,
@@ -133,6 +134,37 @@ struct Lottery: ParsableCommand {
             Check(name: "draw verify passes on the published files", passed: good == 0, detail: String(format: "%.1f s, %d bytes of results", verifySeconds, results.body.utf8.count)),
             Check(name: "draw verify fails when one byte of the results changes", passed: bad != 0, detail: "byte \(position)"),
         ]
+    }
+
+    /// Entrants' receipts, a sample of them fetched as citizens would and
+    /// each checked against the published files (in process, as `allot
+    /// draw verify-receipt` does): the proof leads to the root, the ticket,
+    /// rank and outcome are the ones in results.csv.
+    private func checkReceipts(_ admin: BlockingClient, server: ServerUnderTest, campaign: String, sample: Int = 1_000) throws -> [Check] {
+        guard let path = server.databasePath else { return [] }
+        let ids = try SQLiteDatabase(path: path).statement(
+            "SELECT registration_id FROM draw_entries WHERE campaign_id = ? ORDER BY random() LIMIT ?")
+            .rows([.text(campaign), .integer(Int64(sample))]) { $0.text(0) }
+        let description = try DrawDescription(json: Array(try Data(contentsOf: URL(fileURLWithPath: common.reportDir + "/draw.json"))))
+        let results = try ResultsFile.read(Array(try Data(contentsOf: URL(fileURLWithPath: common.reportDir + "/results.csv"))))
+        var failures: [String] = []
+        var proofSteps = 0
+        let started = Date()
+        for id in ids {
+            let answer = admin.request("GET", "/v1/registrations/\(id)/receipt")
+            guard answer.status == 200 else { failures.append("\(id): \(answer.status)"); continue }
+            do {
+                let receipt = try DrawReceipt(json: Array(answer.body.utf8))
+                proofSteps = max(proofSteps, receipt.proof.count)
+                if let wrong = receipt.verify(description: description, results: results) { failures.append("\(id): \(wrong)") }
+            } catch {
+                failures.append("\(id): \(error)")
+            }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        return [Check(name: "entrants' receipts hold against the published files", passed: !ids.isEmpty && failures.isEmpty,
+                      detail: String(format: "%d receipts in %.2f s, one at a time (%.0f/s), proofs of up to %d steps; %@", ids.count,
+                                     seconds, Double(ids.count) / seconds, proofSteps, failures.first ?? "none failed"))]
     }
 
     private func runAllot(_ arguments: [String]) throws -> (Int32, String) {

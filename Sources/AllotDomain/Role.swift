@@ -51,6 +51,7 @@ extension Route {
         case .reserve: "reserve"
         case .register: "register"
         case .getRegistration: "get_registration"
+        case .getDrawReceipt: "get_draw_receipt"
         case .getDraw: "get_draw"
         case .drawFile: "draw_file"
         case .commitDraw: "commit_draw"

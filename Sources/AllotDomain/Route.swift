@@ -26,6 +26,8 @@ public enum Route: Equatable, Sendable {
     /// A lottery's registration, and its receipt (issue 14).
     case register(campaign: String)
     case getRegistration(ReservationID)
+    /// A drawn entrant's receipt (rank, outcome, inclusion proof).
+    case getDrawReceipt(ReservationID)
     /// A lottery's draw: its state (public), its published files, and the
     /// operator's two steps.
     case getDraw(campaign: String)
@@ -214,9 +216,11 @@ public enum Router {
         case 3...4 where s[0] == "v1" && s[1] == "reservations":
             guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such reservation")) }
             return matchReservation(method, id, s.count == 4 ? s[3] : nil)
-        case 3 where s[0] == "v1" && s[1] == "registrations":
+        case 3...4 where s[0] == "v1" && s[1] == "registrations":
             guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such registration")) }
-            return only(.get, method, .getRegistration(id))
+            if s.count == 3 { return only(.get, method, .getRegistration(id)) }
+            guard s[3] == "receipt" else { return .failure(.notFound("no such path")) }
+            return only(.get, method, .getDrawReceipt(id))
         case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "campaigns":
             return only(.post, method, .createCampaign)
         case 3 where s[0] == "v1" && s[1] == "admin" && s[2] == "audit":

@@ -55,6 +55,65 @@ struct DrawTests {
         }
     }
 
+    @Test func theTreeFileGivesTheSameRootAndProofsByReadsAlone() {
+        for count in 0...40 {
+            let leaves = (0..<count).map { Array("entry-\($0)".utf8) }
+            let file = MerkleTreeFile.make(leaves: leaves)
+            #expect(MerkleTreeFile.root(file) == MerkleTree.root(leaves), "\(count) leaves")
+            #expect(MerkleTreeFile.leafCount(header: Array(file.prefix(24))) == count)
+            let hashes = leaves.map(MerkleTree.leafHash)
+            var reads = 0
+            for index in leaves.indices {
+                let proof = MerkleTreeFile.proof(index: index, count: count) { offset, length in
+                    reads += 1
+                    return Array(file[offset..<min(file.count, offset + length)])
+                }
+                #expect(proof == MerkleTree.inclusionProof(index: index, hashes: hashes), "\(index) of \(count)")
+            }
+            // One read per level at most.
+            #expect(reads <= count * max(1, MerkleTreeFile.levelCounts(count).count))
+            #expect(MerkleTreeFile.proof(index: count, count: count) { _, _ in [] } == nil)
+        }
+        #expect(MerkleTreeFile.leafCount(header: Array(repeating: 0, count: 24)) == nil)
+    }
+
+    @Test func aReceiptHoldsAgainstTheGoldenFilesAndNotOnceChanged() throws {
+        let (description, results) = try Self.goldenDraw()
+        let frozen = results.map(\.entry).sorted { $0.id.lexicographicallyPrecedes($1.id) }
+        let file = MerkleTreeFile.make(leaves: frozen.map(\.leaf))
+        #expect(MerkleTreeFile.root(file) == description.root)
+        for result in results {
+            let index = try #require(frozen.firstIndex(of: result.entry))
+            let proof = try #require(MerkleTreeFile.proof(index: index, count: frozen.count) { Array(file[$0..<($0 + $1)]) })
+            let receipt = DrawReceipt(registrationID: "r\(result.rank)", campaignID: "golden", entry: result.entry, leafIndex: index,
+                                      entryCount: frozen.count, root: description.root, proof: proof, rank: result.rank,
+                                      ticket: result.ticket, wonSlot: result.wonSlot, reservationID: result.wonSlot.map { _ in "booked" })
+            #expect(try DrawReceipt(json: receipt.json) == receipt)
+            #expect(receipt.verify(description: description, results: results) == nil)
+            var changed = receipt
+            changed.ticket[0] ^= 1
+            #expect(changed.verify(description: description)?.contains("ticket") == true)
+            changed = receipt
+            changed.leafIndex = (index + 1) % frozen.count
+            #expect(changed.verify(description: description)?.contains("proof") == true)
+            changed = receipt
+            changed.entry.preferences = [.site("elsewhere")]
+            #expect(changed.verify(description: description)?.contains("proof") == true)
+            changed = receipt
+            changed.wonSlot = result.wonSlot == nil ? "s0" : nil
+            #expect(changed.verify(description: description, results: results) != nil)
+            changed = receipt
+            changed.rank = result.rank % results.count + 1
+            #expect(changed.verify(description: description, results: results) != nil)
+        }
+        // The leaf must be the entry's own.
+        var json = String(decoding: DrawReceipt(registrationID: "r", campaignID: "golden", entry: results[0].entry, leafIndex: 0,
+                                                entryCount: 6, root: description.root, proof: [], rank: 1, ticket: results[0].ticket,
+                                                wonSlot: nil, reservationID: nil).json, as: UTF8.self)
+        json = json.replacingOccurrences(of: #""leaf":""#, with: #""leaf":"00"#)
+        #expect(throws: DrawFileError.self) { try DrawReceipt(json: Array(json.utf8)) }
+    }
+
     // MARK: golden vectors
 
     static let vectors = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -85,6 +85,27 @@ import Testing
             "SELECT registration_id FROM draw_entries WHERE campaign_id = 'dr' AND reservation_id IS NULL LIMIT 1").rows { $0.text(0) }.first)
         #expect(try client.get("/v1/registrations/\(loser)").json["status"] as? String == "registered")
         #expect(try stack.stats("dr")["remaining"] as? Int == 0)
+
+        // Every entrant's receipt holds against the published files: their
+        // entry under the root (its proof read from tree.bin), their ticket,
+        // rank and outcome; with one step of the proof changed, it fails.
+        let registrations = try stack.sqlite().statement("SELECT registration_id, rank FROM draw_entries WHERE campaign_id = 'dr'")
+            .rows { ($0.text(0), Int($0.int(1))) }
+        #expect(registrations.count == 40)
+        for (registration, rank) in registrations {
+            let answer = try client.get("/v1/registrations/\(registration)/receipt")
+            #expect(answer.status == 200, "\(answer.text)")
+            let receipt = try DrawReceipt(json: Array(answer.text.utf8))
+            #expect(receipt.rank == rank && (4...6).contains(receipt.proof.count) && receipt.verify(description: description, results: results) == nil)
+            #expect((receipt.wonSlot != nil) == (receipt.reservationID != nil))
+            var bent = receipt
+            bent.proof[0][0] ^= 1
+            #expect(bent.verify(description: description) != nil)
+            var otherRank = receipt
+            otherRank.rank = rank % 40 + 1
+            #expect(otherRank.verify(description: description, results: results) != nil)
+        }
+        #expect(try client.get("/v1/registrations/\(winners[0].2)/receipt").status == 404)
         #expect(try invariantViolations(stack, campaign: "dr", limit: 1).isEmpty)
 
         // A draw that did not finish runs again with its first public value

@@ -22,6 +22,11 @@ public struct LotteryDraw: Sendable {
     public let results: [Draw.Result]
     /// The registration of each rank, in the same order.
     public let registrations: [Registration]
+    /// Each rank's entry's position among the frozen entries (ids
+    /// ascending): its leaf in the tree, for its receipt.
+    public let leafIndexOfRank: [Int]
+    /// The whole tree (MerkleTreeFile), kept beside the published files.
+    public let treeFile: [UInt8]
     public let bias: BiasReport
 
     /// `registrations` may come in any order (as the stores list them):
@@ -32,10 +37,15 @@ public struct LotteryDraw: Sendable {
         var registrationOfEntry: [Draw.Hash: Int] = [:]
         for (index, entry) in entries.enumerated() { registrationOfEntry[entry.id] = index }
         let rules = Draw.rulesDigest(campaignID: campaignID, places: places, publicValueSource: publicValueSource)
-        let root = MerkleTree.root(Draw.leaves(entries))
+        let frozen = entries.sorted { $0.id.lexicographicallyPrecedes($1.id) }
+        treeFile = MerkleTreeFile.make(leaves: frozen.map(\.leaf))
+        let root = MerkleTreeFile.root(treeFile)
         let seed = Draw.seed(rules: rules, secret: secret, root: root, publicValue: publicValue)
         results = Draw.run(entries: entries, places: places, seed: seed)
         self.registrations = results.map { registrations[registrationOfEntry[$0.entry.id]!] }
+        var leafOfEntry: [Draw.Hash: Int] = [:]
+        for (index, entry) in frozen.enumerated() { leafOfEntry[entry.id] = index }
+        leafIndexOfRank = results.map { leafOfEntry[$0.entry.id]! }
         description = DrawDescription(campaignID: campaignID, places: places, commitment: Draw.commitment(rules: rules, secret: secret),
                                       secret: secret, publicValueSource: publicValueSource, publicValue: publicValue,
                                       entryCount: entries.count, root: root, seed: seed)

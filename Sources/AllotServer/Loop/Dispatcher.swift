@@ -155,7 +155,7 @@ final class Dispatcher {
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
         case .register(let id): registrations.register(campaignID: id, exchange: exchange)
         case .getRegistration(let id): registrations.receipt(id, exchange: exchange)
-        case .getDraw: operators.dispatchAdmin(route, query: query, actor: "anyone", exchange: exchange)
+        case .getDraw, .getDrawReceipt: operators.dispatchAdmin(route, query: query, actor: "anyone", exchange: exchange)
         case .drawFile(let id, let file): operators.drawFile(id, file, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)
         case .cancelReservation(let id): lookup.transition(id, to: .cancelled, actor: "citizen", exchange: exchange)

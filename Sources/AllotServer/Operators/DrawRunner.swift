@@ -76,10 +76,10 @@ enum DrawRunner {
             guard database.changes == 1 else { throw RedisError("the draw was started again meanwhile; this run is not recorded") }
             try database.statement("DELETE FROM draw_entries WHERE campaign_id = ?").run([.text(campaign.id)])
             let insert = try database.statement(
-                "INSERT INTO draw_entries (campaign_id, rank, registration_id, reservation_id) VALUES (?, ?, ?, ?)")
+                "INSERT INTO draw_entries (campaign_id, rank, registration_id, reservation_id, leaf_index) VALUES (?, ?, ?, ?, ?)")
             for (index, registration) in lottery.registrations.enumerated() {
                 try insert.run([.text(campaign.id), .integer(Int64(index + 1)), .text(registration.id),
-                                reservations[index].map { .text($0) } ?? .null])
+                                reservations[index].map { .text($0) } ?? .null, .integer(Int64(lottery.leafIndexOfRank[index]))])
             }
             try AuditLog(database: database).append([AuditEntry(
                 atMillis: WallClock.nowMillis(), actor: "system", action: "draw.publish", subject: "campaign:\(campaign.id)",
@@ -173,11 +173,13 @@ enum DrawRunner {
         return reservations
     }
 
-    /// `draw.json` and `results.csv`, written whole then renamed into place.
+    /// `draw.json` and `results.csv`, written whole then renamed into place,
+    /// and `tree.bin` (the receipts' proofs are read from it).
     private static func publishFiles(_ lottery: LotteryDraw, databasePath: String) throws {
         let directory = StoredDraw.directory(databasePath: databasePath, campaign: lottery.description.campaignID)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (name, bytes) in [("draw.json", lottery.description.json), ("results.csv", ResultsFile.write(lottery.results))] {
+        for (name, bytes) in [("tree.bin", lottery.treeFile), ("draw.json", lottery.description.json),
+                              ("results.csv", ResultsFile.write(lottery.results))] {
             let temporary = directory.appendingPathComponent(name + ".tmp")
             FileManager.default.createFile(atPath: temporary.path, contents: nil)
             let handle = try FileHandle(forWritingTo: temporary)

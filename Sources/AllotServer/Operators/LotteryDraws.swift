@@ -212,3 +212,56 @@ extension Problem {
         Problem(status: 409, code: "draw_state", title: "Not now for this draw", detail: detail)
     }
 }
+
+/// `GET /v1/registrations/{rid}/receipt`: an entrant's receipt once the
+/// draw is published, from SQLite (their entry's rank and leaf, their
+/// registration, their reservation) and the draw's `tree.bin` (one read
+/// per level for the proof). The entry id is derived again from the
+/// citizen key and the draw key, as the draw did.
+struct DrawReceipts {
+    let database: SQLiteDatabase
+    let databasePath: String
+    let citizenSecret: [UInt8]
+
+    func receipt(_ registrationID: String) throws -> DrawReceipt {
+        let notFound = Problem.notFound("no receipt: no such registration, or its lottery is not drawn yet")
+        guard let row = try database.statement("""
+            SELECT e.campaign_id, e.rank, e.leaf_index, e.reservation_id, g.citizen_key, g.preferences, r.slot_id
+            FROM draw_entries e JOIN registrations g ON g.id = e.registration_id
+            LEFT JOIN reservations r ON r.id = e.reservation_id
+            WHERE e.registration_id = ?
+            """).rows([.text(registrationID)], { row in
+                (campaign: row.text(0), rank: Int(row.int(1)), leafIndex: row.isNull(2) ? nil : Int(row.int(2)),
+                 reservation: row.isNull(3) ? nil : row.text(3), citizenKey: row.text(4), preferences: row.text(5),
+                 slot: row.isNull(6) ? nil : row.text(6))
+            }).first,
+            let draw = try DrawRecords(database: database).load(row.campaign), draw.state == .published,
+            let count = draw.entryCount, let rootText = draw.root, let root = HexBytes.decode(Substring(rootText)),
+            let seedText = draw.seed, let seed = HexBytes.decode(Substring(seedText))
+        else { throw notFound }
+        // A draw published before receipts kept no leaves: no proof to give.
+        guard let leafIndex = row.leafIndex else { throw notFound }
+        let entry = Draw.Entry(id: Draw.entryID(citizenKey: row.citizenKey,
+                                                drawKey: Draw.drawKey(serverSecret: citizenSecret, campaignID: row.campaign)),
+                               preferences: row.preferences.split(separator: ",").compactMap { Draw.Preference($0) })
+        let path = StoredDraw.directory(databasePath: databasePath, campaign: row.campaign).appendingPathComponent("tree.bin").path
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw RedisError("the draw's tree.bin is missing") }
+        defer { try? handle.close() }
+        func read(_ offset: Int, _ length: Int) throws -> [UInt8] {
+            try handle.seek(toOffset: UInt64(offset))
+            return Array(try handle.read(upToCount: length) ?? Data())
+        }
+        guard MerkleTreeFile.leafCount(header: try read(0, 24)) == count,
+              let proof = try MerkleTreeFile.proof(index: leafIndex, count: count, read: read) else {
+            throw RedisError("the draw's tree.bin does not match its entries")
+        }
+        // The slot won is the reservation's, once the persister has it
+        // (within a second of the award).
+        if row.reservation != nil, row.slot == nil {
+            throw Problem.unavailable("the draw's reservations are still being recorded; try again shortly")
+        }
+        return DrawReceipt(registrationID: registrationID, campaignID: row.campaign, entry: entry, leafIndex: leafIndex,
+                           entryCount: count, root: root, proof: proof, rank: row.rank, ticket: Draw.ticket(seed: seed, entryID: entry.id),
+                           wonSlot: row.slot, reservationID: row.reservation)
+    }
+}

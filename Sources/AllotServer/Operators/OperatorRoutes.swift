@@ -113,6 +113,10 @@ final class OperatorRoutes {
                       let draw = try DrawRecords(database: store.database).load(id) else { throw Problem.notFound("no draw for this campaign") }
                 return .json(200, draw.json)
             }
+        case .getDrawReceipt(let id):
+            let secret = config.citizenSecret, databasePath = config.databasePath
+            return { .json(200, try DrawReceipts(database: $0.database, databasePath: databasePath, citizenSecret: secret)
+                .receipt(id.text).json) }
         case .auditTrail:
             let after = try Self.integerParameter("after", in: query, default: 0, range: 0...Int64.max)
             let limit = try Self.integerParameter("limit", in: query, default: 100, range: 1...Int64(AuditLog.pageRowsMax))

@@ -176,6 +176,13 @@ public enum Schema {
               campaign_id TEXT NOT NULL, rank INTEGER NOT NULL, registration_id TEXT NOT NULL, reservation_id TEXT,
               PRIMARY KEY (campaign_id, rank)) WITHOUT ROWID
             """)
+        // An entry's leaf in the tree (its receipt's proof), and the
+        // receipt's lookup by registration.
+        let entryColumns = try database.statement("PRAGMA table_info(draw_entries)").rows { $0.text(1) }
+        if !entryColumns.contains("leaf_index") {
+            try database.execute("ALTER TABLE draw_entries ADD COLUMN leaf_index INTEGER")
+        }
+        try database.execute("CREATE INDEX IF NOT EXISTS draw_entries_by_registration ON draw_entries (registration_id)")
         try database.execute("""
             CREATE TABLE IF NOT EXISTS registrations (
               id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, citizen_key TEXT NOT NULL, preferences TEXT NOT NULL,
