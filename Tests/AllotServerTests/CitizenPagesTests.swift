@@ -145,7 +145,7 @@ import Testing
         let expires = try #require(held.json["expires_at"] as? String)
         let page = try client.get("/reservations/\(id)")
         #expect(page.text.contains("Your place is held: confirm it to keep it"))
-        #expect(page.text.contains("held for you until \(expires.prefix(10)) \(expires.dropFirst(11).prefix(5)) UTC"))
+        #expect(page.text.contains("held for you until \(expires.prefix(10)) \(expires.dropFirst(11).prefix(8)) UTC"))
         #expect(page.text.contains("<form method=\"post\" action=\"/reservations/\(id)/confirm\">"))
         #expect(!page.text.contains(held.json["code"] as? String ?? "-"))
         #expect(try client.get("/reservations/\(id)/cancel").status == 200)

@@ -72,6 +72,12 @@ import Testing
         #expect(rows.map(\.1).sorted() == ["cancelled", "confirmed"] && rows.allSatisfy { $0.2 > 0 })
         #expect(rows.first { $0.0 == id }?.2 == expires)
         #expect(try invariantViolations(stack, campaign: "hold", limit: 2).isEmpty)
+
+        // A pending hold is what a holder hears at a limit of one too (not
+        // citizen_limit_reached): the advice is to confirm or cancel it.
+        try stack.makeCampaign("hold1", limit: 1, slots: 1, capacity: 2, holdSeconds: 60)
+        #expect(try stack.reserve(client, campaign: "hold1", citizen: "h1", slot: "s0").status == 201)
+        #expect(try stack.reserve(client, campaign: "hold1", citizen: "h1", slot: "s0").code == "hold_pending")
     }
 
     @Test func aLateConfirmIsHoldExpiredAndThePlaceIsBackOnSaleWithinASecondOnEveryNode() throws {

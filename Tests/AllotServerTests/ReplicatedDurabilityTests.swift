@@ -68,6 +68,29 @@ import Testing
 
     /// Many reservations at once share their WAITs: fewer WAITs than
     /// reservations, and every 201 still has its record on the replica.
+    /// A confirm is what keeps a held place: it too is answered only once a
+    /// replica has it, and sent again once the replica is back it is 200.
+    @Test func aConfirmWaitsForAReplicaToo() throws {
+        try withReplicatedStack { stack, replica in
+            try stack.makeCampaign("rephold", limit: 1, capacity: 10, holdSeconds: 60)
+            let client = stack.client()
+            let held = try stack.reserve(client, campaign: "rephold", citizen: "h", slot: "s0")
+            #expect(held.status == 201 && held.json["status"] as? String == "held", "\(held.text)")
+            let id = try #require(held.json["id"] as? String)
+            replica.pause()
+            let unconfirmed = try client.request("POST", "/v1/reservations/\(id)/confirm")
+            #expect(unconfirmed.status == 503 && unconfirmed.text.contains("no replica confirmed"), "\(unconfirmed.text)")
+            replica.resume()
+            var confirmed: HTTPClient.Response?
+            #expect(waitUntil(seconds: 10) {
+                confirmed = try? client.request("POST", "/v1/reservations/\(id)/confirm")
+                return confirmed?.status == 200
+            }, "\(confirmed?.text ?? "")")
+            #expect(confirmed?.json["status"] as? String == "confirmed")
+            #expect(try replica.command(["HGET", CampaignKeys("rephold").records, id]).text?.hasPrefix("confirmed|") == true)
+        }
+    }
+
     @Test func concurrentReservationsShareTheirWaits() throws {
         try withReplicatedStack { stack, replica in
             try stack.makeCampaign("many", limit: 1, capacity: 1_000)

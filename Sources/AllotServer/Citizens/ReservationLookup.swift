@@ -14,13 +14,17 @@ final class ReservationLookup {
     let redis: any RedisRouting
     let finder: CampaignFinder
     let shared: SharedServices
+    /// `--durability replicated`: a confirm is answered once a replica has
+    /// it (the reservation desk's gate, on this loop).
+    let replication: ReplicationGate?
     var config: ServerConfig { shared.config }
 
-    init(loop: EventLoop, redis: any RedisRouting, finder: CampaignFinder, shared: SharedServices) {
+    init(loop: EventLoop, redis: any RedisRouting, finder: CampaignFinder, shared: SharedServices, replication: ReplicationGate? = nil) {
         self.loop = loop
         self.redis = redis
         self.finder = finder
         self.shared = shared
+        self.replication = replication
     }
 
     func getReservation(_ id: ReservationID, exchange: HTTPExchange) {
@@ -45,8 +49,13 @@ final class ReservationLookup {
 
     /// The reservation `id` (for the JSON route and the citizen pages).
     func find(_ id: ReservationID, completion: @escaping (Result<Reservation, Problem>) -> Void) {
+        // A hold a second past its expiry is shown ended even if no sweep
+        // has written so yet (the stream full, say); the second keeps this
+        // node's clock from saying so before Redis's, which decides.
         locate(id) { found in
-            completion(found.map { $0.record.reservation(id: id, campaign: $0.campaign).effective(nowMillis: WallClock.nowMillis()) })
+            completion(found.map {
+                $0.record.reservation(id: id, campaign: $0.campaign).effective(nowMillis: WallClock.nowMillis() - 1_000)
+            })
         }
     }
 
@@ -65,7 +74,17 @@ final class ReservationLookup {
                                                  keys.holders],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax),
                                   keys.isSeriesBucket ? "series" : ""]) { [self] result in
-                completion(transitionResult(result, id: id, located: located, target: target))
+                let answer = transitionResult(result, id: id, located: located, target: target)
+                // A confirm is what keeps a held place: with replicated
+                // durability it is answered once a replica has it (a
+                // confirm sent again is answered alike: it is idempotent).
+                guard target == .confirmed, case .success = answer, let replication, replication.isActive else {
+                    return completion(answer)
+                }
+                replication.hold(redis.replyingConnection) { replicated in
+                    completion(replicated ? answer : .failure(.unavailable(
+                        "the confirm was made but no replica confirmed it in time; send it again for its answer", retryAfterSeconds: 1)))
+                }
             }
         }
     }
@@ -89,8 +108,9 @@ final class ReservationLookup {
             }
             return .success(record.reservation(id: id, campaign: campaign))
         case .unchanged(let record): return .success(record.reservation(id: id, campaign: campaign))
-        case .holdExpired(_, let rejoin):
+        case .holdExpired(let record, let rejoin, let endedNow):
             if rejoin { rejoinHotSet(campaign) }
+            if endedNow { finder.catalog.placesChanged(campaign: campaign, bucket: located.bucket, slot: record.slot, by: 1) }
             return .failure(target == .confirmed ? .holdExpired : target == .cancelled ? .notCancellable : .notRedeemable)
         case .notFound: return .failure(.notFound("no such reservation"))
         case .refused:

@@ -32,7 +32,8 @@ final class LoopContext {
         metrics = LoopRequestMetrics(shared.metrics)
         desk = ReservationDesk(loop: loop, redis: redis, reads: reads, shared: shared, metrics: metrics)
         dispatcher = Dispatcher(loop: loop, shared: shared, redis: redis, reads: reads, desk: desk,
-                                lookup: ReservationLookup(loop: loop, redis: redis, finder: finder, shared: shared),
+                                lookup: ReservationLookup(loop: loop, redis: redis, finder: finder, shared: shared,
+                                                          replication: desk.replication),
                                 operators: OperatorRoutes(loop: loop, shared: shared))
     }
 

@@ -27,7 +27,7 @@ final class ServerMetrics: Sendable {
                                        "request_deadline_missed"]
 
     /// Reservation outcomes: 201, each rejection code, and 503.
-    static let outcomes = ["confirmed", "slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open",
+    static let outcomes = ["confirmed", "held", "hold_pending", "slot_full", "citizen_limit_reached", "rate_limited", "campaign_not_open",
                            "not_eligible", "invalid", "not_found", "idempotency_conflict", "idempotent_replay", "unavailable"]
 
     /// Each loop's open connections, as it last published them.

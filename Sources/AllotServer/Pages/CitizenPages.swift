@@ -111,7 +111,10 @@ final class CitizenPages {
             values["ended"] = reservation.status == .cancelled || reservation.status == .expired
             values["code"] = reservation.code
             if let expires = reservation.expiresAtMillis {
-                values["held_body"] = PageRenderer.message("held_body", language).replacingOccurrences(of: "{until}", with: Self.time(expires))
+                // To the second: a hold may be short.
+                let until = Timestamp.format(millis: expires, alwaysFraction: false)
+                values["held_body"] = PageRenderer.message("held_body", language)
+                    .replacingOccurrences(of: "{until}", with: String(until.prefix(10)) + " " + String(until.dropFirst(11).prefix(8)) + " UTC")
             }
             return PageRenderer.render("reservation", values, title: PageRenderer.message("reservation_title", language),
                                        language: language, path: path)
@@ -153,7 +156,7 @@ final class CitizenPages {
             case .failure(let problem) where problem.code == "hold_expired" || problem.code == "not_confirmable":
                 bound.wrapped.send(PageAnswers.problemPage(409, problem.code, language, path: path, link: (path, "reservation_title")))
             case .failure(let problem) where problem.status == 404: bound.wrapped.send(PageAnswers.notFound(language, path: path))
-            case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_view_detail"))
+            case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_confirm_detail"))
             }
         }
     }

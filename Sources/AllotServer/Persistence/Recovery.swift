@@ -70,11 +70,11 @@ public struct Recovery {
         // Leftovers of an earlier, interrupted recovery are rebuilt from
         // scratch; a bucket's config copy goes first (no booking there).
         try redis.checked(["DEL", keys.remaining, keys.capacity, keys.holdings, keys.records, keys.stats,
-                           keys.sites, keys.slots, keys.pool, keys.transfers], slot: keys.slot)
+                           keys.sites, keys.slots, keys.pool, keys.transfers, keys.holds, keys.holders], slot: keys.slot)
         if layout.isSpread {
             for bucket in layout.bucketKeys {
                 try redis.checked(["DEL", bucket.config, bucket.remaining, bucket.holdings, bucket.records, bucket.stats,
-                                   bucket.transfers], slot: bucket.slot)
+                                   bucket.transfers, bucket.holds, bucket.holders], slot: bucket.slot)
             }
         }
 
@@ -123,6 +123,7 @@ public struct Recovery {
     private func restoreRecords(_ layout: CampaignLayout) throws -> Int {
         var count = 0
         var pending = Array(repeating: [String](), count: layout.buckets.count)
+        var holds: [RoutedCommand] = []
         let query = try database.statement("""
             SELECT id, status, slot_id, site_id, code, citizen_key, created_at, updated_at, expires_at
             FROM reservations WHERE campaign_id = ? ORDER BY id
@@ -137,14 +138,19 @@ public struct Recovery {
             let bucket = layout.buckets.bucket(ofCitizenKey: record.citizenKey)
             if record.status == .held, let expires {
                 let keys = layout.bucketKeys[bucket]
-                try redis.checkedPipeline([RoutedCommand(slot: keys.slot, ["ZADD", keys.holds, String(expires), row.text(0)]),
-                                           RoutedCommand(slot: keys.slot, ["HSET", keys.holders, record.citizenKey, row.text(0)])])
+                holds += [RoutedCommand(slot: keys.slot, ["ZADD", keys.holds, String(expires), row.text(0)]),
+                          RoutedCommand(slot: keys.slot, ["HSET", keys.holders, record.citizenKey, row.text(0)])]
+                if holds.count >= Self.commandsPerPipeline {
+                    try send(holds)
+                    holds.removeAll(keepingCapacity: true)
+                }
             }
             pending[bucket] += [row.text(0), record.text]
             count += 1
             if pending[bucket].count >= 2 * Self.commandsPerPipeline { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.records } }
         }
         for bucket in pending.indices { try flush(&pending[bucket], into: layout.bucketKeys[bucket]) { $0.records } }
+        try send(holds)
         return count
     }
 

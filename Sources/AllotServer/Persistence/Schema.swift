@@ -73,11 +73,15 @@ public enum Schema {
     /// the new table, rows copied, in one transaction (SQLite cannot
     /// change a CHECK in place).
     static func rewriteStatusCheck(_ database: SQLiteDatabase) throws {
-        let definition = try database.statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reservations'")
-            .rows { $0.text(0) }.first ?? ""
-        guard !definition.contains("'held'") else { return }
+        func isRewritten() throws -> Bool {
+            try database.statement("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reservations'")
+                .rows { $0.text(0) }.first?.contains("'held'") ?? true
+        }
+        guard !(try isRewritten()) else { return }
         let columns = "id, campaign_id, site_id, slot_id, status, code, citizen_key, created_at, updated_at"
         try database.transaction {
+            // Another process may have rewritten it while this one waited.
+            guard !(try isRewritten()) else { return }
             try database.execute(reservationsTable("reservations_rewritten"))
             try database.execute("INSERT INTO reservations_rewritten (\(columns)) SELECT \(columns) FROM reservations")
             try database.execute("DROP TABLE reservations")

@@ -194,8 +194,9 @@ enum TransitionOutcome: Equatable {
     case changed(ReservationRecord, rejoin: Bool)
     /// A confirm of a reservation confirmed (or redeemed) already.
     case unchanged(ReservationRecord)
-    /// The hold was past its expiry: it ended (now, or before).
-    case holdExpired(ReservationRecord, rejoin: Bool)
+    /// The hold was past its expiry: it ended, now (its place given back
+    /// by this call) or before.
+    case holdExpired(ReservationRecord, rejoin: Bool, endedNow: Bool)
     case notFound
     /// The move is not one the reservation's status allows.
     case refused
@@ -212,7 +213,8 @@ enum TransitionOutcome: Equatable {
             self = .unchanged(record)
         case "hold_expired":
             guard let record = ReservationRecord(try parts.text(1)) else { throw parts.violation("unreadable record") }
-            self = .holdExpired(record, rejoin: parts.count > 2 && parts.parts[2].integer == 1)
+            self = .holdExpired(record, rejoin: parts.count > 2 && parts.parts[2].integer == 1,
+                                endedNow: parts.count > 3 && parts.parts[3].integer == 1)
         case "not_found": self = .notFound
         case "refused": self = .refused
         case "backlog_full": self = .backlogFull

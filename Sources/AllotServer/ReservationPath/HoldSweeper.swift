@@ -21,8 +21,9 @@ final class HoldSweeper {
     private let redis: any RedisRouting
     private let streamEntriesMax: Int
     private let logger: Logger
-    /// Calls not answered yet: a slow Redis gets no second sweep on top.
-    private var inFlight = 0
+    /// Buckets (by key prefix) whose call is not answered yet: a slow or
+    /// lost shard gets no second sweep on top, and holds up no other.
+    private var inFlight = Set<String>()
     private var lastBacklogWarningMicros: Int64 = 0
 
     init(catalog: Catalog, redis: any RedisRouting, streamEntriesMax: Int, logger: Logger) {
@@ -34,18 +35,17 @@ final class HoldSweeper {
 
     /// One period's sweep (on the loop's thread).
     func sweep() {
-        guard inFlight == 0, redis.isConnected else { return }
         for view in catalog.campaigns.values where view.campaign.holdSeconds != nil {
-            for keys in view.layout.bucketKeys { sweep(keys, round: 1) }
+            for keys in view.layout.bucketKeys where !inFlight.contains(keys.prefix) { sweep(keys, round: 1) }
         }
     }
 
     private func sweep(_ keys: CampaignKeys, round: Int) {
-        inFlight += 1
+        inFlight.insert(keys.prefix)
         let arguments = [String(streamEntriesMax), String(Self.holdsPerCall), keys.isSeriesBucket ? keys.seriesLedgerPrefix : ""]
         redis.run(Scripts.expire, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
                                                           keys.holds, keys.holders], arguments: arguments) { [self] result in
-            inFlight -= 1
+            inFlight.remove(keys.prefix)
             switch result {
             case .success(let reply) where reply.integer == Int64(Self.holdsPerCall) && round < Self.roundsMax:
                 sweep(keys, round: round + 1)

@@ -102,9 +102,10 @@ if series_limit then
   in_window = redis.call('ZCOUNT', KEYS[11], '(' .. (now_ms - window_ms), '+inf')
 end
 local outcome = 'ok'
-if held >= limit then outcome = 'citizen_limit_reached'
+-- A pending hold first: the advice (confirm or cancel it) holds at any limit.
+if hold_ms > 0 and redis.call('HEXISTS', KEYS[13], ckey) == 1 then outcome = 'hold_pending'
+elseif held >= limit then outcome = 'citizen_limit_reached'
 elseif series_limit and in_window >= series_limit then outcome = 'series_limit'
-elseif hold_ms > 0 and redis.call('HEXISTS', KEYS[13], ckey) == 1 then outcome = 'hold_pending'
 elseif tonumber(remaining) <= 0 then
   if may_refill then return {'bucket_empty'} end
   outcome = 'slot_full'

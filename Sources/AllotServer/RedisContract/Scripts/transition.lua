@@ -20,7 +20,8 @@
 -- again, so the change reaches SQLite.
 -- Returns {'ok', record, rejoin (1 when the campaign was retired)}
 --       | {'same', record} (a confirm of a reservation confirmed or redeemed already)
---       | {'hold_expired', record, rejoin} | {'not_found'} | {'refused', status}
+--       | {'hold_expired', record, rejoin, ended now (1: this call gave the place back)}
+--       | {'not_found'} | {'refused', status}
 --       | {'backlog_full'}
 
 local rid, target = ARGV[1], ARGV[2]
@@ -33,7 +34,7 @@ local due = r.status == 'held' and now_ms >= (tonumber(r.expires) or 0)
 
 if not due then
   if target == 'confirmed' and (r.status == 'confirmed' or r.status == 'redeemed') then return {'same', text} end
-  if r.status == 'expired' and target == 'confirmed' then return {'hold_expired', text, 0} end
+  if r.status == 'expired' and target == 'confirmed' then return {'hold_expired', text, 0, 0} end
   local allowed = (r.status == 'held' and (target == 'confirmed' or target == 'cancelled'))
     or (r.status == 'confirmed' and (target == 'cancelled' or target == 'redeemed'))
   if not allowed then return {'refused', r.status} end
@@ -43,5 +44,5 @@ if redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[4]) then return {'backlog_full'}
 local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
            holds = KEYS[8], holders = KEYS[9], ledger = ARGV[5] == 'series' and KEYS[7] or nil}
 local rejoin = redis.call('HDEL', KEYS[6], 'retired')
-if due then return {'hold_expired', record_move(k, rid, r, 'expired', now_ms, 'expiry'), rejoin} end
+if due then return {'hold_expired', record_move(k, rid, r, 'expired', now_ms, 'expiry'), rejoin, 1} end
 return {'ok', record_move(k, rid, r, target, now_ms, ARGV[3]), rejoin}
