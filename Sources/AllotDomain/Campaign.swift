@@ -30,11 +30,14 @@ public struct Campaign: Equatable, Sendable {
     /// long, until the citizen confirms it. Set at creation only: citizens
     /// are told from the start whether a booking needs confirming.
     public let holdSeconds: Int?
+    /// A first-come waitlist (issue 14): citizens refused `slot_full` join
+    /// a line; places given back are offered to it. Set at creation only.
+    public let waitlist: WaitlistSettings?
 
     public init(id: String, name: String, status: CampaignStatus, idScheme: IDScheme,
                 perCitizenLimit: Int, opensAtMillis: Int64, closesAtMillis: Int64, buckets: CampaignBuckets = .single,
                 eligibility: EligibilityRules = .none, series: CampaignSeries? = nil, lottery: LotterySettings? = nil,
-                holdSeconds: Int? = nil) {
+                holdSeconds: Int? = nil, waitlist: WaitlistSettings? = nil) {
         self.id = id
         self.name = name
         self.status = status
@@ -49,6 +52,7 @@ public struct Campaign: Equatable, Sendable {
         allocation = lottery == nil ? .firstCome : .lottery
         self.lottery = lottery
         self.holdSeconds = holdSeconds
+        self.waitlist = waitlist
     }
 
     /// How long a hold lasts, in ms; 0 for a campaign without holds (as
@@ -72,7 +76,7 @@ public struct Campaign: Equatable, Sendable {
     }
 
     public static let fieldNames: Set<String> = ["id", "name", "status", "id_scheme", "per_citizen_limit", "opens_at", "closes_at",
-                                                 "buckets", "eligibility", "series", "allocation", "lottery", "hold_seconds"]
+                                                 "buckets", "eligibility", "series", "allocation", "lottery", "hold_seconds", "waitlist"]
 
     /// Decodes `POST /v1/admin/campaigns`.
     public static func decode(_ fields: Fields) throws(Problem) -> Campaign {
@@ -93,10 +97,19 @@ public struct Campaign: Equatable, Sendable {
             eligibility: try decodeEligibility(fields),
             series: try fields.object("series").map { (series: Fields) throws(Problem) in try CampaignSeries.decode(series) },
             lottery: try decodeLottery(fields),
-            holdSeconds: try fields.optionalInteger("hold_seconds", in: holdSecondsRange))
+            holdSeconds: try fields.optionalInteger("hold_seconds", in: holdSecondsRange),
+            waitlist: try fields.object("waitlist").map { (settings: Fields) throws(Problem) in try WaitlistSettings.decode(settings) })
         // A lottery's winners are given confirmed reservations.
         guard campaign.holdSeconds == nil || campaign.allocation == .firstCome else {
             throw Problem.invalidField("hold_seconds", "is for allocation first_come")
+        }
+        // An offer is made in the one step that gives a place back: the
+        // line and every place on one shard.
+        if campaign.waitlist != nil {
+            guard campaign.allocation == .firstCome else { throw Problem.invalidField("waitlist", "is for allocation first_come") }
+            guard campaign.buckets.count == 1, campaign.series == nil else {
+                throw Problem.invalidField("waitlist", "needs one bucket and no series (its offers are made on one shard)")
+            }
         }
         try campaign.validateWindow()
         try campaign.validateEligibility()
@@ -190,6 +203,10 @@ public struct Campaign: Equatable, Sendable {
             lottery.write(to: &json)
         }
         if let holdSeconds { json.field("hold_seconds", holdSeconds) }
+        if let waitlist {
+            json.key("waitlist")
+            waitlist.write(to: &json)
+        }
         json.endObject()
     }
 }

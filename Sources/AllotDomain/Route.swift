@@ -28,6 +28,10 @@ public enum Route: Equatable, Sendable {
     case getRegistration(ReservationID)
     /// A drawn entrant's receipt (rank, outcome, inclusion proof).
     case getDrawReceipt(ReservationID)
+    /// First-come waitlists: join (a slot or a site), read, leave.
+    case joinWaitlist(campaign: String)
+    case getWaitlistEntry(ReservationID)
+    case leaveWaitlist(ReservationID)
     /// A lottery's draw: its state (public), its published files, and the
     /// operator's two steps.
     case getDraw(campaign: String)
@@ -216,6 +220,13 @@ public enum Router {
         case 3...4 where s[0] == "v1" && s[1] == "reservations":
             guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such reservation")) }
             return matchReservation(method, id, s.count == 4 ? s[3] : nil)
+        case 3 where s[0] == "v1" && s[1] == "waitlist":
+            guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such waitlist entry")) }
+            switch method {
+            case .get: return .success(.getWaitlistEntry(id))
+            case .delete: return .success(.leaveWaitlist(id))
+            default: return .failure(.methodNotAllowed("GET, HEAD, DELETE"))
+            }
         case 3...4 where s[0] == "v1" && s[1] == "registrations":
             guard let id = ReservationID(parsing: s[2]) else { return .failure(.notFound("no such registration")) }
             if s.count == 3 { return only(.get, method, .getRegistration(id)) }
@@ -263,6 +274,7 @@ public enum Router {
         case "slots": return only(.get, method, .listSlots(campaign: campaign))
         case "reservations": return only(.post, method, .reserve(campaign: campaign))
         case "registrations": return only(.post, method, .register(campaign: campaign))
+        case "waitlist": return only(.post, method, .joinWaitlist(campaign: campaign))
         case "draw": return only(.get, method, .getDraw(campaign: campaign))
         default: return .failure(.notFound("no such path"))
         }

@@ -71,9 +71,9 @@ final class ReservationLookup {
             let keys = located.keys
             redis.run(Scripts.transition, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
                                                  keys.config, keys.seriesLedger(located.record.citizenKey), keys.holds,
-                                                 keys.holders],
+                                                 keys.holders, keys.waitlist],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax),
-                                  keys.isSeriesBucket ? "series" : ""]) { [self] result in
+                                  keys.isSeriesBucket ? "series" : "", located.isSpread ? "" : keys.prefix]) { [self] result in
                 let answer = transitionResult(result, id: id, located: located, target: target)
                 // A confirm is what keeps a held place: with replicated
                 // durability it is answered once a replica has it (a
@@ -135,6 +135,8 @@ final class ReservationLookup {
     /// Where a reservation is: its campaign, its bucket (and its keys), its record.
     private struct Located {
         let campaign: String
+        /// Spread over several buckets (no waitlist: its offers need one).
+        let isSpread: Bool
         let bucket: Int
         let keys: CampaignKeys
         let record: ReservationRecord
@@ -151,7 +153,9 @@ final class ReservationLookup {
             case .success(let target?):
                 let keys = CampaignKeys(target)
                 redis.send(["HGET", keys.records, id.text], slot: keys.slot) { [self] result in
-                    completion(record(result).map { Located(campaign: target.campaign, bucket: target.bucket, keys: keys, record: $0) })
+                    completion(record(result).map {
+                        Located(campaign: target.campaign, isSpread: target.spreadBucket != nil, bucket: target.bucket, keys: keys, record: $0)
+                    })
                 }
             }
         }

@@ -17,6 +17,7 @@ final class Dispatcher {
     let booking: BookingPages
     let dashboard: DashboardPages
     let registrations: RegistrationDesk
+    let waitlists: WaitlistDesk
     /// Set on shutdown: new requests are refused so in-flight ones can end.
     var draining = false
 
@@ -26,6 +27,7 @@ final class Dispatcher {
         booking = BookingPages(reads: reads, desk: desk, shared: shared)
         dashboard = DashboardPages(reads: reads, operators: operators, shared: shared)
         registrations = RegistrationDesk(loop: loop, redis: redis, reads: reads, shared: shared)
+        waitlists = WaitlistDesk(loop: loop, redis: redis, reads: reads, shared: shared)
         self.loop = loop
         self.shared = shared
         self.redis = redis
@@ -155,6 +157,9 @@ final class Dispatcher {
         case .reserve(let id): desk.reserve(campaignID: id, exchange: exchange)
         case .register(let id): registrations.register(campaignID: id, exchange: exchange)
         case .getRegistration(let id): registrations.receipt(id, exchange: exchange)
+        case .joinWaitlist(let id): waitlists.join(campaignID: id, exchange: exchange)
+        case .getWaitlistEntry(let id): waitlists.entry(id, exchange: exchange)
+        case .leaveWaitlist(let id): waitlists.leave(id, exchange: exchange)
         case .getDraw, .getDrawReceipt: operators.dispatchAdmin(route, query: query, actor: "anyone", exchange: exchange)
         case .drawFile(let id, let file): operators.drawFile(id, file, exchange: exchange)
         case .getReservation(let id): lookup.getReservation(id, exchange: exchange)

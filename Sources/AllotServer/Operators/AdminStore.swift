@@ -45,14 +45,15 @@ final class AdminStore {
                 // reservations carry them.
                 try database.statement("""
                     INSERT INTO campaigns (id, name, status, id_scheme, per_citizen_limit, opens_at, closes_at, created_at, updated_at,
-                                           buckets, eligibility, series, lottery, hold_seconds, route)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
+                                           buckets, eligibility, series, lottery, hold_seconds, waitlist_offer_seconds, route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(route + buckets - 1), 0) + 1 FROM campaigns))
                     """).run([.text(campaign.id), .text(campaign.name), .text(campaign.status.rawValue),
                               .text(campaign.idScheme.rawValue), .integer(Int64(campaign.perCitizenLimit)),
                               .integer(campaign.opensAtMillis), .integer(campaign.closesAtMillis), .integer(now), .integer(now),
                               .integer(Int64(campaign.buckets.count)), .text(campaign.eligibility.json),
                               campaign.series.map { .text($0.json) } ?? .null, campaign.lottery.map { .text($0.json) } ?? .null,
-                              campaign.holdSeconds.map { .integer(Int64($0)) } ?? .null])
+                              campaign.holdSeconds.map { .integer(Int64($0)) } ?? .null,
+                              campaign.waitlist.map { .integer(Int64($0.offerSeconds)) } ?? .null])
                 try audit(actor, "campaign.create", "campaign:\(campaign.id)", after: Self.auditJSON(campaign))
             }
         }
@@ -147,6 +148,10 @@ final class AdminStore {
             lottery.write(to: &json)
         }
         if let holdSeconds = campaign.holdSeconds { json.field("hold_seconds", holdSeconds) }
+        if let waitlist = campaign.waitlist {
+            json.key("waitlist")
+            waitlist.write(to: &json)
+        }
         json.endObject()
         return json.text
     }

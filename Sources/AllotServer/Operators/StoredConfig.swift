@@ -15,16 +15,16 @@ struct StoredConfig {
         let rows = try database.statement(
             """
             SELECT name, status, id_scheme, per_citizen_limit, opens_at, closes_at, buckets, eligibility, COALESCE(series, ''),
-                   COALESCE(lottery, ''), COALESCE(hold_seconds, 0)
+                   COALESCE(lottery, ''), COALESCE(hold_seconds, 0), COALESCE(waitlist_offer_seconds, 0)
             FROM campaigns WHERE id = ?
             """
         ).rows([.text(id)]) { row in
             (Campaign(id: id, name: row.text(0), status: CampaignStatus(rawValue: row.text(1)) ?? .draft,
                       idScheme: IDScheme(rawValue: row.text(2)) ?? .any, perCitizenLimit: Int(row.int(3)),
                       opensAtMillis: row.int(4), closesAtMillis: row.int(5), buckets: CampaignBuckets(Int(row.int(6))) ?? .single),
-             row.text(7), row.text(8), row.text(9), Int(row.int(10)))
+             row.text(7), row.text(8), row.text(9), Int(row.int(10)), Int(row.int(11)))
         }
-        guard let (campaign, rulesText, seriesText, lotteryText, holdSeconds) = rows.first else { return nil }
+        guard let (campaign, rulesText, seriesText, lotteryText, holdSeconds, offerSeconds) = rows.first else { return nil }
         guard let eligibility = EligibilityRules.stored(rulesText) else {
             throw StoredConfigError("campaign \(id): stored eligibility rules do not pass (\(rulesText)); set them again")
         }
@@ -45,7 +45,8 @@ struct StoredConfig {
         return Campaign(id: id, name: campaign.name, status: campaign.status, idScheme: campaign.idScheme,
                         perCitizenLimit: campaign.perCitizenLimit, opensAtMillis: campaign.opensAtMillis,
                         closesAtMillis: campaign.closesAtMillis, buckets: campaign.buckets, eligibility: eligibility, series: series,
-                        lottery: lottery, holdSeconds: holdSeconds > 0 ? holdSeconds : nil)
+                        lottery: lottery, holdSeconds: holdSeconds > 0 ? holdSeconds : nil,
+                        waitlist: offerSeconds > 0 ? WaitlistSettings(offerSeconds: offerSeconds) : nil)
     }
 
     /// Every campaign of a series, with how many buckets it has.

@@ -301,6 +301,7 @@ final class PersistBatcher {
         let upsert: SQLiteStatement
         let insertEvent: SQLiteStatement
         let insertRegistration: SQLiteStatement
+        let upsertWaitlist: SQLiteStatement
         let firstSeq: Int64
         var seq: Int64
         var root = EventLedger.RootHasher()
@@ -310,6 +311,7 @@ final class PersistBatcher {
             upsert = try database.statement(Schema.reservationUpsert)
             insertEvent = try database.statement(Schema.eventInsert)
             insertRegistration = try database.statement(Schema.registrationInsert)
+            upsertWaitlist = try database.statement(Schema.waitlistUpsert)
             let lastSeq = try database.statement("SELECT COALESCE(MAX(seq), 0) FROM reservation_events").rows { $0.int(0) }
             firstSeq = (lastSeq.first ?? 0) + 1
             seq = firstSeq - 1
@@ -352,6 +354,16 @@ final class PersistBatcher {
                         try writer.insertRegistration.run { row in
                             row.text(registration.id); row.text(campaignBytes); row.text(registration.citizenKey)
                             row.text(registration.preferences); row.integer(registration.createdAtMillis)
+                        }
+                        continue
+                    }
+                    if let waiting = WaitlistEntryView(entry) {
+                        // A waitlist entry: written, or moved on from waiting.
+                        let record = waiting.record
+                        try writer.upsertWaitlist.run { row in
+                            row.text(waiting.id); row.text(campaignBytes); row.text(record.target.text); row.text(record.citizenKey)
+                            row.text(record.status.rawValue); row.integer(record.joinedAtMillis); row.text(record.offerReservationID)
+                            row.text(record.offerCode); row.integer(record.updatedAtMillis)
                         }
                         continue
                     }

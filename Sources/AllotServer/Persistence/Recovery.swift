@@ -70,7 +70,8 @@ public struct Recovery {
         // Leftovers of an earlier, interrupted recovery are rebuilt from
         // scratch; a bucket's config copy goes first (no booking there).
         try redis.checked(["DEL", keys.remaining, keys.capacity, keys.holdings, keys.records, keys.stats,
-                           keys.sites, keys.slots, keys.pool, keys.transfers, keys.holds, keys.holders], slot: keys.slot)
+                           keys.sites, keys.slots, keys.pool, keys.transfers, keys.holds, keys.holders, keys.waitlist, keys.waiters,
+                           keys.waitlistSequence], slot: keys.slot)
         if layout.isSpread {
             for bucket in layout.bucketKeys {
                 try redis.checked(["DEL", bucket.config, bucket.remaining, bucket.holdings, bucket.records, bucket.stats,
@@ -81,6 +82,7 @@ public struct Recovery {
         let reservations = try restoreRecords(layout)
         try restoreHoldings(layout)
         if let series = campaign.series { try restoreSeriesLedgers(layout, series, config) }
+        if campaign.waitlist != nil { try restoreWaitlist(layout.home) }
         let taken = try placesTaken(id)
         let slots = try config.slots(id)
         // Every place not taken goes back where places wait to be handed
@@ -197,6 +199,34 @@ public struct Recovery {
                 commands.removeAll(keepingCapacity: true)
             }
         }
+        try send(commands)
+    }
+
+    /// A waitlist's entries back, each citizen's latest named as theirs, and
+    /// the waiting ones back in line in the order they joined. (Queues of a
+    /// lost Redis are gone with it: only waiting entries are put back.)
+    private func restoreWaitlist(_ keys: CampaignKeys) throws {
+        var commands: [RoutedCommand] = []
+        var position = 0
+        let query = try database.statement("""
+            SELECT id, status, target, citizen_key, joined_at, offer_reservation_id, offer_code, updated_at
+            FROM waitlist WHERE campaign_id = ? ORDER BY joined_at, id
+            """)
+        try query.forEachRow([.text(keys.campaign)]) { row in
+            let id = row.text(0), status = row.text(1), target = row.text(2), citizen = row.text(3)
+            let record = [status, target, citizen, String(row.int(4)), row.text(5), row.text(6), String(row.int(7))].joined(separator: "|")
+            commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.waitlist, id, record]))
+            commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.waiters, citizen, id]))
+            if status == WaitlistStatus.waiting.rawValue {
+                position += 1
+                commands.append(RoutedCommand(slot: keys.slot, ["ZADD", keys.waitQueuePrefix + target, String(position), id]))
+            }
+            if commands.count >= Self.commandsPerPipeline {
+                try send(commands)
+                commands.removeAll(keepingCapacity: true)
+            }
+        }
+        commands.append(RoutedCommand(slot: keys.slot, ["SET", keys.waitlistSequence, String(position)]))
         try send(commands)
     }
 

@@ -194,13 +194,35 @@ public enum Schema {
             """)
     }
 
-    /// A campaign's hold (seconds), or NULL for none.
+    /// A campaign's hold (seconds) and waitlist offer (seconds), or NULL
+    /// for none; and waitlist entries, as the persister writes them from
+    /// the streams (waitlist.lua's records).
     static func addHolds(_ database: SQLiteDatabase) throws {
         let columns = try database.statement("PRAGMA table_info(campaigns)").rows { $0.text(1) }
         if !columns.contains("hold_seconds") {
             try database.execute("ALTER TABLE campaigns ADD COLUMN hold_seconds INTEGER")
         }
+        if !columns.contains("waitlist_offer_seconds") {
+            try database.execute("ALTER TABLE campaigns ADD COLUMN waitlist_offer_seconds INTEGER")
+        }
+        try database.execute("""
+            CREATE TABLE IF NOT EXISTS waitlist (
+              id TEXT PRIMARY KEY, campaign_id TEXT NOT NULL, target TEXT NOT NULL, citizen_key TEXT NOT NULL,
+              status TEXT NOT NULL CHECK (status = 'waiting' OR status = 'offered' OR status = 'left' OR status = 'passed'),
+              joined_at INTEGER NOT NULL, offer_reservation_id TEXT NOT NULL, offer_code TEXT NOT NULL,
+              updated_at INTEGER NOT NULL) WITHOUT ROWID
+            """)
     }
+
+    /// A waitlist entry from a stream (waitlist.lua): inserted, or moved on
+    /// from waiting (an entry leaves `waiting` once, for good); a replayed
+    /// older event changes nothing.
+    public static let waitlistUpsert = """
+        INSERT INTO waitlist (id, campaign_id, target, citizen_key, status, joined_at, offer_reservation_id, offer_code, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
+        WHERE waitlist.status = 'waiting' AND excluded.status <> 'waiting'
+        """
 
     /// A campaign's series (CampaignSeries' JSON), or NULL.
     static func addSeries(_ database: SQLiteDatabase) throws {

@@ -10,7 +10,7 @@ enum RedisConfig {
     static func bookingFields(_ campaign: Campaign) -> [String] {
         ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
          "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit), "alloc", campaign.allocation.rawValue,
-         "hold", String(campaign.holdMillis)]
+         "hold", String(campaign.holdMillis), "wl_offer", String(Int64(campaign.waitlist?.offerSeconds ?? 0) * 1_000)]
     }
 
     /// The home's config hash: everything, with the first route and the buckets.
@@ -138,13 +138,16 @@ enum RedisConfig {
               case let series = config["series"].map(CampaignSeries.stored), series != .some(nil),
               case let lottery = config["lottery"].map(LotterySettings.stored), lottery != .some(nil),
               case let holdMillis = config["hold"].map({ Int64($0) }) ?? 0, let holdMillis,
-              holdMillis % 1_000 == 0, holdMillis == 0 || Campaign.holdSecondsRange.contains(Int(holdMillis / 1_000))
+              holdMillis % 1_000 == 0, holdMillis == 0 || Campaign.holdSecondsRange.contains(Int(holdMillis / 1_000)),
+              case let offerMillis = config["wl_offer"].map({ Int64($0) }) ?? 0, let offerMillis, offerMillis % 1_000 == 0,
+              offerMillis == 0 || WaitlistSettings.offerSecondsRange.contains(Int(offerMillis / 1_000))
         else { return nil }
         return Campaign(id: id, name: config["name"] ?? id, status: status, idScheme: scheme,
                         perCitizenLimit: limit, opensAtMillis: opens, closesAtMillis: closes,
                         buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single,
                         eligibility: eligibility, series: series ?? nil, lottery: lottery ?? nil,
-                        holdSeconds: holdMillis > 0 ? Int(holdMillis / 1_000) : nil)
+                        holdSeconds: holdMillis > 0 ? Int(holdMillis / 1_000) : nil,
+                        waitlist: offerMillis > 0 ? WaitlistSettings(offerSeconds: Int(offerMillis / 1_000)) : nil)
     }
 
     // MARK: sites and slots

@@ -28,6 +28,15 @@ struct CampaignKeys: Sendable {
     let holds: String
     /// Citizen key → the id of their hold (one at a time).
     let holders: String
+    /// A campaign with a waitlist (one bucket): entry id → WaitlistRecord.
+    var waitlist: String { prefix + ":wl" }
+    /// Citizen key → their latest waitlist entry.
+    var waiters: String { prefix + ":wlby" }
+    /// The join counter: a queue's order.
+    var waitlistSequence: String { prefix + ":wlseq" }
+    /// What each queue's name starts with; a slot's queue is this and its
+    /// id, a site's this and `site:<id>` (WaitlistTarget.text).
+    var waitQueuePrefix: String { prefix + ":wq:" }
 
     /// The campaign's home: its configuration, capacities, metadata and (when
     /// it has several buckets) the pool. With one bucket, the bucket too.

@@ -44,9 +44,10 @@ struct StoredFunction: Sendable {
 /// share one Redis, each calling its own functions.
 enum Scripts {
     /// Shared by the functions: the token bucket maths (token_bucket.lua),
-    /// places on their way (places.lua), records and holds (holds.lua).
-    static let preludes = ["token_bucket", "places", "holds"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award", "expire"]
+    /// places on their way (places.lua), waitlists' offers (waitlist.lua),
+    /// records and holds (holds.lua, which offers through waitlist.lua).
+    static let preludes = ["token_bucket", "places", "waitlist", "holds"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award", "expire", "waitlist_join", "waitlist_leave", "waitlist_view"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -61,8 +62,11 @@ enum Scripts {
     static let register = make("register")
     static let award = make("award")
     static let expire = make("expire")
+    static let waitlistJoin = make("waitlist_join")
+    static let waitlistLeave = make("waitlist_leave")
+    static let waitlistView = make("waitlist_view", readOnly: true)
     static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces, register,
-                      award, expire]
+                      award, expire, waitlistJoin, waitlistLeave, waitlistView]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

@@ -1,3 +1,4 @@
+import AllotDomain
 import RedisClient
 
 /// The fields of a campaign stream's entries, as reserve.lua and
@@ -15,6 +16,24 @@ enum StreamEntryFields {
     static let actor = Array("a".utf8)
     /// A lottery registration: its id, `|`, and its record (register.lua).
     static let registration = Array("g".utf8)
+    /// A waitlist entry: its id, `|`, and its record (waitlist.lua).
+    static let waitlist = Array("w".utf8)
+}
+
+/// A waitlist entry of a campaign stream: `w` = `<id>|<WaitlistRecord>`.
+struct WaitlistEntryView {
+    let id: String
+    let record: WaitlistRecord
+
+    /// Nil for an entry that is not a waitlist entry, or not a readable one.
+    init?(_ entry: RedisReplyView) {
+        guard entry.count == 2, let fields = entry[1], fields.count == 2, let name = fields[0]?.bytes,
+              name.elementsEqual(StreamEntryFields.waitlist), let value = fields[1]?.bytes,
+              let bar = value.firstIndex(of: UInt8(ascii: "|")), bar > 0,
+              let record = WaitlistRecord(String(decoding: value[(bar + 1)...], as: UTF8.self)) else { return nil }
+        id = String(decoding: value[..<bar], as: UTF8.self)
+        self.record = record
+    }
 }
 
 /// A registration entry of a campaign stream, read in place: `g` =

@@ -35,20 +35,25 @@ final class HoldSweeper {
 
     /// One period's sweep (on the loop's thread).
     func sweep() {
-        for view in catalog.campaigns.values where view.campaign.holdSeconds != nil {
-            for keys in view.layout.bucketKeys where !inFlight.contains(keys.prefix) { sweep(keys, round: 1) }
+        // A waitlist's offers are holds too.
+        for view in catalog.campaigns.values where view.campaign.holdSeconds != nil || view.campaign.waitlist != nil {
+            for keys in view.layout.bucketKeys where !inFlight.contains(keys.prefix) {
+                sweep(keys, waitlist: view.campaign.waitlist != nil, round: 1)
+            }
         }
     }
 
-    private func sweep(_ keys: CampaignKeys, round: Int) {
+    private func sweep(_ keys: CampaignKeys, waitlist: Bool, round: Int) {
         inFlight.insert(keys.prefix)
-        let arguments = [String(streamEntriesMax), String(Self.holdsPerCall), keys.isSeriesBucket ? keys.seriesLedgerPrefix : ""]
+        let arguments = [String(streamEntriesMax), String(Self.holdsPerCall), keys.isSeriesBucket ? keys.seriesLedgerPrefix : "",
+                         waitlist ? keys.prefix : ""]
         redis.run(Scripts.expire, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
-                                                          keys.holds, keys.holders], arguments: arguments) { [self] result in
+                                                          keys.holds, keys.holders, keys.config, keys.waitlist],
+                  arguments: arguments) { [self] result in
             inFlight.remove(keys.prefix)
             switch result {
             case .success(let reply) where reply.integer == Int64(Self.holdsPerCall) && round < Self.roundsMax:
-                sweep(keys, round: round + 1)
+                sweep(keys, waitlist: waitlist, round: round + 1)
             case .success(let reply) where reply.integer == -1: warnBacklog(keys.campaign)
             case .success(let reply) where reply.integer == nil:
                 logger.error("hold sweep failed", metadata: ["campaign": "\(keys.campaign)", "reply": "\(reply)"])

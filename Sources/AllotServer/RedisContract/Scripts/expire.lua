@@ -5,9 +5,11 @@
 -- two sweeps at once are harmless (each hold ends once, in one step).
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 holds
---       7 holders
+--       7 holders  8 cfg  9 waitlist (a place given back is offered to the
+--       first in line: waitlist.lua)
 -- ARGV: 1 stream entries max  2 holds ended per call at most
 --       3 the series ledgers' prefix (`<tag>:sl:`) for a series' bucket, else ''
+--       4 the campaign's key prefix when it may have a waitlist, else ''
 -- Returns how many holds ended, or -1 when the stream had no room for
 -- them (nothing written: the next sweep tries again).
 -- A series' ledgers are named from the records read here: the same hash
@@ -23,7 +25,8 @@ for _, rid in ipairs(due) do
   local r = text and record_parse(text)
   if r and r.status == 'held' then
     local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
-               holds = KEYS[6], holders = KEYS[7], ledger = ARGV[3] ~= '' and (ARGV[3] .. r.ckey) or nil}
+               holds = KEYS[6], holders = KEYS[7], ledger = ARGV[3] ~= '' and (ARGV[3] .. r.ckey) or nil,
+               cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4]}
     record_move(k, rid, r, 'expired', now_ms, 'expiry')
     ended = ended + 1
   else

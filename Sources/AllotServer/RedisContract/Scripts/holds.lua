@@ -16,9 +16,11 @@ end
 -- Moves reservation `rid` (its record read as `r`) to `target` at `now_ms`
 -- and puts the event in the stream, `actor` with it. `k` names the
 -- bucket's keys: records, remaining, holdings, stats, stream, holds,
--- holders, and `ledger` (the citizen's series ledger, or nil outside a
--- series). A hold that ends leaves the holds; a place given back
--- (cancelled, expired) returns to its slot and the share to the citizen.
+-- holders, `ledger` (the citizen's series ledger, or nil outside a
+-- series), and for a campaign that may have a waitlist cfg, waitlist and
+-- prefix (waitlist.lua; nil: none). A hold that ends leaves the holds; a
+-- place given back (cancelled, expired) returns to its slot and the share
+-- to the citizen, and is offered to the first in line (waitlist_offer).
 -- The caller has checked the move is allowed and the stream has room.
 -- Returns the new record.
 local function record_move(k, rid, r, target, now_ms, actor)
@@ -37,6 +39,7 @@ local function record_move(k, rid, r, target, now_ms, actor)
   -- Places taken are capacity - remaining; the stats count what left them.
   if target ~= 'confirmed' then redis.call('HINCRBY', k.stats, target, 1) end
   redis.call('XADD', k.stream, '*', 'e', rid .. '|' .. text, 'a', actor)
+  if target == 'cancelled' or target == 'expired' then waitlist_offer(k, r.slot, r.site, now_ms) end
   return text
 end
 

@@ -8,10 +8,14 @@
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 cfg
 --       7 the citizen's series ledger (RedisKeys.swift)  8 holds  9 holders
+--       10 waitlist (waitlist.lua: a place given back is offered to the
+--          first in line)
 -- ARGV: 1 reservation id  2 target status ('confirmed' | 'cancelled' | 'redeemed')
 --       3 actor  4 stream entries max (the hand-off's bound)
 --       5 'series' for a series' campaign: a cancel leaves the citizen's
 --         ledger too (a redeem stays counted), else ''
+--       6 the campaign's key prefix when it may have a waitlist (one
+--         bucket), else ''
 -- A cancel gives the series' share back only for a reservation whose
 -- record the caller read: KEYS[7] is named from that record's citizen.
 -- A campaign that had left the hot set (retire.lua marked it 'retired')
@@ -42,7 +46,8 @@ end
 if redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[4]) then return {'backlog_full'} end
 
 local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
-           holds = KEYS[8], holders = KEYS[9], ledger = ARGV[5] == 'series' and KEYS[7] or nil}
+           holds = KEYS[8], holders = KEYS[9], ledger = ARGV[5] == 'series' and KEYS[7] or nil,
+           cfg = KEYS[6], waitlist = ARGV[6] ~= '' and KEYS[10] or nil, prefix = ARGV[6]}
 local rejoin = redis.call('HDEL', KEYS[6], 'retired')
 if due then return {'hold_expired', record_move(k, rid, r, 'expired', now_ms, 'expiry'), rejoin, 1} end
 return {'ok', record_move(k, rid, r, target, now_ms, ARGV[3]), rejoin}

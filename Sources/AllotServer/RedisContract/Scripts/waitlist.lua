@@ -1,0 +1,71 @@
+-- waitlist.lua: first-come waitlists (issue 14). Not a script of its own:
+-- Scripts.swift puts it in front of the functions, before holds.lua (whose
+-- record_move offers a place given back to the first in line).
+--
+-- A campaign with a waitlist (cfg 'wl_offer' > 0: an offer's hold, in ms)
+-- has one bucket, so all of this is under its one tag: 'wl' (entry id ->
+-- record), 'wlby' (citizen key -> their latest entry), a queue per slot
+-- and per site, '<prefix>:wq:<slot>' and '<prefix>:wq:site:<site>' (entry
+-- ids by join order), and 'wlseq' (the join counter).
+-- A record (WaitlistRecord.swift): status|target|citizen key|joined ms|
+-- offer's reservation id|offer's pickup code|updated ms, status one of
+-- waiting, offered, left, passed. The offer's id and code are made at
+-- the join (ids carry a route only the server can make).
+local function waitlist_parse(text)
+  local status, target, ckey, joined, rid, code, updated =
+    string.match(text or '', '^([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)|([^|]+)$')
+  if not status then return nil end
+  return {status = status, target = target, ckey = ckey, joined = joined, rid = rid, code = code, updated = updated}
+end
+
+-- Writes entry `id` as `w` says, and its event to the stream (field 'w').
+local function waitlist_write(k, id, w, now_ms)
+  local text = w.status .. '|' .. w.target .. '|' .. w.ckey .. '|' .. w.joined .. '|' .. w.rid .. '|' .. w.code .. '|' .. now_ms
+  redis.call('HSET', k.waitlist, id, text)
+  redis.call('XADD', k.stream, '*', 'w', id .. '|' .. text)
+  return text
+end
+
+-- A place of `slot` (at `site`) was just given back (its remaining +1):
+-- it is offered to whoever joined first of the slot's and the site's
+-- queues, as a hold of the campaign's offer length, unless the campaign
+-- is not open (no offers after it closes: the place stays on sale). One
+-- who can no longer take it (at their limit, or holding another place)
+-- is passed over, at most 10 a time. `k` as record_move's, with cfg,
+-- waitlist (nil: none) and prefix.
+local function waitlist_offer(k, slot, site, now_ms)
+  if not k.waitlist then return end
+  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes', 'wl_offer', 'limit')
+  local offer_ms, closes, limit = tonumber(cfg[3] or '0'), tonumber(cfg[2]), tonumber(cfg[4])
+  if not offer_ms or offer_ms <= 0 or cfg[1] ~= 'open' or not closes or now_ms >= closes or not limit then return end
+  local queues = {k.prefix .. ':wq:' .. slot, k.prefix .. ':wq:site:' .. site}
+  for _ = 1, 10 do
+    local first, first_queue, first_score = nil, nil, nil
+    for _, queue in ipairs(queues) do
+      local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
+      if head[1] and (not first_score or tonumber(head[2]) < first_score) then
+        first, first_queue, first_score = head[1], queue, tonumber(head[2])
+      end
+    end
+    if not first then return end
+    redis.call('ZREM', first_queue, first)
+    local w = waitlist_parse(redis.call('HGET', k.waitlist, first))
+    if w and w.status == 'waiting' then
+      if tonumber(redis.call('HGET', k.holdings, w.ckey) or '0') < limit and redis.call('HEXISTS', k.holders, w.ckey) == 0 then
+        local expires = now_ms + offer_ms
+        local record = 'held|' .. slot .. '|' .. site .. '|' .. w.code .. '|' .. w.ckey .. '|' .. now_ms .. '|' .. now_ms .. '|' .. expires
+        redis.call('HINCRBY', k.remaining, slot, -1)
+        redis.call('HINCRBY', k.holdings, w.ckey, 1)
+        redis.call('HSET', k.records, w.rid, record)
+        redis.call('ZADD', k.holds, expires, w.rid)
+        redis.call('HSET', k.holders, w.ckey, w.rid)
+        redis.call('XADD', k.stream, '*', 'e', w.rid .. '|' .. record, 'a', 'waitlist')
+        w.status = 'offered'
+        waitlist_write(k, first, w, now_ms)
+        return
+      end
+      w.status = 'passed'
+      waitlist_write(k, first, w, now_ms)
+    end
+  end
+end
