@@ -35,9 +35,10 @@ ALLOT_BUILD=debug scripts/load.sh lottery --registrations 10000 --places 1000 --
   --connections 32 --report-dir "$report/lottery" > "$report/lottery.txt" 2>&1 \
   || { cat "$report/lottery.txt"; exit 1; }
 grep -E "^(PASS|FAIL) " "$report/lottery.txt"
-# A short hold surge (issue 14): holders confirm, confirm late, cancel or
-# walk away; every place must end confirmed or back on sale, every expiry
-# within a second. `make holds` runs a larger one.
+# A short hold and waitlist surge (issue 14): holders confirm, confirm
+# late, cancel or walk away, and half the refused join the waitlist and are
+# offered the places given back; every place must end confirmed or back on
+# sale, every expiry within a second. `make holds` runs a larger one.
 ALLOT_BUILD=debug scripts/load.sh holds --citizens 3000 --places 300 --slots 10 --arrival-seconds 4 --hold-seconds 2 \
   --connections 32 --report-dir "$report/holds" > "$report/holds.txt" 2>&1 \
   || { cat "$report/holds.txt"; exit 1; }

@@ -6,12 +6,15 @@ struct Answer {
     let status: Int
     let code: String?
     let id: String?
+    /// A 200 naming a reservation (a waitlist entry once offered).
+    let reservationID: String?
     let retryAfterSeconds: Int?
 
     init(_ response: HTTPClientConnection.Response) {
         status = response.status
         code = status >= 400 ? Self.stringField("code", in: response.body) : nil
         id = status == 201 ? Self.stringField("id", in: response.body) : nil
+        reservationID = status == 200 ? Self.stringField("reservation_id", in: response.body) : nil
         retryAfterSeconds = response.retryAfterSeconds
     }
 

@@ -4,15 +4,17 @@ import EventLoops
 import Foundation
 import SQLiteStore
 
-/// Issue 14's hold surge: a campaign with holds, citizens arriving faster
-/// than places, each holder confirming at once, near the deadline, too
-/// late, never, or cancelling, and the refused trying again as places come
-/// back. Afterwards every place must be confirmed or back on sale, every
-/// answer must match what its reservation became in SQLite, and every
-/// unconfirmed hold must have ended within a second of its expiry.
+/// Issue 14's hold and waitlist surge: a campaign with holds and a
+/// waitlist, citizens arriving faster than places, each holder confirming
+/// at once, near the deadline, too late, never, or cancelling; of the
+/// refused, half join the waitlist (and, offered a place, act as holders
+/// do) and half try again as places come back. Afterwards every place must
+/// be confirmed or back on sale, every answer must match what its
+/// reservation became in SQLite, and every unconfirmed hold or offer must
+/// have ended within a second of its expiry.
 struct Holds: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "A surge on a campaign with holds: every place ends confirmed or back on sale, expiries within 1 s.")
+        abstract: "A surge on a campaign with holds and a waitlist: every place ends confirmed or back on sale, expiries within 1 s.")
     @OptionGroup var common: CommonOptions
     @Option(help: "Citizens arriving (each books once, trying again on slot_full).") var citizens = 100_000
     @Option(help: "Places in the campaign (spread evenly over the slots).") var places = 10_000
@@ -29,8 +31,10 @@ struct Holds: ParsableCommand {
         var passed = false
         defer { server.stop(keepData: !passed) }
         let admin = BlockingClient(host: server.host, port: server.port, token: server.adminToken)
+        // A waitlist needs one bucket (its offers are made on one shard).
+        let waitlist = common.buckets == 1 ? #","waitlist":{"offer_seconds":\#(holdSeconds)}"# : ""
         let plan = try CampaignSetup.create(admin, slots: common.slots, capacity: places / common.slots, limit: 1, buckets: common.buckets,
-                                            rateLimits: common.rateLimits, settings: #","hold_seconds":\#(holdSeconds)"#)
+                                            rateLimits: common.rateLimits, settings: #","hold_seconds":\#(holdSeconds)"# + waitlist)
         log("allot-load holds: campaign \(plan.id), \(plan.places) places in \(plan.slots.count) slots held \(holdSeconds) s; "
             + "\(citizens) citizens over \(arrivalSeconds) s, seed \(common.seed)")
         let start = monotonicMicros()
@@ -38,14 +42,18 @@ struct Holds: ParsableCommand {
         let threads = max(1, common.threads)
         let workloads = (0..<threads).map {
             HoldSurgeWorkload(campaign: plan.id, slots: plan.slots.count, citizens: citizens, arrivalMicros: Int64(arrivalSeconds * 1e6),
-                              holdMicros: Int64(holdSeconds) * 1_000_000, attempts: attempts, thread: $0, threads: threads,
-                              startMicros: start, seed: common.seed)
+                              holdMicros: Int64(holdSeconds) * 1_000_000, attempts: attempts, waitlist: !waitlist.isEmpty, thread: $0,
+                              threads: threads, startMicros: start, seed: common.seed)
         }
         let progress = Progress(recorder: recorder, start: start)
         let lastAction = arrivalSeconds + Double(attempts + 2 * holdSeconds) + 5
         Driver(endpoints: server.endpoints, recorder: recorder, deadlineMicros: start + Int64(lastAction * 1_000_000))
             .run(workloads: workloads, connectionsPerThread: common.connections)
         progress.stop()
+        // Closed: no more offers (the line could pass places on for as long
+        // as it is), so every hold left ends within a hold's time.
+        let closed = admin.request("PATCH", "/v1/admin/campaigns/\(plan.id)", body: #"{"status":"closed"}"#)
+        guard closed.status == 200 else { throw HarnessError("closing the campaign: \(closed.status) \(closed.body)") }
         let elapsed = Double(monotonicMicros() - start) / 1_000_000
         var tally = HoldSurgeWorkload.Tally()
         for workload in workloads { tally.add(workload.tally) }
@@ -55,7 +63,8 @@ struct Holds: ParsableCommand {
                    Double(snapshot.all.totalCount) / elapsed, Double(snapshot.all.valueAtPercentile(50)) / 1000,
                    Double(snapshot.all.valueAtPercentile(99)) / 1000))
         log("outcomes: " + outcomes.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
-        log("holds made \(tally.held.count); confirmed \(tally.confirmed.count), late confirms refused \(tally.lateRefused.count), "
+        log("holds made \(tally.held.count) (\(tally.offers.count) of them offers to \(tally.joined) who joined the waitlist); "
+            + "confirmed \(tally.confirmed.count), late confirms refused \(tally.lateRefused.count), "
             + "cancelled \(tally.cancelled.count), left to expire \(tally.abandoned.count)")
 
         let checks = try verify(admin, server: server, campaign: plan.id, tally: tally, fiveHundreds: outcomes
@@ -82,6 +91,8 @@ struct Holds: ParsableCommand {
             Check(name: "holds confirmed, refused late, cancelled and left to expire", passed: [tally.confirmed, tally.lateRefused,
                                                                                                tally.cancelled, tally.abandoned].allSatisfy { !$0.isEmpty },
                   detail: "\(tally.held.count) holds made"),
+            Check(name: "places given back offered to the waitlist", passed: common.buckets > 1 || !tally.offers.isEmpty,
+                  detail: common.buckets > 1 ? "no waitlist (spread over buckets)" : "\(tally.offers.count) offers to \(tally.joined) in line"),
             Check(name: "every place ends confirmed or back on sale", passed: stats["held"] as? Int == 0 && confirmed + remaining == places,
                   detail: "\(confirmed) confirmed + \(remaining) on sale of \(places); held \(stats["held"] ?? "?")"),
             Check(name: "confirmed places = confirms answered 200", passed: confirmed == tally.confirmed.count,
@@ -99,9 +110,14 @@ struct Holds: ParsableCommand {
         func mismatches(_ ids: [String], _ expected: String) -> Int { ids.count { status[$0] != expected } }
         let wrong = mismatches(tally.confirmed, "confirmed") + mismatches(tally.lateRefused, "expired")
             + mismatches(tally.cancelled, "cancelled") + mismatches(tally.abandoned, "expired")
+        // Offers made after their citizens stopped looking lapsed unseen.
+        let seen = Set(tally.held)
+        let unseen = status.filter { !seen.contains($0.key) }
         checks.append(Check(name: "every answer is what its reservation became in SQLite", passed: wrong == 0
-                                && status.count == tally.held.count && !status.values.contains("held"),
-                            detail: "\(wrong) mismatched; \(status.count) rows for \(tally.held.count) holds made"))
+                                && tally.held.allSatisfy { status[$0] != nil } && unseen.values.allSatisfy { $0 == "expired" }
+                                && !status.values.contains("held"),
+                            detail: "\(wrong) mismatched; \(status.count) rows for \(tally.held.count) holds seen and \(unseen.count) "
+                                + "offers unseen (all expired)"))
         let overfull = try database.statement("""
             SELECT COUNT(*) FROM (SELECT s.id FROM slots s JOIN reservations r ON r.campaign_id = s.campaign_id AND r.slot_id = s.id
             WHERE s.campaign_id = ? AND r.status IN ('held', 'confirmed', 'redeemed') GROUP BY s.id HAVING COUNT(*) > s.capacity)
@@ -118,8 +134,10 @@ struct Holds: ParsableCommand {
 /// Citizens arrive uniformly; each books a random slot. A holder, by a
 /// draw of its own: confirms at once (40 %), within the hold (20 %), in
 /// the last tenth of it or just past it (15 %: racing the sweep), cancels
-/// (5 %), or does nothing (20 %). A citizen refused slot_full tries again a
-/// second later, `attempts` times in all.
+/// (5 %), or does nothing (20 %). A citizen refused slot_full joins the
+/// slot's waitlist (half of them, when there is one) and looks at their
+/// entry every second until offered (then acts as a holder) or passed
+/// over; the others try again a second later, `attempts` times in all.
 final class HoldSurgeWorkload: Workload {
     struct Tally {
         var held: [String] = []
@@ -127,14 +145,17 @@ final class HoldSurgeWorkload: Workload {
         var lateRefused: [String] = []
         var cancelled: [String] = []
         var abandoned: [String] = []
+        /// Reservations offered from the waitlist (also in `held`).
+        var offers: [String] = []
+        var joined = 0
 
         mutating func add(_ other: Tally) {
             held += other.held; confirmed += other.confirmed; lateRefused += other.lateRefused
-            cancelled += other.cancelled; abandoned += other.abandoned
+            cancelled += other.cancelled; abandoned += other.abandoned; offers += other.offers; joined += other.joined
         }
     }
 
-    private enum Step { case book(attempt: Int), confirm(String), cancel(String) }
+    private enum Step { case book(attempt: Int), confirm(String), cancel(String), join(slot: Int), look(String) }
 
     private let reservePath: String
     private let slots: Int
@@ -142,7 +163,10 @@ final class HoldSurgeWorkload: Workload {
     private let arrivalMicros: Int64
     private let holdMicros: Int64
     private let attempts: Int
+    private let waitlist: Bool
     private let threads: Int
+    /// Waiting citizens stop looking after this (their offers end on their own).
+    private let lookUntilMicros: Int64
     private let startMicros: Int64
     private var random: SeededRandom
     private var nextCitizen: Int
@@ -153,9 +177,14 @@ final class HoldSurgeWorkload: Workload {
     private var inFlight = 0
     private(set) var tally = Tally()
 
-    init(campaign: String, slots: Int, citizens: Int, arrivalMicros: Int64, holdMicros: Int64, attempts: Int, thread: Int,
-         threads: Int, startMicros: Int64, seed: UInt64) {
+    private let joinPath: String
+
+    init(campaign: String, slots: Int, citizens: Int, arrivalMicros: Int64, holdMicros: Int64, attempts: Int, waitlist: Bool,
+         thread: Int, threads: Int, startMicros: Int64, seed: UInt64) {
         reservePath = "/v1/campaigns/\(campaign)/reservations"
+        joinPath = "/v1/campaigns/\(campaign)/waitlist"
+        self.waitlist = waitlist
+        lookUntilMicros = startMicros + arrivalMicros + Int64(attempts) * 1_000_000 + holdMicros
         self.slots = slots
         self.citizens = citizens
         self.arrivalMicros = arrivalMicros
@@ -190,16 +219,38 @@ final class HoldSurgeWorkload: Workload {
         steps[-tag] = (citizen, step)  // in flight, found again by its tag
         switch step {
         case .book:
-            var body: [UInt8] = []
-            body.reserveCapacity(80)
-            body.append(contentsOf: #"{"citizen_id":""#.utf8)
-            CitizenIDs.append(citizen, to: &body)
-            body.append(contentsOf: #"","slot_id":"slot-\#(Int(random.next() % UInt64(slots)))"}"#.utf8)
+            let body = Self.body(citizen: citizen, slot: Int(random.next() % UInt64(slots)))
             return PlannedRequest(path: reservePath, body: body, intendedMicros: top.at, tag: tag)
+        case .join(let slot):
+            return PlannedRequest(path: joinPath, body: Self.body(citizen: citizen, slot: slot), intendedMicros: top.at, tag: tag)
+        case .look(let id):
+            return PlannedRequest(method: "GET", path: "/v1/waitlist/\(id)", intendedMicros: top.at, tag: tag)
         case .confirm(let id):
             return PlannedRequest(path: "/v1/reservations/\(id)/confirm", intendedMicros: top.at, tag: tag)
         case .cancel(let id):
             return PlannedRequest(method: "DELETE", path: "/v1/reservations/\(id)", intendedMicros: top.at, tag: tag)
+        }
+    }
+
+    private static func body(citizen: Int, slot: Int) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(80)
+        body.append(contentsOf: #"{"citizen_id":""#.utf8)
+        CitizenIDs.append(citizen, to: &body)
+        body.append(contentsOf: #"","slot_id":"slot-\#(slot)"}"#.utf8)
+        return body
+    }
+
+    /// A hold the citizen has (made, or offered), acted on by their draw.
+    private func holding(_ id: String, citizen: Int, nowMicros: Int64) {
+        tally.held.append(id)
+        let choice = random.unit(), hold = Double(holdMicros)
+        switch choice {
+        case ..<0.4: schedule(.confirm(id), citizen: citizen, at: nowMicros)
+        case ..<0.6: schedule(.confirm(id), citizen: citizen, at: nowMicros + Int64(random.unit() * 0.85 * hold))
+        case ..<0.75: schedule(.confirm(id), citizen: citizen, at: nowMicros + Int64((0.9 + random.unit() * 0.15) * hold))
+        case ..<0.8: schedule(.cancel(id), citizen: citizen, at: nowMicros + Int64(random.unit() * 0.5 * hold))
+        default: tally.abandoned.append(id)
         }
     }
 
@@ -209,17 +260,26 @@ final class HoldSurgeWorkload: Workload {
         switch step {
         case .book(let attempt):
             if answer.status == 201, let id = answer.id {
-                tally.held.append(id)
-                let choice = random.unit(), hold = Double(holdMicros)
-                switch choice {
-                case ..<0.4: schedule(.confirm(id), citizen: citizen, at: nowMicros)
-                case ..<0.6: schedule(.confirm(id), citizen: citizen, at: nowMicros + Int64(random.unit() * 0.85 * hold))
-                case ..<0.75: schedule(.confirm(id), citizen: citizen, at: nowMicros + Int64((0.9 + random.unit() * 0.15) * hold))
-                case ..<0.8: schedule(.cancel(id), citizen: citizen, at: nowMicros + Int64(random.unit() * 0.5 * hold))
-                default: tally.abandoned.append(id)
-                }
+                holding(id, citizen: citizen, nowMicros: nowMicros)
+            } else if answer.code == "slot_full", waitlist, random.unit() < 0.5 {
+                schedule(.join(slot: Int(random.next() % UInt64(slots))), citizen: citizen, at: nowMicros)
             } else if answer.code == "slot_full", attempt < attempts {
                 schedule(.book(attempt: attempt + 1), citizen: citizen, at: nowMicros + 1_000_000)
+            }
+        case .join:
+            if answer.status == 201, let id = answer.id {
+                tally.joined += 1
+                schedule(.look(id), citizen: citizen, at: nowMicros + 1_000_000)
+            } else if answer.code == "places_left" {
+                schedule(.book(attempt: attempts), citizen: citizen, at: nowMicros)
+            }
+        case .look(let id):
+            if answer.status == 200, let offered = answer.reservationID {
+                tally.offers.append(offered)
+                holding(offered, citizen: citizen, nowMicros: nowMicros)
+            } else if answer.status == 200 || answer.status >= 500, nowMicros < lookUntilMicros {
+                // Still waiting (or passed over: looked at once more, then let be).
+                schedule(.look(id), citizen: citizen, at: nowMicros + 1_000_000)
             }
         case .confirm(let id):
             if answer.status == 200 { tally.confirmed.append(id) } else if answer.code == "hold_expired" { tally.lateRefused.append(id) }

@@ -132,8 +132,15 @@ public struct Campaign: Equatable, Sendable {
         }
         if let opens = try fields.optionalTimestamp("opens_at") { next.opensAtMillis = opens }
         if let closes = try fields.optionalTimestamp("closes_at") { next.closesAtMillis = closes }
-        // The object replaces the rules whole; null removes them.
-        if fields.has("eligibility") { next.eligibility = try Self.decodeEligibility(fields) }
+        // The object replaces the rules whole; null removes them. Not for a
+        // campaign with a waitlist: its lines were checked against the
+        // rules at each join, and offers are made without the ids.
+        if fields.has("eligibility") {
+            next.eligibility = try Self.decodeEligibility(fields)
+            guard waitlist == nil || next.eligibility == eligibility else {
+                throw Problem.invalidField("eligibility", "a campaign with a waitlist keeps the rules it was made with")
+            }
+        }
         try next.validateWindow()
         try next.validateEligibility()
         return next

@@ -48,6 +48,11 @@ public enum Route: Equatable, Sendable {
     case bookingCheck(campaign: String)
     case bookingSlot(campaign: String)
     case bookingConfirm(campaign: String)
+    /// Joining a full slot's waitlist from its slot-full page.
+    case bookingWaitlist(campaign: String)
+    /// A waitlist entry's page, and leaving the line from it.
+    case waitlistPage(ReservationID)
+    case leaveWaitlistFromPage(ReservationID)
     case stylesheet
     case languageSwitch(language: String)
     case reservationPage(ReservationID)
@@ -170,10 +175,16 @@ public enum Router {
                 default: .failure(.methodNotAllowed("GET, HEAD, POST"))
                 }
             }
-        case 4 where s[0] == "campaigns" && s[2] == "book" && (s[3] == "slot" || s[3] == "confirm"):
+        case 4 where s[0] == "campaigns" && s[2] == "book" && (s[3] == "slot" || s[3] == "confirm" || s[3] == "waitlist"):
             return withID(s[1], "campaign") { campaign in
-                only(.post, method, s[3] == "slot" ? .bookingSlot(campaign: campaign) : .bookingConfirm(campaign: campaign))
+                only(.post, method, s[3] == "slot" ? .bookingSlot(campaign: campaign)
+                                    : s[3] == "confirm" ? .bookingConfirm(campaign: campaign) : .bookingWaitlist(campaign: campaign))
             }
+        case 2...3 where s[0] == "waitlist":
+            guard let id = ReservationID(parsing: s[1]) else { return .failure(.notFound("no such waitlist entry")) }
+            if s.count == 2 { return only(.get, method, .waitlistPage(id)) }
+            guard s[2] == "leave" else { return .failure(.notFound("no such path")) }
+            return only(.post, method, .leaveWaitlistFromPage(id))
         case 2...3 where s[0] == "reservations":
             guard let id = ReservationID(parsing: s[1]) else { return .failure(.notFound("no such reservation")) }
             if s.count == 2 { return only(.get, method, .reservationPage(id)) }

@@ -69,7 +69,8 @@ struct DrawCommand: ParsableCommand {
             print("receipt verified: entry \(HexBytes.encode(checked.entry.id).prefix(16))… is leaf \(checked.leafIndex) of "
                   + "\(checked.entryCount) under the published root; its ticket is HMAC-SHA256(seed, entry id)"
                   + (results == nil ? "" : "; rank \(checked.rank) and its outcome are the ones in results.csv"))
-            print("outcome: " + (checked.wonSlot.map { "won \($0)" } ?? "not drawn (rank \(checked.rank) in line)"))
+            let said = checked.wonSlot.map { "won \($0)" } ?? "not drawn (rank \(checked.rank) in line)"
+            print(results == nil ? "outcome as the receipt says (give results.csv to check it too): " + said : "outcome: " + said)
         }
     }
 }

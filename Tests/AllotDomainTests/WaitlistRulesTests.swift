@@ -15,6 +15,11 @@ struct WaitlistRulesTests {
                     #","waitlist":{"offer_seconds":60},"allocation":"lottery","lottery":{"public_value_source":"x"}"#] {
             #expect(throws: Problem.self, "\(bad)") { try HoldRulesTests.campaign(bad) }
         }
+        // Its rules stay as made: the lines were checked against them.
+        #expect(throws: Problem.self) {
+            try made.patched(with: Fields.parse(Array(#"{"eligibility":{"pickup_days":["odd","even","odd","even","odd","even","any"]}}"#.utf8)))
+        }
+        #expect(try made.patched(with: Fields.parse(Array(#"{"name":"Renamed"}"#.utf8))).name == "Renamed")
     }
 
     @Test func aRequestNamesASlotOrASiteNotBoth() throws {

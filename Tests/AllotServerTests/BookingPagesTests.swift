@@ -168,6 +168,46 @@ import Testing
 
     static let formType = ["Content-Type": "application/x-www-form-urlencoded"]
 
+    /// Issue 14's waitlist from the pages: a slot-full page offers the
+    /// line; the entry's page shows the place in line, then the offer,
+    /// whose page confirms it; a second entry leaves the line.
+    @Test func aFullSlotsPageJoinsTheLineAndTheOfferIsConfirmedFromItsPage() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try WaitlistTests.makeWaitlistCampaign(stack, "wlp", capacity: 1, offerSeconds: 60)
+        let client = stack.client()
+        let token = try Self.checkToken(client, campaign: "wlp", slot: "s0", citizen: "late-citizen")
+        let booked = try #require(try stack.reserve(client, campaign: "wlp", citizen: "early-citizen", slot: "s0").json["id"] as? String)
+        let full = try client.request("POST", "/campaigns/wlp/book/confirm", body: "token=\(token)", headers: Self.formType)
+        #expect(full.status == 409 && full.text.contains(#"action="/campaigns/wlp/book/waitlist""#), "\(full.text)")
+        let lineToken = try #require(Self.hidden("token", in: full.text))
+        let joined = try client.request("POST", "/campaigns/wlp/book/waitlist", body: "token=\(lineToken)", headers: Self.formType)
+        #expect(joined.status == 303, "\(joined.text)")
+        let entryPath = try #require(joined.header("Location"))
+        let waiting = try client.get(entryPath)
+        #expect(waiting.status == 200 && waiting.text.contains("You are number 1 in line") && waiting.text.contains("Hall"))
+        #expect(waiting.text.contains(#"action="\#(entryPath)/leave""#))
+        // Once more: one line at a time.
+        let again = try client.request("POST", "/campaigns/wlp/book/waitlist", body: "token=\(lineToken)", headers: Self.formType)
+        #expect(again.status == 409 && again.text.contains("in a line for this campaign already"))
+
+        // The place comes back: the entry's page shows the offer; its page confirms it.
+        #expect(try client.request("DELETE", "/v1/reservations/\(booked)").status == 200)
+        let offered = try client.get(entryPath)
+        #expect(offered.text.contains("A place is offered to you"))
+        let offer = try #require(offered.text.range(of: #"href="/reservations/"#).map { String(offered.text[$0.upperBound...].prefix(26)) })
+        #expect(try client.get("/reservations/\(offer)").text.contains("Your place is held"))
+        #expect(try client.request("POST", "/reservations/\(offer)/confirm").status == 303)
+        #expect(try client.get("/v1/reservations/\(offer)").json["status"] as? String == "confirmed")
+        #expect(try client.request("POST", "\(entryPath)/leave").status == 409)
+
+        // Another citizen joins, then leaves from the page.
+        let other = try #require(try WaitlistTests.join(client, "wlp", "other", slot: "s0").json["id"] as? String)
+        let left = try client.request("POST", "/waitlist/\(other)/leave")
+        #expect(left.status == 303)
+        #expect(try client.get("/waitlist/\(other)").text.contains("You left the line"))
+    }
+
     /// A hidden field's value in a page.
     static func hidden(_ name: String, in page: String) -> String? {
         guard let range = page.range(of: #"name="\#(name)" value=""#) else { return nil }

@@ -66,8 +66,12 @@ public struct DrawReceipt: Equatable, Sendable {
     public init(json bytes: [UInt8]) throws(DrawFileError) {
         do {
             let fields = try Fields.parse(bytes)
+            // Hashes are 32 bytes: an entry id of another length would split
+            // another's leaf otherwise.
             func hex(_ text: String, _ name: String) throws(DrawFileError) -> [UInt8] {
-                guard let bytes = HexBytes.decode(Substring(text)) else { throw DrawFileError("receipt: \(name) must be lower-case hex") }
+                guard let bytes = HexBytes.decode(Substring(text)), bytes.count == 32 else {
+                    throw DrawFileError("receipt: \(name) must be 32 bytes in lower-case hex")
+                }
                 return bytes
             }
             func strings(_ name: String) throws -> [String] {
@@ -94,7 +98,7 @@ public struct DrawReceipt: Equatable, Sendable {
             guard (try fields.string("outcome") == "won") == (wonSlot != nil) else {
                 throw DrawFileError("receipt: the outcome and slot_id disagree")
             }
-            guard try hex(try fields.string("leaf", bytesMax: 4_096), "leaf") == entry.leaf else {
+            guard HexBytes.decode(Substring(try fields.string("leaf", bytesMax: 4_096))) == entry.leaf else {
                 throw DrawFileError("receipt: the leaf is not the entry id followed by its preferences")
             }
         } catch let error as DrawFileError {

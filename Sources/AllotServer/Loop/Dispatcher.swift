@@ -23,11 +23,11 @@ final class Dispatcher {
 
     init(loop: EventLoop, shared: SharedServices, redis: any RedisRouting, reads: CitizenReads, desk: ReservationDesk,
          lookup: ReservationLookup, operators: OperatorRoutes) {
-        pages = CitizenPages(reads: reads, lookup: lookup)
-        booking = BookingPages(reads: reads, desk: desk, shared: shared)
+        waitlists = WaitlistDesk(loop: loop, redis: redis, reads: reads, shared: shared)
+        pages = CitizenPages(reads: reads, lookup: lookup, waitlists: waitlists)
+        booking = BookingPages(reads: reads, desk: desk, waitlists: waitlists, shared: shared)
         dashboard = DashboardPages(reads: reads, operators: operators, shared: shared)
         registrations = RegistrationDesk(loop: loop, redis: redis, reads: reads, shared: shared)
-        waitlists = WaitlistDesk(loop: loop, redis: redis, reads: reads, shared: shared)
         self.loop = loop
         self.shared = shared
         self.redis = redis
@@ -138,6 +138,9 @@ final class Dispatcher {
         case .bookingCheck(let id): booking.check(id, exchange: exchange)
         case .bookingSlot(let id): booking.changeSlot(id, exchange: exchange)
         case .bookingConfirm(let id): booking.confirm(id, exchange: exchange)
+        case .bookingWaitlist(let id): booking.joinWaitlist(id, exchange: exchange)
+        case .waitlistPage(let id): pages.waitlistEntry(id, exchange: exchange)
+        case .leaveWaitlistFromPage(let id): pages.leaveWaitlist(id, exchange: exchange)
         case .stylesheet: pages.stylesheet(exchange)
         case .opsHome: dashboard.home(exchange)
         case .opsSignInPage: dashboard.signInPage(exchange)

@@ -180,7 +180,8 @@ enum DrawRunner {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (name, bytes) in [("tree.bin", lottery.treeFile), ("draw.json", lottery.description.json),
                               ("results.csv", ResultsFile.write(lottery.results))] {
-            let temporary = directory.appendingPathComponent(name + ".tmp")
+            // Named per run: two runs of a draw never write one temporary file.
+            let temporary = directory.appendingPathComponent(name + ".tmp-" + UUID().uuidString)
             FileManager.default.createFile(atPath: temporary.path, contents: nil)
             let handle = try FileHandle(forWritingTo: temporary)
             try handle.write(contentsOf: bytes)

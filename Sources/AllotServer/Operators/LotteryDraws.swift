@@ -251,8 +251,11 @@ struct DrawReceipts {
             try handle.seek(toOffset: UInt64(offset))
             return Array(try handle.read(upToCount: length) ?? Data())
         }
+        // Checked before it is served: a file that does not lead to the
+        // published root is an error to log, never a receipt.
         guard MerkleTreeFile.leafCount(header: try read(0, 24)) == count,
-              let proof = try MerkleTreeFile.proof(index: leafIndex, count: count, read: read) else {
+              let proof = try MerkleTreeFile.proof(index: leafIndex, count: count, read: read),
+              MerkleTree.verifyInclusion(leaf: entry.leaf, index: leafIndex, count: count, proof: proof, root: root) else {
             throw RedisError("the draw's tree.bin does not match its entries")
         }
         // The slot won is the reservation's, once the persister has it

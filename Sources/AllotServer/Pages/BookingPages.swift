@@ -13,14 +13,16 @@ import EventLoops
 final class BookingPages {
     private let reads: CitizenReads
     private let desk: ReservationDesk
+    private let waitlists: WaitlistDesk
     private let shared: SharedServices
     private let box: SealedFields
     /// Other times a slot-full page offers, at most.
     static let alternativesMax = 12
 
-    init(reads: CitizenReads, desk: ReservationDesk, shared: SharedServices) {
+    init(reads: CitizenReads, desk: ReservationDesk, waitlists: WaitlistDesk, shared: SharedServices) {
         self.reads = reads
         self.desk = desk
+        self.waitlists = waitlists
         self.shared = shared
         box = SealedFields(secret: shared.config.citizenSecret, purpose: "booking token")
     }
@@ -98,6 +100,32 @@ final class BookingPages {
                      reply: BookingReply(pages: self, exchange: LoopBound(exchange, loop: loop), token: token, language: language))
     }
 
+    /// `POST /campaigns/{cid}/book/waitlist`: from a slot-full page, into
+    /// the line for that slot; then the entry's page (post, redirect, get).
+    /// A place come back meanwhile: check your answers, to book it.
+    func joinWaitlist(_ campaignID: String, exchange: HTTPExchange) {
+        let language = PageAnswers.language(exchange)
+        guard let form = readForm(exchange, language: language), let token = openToken(form, campaignID, language, exchange)
+        else { return }
+        let bound = LoopBound(exchange, loop: loop), address = shared.clientAddress(exchange)
+        let reply = BookingReply(pages: self, exchange: bound, token: token, language: language)
+        reads.visibleCampaign(campaignID) { [self] found in
+            guard case .success(let view) = found else { return reply.refused(found.failureProblem ?? .notFound("no such campaign")) }
+            waitlists.join(view, target: .slot(token.slotID), citizen: .init(key: token.citizenKey, facts: token.facts),
+                           address: address) { [self] joined in
+                switch joined {
+                case .success(let entry): bound.wrapped.send(PageAnswers.seeOther("/waitlist/\(entry.id)"))
+                case .failure(let problem) where problem.code == "places_left":
+                    bound.wrapped.send(checkPage(view, token: token, status: 200, error: nil, language: language))
+                case .failure(let problem) where problem.code == "already_waiting":
+                    bound.wrapped.send(PageAnswers.problemPage(409, "already_waiting", language, path: "/campaigns/\(campaignID)",
+                                                               link: ("/campaigns/\(campaignID)", "back_to_campaign")))
+                case .failure(let problem): reply.refused(problem)
+                }
+            }
+        }
+    }
+
     // MARK: the pages
 
     /// The page of a slot the campaign's rules refuse this citizen, with
@@ -159,7 +187,7 @@ final class BookingPages {
                         "time": CitizenPages.period(slot.startsAtMillis, slot.endsAtMillis), "remaining": left, "one": left == 1]
             }
         var values: [String: Any] = ["campaign": view.campaign.id, "others": others, "has_others": !others.isEmpty,
-                                     "token": token.sealed(with: box) ?? ""]
+                                     "token": token.sealed(with: box) ?? "", "waitlist": view.campaign.waitlist != nil]
         if let error {
             let message = PageRenderer.message(error, language)
             values["slot_error"] = message

@@ -7,10 +7,12 @@ import EventHTTP
 final class CitizenPages {
     private let reads: CitizenReads
     private let lookup: ReservationLookup
+    private let waitlists: WaitlistDesk
 
-    init(reads: CitizenReads, lookup: ReservationLookup) {
+    init(reads: CitizenReads, lookup: ReservationLookup, waitlists: WaitlistDesk) {
         self.reads = reads
         self.lookup = lookup
+        self.waitlists = waitlists
     }
 
     private var catalog: Catalog { reads.catalog }
@@ -140,6 +142,55 @@ final class CitizenPages {
             case .success: bound.wrapped.send(PageAnswers.seeOther(path))
             case .failure(let problem) where problem.code == "not_cancellable":
                 bound.wrapped.send(PageAnswers.problemPage(409, "not_cancellable", language, path: path))
+            case .failure(let problem) where problem.status == 404: bound.wrapped.send(PageAnswers.notFound(language, path: path))
+            case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_change_detail"))
+            }
+        }
+    }
+
+    // MARK: a waitlist entry (its id is the capability, as a reservation's)
+
+    func waitlistEntry(_ id: ReservationID, exchange: HTTPExchange) {
+        let language = PageAnswers.language(exchange), path = "/waitlist/\(id.text)"
+        let bound = LoopBound(exchange, loop: reads.catalog.loop)
+        waitlists.find(id) { [self] found in
+            switch found {
+            case .failure(let problem):
+                return bound.wrapped.send(problem.status == 404 ? PageAnswers.notFound(language, path: path)
+                                                                : PageAnswers.unavailable(language, path: path, detail: "unavailable_view_detail"))
+            case .success(let entry):
+                let view = reads.catalog.campaigns[entry.campaignID]
+                var values: [String: Any] = [
+                    "id": entry.id, "campaign": entry.campaignID, "campaign_name": view?.campaign.name ?? entry.campaignID,
+                    "campaign_known": view != nil, "waiting": entry.status == .waiting, "offered": entry.status == .offered,
+                    "left": entry.status == .left, "passed": entry.status == .passed, "reservation": entry.offerReservationID ?? "",
+                    "waiting_heading": PageRenderer.message("waiting_heading", language)
+                        .replacingOccurrences(of: "{position}", with: entry.position.map(String.init) ?? "–"),
+                ]
+                switch entry.target {
+                case .slot(let slotID):
+                    let slot = view?.slot(slotID)
+                    values["site_name"] = slot.flatMap { slot in view?.sites.first { $0.id == slot.siteID }?.name } ?? slotID
+                    values["time"] = slot.map { Self.period($0.startsAtMillis, $0.endsAtMillis) } ?? ""
+                case .site(let siteID):
+                    values["site_name"] = view?.sites.first { $0.id == siteID }?.name ?? siteID
+                }
+                let body = PageRenderer.render("waitlist", values, title: PageRenderer.message("waitlist_title", language),
+                                               language: language, path: path)
+                bound.wrapped.send(PageAnswers.privatePage(200, body, language))
+            }
+        }
+    }
+
+    /// Leaving the line, then back to the entry's page.
+    func leaveWaitlist(_ id: ReservationID, exchange: HTTPExchange) {
+        let language = PageAnswers.language(exchange), path = "/waitlist/\(id.text)"
+        let bound = LoopBound(exchange, loop: reads.catalog.loop)
+        waitlists.leave(id) { left in
+            switch left {
+            case .success: bound.wrapped.send(PageAnswers.seeOther(path))
+            case .failure(let problem) where problem.code == "not_waiting":
+                bound.wrapped.send(PageAnswers.problemPage(409, "not_waiting", language, path: path, link: (path, "waitlist_title")))
             case .failure(let problem) where problem.status == 404: bound.wrapped.send(PageAnswers.notFound(language, path: path))
             case .failure: bound.wrapped.send(PageAnswers.unavailable(language, path: path, detail: "unavailable_change_detail"))
             }

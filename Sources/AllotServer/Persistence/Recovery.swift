@@ -204,13 +204,17 @@ public struct Recovery {
 
     /// A waitlist's entries back, each citizen's latest named as theirs, and
     /// the waiting ones back in line in the order they joined. (Queues of a
-    /// lost Redis are gone with it: only waiting entries are put back.)
+    /// lost Redis are gone with it: only waiting entries are put back.) An
+    /// entry SQLite has as waiting whose offer's reservation it has too was
+    /// offered (its own event had not reached SQLite): it is offered.
     private func restoreWaitlist(_ keys: CampaignKeys) throws {
         var commands: [RoutedCommand] = []
         var position = 0
         let query = try database.statement("""
-            SELECT id, status, target, citizen_key, joined_at, offer_reservation_id, offer_code, updated_at
-            FROM waitlist WHERE campaign_id = ? ORDER BY joined_at, id
+            SELECT w.id, CASE WHEN w.status = 'waiting' AND r.id IS NOT NULL THEN 'offered' ELSE w.status END, w.target,
+                   w.citizen_key, w.joined_at, w.offer_reservation_id, w.offer_code, w.updated_at
+            FROM waitlist w LEFT JOIN reservations r ON r.id = w.offer_reservation_id
+            WHERE w.campaign_id = ? ORDER BY w.joined_at, w.id
             """)
         try query.forEachRow([.text(keys.campaign)]) { row in
             let id = row.text(0), status = row.text(1), target = row.text(2), citizen = row.text(3)

@@ -212,6 +212,7 @@ public enum Schema {
               joined_at INTEGER NOT NULL, offer_reservation_id TEXT NOT NULL, offer_code TEXT NOT NULL,
               updated_at INTEGER NOT NULL) WITHOUT ROWID
             """)
+        try database.execute("CREATE INDEX IF NOT EXISTS waitlist_by_campaign ON waitlist (campaign_id, joined_at)")
     }
 
     /// A waitlist entry from a stream (waitlist.lua): inserted, or moved on

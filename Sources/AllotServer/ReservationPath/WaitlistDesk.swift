@@ -33,8 +33,56 @@ final class WaitlistDesk {
         do { request = try WaitlistRequest.decode(exchange.body) } catch { return exchange.send(.problem(error)) }
         let bound = LoopBound(exchange, loop: loop)
         let address = shared.clientAddress(exchange)
-        if let known = reads.knownVisibleCampaign(campaignID) { return join(request, known, address, bound) }
-        reads.visibleCampaign(campaignID) { [self] found in join(request, found, address, bound) }
+        let joinFound: (Result<CampaignView, Problem>) -> Void = { [self] found in
+            let citizen = found.flatMap { view -> Result<Citizen, Problem> in
+                guard let normalized = view.campaign.idScheme.normalize(request.citizenID) else { return .failure(.invalidCitizenID) }
+                return .success(Citizen(key: shared.keyer.citizenKey(normalizedID: normalized),
+                                        facts: EligibilityFacts(normalizedID: normalized, scheme: view.campaign.idScheme)))
+            }
+            switch (found, citizen) {
+            case (.success(let view), .success(let citizen)):
+                self.join(view, target: request.target, citizen: citizen, address: address) { bound.wrapped.send(Self.answer($0)) }
+            case (.failure(let problem), _), (_, .failure(let problem)): bound.wrapped.send(.problem(problem))
+            }
+        }
+        if let known = reads.knownVisibleCampaign(campaignID) { return joinFound(known) }
+        reads.visibleCampaign(campaignID, joinFound)
+    }
+
+    /// Who joins: their key, and what the campaign's rules read of their id.
+    struct Citizen {
+        let key: String
+        let facts: EligibilityFacts
+    }
+
+    /// A join, from the API or the pages (the citizen already keyed);
+    /// `completion` gets the entry or the refusal, on the loop.
+    func join(_ view: CampaignView, target: WaitlistTarget, citizen: Citizen, address: String,
+              completion: @escaping (Result<WaitlistEntry, Problem>) -> Void) {
+        let entry: PreparedJoin
+        switch prepare(target, citizen, view) {
+        case .failure(let problem): return completion(.failure(problem))
+        case .success(let prepared): entry = prepared
+        }
+        let keys = entry.keys
+        redis.run(Scripts.waitlistJoin, slot: keys.slot,
+                  keys: [keys.config, keys.remaining, keys.holdings, keys.waitlist, keys.waiters, keys.stream,
+                         keys.waitQueuePrefix + target.text, keys.waitlistSequence, keys.globalBucket, keys.ipBucket(address),
+                         keys.citizenBucket(citizen.key)],
+                  arguments: [entry.id.text, citizen.key, target.text, entry.slotIDs.joined(separator: ","),
+                              entry.offer.text, entry.code, String(config.streamEntriesMax)]) { [self] result in
+            completion(outcome(result, entry: entry, target: target))
+        }
+    }
+
+    private static func answer(_ result: Result<WaitlistEntry, Problem>) -> Answer {
+        switch result {
+        case .failure(let problem): return .problem(problem)
+        case .success(let entry):
+            var answer = Answer.json(201, entry.json)
+            answer.headers.append(("Location", "/v1/waitlist/" + entry.id))
+            return answer
+        }
     }
 
     /// An entry ready for the script.
@@ -44,32 +92,13 @@ final class WaitlistDesk {
         let code: String
         let campaignID: String
         let keys: CampaignKeys
-        let citizenKey: String
         let slotIDs: [String]
     }
 
-    private func join(_ request: WaitlistRequest, _ found: Result<CampaignView, Problem>, _ address: String,
-                      _ exchange: LoopBound<HTTPExchange>) {
-        let entry: PreparedJoin
-        switch found.flatMap({ prepare(request, $0) }) {
-        case .failure(let problem): return exchange.wrapped.send(.problem(problem))
-        case .success(let prepared): entry = prepared
-        }
-        let keys = entry.keys
-        redis.run(Scripts.waitlistJoin, slot: keys.slot,
-                  keys: [keys.config, keys.remaining, keys.holdings, keys.waitlist, keys.waiters, keys.stream,
-                         keys.waitQueuePrefix + request.target.text, keys.waitlistSequence, keys.globalBucket, keys.ipBucket(address),
-                         keys.citizenBucket(entry.citizenKey)],
-                  arguments: [entry.id.text, entry.citizenKey, request.target.text, entry.slotIDs.joined(separator: ","),
-                              entry.offer.text, entry.code, String(config.streamEntriesMax)]) { [self] result in
-            exchange.wrapped.send(answer(result, entry: entry, target: request.target))
-        }
-    }
-
-    private func prepare(_ request: WaitlistRequest, _ view: CampaignView) -> Result<PreparedJoin, Problem> {
+    private func prepare(_ target: WaitlistTarget, _ citizen: Citizen, _ view: CampaignView) -> Result<PreparedJoin, Problem> {
         guard view.campaign.waitlist != nil, !view.layout.isSpread else { return .failure(.notFound("this campaign has no waitlist")) }
         let slots: [Slot]
-        switch request.target {
+        switch target {
         case .slot(let id):
             guard let slot = view.slot(id) else { return .failure(.notFound("no such slot")) }
             slots = [slot]
@@ -82,10 +111,8 @@ final class WaitlistDesk {
             }
             slots = view.slots.filter { $0.siteID == id }
         }
-        guard let normalized = view.campaign.idScheme.normalize(request.citizenID) else { return .failure(.invalidCitizenID) }
         if !view.campaign.eligibility.isEmpty, let slot = slots.first,
-           let refusal = view.campaign.eligibility.refusal(EligibilityFacts(normalizedID: normalized, scheme: view.campaign.idScheme),
-                                                           slotStartsAtMillis: slot.startsAtMillis) {
+           let refusal = view.campaign.eligibility.refusal(citizen.facts, slotStartsAtMillis: slot.startsAtMillis) {
             return .failure(.notEligible(refusal))
         }
         guard let route = view.route(ofBucket: 0) else { return .failure(.unavailable("the campaign is being set up; try again shortly")) }
@@ -94,90 +121,103 @@ final class WaitlistDesk {
             id: ReservationID.make(millis: now, route: route, cipher: shared.routes, using: &random),
             offer: ReservationID.make(millis: now, route: route, cipher: shared.routes, using: &random),
             code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.layout.bucketKeys[0],
-            citizenKey: shared.keyer.citizenKey(normalizedID: normalized), slotIDs: slots.map(\.id)))
+            slotIDs: slots.map(\.id)))
     }
 
-    private func answer(_ result: Result<RedisReply, RedisFailure>, entry: PreparedJoin, target: WaitlistTarget) -> Answer {
+    private func outcome(_ result: Result<RedisReply, RedisFailure>, entry: PreparedJoin, target: WaitlistTarget)
+        -> Result<WaitlistEntry, Problem> {
         guard case .success(let reply) = result, let parts = reply.elements, let outcome = parts.first?.text else {
-            return .problem(.unavailable("the waitlist is unreachable; nothing was recorded"))
+            return .failure(.unavailable("the waitlist is unreachable; nothing was recorded"))
         }
         switch outcome {
         case "ok":
             guard parts.count == 3, let joined = parts[1].integer, let position = parts[2].integer else { break }
-            let json = WaitlistEntry(id: entry.id.text, campaignID: entry.campaignID, target: target, status: .waiting,
-                                     position: Int(position), joinedAtMillis: joined).json
-            var answer = Answer.json(201, json)
-            answer.headers.append(("Location", "/v1/waitlist/" + entry.id.text))
-            return answer
-        case "already_waiting": return .problem(.alreadyWaiting)
-        case "places_left": return .problem(.placesLeft)
-        case "citizen_limit_reached": return .problem(.citizenLimitReached(Int(parts.count > 1 ? parts[1].integer ?? 0 : 0)))
-        case "no_waitlist", "not_found": return .problem(.notFound("this campaign has no waitlist"))
-        case "campaign_not_open": return .problem(.campaignNotOpen(entry.campaignID))
+            return .success(WaitlistEntry(id: entry.id.text, campaignID: entry.campaignID, target: target, status: .waiting,
+                                          position: Int(position), joinedAtMillis: joined))
+        case "already_waiting": return .failure(.alreadyWaiting)
+        case "places_left": return .failure(.placesLeft)
+        case "citizen_limit_reached": return .failure(.citizenLimitReached(Int(parts.count > 1 ? parts[1].integer ?? 0 : 0)))
+        case "no_waitlist", "not_found": return .failure(.notFound("this campaign has no waitlist"))
+        case "campaign_not_open": return .failure(.campaignNotOpen(entry.campaignID))
         case "rate_limited":
-            if case .rateLimited(let rejection)? = try? ReserveOutcome(reply) { return .problem(.rateLimited(rejection)) }
+            if case .rateLimited(let rejection)? = try? ReserveOutcome(reply) { return .failure(.rateLimited(rejection)) }
         case "backlog_full":
-            return .problem(.unavailable("the waitlist is not being recorded fast enough; nothing was recorded", retryAfterSeconds: 5))
+            return .failure(.unavailable("the waitlist is not being recorded fast enough; nothing was recorded", retryAfterSeconds: 5))
         default: break
         }
         shared.logger.error("waitlist join failed", metadata: ["campaign": "\(entry.campaignID)", "reply": "\(reply)"])
-        return .problem(.unavailable("the waitlist failed; nothing was recorded"))
+        return .failure(.unavailable("the waitlist failed; nothing was recorded"))
     }
 
     /// `GET /v1/waitlist/{wid}`: the entry, with its place in line while it
     /// waits, or the reservation its offer made.
     func entry(_ id: ReservationID, exchange: HTTPExchange) {
-        withKeys(id, exchange) { [self] target, keys, bound in
-            redis.run(Scripts.waitlistView, slot: keys.slot, keys: [keys.waitlist], arguments: [id.text, keys.waitQueuePrefix]) { result in
-                guard case .success(let reply) = result, let parts = reply.elements, let first = parts.first else {
-                    return bound.wrapped.send(.problem(.unavailable("the waitlist is not available")))
-                }
-                guard let text = first.text else { return bound.wrapped.send(.problem(.notFound("no such waitlist entry"))) }
-                guard let record = WaitlistRecord(text) else {
-                    return bound.wrapped.send(.problem(.unavailable("the waitlist entry could not be read")))
-                }
-                let position = parts.count > 1 ? parts[1].integer.map { Int($0) } : nil
-                bound.wrapped.send(.json(200, WaitlistEntry(id: id.text, campaignID: target.campaign, record: record, position: position).json))
-            }
-        }
+        let bound = LoopBound(exchange, loop: loop)
+        find(id) { found in bound.wrapped.send(Self.answer(found, status: 200)) }
     }
 
     /// `DELETE /v1/waitlist/{wid}`: out of line (an offer is a hold: its
     /// reservation is cancelled instead).
     func leave(_ id: ReservationID, exchange: HTTPExchange) {
-        withKeys(id, exchange) { [self] target, keys, bound in
+        let bound = LoopBound(exchange, loop: loop)
+        leave(id) { left in bound.wrapped.send(Self.answer(left, status: 200)) }
+    }
+
+    private static func answer(_ result: Result<WaitlistEntry, Problem>, status: Int) -> Answer {
+        switch result {
+        case .success(let entry): .json(status, entry.json)
+        case .failure(let problem): .problem(problem)
+        }
+    }
+
+    /// The entry `id` (for the API and the pages).
+    func find(_ id: ReservationID, completion: @escaping (Result<WaitlistEntry, Problem>) -> Void) {
+        withKeys(id, completion) { [self] target, keys in
+            redis.run(Scripts.waitlistView, slot: keys.slot, keys: [keys.waitlist], arguments: [id.text, keys.waitQueuePrefix]) { result in
+                guard case .success(let reply) = result, let parts = reply.elements, let first = parts.first else {
+                    return completion(.failure(.unavailable("the waitlist is not available")))
+                }
+                guard let text = first.text else { return completion(.failure(.notFound("no such waitlist entry"))) }
+                guard let record = WaitlistRecord(text) else { return completion(.failure(.unavailable("the waitlist entry could not be read"))) }
+                let position = parts.count > 1 ? parts[1].integer.map { Int($0) } : nil
+                completion(.success(WaitlistEntry(id: id.text, campaignID: target.campaign, record: record, position: position)))
+            }
+        }
+    }
+
+    /// Takes entry `id` out of line (for the API and the pages).
+    func leave(_ id: ReservationID, completion: @escaping (Result<WaitlistEntry, Problem>) -> Void) {
+        withKeys(id, completion) { [self] target, keys in
             redis.run(Scripts.waitlistLeave, slot: keys.slot, keys: [keys.waitlist, keys.waiters, keys.stream],
                       arguments: [id.text, keys.waitQueuePrefix, String(config.streamEntriesMax)]) { result in
                 guard case .success(let reply) = result, let parts = reply.elements, let outcome = parts.first?.text else {
-                    return bound.wrapped.send(.problem(.unavailable("the waitlist is unreachable; nothing was changed")))
+                    return completion(.failure(.unavailable("the waitlist is unreachable; nothing was changed")))
                 }
                 switch outcome {
                 case "ok":
                     guard let record = parts.count > 1 ? parts[1].text.flatMap(WaitlistRecord.init) : nil else { break }
-                    return bound.wrapped.send(.json(200, WaitlistEntry(id: id.text, campaignID: target.campaign, record: record,
-                                                                       position: nil).json))
-                case "not_found": return bound.wrapped.send(.problem(.notFound("no such waitlist entry")))
-                case "refused": return bound.wrapped.send(.problem(.notWaiting))
+                    return completion(.success(WaitlistEntry(id: id.text, campaignID: target.campaign, record: record, position: nil)))
+                case "not_found": return completion(.failure(.notFound("no such waitlist entry")))
+                case "refused": return completion(.failure(.notWaiting))
                 case "backlog_full":
-                    return bound.wrapped.send(.problem(.unavailable("changes are not being recorded fast enough; nothing was changed",
-                                                                    retryAfterSeconds: 5)))
+                    return completion(.failure(.unavailable("changes are not being recorded fast enough; nothing was changed",
+                                                            retryAfterSeconds: 5)))
                 default: break
                 }
-                bound.wrapped.send(.problem(.unavailable("the waitlist failed; nothing was changed")))
+                completion(.failure(.unavailable("the waitlist failed; nothing was changed")))
             }
         }
     }
 
     /// The campaign and keys an entry id's route names (its bucket: the
     /// campaign has one).
-    private func withKeys(_ id: ReservationID, _ exchange: HTTPExchange,
-                         _ body: @escaping (RouteTarget, CampaignKeys, LoopBound<HTTPExchange>) -> Void) {
-        let bound = LoopBound(exchange, loop: loop)
+    private func withKeys(_ id: ReservationID, _ failed: @escaping (Result<WaitlistEntry, Problem>) -> Void,
+                          _ body: @escaping (RouteTarget, CampaignKeys) -> Void) {
         reads.finder.target(route: id.route(cipher: shared.routes)) { found in
             switch found {
-            case .failure(let problem): bound.wrapped.send(.problem(problem))
-            case .success(let target?) where target.spreadBucket == nil: body(target, CampaignKeys(target), bound)
-            case .success: bound.wrapped.send(.problem(.notFound("no such waitlist entry")))
+            case .failure(let problem): failed(.failure(problem))
+            case .success(let target?) where target.spreadBucket == nil: body(target, CampaignKeys(target))
+            case .success: failed(.failure(.notFound("no such waitlist entry")))
             }
         }
     }

@@ -51,7 +51,10 @@ local function waitlist_offer(k, slot, site, now_ms)
     redis.call('ZREM', first_queue, first)
     local w = waitlist_parse(redis.call('HGET', k.waitlist, first))
     if w and w.status == 'waiting' then
-      if tonumber(redis.call('HGET', k.holdings, w.ckey) or '0') < limit and redis.call('HEXISTS', k.holders, w.ckey) == 0 then
+      -- (An offer's id already in the records: offered before, its entry
+      -- put back in line by a recovery; never written over.)
+      if tonumber(redis.call('HGET', k.holdings, w.ckey) or '0') < limit and redis.call('HEXISTS', k.holders, w.ckey) == 0
+          and redis.call('HEXISTS', k.records, w.rid) == 0 then
         local expires = now_ms + offer_ms
         local record = 'held|' .. slot .. '|' .. site .. '|' .. w.code .. '|' .. w.ckey .. '|' .. now_ms .. '|' .. now_ms .. '|' .. expires
         redis.call('HINCRBY', k.remaining, slot, -1)
