@@ -27,8 +27,9 @@ public struct Campaign: Equatable, Sendable {
     public let allocation: Allocation
     public let lottery: LotterySettings?
     /// A campaign with holds (issue 14): an attempt holds its place this
-    /// long, until the citizen confirms it. Set at creation only: citizens
-    /// are told from the start whether a booking needs confirming.
+    /// long, until the citizen confirms it; in a lottery, a winner's place.
+    /// Set at creation only: citizens are told from the start whether a
+    /// booking needs confirming.
     public let holdSeconds: Int?
     /// A first-come waitlist (issue 14): citizens refused `slot_full` join
     /// a line; places given back are offered to it. Set at creation only.
@@ -58,6 +59,13 @@ public struct Campaign: Equatable, Sendable {
     /// How long a hold lasts, in ms; 0 for a campaign without holds (as
     /// the config hash keeps it, RedisConfig).
     public var holdMillis: Int64 { Int64(holdSeconds ?? 0) * 1_000 }
+
+    /// How long a place offered to the next in line is held, in ms; 0 for
+    /// none: a first-come waitlist's `offer_seconds`, or a lottery with
+    /// holds' `hold_seconds` (its line is the entries in ticket order).
+    public var offerMillis: Int64 {
+        Int64(waitlist?.offerSeconds ?? (allocation == .lottery ? holdSeconds ?? 0 : 0)) * 1_000
+    }
 
     /// The status a citizen sees: an open campaign past `closes_at` is closed.
     public func effectiveStatus(nowMillis: Int64) -> CampaignStatus {
@@ -99,11 +107,7 @@ public struct Campaign: Equatable, Sendable {
             lottery: try decodeLottery(fields),
             holdSeconds: try fields.optionalInteger("hold_seconds", in: holdSecondsRange),
             waitlist: try fields.object("waitlist").map { (settings: Fields) throws(Problem) in try WaitlistSettings.decode(settings) })
-        // A lottery's winners are given confirmed reservations.
-        guard campaign.holdSeconds == nil || campaign.allocation == .firstCome else {
-            throw Problem.invalidField("hold_seconds", "is for allocation first_come")
-        }
-        // An offer is made in the one step that gives a place back: the
+         // An offer is made in the one step that gives a place back: the
         // line and every place on one shard.
         if campaign.waitlist != nil {
             guard campaign.allocation == .firstCome else { throw Problem.invalidField("waitlist", "is for allocation first_come") }

@@ -11,16 +11,18 @@ struct HoldRulesTests {
             """.utf8)))
     }
 
-    @Test func holdSecondsIsSetAtCreationWithinItsRangeForFirstComeOnly() throws {
+    @Test func holdSecondsIsSetAtCreationWithinItsRange() throws {
         #expect(try Self.campaign(#","hold_seconds":300"#).holdMillis == 300_000)
         #expect(try Self.campaign("").holdSeconds == nil)
         #expect(try Self.campaign("").holdMillis == 0)
         for bad in ["0", "86401", "-5", "1.5", "\"60\"", "null"] {
             #expect(throws: Problem.self, "hold_seconds \(bad)") { try Self.campaign(#","hold_seconds":\#(bad)"#) }
         }
-        #expect(throws: Problem.invalidField("hold_seconds", "is for allocation first_come")) {
-            try Self.campaign(#","hold_seconds":60,"allocation":"lottery","lottery":{"public_value_source":"drand round 1"}"#)
-        }
+        // A lottery's: its winners' holds, and its line's offers.
+        let lottery = try Self.campaign(#","hold_seconds":60,"allocation":"lottery","lottery":{"public_value_source":"drand round 1"}"#)
+        #expect(lottery.holdMillis == 60_000 && lottery.offerMillis == 60_000 && lottery.waitlist == nil)
+        #expect(try Self.campaign(#","hold_seconds":60"#).offerMillis == 0)
+        #expect(try Self.campaign(#","hold_seconds":60,"waitlist":{"offer_seconds":30}"#).offerMillis == 30_000)
         // Not by PATCH: citizens are told from the start whether to confirm.
         let campaign = try Self.campaign(#","hold_seconds":60"#)
         #expect(throws: Problem.self) { try campaign.patched(with: Fields.parse(Array(#"{"hold_seconds":120}"#.utf8))) }

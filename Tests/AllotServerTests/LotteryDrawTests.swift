@@ -11,6 +11,51 @@ import Testing
 @Suite(.serialized) struct LotteryDrawTests {
     static func time(_ date: Date) -> String { Timestamp.format(millis: Int64(date.timeIntervalSince1970 * 1000), alwaysFraction: true) }
 
+    /// A lottery with holds (issue 14): winners get holds to confirm; a
+    /// place not confirmed in time goes to the next entry in ticket order
+    /// that asked for its slot or its site, as a hold too.
+    @Test func unconfirmedWinnersPlacesGoToTheNextEntriesInTicketOrder() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        let opens = Date().addingTimeInterval(2), closes = opens.addingTimeInterval(2)
+        try LotteryRegistrationTests.makeLottery(stack, "dh", opensAt: Self.time(opens), closesAt: Self.time(closes),
+                                                 settings: #","hold_seconds":2"#)
+        let client = stack.client()
+        #expect(try stack.admin("POST", "/v1/admin/campaigns/dh/draw/commit").status == 201)
+        Thread.sleep(until: opens.addingTimeInterval(0.1))
+        for citizen in 0..<20 { #expect(try LotteryRegistrationTests.register(client, "dh", "person-\(citizen)").status == 201) }
+        Thread.sleep(until: closes.addingTimeInterval(0.1))
+        #expect(try stack.admin("POST", "/v1/admin/campaigns/dh/draw/run", #"{"public_value":"round 7"}"#).status == 202)
+        #expect(try waitUntil(seconds: 20) { try client.get("/v1/campaigns/dh/draw").json["state"] as? String == "published" })
+
+        // Ten places, twenty entries: the ten first get holds.
+        let entries = try stack.sqlite().statement(
+            "SELECT rank, registration_id, reservation_id FROM draw_entries WHERE campaign_id = 'dh' ORDER BY rank")
+            .rows { (Int($0.int(0)), $0.text(1), $0.isNull(2) ? nil : $0.text(2)) }
+        let winners = entries.filter { $0.2 != nil }
+        #expect(winners.map(\.0) == Array(1...10))
+        for winner in winners {
+            #expect(try client.get("/v1/reservations/\(winner.2!)").json["status"] as? String == "held")
+        }
+        // Seven confirm; three let it lapse.
+        for winner in winners.dropFirst(3) {
+            #expect(try client.request("POST", "/v1/reservations/\(winner.2!)/confirm").status == 200)
+        }
+        // Their places go to ranks 11, 12 and 13, in that order; 14 waits.
+        var offers: [String] = []
+        #expect(waitUntil(seconds: 6) {
+            offers = entries[10..<13].compactMap { try? client.get("/v1/registrations/\($0.1)").json["reservation_id"] as? String }
+            return offers.count == 3
+        }, "\(offers)")
+        for offer in offers { #expect(try client.get("/v1/reservations/\(offer)").json["status"] as? String == "held") }
+        #expect(try client.get("/v1/registrations/\(entries[13].1)").json["status"] as? String == "registered")
+        #expect(try client.get("/v1/waitlist/\(entries[13].1)").json["position"] as? Int == 1)
+        for offer in offers { #expect(try client.request("POST", "/v1/reservations/\(offer)/confirm").status == 200) }
+        let stats = try stack.stats("dh")
+        #expect(stats["confirmed"] as? Int == 10 && stats["expired"] as? Int == 3 && stats["held"] as? Int == 0, "\(stats)")
+        #expect(try invariantViolations(stack, campaign: "dh", limit: 1).isEmpty)
+    }
+
     @Test func fromCommitmentToAPublishedDrawAnyoneCanCheck() throws {
         let stack = try LiveStack()
         defer { stack.shutdown() }

@@ -7,11 +7,11 @@ import Testing
 /// SQLite by the persister; reservations refused.
 @Suite(.serialized) struct LotteryRegistrationTests {
     static func makeLottery(_ stack: LiveStack, _ id: String, opensAt: String = "2020-01-01T00:00:00Z",
-                            closesAt: String = "2099-01-01T00:00:00Z") throws {
+                            closesAt: String = "2099-01-01T00:00:00Z", settings: String = "") throws {
         let created = try stack.admin("POST", "/v1/admin/campaigns", """
             {"id":"\(id)","name":"Draw \(id)","status":"open","id_scheme":"any","per_citizen_limit":1,
              "opens_at":"\(opensAt)","closes_at":"\(closesAt)",
-             "allocation":"lottery","lottery":{"public_value_source":"drand quicknet, first round after close"}}
+             "allocation":"lottery","lottery":{"public_value_source":"drand quicknet, first round after close"}\(settings)}
             """)
         #expect(created.status == 201, "\(created.text)")
         #expect(try stack.admin("PUT", "/v1/admin/campaigns/\(id)/sites",

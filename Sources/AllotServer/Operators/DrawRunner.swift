@@ -147,7 +147,7 @@ enum DrawRunner {
             guard !batches[bucket].isEmpty else { return }
             let keys = layout.bucketKeys[bucket]
             let reply = try redis.checked(Scripts.award.command(
-                keys: [keys.config, keys.remaining, keys.holdings, keys.records, keys.stream, keys.awards],
+                keys: [keys.config, keys.remaining, keys.holdings, keys.records, keys.stream, keys.awards, keys.holds, keys.holders],
                 arguments: [String(config.streamEntriesMax), String(now)] + batches[bucket]), slot: keys.slot)
             let ids = reply.elements?.compactMap(\.text) ?? []
             guard ids.first == "ok", ids.count == ranks[bucket].count + 1 else { throw RedisError("award refused: \(ids)") }
@@ -170,7 +170,31 @@ enum DrawRunner {
             if ranks[bucket].count >= awardsPerCall { try flush(bucket) }
         }
         for bucket in batches.indices { try flush(bucket) }
+        if campaign.holdSeconds != nil { try putInLine(lottery, reservations: reservations, keys: layout.home, now: now, config: config,
+                                                       cipher: cipher, firstRoute: firstRoute, redis: redis) }
         return reservations
+    }
+
+    /// A lottery with holds: its entries not drawn, in line by rank for
+    /// each of their preferences (lottery_line.lua), each with the id and
+    /// code its offer would have. A lottery has one bucket: its home.
+    private static func putInLine(_ lottery: LotteryDraw, reservations: [String?], keys: CampaignKeys, now: Int64,
+                                  config: ServerConfig, cipher: RouteCipher, firstRoute: UInt32, redis: any RedisSyncRouting) throws {
+        var random = SystemRandomNumberGenerator()
+        var batch: [String] = []
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            try redis.checked(Scripts.lotteryLine.command(keys: [keys.config, keys.waitlist, keys.waiters],
+                                                          arguments: [keys.prefix, String(now)] + batch), slot: keys.slot)
+            batch.removeAll(keepingCapacity: true)
+        }
+        for (index, registration) in lottery.registrations.enumerated() where reservations[index] == nil {
+            let offer = ReservationID.make(millis: UInt64(now), route: firstRoute, cipher: cipher, using: &random)
+            batch += [registration.id, registration.citizenKey, registration.preferences.map(\.text).joined(separator: ","),
+                      offer.text, PickupCode.make(using: &random), String(index + 1)]
+            if batch.count >= awardsPerCall * 6 { try flush() }
+        }
+        try flush()
     }
 
     /// `draw.json` and `results.csv`, written whole then renamed into place,

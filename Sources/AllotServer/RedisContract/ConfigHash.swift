@@ -10,7 +10,7 @@ enum RedisConfig {
     static func bookingFields(_ campaign: Campaign) -> [String] {
         ["status", campaign.status.rawValue, "opens", String(campaign.opensAtMillis),
          "closes", String(campaign.closesAtMillis), "limit", String(campaign.perCitizenLimit), "alloc", campaign.allocation.rawValue,
-         "hold", String(campaign.holdMillis), "wl_offer", String(Int64(campaign.waitlist?.offerSeconds ?? 0) * 1_000)]
+         "hold", String(campaign.holdMillis), "wl_offer", String(campaign.offerMillis)]
     }
 
     /// The home's config hash: everything, with the first route and the buckets.
@@ -147,7 +147,9 @@ enum RedisConfig {
                         buckets: config["buckets"].flatMap { Int($0) }.flatMap { CampaignBuckets($0) } ?? .single,
                         eligibility: eligibility, series: series ?? nil, lottery: lottery ?? nil,
                         holdSeconds: holdMillis > 0 ? Int(holdMillis / 1_000) : nil,
-                        waitlist: offerMillis > 0 ? WaitlistSettings(offerSeconds: Int(offerMillis / 1_000)) : nil)
+                        // A lottery's line is its entries (Campaign.offerMillis), not a setting.
+                        waitlist: offerMillis > 0 && config["alloc"] != Allocation.lottery.rawValue
+                            ? WaitlistSettings(offerSeconds: Int(offerMillis / 1_000)) : nil)
     }
 
     // MARK: sites and slots

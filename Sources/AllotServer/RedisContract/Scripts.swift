@@ -47,7 +47,7 @@ enum Scripts {
     /// places on their way (places.lua), waitlists' offers (waitlist.lua),
     /// records and holds (holds.lua, which offers through waitlist.lua).
     static let preludes = ["token_bucket", "places", "waitlist", "holds"]
-    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award", "expire", "waitlist_join", "waitlist_leave", "waitlist_view"]
+    static let functionNames = ["reserve", "transition", "put_slots", "snapshot", "stats", "retire", "debit", "credit", "settle", "lease", "bucket_places", "register", "award", "expire", "waitlist_join", "waitlist_leave", "waitlist_view", "lottery_line"]
     static let reserve = make("reserve")
     static let transition = make("transition")
     static let putSlots = make("put_slots")
@@ -65,8 +65,9 @@ enum Scripts {
     static let waitlistJoin = make("waitlist_join")
     static let waitlistLeave = make("waitlist_leave")
     static let waitlistView = make("waitlist_view", readOnly: true)
+    static let lotteryLine = make("lottery_line")
     static let all = [reserve, transition, putSlots, snapshot, stats, retire, debit, credit, settle, lease, bucketPlaces, register,
-                      award, expire, waitlistJoin, waitlistLeave, waitlistView]
+                      award, expire, waitlistJoin, waitlistLeave, waitlistView, lotteryLine]
 
     /// A hash of every resource the library is made of.
     static let version: String = {

@@ -35,10 +35,11 @@ final class HoldSweeper {
 
     /// One period's sweep (on the loop's thread).
     func sweep() {
-        // A waitlist's offers are holds too.
+        // A waitlist's offers are holds too (a first-come waitlist's, or a
+        // lottery with holds' line: Campaign.offerMillis).
         for view in catalog.campaigns.values where view.campaign.holdSeconds != nil || view.campaign.waitlist != nil {
             for keys in view.layout.bucketKeys where !inFlight.contains(keys.prefix) {
-                sweep(keys, waitlist: view.campaign.waitlist != nil, round: 1)
+                sweep(keys, waitlist: view.campaign.offerMillis > 0, round: 1)
             }
         }
     }

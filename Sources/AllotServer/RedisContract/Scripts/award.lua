@@ -4,7 +4,10 @@
 -- Every check comes before the first write: the whole batch or nothing.
 --
 -- KEYS: 1 cfg  2 remaining  3 holdings  4 records  5 stream
---       6 awards (registration id -> reservation id)
+--       6 awards (registration id -> reservation id)  7 holds  8 holders
+-- A lottery with holds (cfg 'hold' > 0) awards holds to confirm by
+-- created + hold (holds.lua ends them; an unconfirmed place goes to the
+-- next entry in ticket order, lottery_line.lua).
 -- ARGV: 1 stream entries max  2 created ms, then per winner six values:
 --       registration id, reservation id, slot, site, pickup code, citizen key
 -- Returns {'ok', the reservation id of each winner, in order (the one
@@ -15,9 +18,11 @@
 -- the mark goes in the same step as the events join the stream, and the
 -- caller puts the campaign back in the set (as after transition.lua).
 
-local cfg = redis.call('HMGET', KEYS[1], 'alloc')
+local cfg = redis.call('HMGET', KEYS[1], 'alloc', 'hold')
 if cfg[1] ~= 'lottery' then return {'not_lottery'} end
 local created = ARGV[2]
+local hold_ms = tonumber(cfg[2] or '0') or 0
+local expires = tonumber(created) + hold_ms
 local todo, needed, answer, seen = {}, {}, {'ok'}, {}
 for i = 3, #ARGV, 6 do
   -- Awarded before, or earlier in this batch: the same reservation.
@@ -38,6 +43,11 @@ if #todo > 0 then redis.call('HDEL', KEYS[1], 'retired') end
 for _, i in ipairs(todo) do
   local regid, rid, slot, site, code, ckey = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   local record = 'confirmed|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. created .. '|' .. created
+  if hold_ms > 0 then
+    record = 'held|' .. slot .. '|' .. site .. '|' .. code .. '|' .. ckey .. '|' .. created .. '|' .. created .. '|' .. expires
+    redis.call('ZADD', KEYS[7], expires, rid)
+    redis.call('HSET', KEYS[8], ckey, rid)
+  end
   redis.call('HINCRBY', KEYS[2], slot, -1)
   redis.call('HINCRBY', KEYS[3], ckey, 1)
   redis.call('HSET', KEYS[4], rid, record)

@@ -27,19 +27,25 @@ local function waitlist_write(k, id, w, now_ms)
 end
 
 -- A place of `slot` (at `site`) was just given back (its remaining +1):
--- it is offered to whoever joined first of the slot's and the site's
--- queues, as a hold of the campaign's offer length, unless the campaign
--- is not open (no offers after it closes: the place stays on sale). One
--- who can no longer take it (at their limit, or holding another place)
--- is passed over, at most 10 a time. `k` as record_move's, with cfg,
--- waitlist (nil: none) and prefix.
+-- it is offered to whoever is first of the slot's and the site's queues,
+-- as a hold of the campaign's offer length, unless the campaign is not
+-- open (no offers after it closes: the place stays on sale). One who can
+-- no longer take it (at their limit, or holding another place) is passed
+-- over, at most 20 entries looked at a time. `k` as record_move's, with
+-- cfg, waitlist (nil: none) and prefix.
+-- A lottery with holds has a line too: its entries not drawn, each in the
+-- queue of each of its preferences by rank (lottery_line.lua); its
+-- registration window closed before the draw, so offers go on while its
+-- status is open, and an offer is its registration's award.
 local function waitlist_offer(k, slot, site, now_ms)
   if not k.waitlist then return end
-  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes', 'wl_offer', 'limit')
+  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes', 'wl_offer', 'limit', 'alloc')
   local offer_ms, closes, limit = tonumber(cfg[3] or '0'), tonumber(cfg[2]), tonumber(cfg[4])
-  if not offer_ms or offer_ms <= 0 or cfg[1] ~= 'open' or not closes or now_ms >= closes or not limit then return end
+  local lottery = cfg[5] == 'lottery'
+  if not offer_ms or offer_ms <= 0 or cfg[1] ~= 'open' or not closes or not limit then return end
+  if now_ms >= closes and not lottery then return end
   local queues = {k.prefix .. ':wq:' .. slot, k.prefix .. ':wq:site:' .. site}
-  for _ = 1, 10 do
+  for _ = 1, 20 do
     local first, first_queue, first_score = nil, nil, nil
     for _, queue in ipairs(queues) do
       local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
@@ -63,6 +69,7 @@ local function waitlist_offer(k, slot, site, now_ms)
         redis.call('ZADD', k.holds, expires, w.rid)
         redis.call('HSET', k.holders, w.ckey, w.rid)
         redis.call('XADD', k.stream, '*', 'e', w.rid .. '|' .. record, 'a', 'waitlist')
+        if lottery then redis.call('HSET', k.prefix .. ':awards', first, w.rid) end
         w.status = 'offered'
         waitlist_write(k, first, w, now_ms)
         return
