@@ -21,6 +21,8 @@ struct Holds: ParsableCommand {
     @Option(help: "Seconds over which citizens arrive (uniformly).") var arrivalSeconds = 20.0
     @Option(help: "The campaign's hold_seconds.") var holdSeconds = 5
     @Option(help: "Attempts per citizen refused slot_full (one a second).") var attempts = 5
+    @Option(help: "Fraction of the citizens refused slot_full who join the waitlist.") var joinFraction = 0.25
+    @Option(help: "Seconds between a waiting citizen's looks at their entry.") var lookSeconds = 3.0
     @Option(help: "Give up waiting for holds to end and SQLite to catch up after this many seconds.") var deadlineSeconds = 300.0
 
     func run() throws {
@@ -42,8 +44,9 @@ struct Holds: ParsableCommand {
         let threads = max(1, common.threads)
         let workloads = (0..<threads).map {
             HoldSurgeWorkload(campaign: plan.id, slots: plan.slots.count, citizens: citizens, arrivalMicros: Int64(arrivalSeconds * 1e6),
-                              holdMicros: Int64(holdSeconds) * 1_000_000, attempts: attempts, waitlist: !waitlist.isEmpty, thread: $0,
-                              threads: threads, startMicros: start, seed: common.seed)
+                              holdMicros: Int64(holdSeconds) * 1_000_000, attempts: attempts, waitlist: !waitlist.isEmpty,
+                              joinFraction: joinFraction, lookMicros: Int64(lookSeconds * 1e6), thread: $0, threads: threads,
+                              startMicros: start, seed: common.seed)
         }
         let progress = Progress(recorder: recorder, start: start)
         let lastAction = arrivalSeconds + Double(attempts + 2 * holdSeconds) + 5
@@ -134,10 +137,11 @@ struct Holds: ParsableCommand {
 /// Citizens arrive uniformly; each books a random slot. A holder, by a
 /// draw of its own: confirms at once (40 %), within the hold (20 %), in
 /// the last tenth of it or just past it (15 %: racing the sweep), cancels
-/// (5 %), or does nothing (20 %). A citizen refused slot_full joins the
-/// slot's waitlist (half of them, when there is one) and looks at their
-/// entry every second until offered (then acts as a holder) or passed
-/// over; the others try again a second later, `attempts` times in all.
+/// (5 %), or does nothing (20 %). A citizen refused slot_full joins a
+/// slot's waitlist (`joinFraction` of them, when there is one) and looks
+/// at their entry every `lookMicros` until offered (then acts as a holder)
+/// or the run's end; the others try again a second later, `attempts`
+/// times in all.
 final class HoldSurgeWorkload: Workload {
     struct Tally {
         var held: [String] = []
@@ -164,6 +168,8 @@ final class HoldSurgeWorkload: Workload {
     private let holdMicros: Int64
     private let attempts: Int
     private let waitlist: Bool
+    private let joinFraction: Double
+    private let lookMicros: Int64
     private let threads: Int
     /// Waiting citizens stop looking after this (their offers end on their own).
     private let lookUntilMicros: Int64
@@ -180,7 +186,9 @@ final class HoldSurgeWorkload: Workload {
     private let joinPath: String
 
     init(campaign: String, slots: Int, citizens: Int, arrivalMicros: Int64, holdMicros: Int64, attempts: Int, waitlist: Bool,
-         thread: Int, threads: Int, startMicros: Int64, seed: UInt64) {
+         joinFraction: Double, lookMicros: Int64, thread: Int, threads: Int, startMicros: Int64, seed: UInt64) {
+        self.joinFraction = joinFraction
+        self.lookMicros = lookMicros
         reservePath = "/v1/campaigns/\(campaign)/reservations"
         joinPath = "/v1/campaigns/\(campaign)/waitlist"
         self.waitlist = waitlist
@@ -261,7 +269,7 @@ final class HoldSurgeWorkload: Workload {
         case .book(let attempt):
             if answer.status == 201, let id = answer.id {
                 holding(id, citizen: citizen, nowMicros: nowMicros)
-            } else if answer.code == "slot_full", waitlist, random.unit() < 0.5 {
+            } else if answer.code == "slot_full", waitlist, random.unit() < joinFraction {
                 schedule(.join(slot: Int(random.next() % UInt64(slots))), citizen: citizen, at: nowMicros)
             } else if answer.code == "slot_full", attempt < attempts {
                 schedule(.book(attempt: attempt + 1), citizen: citizen, at: nowMicros + 1_000_000)
@@ -269,7 +277,7 @@ final class HoldSurgeWorkload: Workload {
         case .join:
             if answer.status == 201, let id = answer.id {
                 tally.joined += 1
-                schedule(.look(id), citizen: citizen, at: nowMicros + 1_000_000)
+                schedule(.look(id), citizen: citizen, at: nowMicros + lookMicros)
             } else if answer.code == "places_left" {
                 schedule(.book(attempt: attempts), citizen: citizen, at: nowMicros)
             }
@@ -278,8 +286,8 @@ final class HoldSurgeWorkload: Workload {
                 tally.offers.append(offered)
                 holding(offered, citizen: citizen, nowMicros: nowMicros)
             } else if answer.status == 200 || answer.status >= 500, nowMicros < lookUntilMicros {
-                // Still waiting (or passed over: looked at once more, then let be).
-                schedule(.look(id), citizen: citizen, at: nowMicros + 1_000_000)
+                // Still waiting (or passed over, or left: looked at until the end).
+                schedule(.look(id), citizen: citizen, at: nowMicros + lookMicros)
             }
         case .confirm(let id):
             if answer.status == 200 { tally.confirmed.append(id) } else if answer.code == "hold_expired" { tally.lateRefused.append(id) }
