@@ -3,30 +3,10 @@
 /// back (a cancel, an expired hold) is offered to the first in line as a
 /// hold of the campaign's `offer_seconds`, and passes on if unclaimed.
 
-/// What a citizen waits for: a slot, or any slot of a site.
-public enum WaitlistTarget: Equatable, Sendable {
-    case slot(String)
-    case site(String)
-
-    /// As Redis keeps it (and names the queue): the slot id, or `site:<id>`.
-    public var text: String {
-        switch self {
-        case .slot(let id): id
-        case .site(let id): "site:" + id
-        }
-    }
-
-    public init?(text: Substring) {
-        if text.hasPrefix("site:") {
-            let id = text.dropFirst(5)
-            guard OperatorID.isValid(id) else { return nil }
-            self = .site(String(id))
-        } else {
-            guard OperatorID.isValid(text) else { return nil }
-            self = .slot(String(text))
-        }
-    }
-}
+/// What a citizen waits for: a slot, or any slot of a site, written as a
+/// lottery's preference is (`<slot>` or `site:<id>`): a lottery's entries
+/// not drawn wait in the lines of their preferences (lottery_line.lua).
+public typealias WaitlistTarget = Draw.Preference
 
 public enum WaitlistStatus: String, Sendable {
     /// In line.
@@ -90,7 +70,7 @@ public struct WaitlistRecord: Equatable, Sendable {
 
     public init?(_ text: String) {
         let parts = text.split(separator: "|", omittingEmptySubsequences: false)
-        guard parts.count == 7, let status = WaitlistStatus(rawValue: String(parts[0])), let target = WaitlistTarget(text: parts[1]),
+        guard parts.count == 7, let status = WaitlistStatus(rawValue: String(parts[0])), let target = WaitlistTarget(parts[1]),
               !parts[2].isEmpty, let joined = Int64(parts[3]), !parts[4].isEmpty, let updated = Int64(parts[6]) else { return nil }
         self.status = status
         self.target = target

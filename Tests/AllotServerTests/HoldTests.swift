@@ -85,13 +85,7 @@ import Testing
         defer { stack.shutdown() }
         try stack.makeCampaign("brief", slots: 1, capacity: 3, holdSeconds: 1)
         // A second node on the same Redis (no SQLite): both sweep.
-        var config = stack.server.config
-        config.nodeID = "front-1"
-        config.role = .front
-        config.port = 0
-        config.databasePath = stack.directory + "/never-opened.db"
-        let front = AllotServer(config: config, logger: Logger(label: "front"))
-        try front.start()
+        let front = try stack.startFrontNode("front-1")
         defer { front.stop() }
         let nodes = [stack.port, front.port]
         #expect(waitUntil { nodes.allSatisfy { (try? HTTPClient(port: $0).get("/v1/campaigns/brief").status) == 200 } })

@@ -109,6 +109,18 @@ final class LiveStack: @unchecked Sendable {
 
     func client() -> HTTPClient { HTTPClient(port: port) }
 
+    /// A front node on the same Redis (no SQLite), started; the caller stops it.
+    func startFrontNode(_ id: String) throws -> AllotServer {
+        var config = server.config
+        config.nodeID = id
+        config.role = .front
+        config.port = 0
+        config.databasePath = directory + "/never-opened.db"
+        let front = AllotServer(config: config, logger: Logger(label: id))
+        try front.start()
+        return front
+    }
+
     // MARK: operator helpers
 
     var adminHeaders: [String: String] { ["Authorization": "Bearer \(Self.adminToken)"] }

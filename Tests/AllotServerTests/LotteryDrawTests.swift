@@ -53,6 +53,18 @@ import Testing
         for offer in offers { #expect(try client.request("POST", "/v1/reservations/\(offer)/confirm").status == 200) }
         let stats = try stack.stats("dh")
         #expect(stats["confirmed"] as? Int == 10 && stats["expired"] as? Int == 3 && stats["held"] as? Int == 0, "\(stats)")
+
+        // Paused, a place given back is offered to no one; open again, the
+        // place left over goes to the next in line (nobody else could take it).
+        #expect(try stack.admin("PATCH", "/v1/admin/campaigns/dh", #"{"status":"paused"}"#).status == 200)
+        #expect(try client.request("DELETE", "/v1/reservations/\(winners[5].2!)").status == 200)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try client.get("/v1/registrations/\(entries[13].1)").json["status"] as? String == "registered")
+        #expect(try stack.admin("PATCH", "/v1/admin/campaigns/dh", #"{"status":"open"}"#).status == 200)
+        #expect(waitUntil(seconds: 3) {
+            (try? client.get("/v1/registrations/\(entries[13].1)").json["status"] as? String) == "won"
+        })
+        #expect(try stack.stats("dh")["remaining"] as? Int == 0)
         #expect(try invariantViolations(stack, campaign: "dh", limit: 1).isEmpty)
     }
 

@@ -133,13 +133,7 @@ import Testing
         let stack = try LiveStack { $0.nodeID = "full" }
         defer { stack.shutdown() }
         try stack.makeCampaign("front", capacity: 100)
-        var config = stack.server.config
-        config.nodeID = "front-1"
-        config.role = .front
-        config.port = 0
-        config.databasePath = stack.directory + "/never-opened.db"
-        let front = AllotServer(config: config, logger: Logger(label: "front"))
-        try front.start()
+        let front = try stack.startFrontNode("front-1")
         defer { front.stop() }
         #expect(waitUntil { (0..<8).allSatisfy { _ in (try? HTTPClient(port: front.port).get("/v1/campaigns/front").status) == 200 } })
         let client = HTTPClient(port: front.port)
@@ -159,7 +153,7 @@ import Testing
         // Operators are sent to the full node.
         let operatorRequest = try client.request("GET", "/v1/admin/campaigns/front/stats", headers: stack.adminHeaders)
         #expect(operatorRequest.status == 503 && operatorRequest.text.contains("no database"))
-        #expect(!FileManager.default.fileExists(atPath: config.databasePath))
+        #expect(!FileManager.default.fileExists(atPath: front.config.databasePath))
         // A revoked token stops working here too.
         try OperatorDatabase(path: stack.databasePath).revokeToken(name: "counter-front", actor: "cli:test")
         #expect(waitUntil {

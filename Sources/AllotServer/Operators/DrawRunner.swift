@@ -158,6 +158,9 @@ enum DrawRunner {
             batches[bucket].removeAll(keepingCapacity: true)
             ranks[bucket].removeAll(keepingCapacity: true)
         }
+        // With holds, the line is there before any winner's hold can end.
+        if campaign.holdSeconds != nil { try putInLine(lottery, keys: layout.home, now: now, cipher: cipher, firstRoute: firstRoute,
+                                                       redis: redis) }
         for (index, result) in lottery.results.enumerated() {
             guard let slot = result.wonSlot else { continue }
             let registration = lottery.registrations[index]
@@ -170,16 +173,14 @@ enum DrawRunner {
             if ranks[bucket].count >= awardsPerCall { try flush(bucket) }
         }
         for bucket in batches.indices { try flush(bucket) }
-        if campaign.holdSeconds != nil { try putInLine(lottery, reservations: reservations, keys: layout.home, now: now, config: config,
-                                                       cipher: cipher, firstRoute: firstRoute, redis: redis) }
         return reservations
     }
 
     /// A lottery with holds: its entries not drawn, in line by rank for
     /// each of their preferences (lottery_line.lua), each with the id and
     /// code its offer would have. A lottery has one bucket: its home.
-    private static func putInLine(_ lottery: LotteryDraw, reservations: [String?], keys: CampaignKeys, now: Int64,
-                                  config: ServerConfig, cipher: RouteCipher, firstRoute: UInt32, redis: any RedisSyncRouting) throws {
+    private static func putInLine(_ lottery: LotteryDraw, keys: CampaignKeys, now: Int64, cipher: RouteCipher, firstRoute: UInt32,
+                                  redis: any RedisSyncRouting) throws {
         var random = SystemRandomNumberGenerator()
         var batch: [String] = []
         func flush() throws {
@@ -188,7 +189,7 @@ enum DrawRunner {
                                                           arguments: [keys.prefix, String(now)] + batch), slot: keys.slot)
             batch.removeAll(keepingCapacity: true)
         }
-        for (index, registration) in lottery.registrations.enumerated() where reservations[index] == nil {
+        for (index, registration) in lottery.registrations.enumerated() where lottery.results[index].wonSlot == nil {
             let offer = ReservationID.make(millis: UInt64(now), route: firstRoute, cipher: cipher, using: &random)
             batch += [registration.id, registration.citizenKey, registration.preferences.map(\.text).joined(separator: ","),
                       offer.text, PickupCode.make(using: &random), String(index + 1)]

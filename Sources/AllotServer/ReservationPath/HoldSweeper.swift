@@ -49,7 +49,7 @@ final class HoldSweeper {
         let arguments = [String(streamEntriesMax), String(Self.holdsPerCall), keys.isSeriesBucket ? keys.seriesLedgerPrefix : "",
                          waitlist ? keys.prefix : ""]
         redis.run(Scripts.expire, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
-                                                          keys.holds, keys.holders, keys.config, keys.waitlist],
+                                                          keys.holds, keys.holders, keys.config, keys.waitlist, keys.slots],
                   arguments: arguments) { [self] result in
             inFlight.remove(keys.prefix)
             switch result {

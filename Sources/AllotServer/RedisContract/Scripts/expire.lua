@@ -6,7 +6,8 @@
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 holds
 --       7 holders  8 cfg  9 waitlist (a place given back is offered to the
---       first in line: waitlist.lua)
+--       first in line: waitlist.lua)  10 slot metadata (a lottery's places
+--       left over are offered to its line: waitlist_offer_left)
 -- ARGV: 1 stream entries max  2 holds ended per call at most
 --       3 the series ledgers' prefix (`<tag>:sl:`) for a series' bucket, else ''
 --       4 the campaign's key prefix when it may have a waitlist, else ''
@@ -17,7 +18,17 @@
 
 local now_ms = now_millis()
 local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[2]))
-if #due == 0 then return 0 end
+local waitlist = ARGV[4] ~= '' and KEYS[9] or nil
+if #due == 0 then
+  -- A lottery's places left over go to its line (waitlist_offer_left: a
+  -- first-come campaign's are on sale).
+  if waitlist and redis.call('XLEN', KEYS[5]) + 100 <= tonumber(ARGV[1]) then
+    waitlist_offer_left({records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
+                         holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = waitlist, prefix = ARGV[4]},
+                        KEYS[10], now_ms, 20)
+  end
+  return 0
+end
 if redis.call('XLEN', KEYS[5]) + #due > tonumber(ARGV[1]) then return -1 end
 local ended = 0
 for _, rid in ipairs(due) do

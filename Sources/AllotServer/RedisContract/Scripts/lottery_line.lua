@@ -19,8 +19,9 @@ if cfg[1] ~= 'lottery' then return redis.error_reply('not a lottery') end
 local prefix, now_ms, added = ARGV[1], ARGV[2], 0
 for i = 3, #ARGV, 6 do
   local id, ckey, preferences, rid, code, rank = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  if redis.call('HEXISTS', KEYS[2], id) == 0 then
-    local first = string.match(preferences, '^[^,]+')
+  -- (An entry without preferences could be offered nothing: left out.)
+  local first = string.match(preferences, '^[^,]+')
+  if first and redis.call('HEXISTS', KEYS[2], id) == 0 then
     redis.call('HSET', KEYS[2], id, 'waiting|' .. first .. '|' .. ckey .. '|' .. now_ms .. '|' .. rid .. '|' .. code .. '|' .. now_ms)
     redis.call('HSET', KEYS[3], ckey, id)
     for preference in string.gmatch(preferences, '[^,]+') do

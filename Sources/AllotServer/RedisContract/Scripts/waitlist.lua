@@ -31,8 +31,10 @@ end
 -- as a hold of the campaign's offer length, unless the campaign is not
 -- open (no offers after it closes: the place stays on sale). One who can
 -- no longer take it (at their limit, or holding another place) is passed
--- over, at most 20 entries looked at a time. `k` as record_move's, with
--- cfg, waitlist (nil: none) and prefix.
+-- over, at most 20 a time; entries no longer waiting (offered from
+-- another of their queues, or left) are dropped on the way, at most 1000
+-- a time (each is dropped once, ever). `k` as record_move's, with cfg,
+-- waitlist (nil: none) and prefix. Returns true when an offer was made.
 -- A lottery with holds has a line too: its entries not drawn, each in the
 -- queue of each of its preferences by rank (lottery_line.lua); its
 -- registration window closed before the draw, so offers go on while its
@@ -45,7 +47,8 @@ local function waitlist_offer(k, slot, site, now_ms)
   if not offer_ms or offer_ms <= 0 or cfg[1] ~= 'open' or not closes or not limit then return end
   if now_ms >= closes and not lottery then return end
   local queues = {k.prefix .. ':wq:' .. slot, k.prefix .. ':wq:site:' .. site}
-  for _ = 1, 20 do
+  local passed, dropped = 0, 0
+  while passed < 20 and dropped < 1000 do
     local first, first_queue, first_score = nil, nil, nil
     for _, queue in ipairs(queues) do
       local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
@@ -72,10 +75,35 @@ local function waitlist_offer(k, slot, site, now_ms)
         if lottery then redis.call('HSET', k.prefix .. ':awards', first, w.rid) end
         w.status = 'offered'
         waitlist_write(k, first, w, now_ms)
-        return
+        return true
       end
       w.status = 'passed'
       waitlist_write(k, first, w, now_ms)
+      passed = passed + 1
+    else
+      dropped = dropped + 1
     end
   end
+  return false
+end
+
+-- A lottery with holds: places left over (given back while it was paused,
+-- or before its line was there) are offered to the line, `max` at most, as
+-- if each had just been given back. Nothing else would: a lottery takes no
+-- reservations. Returns how many were offered.
+local function waitlist_offer_left(k, slots_key, now_ms, max)
+  if not k.waitlist or redis.call('HGET', k.cfg, 'alloc') ~= 'lottery' then return 0 end
+  local offered = 0
+  local left = redis.call('HGETALL', k.remaining)
+  for i = 1, #left, 2 do
+    local slot, count = left[i], tonumber(left[i + 1]) or 0
+    if count > 0 then
+      local site = string.match(redis.call('HGET', slots_key, slot) or '', '"site_id":"([^"]+)"')
+      while site and count > 0 and offered < max and waitlist_offer(k, slot, site, now_ms) do
+        count = count - 1
+        offered = offered + 1
+      end
+    end
+  end
+  return offered
 end
