@@ -162,8 +162,8 @@ import Testing
         let port = stack.port
         struct Outcome { var confirmed: [String] = []; var expired: [String] = []; var cancelled: [String] = [] }
         let outcomes = Locked(Outcome())
-        let deadline = Date().addingTimeInterval(5)
-        concurrently(48) { thread in
+        let deadline = Date().addingTimeInterval(4)
+        concurrently(16) { thread in
             let client = HTTPClient(port: port)
             var round = 0
             while Date() < deadline {
