@@ -18,14 +18,15 @@
 
 local now_ms = now_millis()
 local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[2]))
-local waitlist = ARGV[4] ~= '' and KEYS[9] or nil
+-- The bucket's keys, as record_move and waitlist.lua take them; a
+-- record's series ledger is set per record.
+local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
+           holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4]}
 if #due == 0 then
   -- A lottery's places left over go to its line (waitlist_offer_left: a
   -- first-come campaign's are on sale).
-  if waitlist and redis.call('XLEN', KEYS[5]) + 100 <= tonumber(ARGV[1]) then
-    waitlist_offer_left({records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
-                         holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = waitlist, prefix = ARGV[4]},
-                        KEYS[10], now_ms, 20)
+  if k.waitlist and redis.call('XLEN', KEYS[5]) + 100 <= tonumber(ARGV[1]) then
+    waitlist_offer_left(k, KEYS[10], now_ms, 20)
   end
   return 0
 end
@@ -35,9 +36,7 @@ for _, rid in ipairs(due) do
   local text = redis.call('HGET', KEYS[1], rid)
   local r = text and record_parse(text)
   if r and r.status == 'held' then
-    local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
-               holds = KEYS[6], holders = KEYS[7], ledger = ARGV[3] ~= '' and (ARGV[3] .. r.ckey) or nil,
-               cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4]}
+    k.ledger = ARGV[3] ~= '' and (ARGV[3] .. r.ckey) or nil
     record_move(k, rid, r, 'expired', now_ms, 'expiry')
     ended = ended + 1
   else
