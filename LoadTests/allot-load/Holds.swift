@@ -33,8 +33,7 @@ struct Holds: ParsableCommand {
         var passed = false
         defer { server.stop(keepData: !passed) }
         let admin = BlockingClient(host: server.host, port: server.port, token: server.adminToken)
-        // A waitlist needs one bucket (its offers are made on one shard).
-        let waitlist = common.buckets == 1 ? #","waitlist":{"offer_seconds":\#(holdSeconds)}"# : ""
+        let waitlist = #","waitlist":{"offer_seconds":\#(holdSeconds)}"#
         let plan = try CampaignSetup.create(admin, slots: common.slots, capacity: places / common.slots, limit: 1, buckets: common.buckets,
                                             rateLimits: common.rateLimits, settings: #","hold_seconds":\#(holdSeconds)"# + waitlist)
         log("allot-load holds: campaign \(plan.id), \(plan.places) places in \(plan.slots.count) slots held \(holdSeconds) s; "
@@ -44,7 +43,7 @@ struct Holds: ParsableCommand {
         let threads = max(1, common.threads)
         let workloads = (0..<threads).map {
             HoldSurgeWorkload(campaign: plan.id, slots: plan.slots.count, citizens: citizens, arrivalMicros: Int64(arrivalSeconds * 1e6),
-                              holdMicros: Int64(holdSeconds) * 1_000_000, attempts: attempts, waitlist: !waitlist.isEmpty,
+                              holdMicros: Int64(holdSeconds) * 1_000_000, attempts: attempts,
                               joinFraction: joinFraction, lookMicros: Int64(lookSeconds * 1e6), thread: $0, threads: threads,
                               startMicros: start, seed: common.seed)
         }
@@ -94,8 +93,8 @@ struct Holds: ParsableCommand {
             Check(name: "holds confirmed, refused late, cancelled and left to expire", passed: [tally.confirmed, tally.lateRefused,
                                                                                                tally.cancelled, tally.abandoned].allSatisfy { !$0.isEmpty },
                   detail: "\(tally.held.count) holds made"),
-            Check(name: "places given back offered to the waitlist", passed: common.buckets > 1 || !tally.offers.isEmpty,
-                  detail: common.buckets > 1 ? "no waitlist (spread over buckets)" : "\(tally.offers.count) offers to \(tally.joined) in line"),
+            Check(name: "places given back offered to the waitlist", passed: !tally.offers.isEmpty,
+                  detail: "\(tally.offers.count) offers to \(tally.joined) in line"),
             Check(name: "every place ends confirmed or back on sale", passed: stats["held"] as? Int == 0 && confirmed + remaining == places,
                   detail: "\(confirmed) confirmed + \(remaining) on sale of \(places); held \(stats["held"] ?? "?")"),
             Check(name: "confirmed places = confirms answered 200", passed: confirmed == tally.confirmed.count,
@@ -138,7 +137,7 @@ struct Holds: ParsableCommand {
 /// draw of its own: confirms at once (40 %), within the hold (20 %), in
 /// the last tenth of it or just past it (15 %: racing the sweep), cancels
 /// (5 %), or does nothing (20 %). A citizen refused slot_full joins a
-/// slot's waitlist (`joinFraction` of them, when there is one) and looks
+/// slot's waitlist (`joinFraction` of them) and looks
 /// at their entry every `lookMicros` until offered (then acts as a holder)
 /// or the run's end; the others try again a second later, `attempts`
 /// times in all.
@@ -167,7 +166,6 @@ final class HoldSurgeWorkload: Workload {
     private let arrivalMicros: Int64
     private let holdMicros: Int64
     private let attempts: Int
-    private let waitlist: Bool
     private let joinFraction: Double
     private let lookMicros: Int64
     private let threads: Int
@@ -185,13 +183,12 @@ final class HoldSurgeWorkload: Workload {
 
     private let joinPath: String
 
-    init(campaign: String, slots: Int, citizens: Int, arrivalMicros: Int64, holdMicros: Int64, attempts: Int, waitlist: Bool,
+    init(campaign: String, slots: Int, citizens: Int, arrivalMicros: Int64, holdMicros: Int64, attempts: Int,
          joinFraction: Double, lookMicros: Int64, thread: Int, threads: Int, startMicros: Int64, seed: UInt64) {
         self.joinFraction = joinFraction
         self.lookMicros = lookMicros
         reservePath = "/v1/campaigns/\(campaign)/reservations"
         joinPath = "/v1/campaigns/\(campaign)/waitlist"
-        self.waitlist = waitlist
         lookUntilMicros = startMicros + arrivalMicros + Int64(attempts) * 1_000_000 + holdMicros
         self.slots = slots
         self.citizens = citizens
@@ -269,7 +266,7 @@ final class HoldSurgeWorkload: Workload {
         case .book(let attempt):
             if answer.status == 201, let id = answer.id {
                 holding(id, citizen: citizen, nowMicros: nowMicros)
-            } else if answer.code == "slot_full", waitlist, random.unit() < joinFraction {
+            } else if answer.code == "slot_full", random.unit() < joinFraction {
                 schedule(.join(slot: Int(random.next() % UInt64(slots))), citizen: citizen, at: nowMicros)
             } else if answer.code == "slot_full", attempt < attempts {
                 schedule(.book(attempt: attempt + 1), citizen: citizen, at: nowMicros + 1_000_000)

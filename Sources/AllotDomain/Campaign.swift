@@ -107,12 +107,13 @@ public struct Campaign: Equatable, Sendable {
             lottery: try decodeLottery(fields),
             holdSeconds: try fields.optionalInteger("hold_seconds", in: holdSecondsRange),
             waitlist: try fields.object("waitlist").map { (settings: Fields) throws(Problem) in try WaitlistSettings.decode(settings) })
-         // An offer is made in the one step that gives a place back: the
-        // line and every place on one shard.
+        // An offer checks the citizen's limit in the step that makes it; a
+        // series' rolling limit is counted across campaigns, which an offer
+        // does not do.
         if campaign.waitlist != nil {
             guard campaign.allocation == .firstCome else { throw Problem.invalidField("waitlist", "is for allocation first_come") }
-            guard campaign.buckets.count == 1, campaign.series == nil else {
-                throw Problem.invalidField("waitlist", "needs one bucket and no series (its offers are made on one shard)")
+            guard campaign.series == nil else {
+                throw Problem.invalidField("waitlist", "is not for a campaign of a series (an offer does not count the series' limit)")
             }
         }
         try campaign.validateWindow()

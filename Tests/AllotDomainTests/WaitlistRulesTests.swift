@@ -3,18 +3,19 @@ import Testing
 
 /// Issue 14's waitlists as pure rules: the setting, the request, the record.
 struct WaitlistRulesTests {
-    @Test func aWaitlistIsForFirstComeCampaignsOnOneShard() throws {
+    @Test func aWaitlistIsForFirstComeCampaignsOutsideASeries() throws {
         let made = try HoldRulesTests.campaign(#","waitlist":{"offer_seconds":600}"#)
         #expect(made.waitlist == WaitlistSettings(offerSeconds: 600))
         var json = JSONWriter()
         made.write(to: &json, nowMillis: 0)
         #expect(json.text.contains(#""waitlist":{"offer_seconds":600}"#))
         for bad in [#","waitlist":{"offer_seconds":0}"#, #","waitlist":{}"#, #","waitlist":{"offer_seconds":60,"x":1}"#,
-                    #","waitlist":{"offer_seconds":60},"buckets":4"#,
                     #","waitlist":{"offer_seconds":60},"series":{"id":"s","limit":2,"window_days":7}"#,
                     #","waitlist":{"offer_seconds":60},"allocation":"lottery","lottery":{"public_value_source":"x"}"#] {
             #expect(throws: Problem.self, "\(bad)") { try HoldRulesTests.campaign(bad) }
         }
+        // Spread over buckets: a line per bucket.
+        #expect(try HoldRulesTests.campaign(#","waitlist":{"offer_seconds":60},"buckets":4"#).buckets.count == 4)
         // Its rules stay as made: the lines were checked against them.
         #expect(throws: Problem.self) {
             try made.patched(with: Fields.parse(Array(#"{"eligibility":{"pickup_days":["odd","even","odd","even","odd","even","any"]}}"#.utf8)))

@@ -4,7 +4,8 @@ import Foundation
 import Testing
 
 /// Issue 14's first-come waitlists, live: the line's order, offers as
-/// holds, offers passing on, leaving, no offers after the close, and the
+/// holds, offers passing on, leaving, no offers after the close, places on
+/// sale served to the line first, a spread campaign's lines, and the
 /// invariants under concurrent cancels and joins.
 @Suite(.serialized) struct WaitlistTests {
     static func join(_ client: HTTPClient, _ campaign: String, _ citizen: String, slot: String? = nil, site: String? = nil) throws
@@ -14,9 +15,9 @@ import Testing
     }
 
     static func makeWaitlistCampaign(_ stack: LiveStack, _ id: String, capacity: Int, offerSeconds: Int,
-                                     closesAt: String = "2099-01-01T00:00:00Z") throws {
+                                     closesAt: String = "2099-01-01T00:00:00Z", buckets: Int = 1) throws {
         let created = try stack.admin("POST", "/v1/admin/campaigns", """
-            {"id":"\(id)","name":"Waitlist \(id)","status":"open","id_scheme":"any","per_citizen_limit":1,
+            {"id":"\(id)","name":"Waitlist \(id)","status":"open","id_scheme":"any","per_citizen_limit":1,"buckets":\(buckets),
              "opens_at":"2020-01-01T00:00:00Z","closes_at":"\(closesAt)","waitlist":{"offer_seconds":\(offerSeconds)}}
             """)
         precondition(created.status == 201, created.text)
@@ -142,5 +143,73 @@ import Testing
         #expect(try client.get("/v1/waitlist/\(waiting)").json["status"] as? String == "waiting")
         #expect(try stack.stats("wlx")["held"] as? Int == 0)
         #expect(try invariantViolations(stack, campaign: "wlx", limit: 1).isEmpty)
+    }
+
+    @Test func placesOnSaleGoToTheLineBeforeAnyNewcomer() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try Self.makeWaitlistCampaign(stack, "wlr", capacity: 1, offerSeconds: 60)
+        let client = stack.client()
+        #expect(try stack.reserve(client, campaign: "wlr", citizen: "a", slot: "s0").status == 201)
+        let waiting = try #require(try Self.join(client, "wlr", "b", site: "hall").json["id"] as? String)
+        // A place more: it is the line's, not the next to ask's.
+        #expect(try stack.admin("PUT", "/v1/admin/campaigns/wlr/slots", """
+            {"slots":[{"id":"s0","site_id":"hall","starts_at":"2030-01-01T09:00:00Z","ends_at":"2030-01-01T10:00:00Z","capacity":2}]}
+            """).status == 200)
+        #expect(try stack.reserve(client, campaign: "wlr", citizen: "c", slot: "s0").code == "slot_full")
+        #expect(waitUntil(seconds: 3) { (try? client.get("/v1/waitlist/\(waiting)").json["status"] as? String) == "offered" })
+        #expect(try stack.reserve(client, campaign: "wlr", citizen: "d", slot: "s0").code == "slot_full")
+        let stats = try stack.stats("wlr")
+        #expect(stats["remaining"] as? Int == 0 && stats["held"] as? Int == 1, "\(stats)")
+        #expect(try invariantViolations(stack, campaign: "wlr", limit: 1).isEmpty)
+    }
+
+    /// A spread campaign has a line per bucket, for that bucket's citizens;
+    /// places given back in a bucket with no one in line are moved to a
+    /// bucket whose line waits (HoldSweeper), so every place given back is
+    /// offered while anyone waits, each line in its order.
+    @Test func aSpreadCampaignsLinesAreServedFromPlacesGivenBackInAnyBucket() throws {
+        let stack = try LiveStack()
+        defer { stack.shutdown() }
+        try Self.makeWaitlistCampaign(stack, "wls", capacity: 20, offerSeconds: 60, buckets: 4)
+        let client = stack.client()
+        var booked: [String] = []
+        for citizen in 0..<20 {
+            booked.append(try #require(try stack.reserve(client, campaign: "wls", citizen: "b\(citizen)", slot: "s0").json["id"] as? String))
+        }
+        #expect(try stack.reserve(client, campaign: "wls", citizen: "late", slot: "s0").code == "slot_full")
+        let port = stack.port
+        let joined = Locked<[String]>([])
+        concurrently(40) { citizen in
+            let answer = try? Self.join(HTTPClient(port: port), "wls", "w\(citizen)", slot: citizen % 2 == 0 ? "s0" : nil,
+                                        site: citizen % 2 == 0 ? nil : "hall")
+            if let id = answer?.json["id"] as? String { joined.withLock { $0.append(id) } }
+        }
+        let entries = joined.withLock { $0 }
+        #expect(entries.count == 40)
+        let toCancel = booked
+        concurrently(20) { index in _ = try? HTTPClient(port: port).request("DELETE", "/v1/reservations/\(toCancel[index])") }
+        // Every place given back is offered, wherever it was given back.
+        #expect(waitUntil(seconds: 10) { (try? stack.stats("wls")["held"] as? Int) == 20 })
+        var statuses: [String: String] = [:]
+        for entry in entries { statuses[entry] = try client.get("/v1/waitlist/\(entry)").json["status"] as? String }
+        #expect(statuses.values.count { $0 == "offered" } == 20 && statuses.values.count { $0 == "waiting" } == 20, "\(statuses)")
+        // In each bucket's line, those offered joined before those waiting.
+        let layout = CampaignLayout("wls", buckets: CampaignBuckets(4)!)
+        var linesServed = 0
+        for keys in layout.bucketKeys {
+            let pairs = try stack.keyspace.command(["HGETALL", keys.waitlist], slot: keys.slot).elements?.compactMap(\.text) ?? []
+            var records: [WaitlistRecord] = []
+            for index in stride(from: 0, to: pairs.count - 1, by: 2) { records.append(try #require(WaitlistRecord(pairs[index + 1]))) }
+            let lastOffered = records.filter { $0.status == .offered }.map(\.joinedAtMillis).max() ?? .min
+            let firstWaiting = records.filter { $0.status == .waiting }.map(\.joinedAtMillis).min() ?? .max
+            #expect(lastOffered <= firstWaiting)
+            if records.contains(where: { $0.status == .offered }) { linesServed += 1 }
+        }
+        #expect(linesServed > 1)
+        let stats = try stack.stats("wls")
+        #expect(stats["remaining"] as? Int == 0 && stats["cancelled"] as? Int == 20, "\(stats)")
+        #expect(try stack.reserve(client, campaign: "wls", citizen: "later", slot: "s0").code == "slot_full")
+        #expect(try invariantViolations(stack, campaign: "wls", limit: 1).isEmpty)
     }
 }

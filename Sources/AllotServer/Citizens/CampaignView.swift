@@ -67,6 +67,14 @@ final class CampaignView {
         remaining = total
     }
 
+    /// Places of `slot` outside `bucket` as last read: in the pool and the
+    /// other buckets (a spread campaign's).
+    func placesOutside(bucket: Int, slot: String) -> Int {
+        var places = pool[slot] ?? 0
+        for (other, remaining) in bucketRemaining.enumerated() where other != bucket { places += remaining[slot] ?? 0 }
+        return places
+    }
+
     /// The route of a bucket's reservation ids.
     func route(ofBucket bucket: Int) -> UInt32? { route.map { layout.buckets.route(ofBucket: bucket, firstRoute: $0) } }
 

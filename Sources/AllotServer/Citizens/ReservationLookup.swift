@@ -73,7 +73,7 @@ final class ReservationLookup {
                                                  keys.config, keys.seriesLedger(located.record.citizenKey), keys.holds,
                                                  keys.holders, keys.waitlist],
                       arguments: [id.text, target.rawValue, actor, String(config.streamEntriesMax),
-                                  keys.isSeriesBucket ? "series" : "", located.isSpread ? "" : keys.prefix]) { [self] result in
+                                  keys.isSeriesBucket ? "series" : "", keys.isSeriesBucket ? "" : keys.prefix]) { [self] result in
                 let answer = transitionResult(result, id: id, located: located, target: target)
                 // A confirm is what keeps a held place: with replicated
                 // durability it is answered once a replica has it (a
@@ -135,7 +135,7 @@ final class ReservationLookup {
     /// Where a reservation is: its campaign, its bucket (and its keys), its record.
     private struct Located {
         let campaign: String
-        /// Spread over several buckets (no waitlist: its offers need one).
+        /// Spread over several buckets.
         let isSpread: Bool
         let bucket: Int
         let keys: CampaignKeys

@@ -61,8 +61,9 @@ final class LoopContext {
             self.shared.metrics.publishOpenConnections(loop: self.loop.index, self.openConnections())
         }
         if loop.index == 0 {
+            let refill = desk.refill
             let sweeper = HoldSweeper(catalog: catalog, redis: redis, streamEntriesMax: shared.config.streamEntriesMax,
-                                      logger: shared.logger)
+                                      logger: shared.logger) { view, bucket, slot in refill.refill(view, bucket: bucket, slot: slot) { _ in } }
             holdSweepTimer = loop.schedule(everyMillis: HoldSweeper.periodMillis) { sweeper.sweep() }
         }
     }

@@ -71,20 +71,21 @@ public struct Recovery {
         // scratch; a bucket's config copy goes first (no booking there).
         try redis.checked(["DEL", keys.remaining, keys.capacity, keys.holdings, keys.records, keys.stats,
                            keys.sites, keys.slots, keys.pool, keys.transfers, keys.holds, keys.holders, keys.waitlist, keys.waiters,
-                           keys.waitlistSequence], slot: keys.slot)
+                           keys.waitlistSequence, keys.waitTargets, keys.waitSites], slot: keys.slot)
         if layout.isSpread {
             for bucket in layout.bucketKeys {
                 try redis.checked(["DEL", bucket.config, bucket.remaining, bucket.holdings, bucket.records, bucket.stats,
-                                   bucket.transfers, bucket.holds, bucket.holders], slot: bucket.slot)
+                                   bucket.transfers, bucket.holds, bucket.holders, bucket.waitlist, bucket.waiters,
+                                   bucket.waitlistSequence, bucket.waitTargets, bucket.waitSites], slot: bucket.slot)
             }
         }
 
         let reservations = try restoreRecords(layout)
         try restoreHoldings(layout)
         if let series = campaign.series { try restoreSeriesLedgers(layout, series, config) }
-        if campaign.waitlist != nil { try restoreWaitlist(layout.home) }
-        let taken = try placesTaken(id)
         let slots = try config.slots(id)
+        if campaign.waitlist != nil { try restoreWaitlist(layout, slots: slots) }
+        let taken = try placesTaken(id)
         // Every place not taken goes back where places wait to be handed
         // out (the pool, with several buckets): the buckets refill from it.
         var commands: [[String]] = []
@@ -202,35 +203,50 @@ public struct Recovery {
         try send(commands)
     }
 
-    /// A waitlist's entries back, each citizen's latest named as theirs, and
-    /// the waiting ones back in line in the order they joined. (Queues of a
-    /// lost Redis are gone with it: only waiting entries are put back.) An
-    /// entry SQLite has as waiting whose offer's reservation it has too was
-    /// offered (its own event had not reached SQLite): it is offered.
-    private func restoreWaitlist(_ keys: CampaignKeys) throws {
+    /// A waitlist's entries back, each in its citizen's bucket, each
+    /// citizen's latest named as theirs, and the waiting ones back in line
+    /// in the order they joined. (Queues of a lost Redis are gone with it:
+    /// only waiting entries are put back.) An entry SQLite has as waiting
+    /// whose offer's reservation it has too was offered (its own event had
+    /// not reached SQLite): it is offered.
+    private func restoreWaitlist(_ layout: CampaignLayout, slots: [Slot]) throws {
         var commands: [RoutedCommand] = []
-        var position = 0
+        var positions = Array(repeating: 0, count: layout.bucketKeys.count)
+        var targets = Array(repeating: Set<String>(), count: layout.bucketKeys.count)
         let query = try database.statement("""
             SELECT w.id, CASE WHEN w.status = 'waiting' AND r.id IS NOT NULL THEN 'offered' ELSE w.status END, w.target,
                    w.citizen_key, w.joined_at, w.offer_reservation_id, w.offer_code, w.updated_at
             FROM waitlist w LEFT JOIN reservations r ON r.id = w.offer_reservation_id
             WHERE w.campaign_id = ? ORDER BY w.joined_at, w.id
             """)
-        try query.forEachRow([.text(keys.campaign)]) { row in
+        try query.forEachRow([.text(layout.campaign)]) { row in
             let id = row.text(0), status = row.text(1), target = row.text(2), citizen = row.text(3)
+            let bucket = layout.buckets.bucket(ofCitizenKey: citizen)
+            let keys = layout.bucketKeys[bucket]
             let record = [status, target, citizen, String(row.int(4)), row.text(5), row.text(6), String(row.int(7))].joined(separator: "|")
             commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.waitlist, id, record]))
             commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.waiters, citizen, id]))
             if status == WaitlistStatus.waiting.rawValue {
-                position += 1
-                commands.append(RoutedCommand(slot: keys.slot, ["ZADD", keys.waitQueuePrefix + target, String(position), id]))
+                positions[bucket] += 1
+                targets[bucket].insert(target)
+                commands.append(RoutedCommand(slot: keys.slot, ["ZADD", keys.waitQueuePrefix + target, String(positions[bucket]), id]))
             }
             if commands.count >= Self.commandsPerPipeline {
                 try send(commands)
                 commands.removeAll(keepingCapacity: true)
             }
         }
-        commands.append(RoutedCommand(slot: keys.slot, ["SET", keys.waitlistSequence, String(position)]))
+        // Each bucket's counter goes on from its line, whose targets are
+        // served again (waitlist_serve), their slots' sites with them.
+        for (bucket, keys) in layout.bucketKeys.enumerated() {
+            commands.append(RoutedCommand(slot: keys.slot, ["SET", keys.waitlistSequence, String(positions[bucket])]))
+            guard !targets[bucket].isEmpty else { continue }
+            commands.append(RoutedCommand(slot: keys.slot, ["SADD", keys.waitTargets] + targets[bucket].sorted()))
+            for batch in stride(from: 0, to: slots.count, by: 500) {
+                let pairs = slots[batch..<min(batch + 500, slots.count)].flatMap { [$0.id, $0.siteID] }
+                commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.waitSites] + pairs))
+            }
+        }
         try send(commands)
     }
 

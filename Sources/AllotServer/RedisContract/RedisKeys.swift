@@ -28,7 +28,8 @@ struct CampaignKeys: Sendable {
     let holds: String
     /// Citizen key → the id of their hold (one at a time).
     let holders: String
-    /// A campaign with a waitlist (one bucket): entry id → WaitlistRecord.
+    /// A campaign with a waitlist (a line per bucket, for its citizens):
+    /// entry id → WaitlistRecord.
     var waitlist: String { prefix + ":wl" }
     /// Citizen key → their latest waitlist entry.
     var waiters: String { prefix + ":wlby" }
@@ -37,6 +38,10 @@ struct CampaignKeys: Sendable {
     /// What each queue's name starts with; a slot's queue is this and its
     /// id, a site's this and `site:<id>` (WaitlistTarget.text).
     var waitQueuePrefix: String { prefix + ":wq:" }
+    /// The targets with a queue (a set), served from places on sale.
+    var waitTargets: String { prefix + ":wlq" }
+    /// Slot → its site, for the slots of those targets.
+    var waitSites: String { prefix + ":wlsite" }
 
     /// The campaign's home: its configuration, capacities, metadata and (when
     /// it has several buckets) the pool. With one bucket, the bucket too.

@@ -9,6 +9,10 @@ import RedisClient
 /// on sale within a period of its expiry, and in every loop's snapshot a
 /// refresh later (the README's "no place stays held past its expiry + 1 s").
 /// Two nodes sweeping at once do no harm: each hold ends once, in one step.
+/// The same call serves a bucket's waitlist from places on sale there
+/// (waitlist.lua); a spread campaign's bucket whose line waits for places
+/// it does not have gets some moved in (BucketRefill, as for a
+/// reservation), and the next sweep offers them.
 final class HoldSweeper {
     static let periodMillis = 200
     /// Holds one call ends at most (one script's time stays short); a
@@ -26,7 +30,12 @@ final class HoldSweeper {
     private var inFlight = Set<String>()
     private var lastBacklogWarningMicros: Int64 = 0
 
-    init(catalog: Catalog, redis: any RedisRouting, streamEntriesMax: Int, logger: Logger) {
+    /// Moves places of a slot into a bucket (the loop's BucketRefill).
+    private let refill: (CampaignView, _ bucket: Int, Slot) -> Void
+
+    init(catalog: Catalog, redis: any RedisRouting, streamEntriesMax: Int, logger: Logger,
+         refill: @escaping (CampaignView, _ bucket: Int, Slot) -> Void) {
+        self.refill = refill
         self.catalog = catalog
         self.redis = redis
         self.streamEntriesMax = streamEntriesMax
@@ -38,28 +47,46 @@ final class HoldSweeper {
         // A waitlist's offers are holds too (a first-come waitlist's, or a
         // lottery with holds' line: Campaign.offerMillis).
         for view in catalog.campaigns.values where view.campaign.holdSeconds != nil || view.campaign.waitlist != nil {
-            for keys in view.layout.bucketKeys where !inFlight.contains(keys.prefix) {
-                sweep(keys, waitlist: view.campaign.offerMillis > 0, round: 1)
+            for (bucket, keys) in view.layout.bucketKeys.enumerated() where !inFlight.contains(keys.prefix) {
+                sweep(view, bucket: bucket, keys, round: 1)
             }
         }
     }
 
-    private func sweep(_ keys: CampaignKeys, waitlist: Bool, round: Int) {
+    private func sweep(_ view: CampaignView, bucket: Int, _ keys: CampaignKeys, round: Int) {
         inFlight.insert(keys.prefix)
         let arguments = [String(streamEntriesMax), String(Self.holdsPerCall), keys.isSeriesBucket ? keys.seriesLedgerPrefix : "",
-                         waitlist ? keys.prefix : ""]
+                         view.campaign.offerMillis > 0 ? keys.prefix : ""]
         redis.run(Scripts.expire, slot: keys.slot, keys: [keys.records, keys.remaining, keys.holdings, keys.stats, keys.stream,
-                                                          keys.holds, keys.holders, keys.config, keys.waitlist, keys.slots],
+                                                          keys.holds, keys.holders, keys.config, keys.waitlist, keys.slots,
+                                                          keys.waitSites, keys.waitTargets],
                   arguments: arguments) { [self] result in
             inFlight.remove(keys.prefix)
-            switch result {
-            case .success(let reply) where reply.integer == Int64(Self.holdsPerCall) && round < Self.roundsMax:
-                sweep(keys, waitlist: waitlist, round: round + 1)
-            case .success(let reply) where reply.integer == -1: warnBacklog(keys.campaign)
-            case .success(let reply) where reply.integer == nil:
-                logger.error("hold sweep failed", metadata: ["campaign": "\(keys.campaign)", "reply": "\(reply)"])
-            default: break  // a lost reply: the next period sweeps again
+            guard case .success(let reply) = result else { return }  // a lost reply: the next period sweeps again
+            guard let parts = reply.elements, let ended = parts.first?.integer else {
+                return logger.error("hold sweep failed", metadata: ["campaign": "\(keys.campaign)", "reply": "\(reply)"])
             }
+            if ended == -1 { return warnBacklog(keys.campaign) }
+            if view.layout.isSpread { placesWanted(view, bucket: bucket, targets: parts.dropFirst().compactMap(\.text)) }
+            if ended == Int64(Self.holdsPerCall) && round < Self.roundsMax { sweep(view, bucket: bucket, keys, round: round + 1) }
+        }
+    }
+
+    /// A spread campaign's bucket has a line waiting for `targets` (slot
+    /// ids, `site:<id>`) and none of their places: for each, one slot's
+    /// places are moved in from where this loop's snapshot last saw some
+    /// (the pool, or the bucket with most), a refill at a time per bucket
+    /// and slot. Places given back elsewhere reach the line this way.
+    private func placesWanted(_ view: CampaignView, bucket: Int, targets: [String]) {
+        for text in targets {
+            guard let target = WaitlistTarget(Substring(text)) else { continue }
+            let candidates = switch target {
+            case .slot(let id): view.slot(id).map { [$0] } ?? []
+            case .site(let id): view.slots.filter { $0.siteID == id }
+            }
+            let elsewhere = { (slot: Slot) in view.placesOutside(bucket: bucket, slot: slot.id) }
+            guard let slot = candidates.max(by: { elsewhere($0) < elsewhere($1) }), elsewhere(slot) > 0 else { continue }
+            refill(view, bucket, slot)
         }
     }
 

@@ -8,8 +8,9 @@ import RedisClient
 /// citizen in line for a slot or a site; `GET`/`DELETE /v1/waitlist/{wid}`
 /// read the entry (with its place in line, or its offer) or leave the
 /// line. Offers are made by the scripts that give places back (holds.lua,
-/// waitlist.lua). The entry id carries the campaign's route, as a
-/// reservation id does. One per loop.
+/// waitlist.lua). A spread campaign has a line per bucket, each for the
+/// citizens of its bucket, and the entry id carries the bucket's route, as
+/// a reservation id does. One per loop.
 final class WaitlistDesk {
     let loop: EventLoop
     let redis: any RedisRouting
@@ -68,9 +69,9 @@ final class WaitlistDesk {
         redis.run(Scripts.waitlistJoin, slot: keys.slot,
                   keys: [keys.config, keys.remaining, keys.holdings, keys.waitlist, keys.waiters, keys.stream,
                          keys.waitQueuePrefix + target.text, keys.waitlistSequence, keys.globalBucket, keys.ipBucket(address),
-                         keys.citizenBucket(citizen.key)],
+                         keys.citizenBucket(citizen.key), keys.waitSites, keys.waitTargets],
                   arguments: [entry.id.text, citizen.key, target.text, entry.slotIDs.joined(separator: ","),
-                              entry.offer.text, entry.code, String(config.streamEntriesMax)]) { [self] result in
+                              entry.offer.text, entry.code, String(config.streamEntriesMax), entry.siteID]) { [self] result in
             completion(outcome(result, entry: entry, target: target))
         }
     }
@@ -93,16 +94,20 @@ final class WaitlistDesk {
         let campaignID: String
         let keys: CampaignKeys
         let slotIDs: [String]
+        let siteID: String
     }
 
     private func prepare(_ target: WaitlistTarget, _ citizen: Citizen, _ view: CampaignView) -> Result<PreparedJoin, Problem> {
-        guard view.campaign.waitlist != nil, !view.layout.isSpread else { return .failure(.notFound("this campaign has no waitlist")) }
+        guard view.campaign.waitlist != nil else { return .failure(.notFound("this campaign has no waitlist")) }
         let slots: [Slot]
+        let siteID: String
         switch target {
         case .slot(let id):
             guard let slot = view.slot(id) else { return .failure(.notFound("no such slot")) }
             slots = [slot]
+            siteID = slot.siteID
         case .site(let id):
+            siteID = id
             guard view.sites.contains(where: { $0.id == id }) else { return .failure(.notFound("no such site")) }
             // A site's line may be offered any of its times: with rules
             // that depend on the time, the line is per slot.
@@ -115,13 +120,16 @@ final class WaitlistDesk {
            let refusal = view.campaign.eligibility.refusal(citizen.facts, slotStartsAtMillis: slot.startsAtMillis) {
             return .failure(.notEligible(refusal))
         }
-        guard let route = view.route(ofBucket: 0) else { return .failure(.unavailable("the campaign is being set up; try again shortly")) }
+        let bucket = view.layout.buckets.bucket(ofCitizenKey: citizen.key)
+        guard let route = view.route(ofBucket: bucket) else {
+            return .failure(.unavailable("the campaign is being set up; try again shortly"))
+        }
         let now = UInt64(WallClock.nowMillis())
         return .success(PreparedJoin(
             id: ReservationID.make(millis: now, route: route, cipher: shared.routes, using: &random),
             offer: ReservationID.make(millis: now, route: route, cipher: shared.routes, using: &random),
-            code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.layout.bucketKeys[0],
-            slotIDs: slots.map(\.id)))
+            code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.layout.bucketKeys[bucket],
+            slotIDs: slots.map(\.id), siteID: siteID))
     }
 
     private func outcome(_ result: Result<RedisReply, RedisFailure>, entry: PreparedJoin, target: WaitlistTarget)
@@ -209,14 +217,13 @@ final class WaitlistDesk {
         }
     }
 
-    /// The campaign and keys an entry id's route names (its bucket: the
-    /// campaign has one).
+    /// The campaign and keys an entry id's route names (its bucket's).
     private func withKeys(_ id: ReservationID, _ failed: @escaping (Result<WaitlistEntry, Problem>) -> Void,
                           _ body: @escaping (RouteTarget, CampaignKeys) -> Void) {
         reads.finder.target(route: id.route(cipher: shared.routes)) { found in
             switch found {
             case .failure(let problem): failed(.failure(problem))
-            case .success(let target?) where target.spreadBucket == nil: body(target, CampaignKeys(target))
+            case .success(let target?) where target.buckets.series == nil: body(target, CampaignKeys(target))
             case .success: failed(.failure(.notFound("no such waitlist entry")))
             }
         }

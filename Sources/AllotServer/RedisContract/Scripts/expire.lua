@@ -3,16 +3,19 @@
 -- (holds.lua's record_move). Every node sweeps every few hundred
 -- milliseconds (HoldSweeper.swift), so no node's loss leaves a place held;
 -- two sweeps at once are harmless (each hold ends once, in one step).
+-- A bucket with a line then serves it from places on sale (waitlist.lua).
 --
 -- KEYS: 1 records  2 remaining  3 holdings  4 stats  5 stream  6 holds
 --       7 holders  8 cfg  9 waitlist (a place given back is offered to the
 --       first in line: waitlist.lua)  10 slot metadata (a lottery's places
 --       left over are offered to its line: waitlist_offer_left)
+--       11 the line's slots' sites  12 the line's targets (waitlist_serve)
 -- ARGV: 1 stream entries max  2 holds ended per call at most
 --       3 the series ledgers' prefix (`<tag>:sl:`) for a series' bucket, else ''
 --       4 the campaign's key prefix when it may have a waitlist, else ''
--- Returns how many holds ended, or -1 when the stream had no room for
--- them (nothing written: the next sweep tries again).
+-- Returns {holds ended, then the line's targets waiting with no place of
+-- theirs here}, or {-1} when the stream had no room for the holds due
+-- (nothing written: the next sweep tries again).
 -- A series' ledgers are named from the records read here: the same hash
 -- tag as the declared keys, so the same cluster slot.
 
@@ -21,16 +24,9 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms, 'LIMIT', 0, ton
 -- The bucket's keys, as record_move and waitlist.lua take them; a
 -- record's series ledger is set per record.
 local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
-           holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4]}
-if #due == 0 then
-  -- A lottery's places left over go to its line (waitlist_offer_left: a
-  -- first-come campaign's are on sale).
-  if k.waitlist and redis.call('XLEN', KEYS[5]) + 100 <= tonumber(ARGV[1]) then
-    waitlist_offer_left(k, KEYS[10], now_ms, 20)
-  end
-  return 0
-end
-if redis.call('XLEN', KEYS[5]) + #due > tonumber(ARGV[1]) then return -1 end
+           holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4],
+           wsites = KEYS[11], wtargets = KEYS[12]}
+if redis.call('XLEN', KEYS[5]) + #due > tonumber(ARGV[1]) then return {-1} end
 local ended = 0
 for _, rid in ipairs(due) do
   local text = redis.call('HGET', KEYS[1], rid)
@@ -44,4 +40,16 @@ for _, rid in ipairs(due) do
     redis.call('ZREM', KEYS[6], rid)
   end
 end
-return ended
+local out = {ended}
+-- Places on sale while some wait go to the line: a lottery's left over
+-- (waitlist_offer_left), a first-come line's (waitlist_serve). Up to 20
+-- offers a sweep, with room for their events.
+if k.waitlist and redis.call('XLEN', KEYS[5]) + 100 <= tonumber(ARGV[1]) then
+  if redis.call('HGET', KEYS[8], 'alloc') == 'lottery' then
+    waitlist_offer_left(k, KEYS[10], now_ms, 20)
+  else
+    local _, wanting = waitlist_serve(k, now_ms, 20)
+    for _, target in ipairs(wanting) do out[#out + 1] = target end
+  end
+end
+return out

@@ -19,6 +19,8 @@
 --         'spread' (the attempt after a refill: its 'slot_full' is the
 --         answer). A bucket without a slot's field has none of its places.
 --       10 the series' limit ('' = not in a series)  11 its window in ms
+-- A campaign with a waitlist (cfg 'wl_offer' > 0) sells no place while its
+-- slot's or site's line in this bucket has anyone in it.
 -- A campaign with holds (cfg 'hold', ms) makes a hold, not a reservation:
 -- it takes the place until its expiry, and is confirmed or ends
 -- (transition.lua, expire.lua). One hold per citizen at a time.
@@ -69,7 +71,7 @@ end
 -- count refusals and add them to the stats hash in aggregate), and places
 -- taken are capacity - remaining (stats.lua).
 local cfg = redis.call('HMGET', KEYS[1], 'status', 'opens', 'closes', 'limit',
-  'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst', 'hold')
+  'g_rate', 'g_burst', 'ip_rate', 'ip_burst', 'c_rate', 'c_burst', 'hold', 'wl_offer')
 if not cfg[1] then return {'not_found', 'campaign'} end
 local opens, closes, limit = tonumber(cfg[2]), tonumber(cfg[3]), tonumber(cfg[4])
 local hold_ms = tonumber(cfg[11] or '0')
@@ -108,6 +110,14 @@ elseif held >= limit then outcome = 'citizen_limit_reached'
 elseif series_limit and in_window >= series_limit then outcome = 'series_limit'
 elseif tonumber(remaining) <= 0 then
   if may_refill then return {'bucket_empty'} end
+  outcome = 'slot_full'
+elseif tonumber(cfg[12] or '0') > 0
+    and (redis.call('ZCARD', string.sub(KEYS[1], 1, -5) .. ':wq:' .. slot) > 0
+      or redis.call('ZCARD', string.sub(KEYS[1], 1, -5) .. ':wq:site:' .. site) > 0) then
+  -- A place on sale while some wait for it in this bucket's line (for the
+  -- slot or its site) is theirs: the sweep offers it within a period
+  -- (waitlist.lua's waitlist_serve). The queues are named from the
+  -- bucket's prefix (the cfg key's name without ':cfg'), under its tag.
   outcome = 'slot_full'
 elseif redis.call('XLEN', KEYS[6]) >= stream_max then
   -- The persister is this far behind: refuse rather than drop an entry

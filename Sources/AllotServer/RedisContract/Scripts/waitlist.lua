@@ -3,10 +3,13 @@
 -- record_move offers a place given back to the first in line).
 --
 -- A campaign with a waitlist (cfg 'wl_offer' > 0: an offer's hold, in ms)
--- has one bucket, so all of this is under its one tag: 'wl' (entry id ->
--- record), 'wlby' (citizen key -> their latest entry), a queue per slot
--- and per site, '<prefix>:wq:<slot>' and '<prefix>:wq:site:<site>' (entry
--- ids by join order), and 'wlseq' (the join counter).
+-- has a line in each bucket, for the citizens of that bucket (their
+-- holdings are there: an offer checks and takes them in one step), all of
+-- it under the bucket's tag: 'wl' (entry id -> record), 'wlby' (citizen
+-- key -> their latest entry), a queue per slot and per site,
+-- '<prefix>:wq:<slot>' and '<prefix>:wq:site:<site>' (entry ids by join
+-- order), 'wlseq' (the join counter), 'wlq' (the targets with a queue)
+-- and 'wlsite' (slot -> site, for the slots of those targets).
 -- A record (WaitlistRecord.swift): status|target|citizen key|joined ms|
 -- offer's reservation id|offer's pickup code|updated ms, status one of
 -- waiting, offered, left, passed. The offer's id and code are made at
@@ -106,4 +109,46 @@ local function waitlist_offer_left(k, slots_key, now_ms, max)
     end
   end
   return offered
+end
+
+-- A first-come line served from places on sale: a capacity raised, a
+-- campaign resumed, places moved into this bucket for its line from
+-- another (HoldSweeper.swift), or offers skipped while it was paused. Each
+-- target with a queue (k.wtargets) is offered its slots' places here,
+-- `max` offers at most. Returns how many were offered, and the targets
+-- still waiting with no place of theirs in this bucket (a spread
+-- campaign's node moves places here for them).
+local function waitlist_serve(k, now_ms, max)
+  local offered, wanting = 0, {}
+  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes')
+  if cfg[1] ~= 'open' or now_ms >= (tonumber(cfg[2]) or 0) then return 0, wanting end
+  local sites = nil
+  for _, target in ipairs(redis.call('SMEMBERS', k.wtargets)) do
+    local queue = k.prefix .. ':wq:' .. target
+    if redis.call('ZCARD', queue) == 0 then
+      redis.call('SREM', k.wtargets, target)
+    else
+      local site = string.match(target, '^site:(.+)$')
+      local slots = {}
+      if site then
+        sites = sites or redis.call('HGETALL', k.wsites)
+        for i = 1, #sites, 2 do
+          if sites[i + 1] == site then slots[#slots + 1] = sites[i] end
+        end
+      else
+        slots[1] = target
+      end
+      local placed = false
+      for _, slot in ipairs(slots) do
+        local slot_site = site or redis.call('HGET', k.wsites, slot)
+        while slot_site and offered < max and tonumber(redis.call('HGET', k.remaining, slot) or '0') > 0
+            and redis.call('ZCARD', queue) > 0 and waitlist_offer(k, slot, slot_site, now_ms) do
+          offered = offered + 1
+        end
+        if tonumber(redis.call('HGET', k.remaining, slot) or '0') > 0 then placed = true end
+      end
+      if not placed and redis.call('ZCARD', queue) > 0 then wanting[#wanting + 1] = target end
+    end
+  end
+  return offered, wanting
 end

@@ -5,9 +5,13 @@
 -- KEYS: 1 cfg  2 remaining  3 holdings  4 waitlist  5 waiters  6 stream
 --       7 the target's queue  8 the join counter
 --       9 bucket:global  10 bucket:ip  11 bucket:citizen
+--       12 the line's slots' sites  13 the line's targets (waitlist_serve)
 -- ARGV: 1 entry id  2 citizen key  3 target ('<slot>' or 'site:<site>')
 --       4 the target's slots, comma-separated  5 the offer's reservation id
---       6 the offer's pickup code  7 stream entries max
+--       6 the offer's pickup code  7 stream entries max  8 the target's site
+-- In a spread campaign the line is the citizen's bucket's, and so is
+-- 'places_left': places elsewhere are moved here for the line
+-- (HoldSweeper.swift), as they would be for a reservation.
 -- Returns {'ok', joined ms, position} | {'not_found'} | {'no_waitlist'}
 --       | {'campaign_not_open'} | {'already_waiting'} | {'citizen_limit_reached', limit}
 --       | {'places_left'} | {'rate_limited', bucket, retry_after_s, rate, burst}
@@ -41,4 +45,15 @@ local seq = redis.call('INCR', KEYS[8])
 waitlist_write(k, id, {status = 'waiting', target = target, ckey = ckey, joined = now_ms, rid = ARGV[5], code = ARGV[6]}, now_ms)
 redis.call('HSET', KEYS[5], ckey, id)
 redis.call('ZADD', KEYS[7], seq, id)
+-- A target new to the line has its slots' site noted (for waitlist_serve),
+-- in batches: a site may have thousands of slots.
+if redis.call('SADD', KEYS[13], target) == 1 then
+  local sites = {}
+  for slot in string.gmatch(ARGV[4], '[^,]+') do
+    sites[#sites + 1] = slot
+    sites[#sites + 1] = ARGV[8]
+    if #sites >= 1000 then redis.call('HSET', KEYS[12], unpack(sites)); sites = {} end
+  end
+  if #sites > 0 then redis.call('HSET', KEYS[12], unpack(sites)) end
+end
 return {'ok', now_ms, redis.call('ZRANK', KEYS[7], id) + 1}
