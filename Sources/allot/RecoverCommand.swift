@@ -25,12 +25,16 @@ struct RecoverCommand: ParsableCommand {
         guard let deployment = RedisDeployment.parse(given, cluster: cluster != nil) else {
             throw ValidationError("a Redis address is HOST:PORT (a cluster's: HOST:PORT[,HOST:PORT…]), got \(given)")
         }
-        let recovery = try Recovery(databasePath: database.path, redis: deployment, logger: Logger(label: "allot"))
+        // The servers' key, if this host has it: a lottery's line needs it
+        // for its offers' ids (the report names what is left out without).
+        let secret = try? CitizenSecret.load(environment: environment, dataDirectory: database.dataDir, mayCreate: false)
+        let recovery = try Recovery(databasePath: database.path, redis: deployment, logger: Logger(label: "allot"), citizenSecret: secret)
         for report in try recovery.run() {
             if let reason = report.notRebuilt {
                 print("\(report.campaign): \(reason)")
             } else if report.rebuilt {
-                print("\(report.campaign): rebuilt, \(report.slots) slots, \(report.reservations) reservations, \(report.placesTaken) places taken")
+                print("\(report.campaign): rebuilt, \(report.slots) slots, \(report.reservations) reservations, \(report.placesTaken) places taken"
+                      + (report.leftOut.map { "; not rebuilt: \($0)" } ?? ""))
             } else {
                 print("\(report.campaign): present in Redis, left alone")
             }

@@ -1,6 +1,7 @@
 @testable import AllotServer
 import AllotDomain
 import Foundation
+import Logging
 import Testing
 
 /// Issue 14, a lottery from commitment to published draw against a live
@@ -66,6 +67,30 @@ import Testing
         })
         #expect(try stack.stats("dh")["remaining"] as? Int == 0)
         #expect(try invariantViolations(stack, campaign: "dh", limit: 1).isEmpty)
+
+        // Redis is lost; `allot recover` brings back the registrations, the
+        // awards (the line's offers' too) and the line, ranks 15 to 20.
+        _ = try stack.waitForPersistence("dh", expected: 14)
+        #expect(try stack.redis.command(["FLUSHALL"]) == .status("OK"))
+        let reports = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment, logger: Logger(label: "recover-test"),
+                                   citizenSecret: stack.server.config.citizenSecret).run()
+        #expect(reports.map(\.rebuilt) == [true] && reports[0].leftOut == nil)
+        try stack.waitUntilVisible("dh", slots: 2)
+        #expect(try client.get("/v1/registrations/\(entries[3].1)").json["status"] as? String == "won")
+        #expect(try client.get("/v1/registrations/\(entries[12].1)").json["status"] as? String == "won")
+        #expect(try client.get("/v1/registrations/\(entries[14].1)").json["status"] as? String == "registered")
+        #expect(try client.get("/v1/waitlist/\(entries[14].1)").json["position"] as? Int == 1)
+        // A place given back goes to rank 15, the first still in line.
+        #expect(try client.request("DELETE", "/v1/reservations/\(winners[6].2!)").status == 200)
+        #expect(waitUntil(seconds: 3) {
+            (try? client.get("/v1/registrations/\(entries[14].1)").json["status"] as? String) == "won"
+        })
+        #expect(try client.get("/v1/waitlist/\(entries[15].1)").json["position"] as? Int == 1)
+        #expect(try invariantViolations(stack, campaign: "dh", limit: 1).isEmpty)
+        // Without the servers' secret the line is left out, and said to be.
+        #expect(try stack.redis.command(["FLUSHALL"]) == .status("OK"))
+        let blind = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment, logger: Logger(label: "recover-test")).run()
+        #expect(blind.first?.leftOut?.contains("line") == true)
     }
 
     @Test func fromCommitmentToAPublishedDrawAnyoneCanCheck() throws {

@@ -93,6 +93,18 @@ import Testing
             // The same id debits once: a resent debit takes nothing more.
             #expect(try refill.run(from: .debit(.places(9)), on: redis, stepsMax: 1) == .credit(places: 9))
             #expect(try Self.accounted("st", slot: "s0", redis).total == Self.capacity)
+            // A bucket whose line waits for the slot, or for its site, keeps
+            // its places for the line (waitlist.lua): nothing is taken.
+            let lined = CampaignKeys("st", bucket: 3, of: Self.buckets)
+            try redis.checked(["HSET", lined.waitSites, "s0", "hall"], slot: lined.slot)
+            for queue in ["s0", "site:hall"] {
+                try redis.checked(["ZADD", lined.waitQueuePrefix + queue, "1", "w"], slot: lined.slot)
+                let kept = PlaceTransfer(id: "k-" + queue, campaign: "st", buckets: Self.buckets, slot: "s0", source: .bucket(3), target: 0)
+                #expect(try kept.run(from: .debit(.half), on: redis) == .done(places: 0), "\(queue)")
+                try redis.checked(["DEL", lined.waitQueuePrefix + queue], slot: lined.slot)
+            }
+            let free = PlaceTransfer(id: "f", campaign: "st", buckets: Self.buckets, slot: "s0", source: .bucket(3), target: 0)
+            #expect(try free.run(from: .debit(.half), on: redis) == .done(places: 3))
         }
     }
 

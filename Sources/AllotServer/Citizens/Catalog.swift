@@ -45,9 +45,13 @@ final class Catalog {
         if bucket < view.bucketRemaining.count { view.bucketRemaining[bucket][slot] = max(0, (view.bucketRemaining[bucket][slot] ?? 0) + change) }
     }
 
+    /// A script run refused the slot as full: nowhere has a place of it
+    /// (a spread campaign's refill found none in the pool or any bucket).
     func slotIsFull(campaign: String, slot: String) {
         guard let view = campaigns[campaign], view.remaining[slot] != nil else { return }
         view.remaining[slot] = 0
+        if view.pool[slot] != nil { view.pool[slot] = 0 }
+        for bucket in view.bucketRemaining.indices where view.bucketRemaining[bucket][slot] != nil { view.bucketRemaining[bucket][slot] = 0 }
     }
 
     func ageMillis(nowMicros: Int64 = monotonicMicros()) -> Int64 {

@@ -211,6 +211,7 @@ final class AdminStore {
         for chunk in stride(from: 0, to: slots.count, by: Self.slotsPerScriptMax) {
             let part = slots[chunk..<min(slots.count, chunk + Self.slotsPerScriptMax)]
             effective += try pushSlots(campaign.layout, Array(part), withMetadata: true)
+            if campaign.waitlist != nil { try pushWaitlistSites(campaign.layout, Array(part)) }
         }
         let raised = try recordRaisedCapacities(id, slots, effective)
         try makeHot(campaign.layout)
@@ -318,6 +319,15 @@ final class AdminStore {
             throw RedisError(reply.errorMessage ?? "put_slots: bad reply")
         }
         return values.map { Int($0) }
+    }
+
+    /// A campaign with a waitlist: each bucket's line knows every slot's
+    /// site (waitlist_serve offers a site's line its slots, and reserve.lua
+    /// and debit.lua keep a slot's places for its site's line), so a slot
+    /// added to a site, or moved to another, is served with it.
+    private func pushWaitlistSites(_ layout: CampaignLayout, _ slots: [Slot]) throws {
+        let pairs = slots.flatMap { [$0.id, $0.siteID] }
+        try redis.checkedPipeline(layout.bucketKeys.map { RoutedCommand(slot: $0.slot, ["HSET", $0.waitSites] + pairs) })
     }
 
     /// Where Redis kept a capacity above the one asked for (places already

@@ -22,6 +22,8 @@ public struct Recovery {
         public let rebuilt: Bool
         /// Why a campaign Redis holds only part of was not rebuilt.
         public var notRebuilt: String? = nil
+        /// What of a rebuilt campaign did not come back, and why.
+        public var leftOut: String? = nil
         public let slots: Int
         public let reservations: Int
         public let placesTaken: Int
@@ -32,7 +34,13 @@ public struct Recovery {
     private let redis: any RedisSyncRouting
     private let logger: Logger
 
-    public init(databasePath: String, redis: RedisDeployment, logger: Logger) throws {
+    /// Makes offer ids for a lottery's line (nil: the line is not rebuilt).
+    private let routes: RouteCipher?
+
+    /// `citizenSecret`: the servers' (CitizenSecret), for the ids of a
+    /// lottery's offers from its line; without it the line stays empty.
+    public init(databasePath: String, redis: RedisDeployment, logger: Logger, citizenSecret: [UInt8]? = nil) throws {
+        routes = citizenSecret.map { RouteCipher(secret: $0) }
         database = try Schema.open(path: databasePath)
         self.redis = redis.blockingClient(timeoutMillis: 30_000)
         self.logger = logger
@@ -84,7 +92,10 @@ public struct Recovery {
         try restoreHoldings(layout)
         if let series = campaign.series { try restoreSeriesLedgers(layout, series, config) }
         let slots = try config.slots(id)
-        if campaign.waitlist != nil { try restoreWaitlist(layout, slots: slots) }
+        // A lottery's offers from its line are waitlist entries too.
+        if campaign.waitlist != nil || campaign.allocation == .lottery { try restoreWaitlist(layout, slots: slots) }
+        var leftOut: String? = nil
+        if campaign.allocation == .lottery { leftOut = try restoreLottery(campaign, route: try config.route(id)) }
         let taken = try placesTaken(id)
         // Every place not taken goes back where places wait to be handed
         // out (the pool, with several buckets): the buckets refill from it.
@@ -115,8 +126,87 @@ public struct Recovery {
         logger.info("campaign rebuilt in Redis", metadata: [
             "campaign": "\(id)", "slots": "\(slots.count)", "reservations": "\(reservations)", "places_taken": "\(placesTaken)",
         ])
-        return CampaignReport(campaign: id, rebuilt: true, slots: slots.count, reservations: reservations,
-                              placesTaken: placesTaken)
+        var report = CampaignReport(campaign: id, rebuilt: true, slots: slots.count, reservations: reservations,
+                                    placesTaken: placesTaken)
+        report.leftOut = leftOut
+        return report
+    }
+
+    /// A lottery's registrations back (so a citizen who registered is
+    /// answered with their first registration, as before), its awards
+    /// (registration → reservation: a registration reads `won`, and a draw
+    /// run again awards nobody twice), and, drawn with holds, its line:
+    /// the entries not drawn and not yet offered a place, by rank, each
+    /// with a new id and code for its offer (ids need the servers' secret:
+    /// without it the line stays empty, and the report says so). Returns
+    /// what was left out.
+    private func restoreLottery(_ campaign: Campaign, route: UInt32?) throws -> String? {
+        let layout = campaign.layout
+        var commands: [RoutedCommand] = []
+        func queue(_ keys: CampaignKeys, _ command: [String]) throws {
+            commands.append(RoutedCommand(slot: keys.slot, command))
+            if commands.count >= Self.commandsPerPipeline {
+                try send(commands)
+                commands.removeAll(keepingCapacity: true)
+            }
+        }
+        try database.statement("SELECT id, citizen_key, preferences, created_at FROM registrations WHERE campaign_id = ?")
+            .forEachRow([.text(campaign.id)]) { row in
+                let keys = layout.bucketKeys[layout.buckets.bucket(ofCitizenKey: row.text(1))]
+                try queue(keys, ["HSET", keys.registrations, row.text(0), "\(row.text(1))|\(row.text(2))|\(row.int(3))"])
+                try queue(keys, ["HSET", keys.registrants, row.text(1), row.text(0)])
+            }
+        // The winners' reservations, and the offers the line made.
+        try database.statement("""
+            SELECT d.registration_id, d.reservation_id, g.citizen_key FROM draw_entries d
+            JOIN registrations g ON g.id = d.registration_id WHERE d.campaign_id = ? AND d.reservation_id IS NOT NULL
+            UNION ALL
+            SELECT w.id, w.offer_reservation_id, w.citizen_key FROM waitlist w
+            JOIN reservations r ON r.id = w.offer_reservation_id WHERE w.campaign_id = ?
+            """).forEachRow([.text(campaign.id), .text(campaign.id)]) { row in
+                let keys = layout.bucketKeys[layout.buckets.bucket(ofCitizenKey: row.text(2))]
+                try queue(keys, ["HSET", keys.awards, row.text(0), row.text(1)])
+            }
+        var leftOut: String? = nil
+        let published = try database.statement("SELECT COUNT(*) FROM draws WHERE campaign_id = ? AND state = 'published'")
+            .rows([.text(campaign.id)]) { $0.int(0) }.first ?? 0
+        if campaign.holdSeconds != nil, published > 0 {
+            if let routes, let route {
+                try restoreLotteryLine(campaign, routes: routes, route: route, queue: queue)
+            } else {
+                leftOut = "the lottery's line (the servers' citizen secret makes its offers' ids: run with --data-dir)"
+            }
+        }
+        try send(commands)
+        return leftOut
+    }
+
+    /// The line of a drawn lottery with holds, as lottery_line.lua makes
+    /// it: each entry not drawn nor offered waits in the queue of each of
+    /// its preferences, by rank.
+    private func restoreLotteryLine(_ campaign: Campaign, routes: RouteCipher, route: UInt32,
+                                    queue: (CampaignKeys, [String]) throws -> Void) throws {
+        let keys = campaign.layout.home
+        let now = String(WallClock.nowMillis())
+        var random = SystemRandomNumberGenerator()
+        try database.statement("""
+            SELECT d.rank, d.registration_id, g.citizen_key, g.preferences FROM draw_entries d
+            JOIN registrations g ON g.id = d.registration_id
+            WHERE d.campaign_id = ? AND d.reservation_id IS NULL
+              AND NOT EXISTS (SELECT 1 FROM waitlist w WHERE w.id = d.registration_id)
+            ORDER BY d.rank
+            """).forEachRow([.text(campaign.id)]) { row in
+                let preferences = row.text(3).split(separator: ",").map(String.init)
+                guard let first = preferences.first else { return }
+                let id = row.text(1), citizen = row.text(2)
+                let offer = ReservationID.make(millis: UInt64(WallClock.nowMillis()), route: route, cipher: routes, using: &random)
+                try queue(keys, ["HSET", keys.waitlist, id,
+                                 ["waiting", first, citizen, now, offer.text, PickupCode.make(using: &random), now].joined(separator: "|")])
+                try queue(keys, ["HSET", keys.waiters, citizen, id])
+                for preference in preferences {
+                    try queue(keys, ["ZADD", keys.waitQueuePrefix + preference, String(row.int(0)), id])
+                }
+            }
     }
 
     /// Every reservation back into its bucket's records hash (a citizen's

@@ -121,6 +121,12 @@ final class WaitlistDesk {
             return .failure(.notEligible(refusal))
         }
         let bucket = view.layout.buckets.bucket(ofCitizenKey: citizen.key)
+        // Spread: places this loop saw in the pool or another bucket are
+        // booked, not waited for (a reservation's refill brings them); the
+        // script answers for the citizen's own bucket.
+        if view.layout.isSpread, slots.contains(where: { view.placesOutside(bucket: bucket, slot: $0.id) > 0 }) {
+            return .failure(.placesLeft)
+        }
         guard let route = view.route(ofBucket: bucket) else {
             return .failure(.unavailable("the campaign is being set up; try again shortly"))
         }
@@ -181,7 +187,7 @@ final class WaitlistDesk {
     /// The entry `id` (for the API and the pages).
     func find(_ id: ReservationID, completion: @escaping (Result<WaitlistEntry, Problem>) -> Void) {
         withKeys(id, completion) { [self] target, keys in
-            redis.run(Scripts.waitlistView, slot: keys.slot, keys: [keys.waitlist], arguments: [id.text, keys.waitQueuePrefix]) { result in
+            redis.run(Scripts.waitlistView, slot: keys.slot, keys: [keys.waitlist], arguments: [id.text, keys.prefix]) { result in
                 guard case .success(let reply) = result, let parts = reply.elements, let first = parts.first else {
                     return completion(.failure(.unavailable("the waitlist is not available")))
                 }
@@ -197,7 +203,7 @@ final class WaitlistDesk {
     func leave(_ id: ReservationID, completion: @escaping (Result<WaitlistEntry, Problem>) -> Void) {
         withKeys(id, completion) { [self] target, keys in
             redis.run(Scripts.waitlistLeave, slot: keys.slot, keys: [keys.waitlist, keys.waiters, keys.stream],
-                      arguments: [id.text, keys.waitQueuePrefix, String(config.streamEntriesMax)]) { result in
+                      arguments: [id.text, keys.prefix, String(config.streamEntriesMax)]) { result in
                 guard case .success(let reply) = result, let parts = reply.elements, let outcome = parts.first?.text else {
                     return completion(.failure(.unavailable("the waitlist is unreachable; nothing was changed")))
                 }

@@ -8,7 +8,8 @@
 -- ARGV: 1 slot  2 places wanted, or 'half' (half of what the source has,
 --       rounded up)  3 move id  4 target bucket
 -- Record: slot|places|target bucket|ms
--- Returns the places taken; when the source had none (nothing recorded),
+-- Returns the places taken; when the source had none for the taking (none,
+-- or its line waits for them: nothing recorded),
 -- 0 or minus the places of the slot in its moves not yet settled: on their
 -- way to a bucket, so the slot is not sold out.
 -- The same id again (a debit sent twice) takes nothing more: it returns
@@ -20,6 +21,16 @@ if prior then return tonumber(string.match(prior, '^[^|]+|(%d+)|')) end
 local settled = redis.call('GET', KEYS[3])
 if settled then return tonumber(settled) end
 local have = tonumber(redis.call('HGET', KEYS[1], slot) or '0') or 0
+-- A bucket whose line waits for the slot (or its site) keeps its places
+-- for the line (waitlist.lua): they are not moved away from it. (The
+-- queues are named from the source's prefix, KEYS[2]'s name without
+-- ':xfer', under its tag; the pool has none.)
+if have > 0 then
+  local prefix = string.sub(KEYS[2], 1, -6)
+  local site = redis.call('HGET', prefix .. ':wlsite', slot)
+  if redis.call('ZCARD', prefix .. ':wq:' .. slot) > 0
+      or (site and redis.call('ZCARD', prefix .. ':wq:site:' .. site) > 0) then have = 0 end
+end
 local places
 if wanted == 'half' then places = math.ceil(have / 2) else places = math.min(have, tonumber(wanted) or 0) end
 if places <= 0 then

@@ -43,8 +43,9 @@ end
 local out = {ended}
 -- Places on sale while some wait go to the line: a lottery's left over
 -- (waitlist_offer_left), a first-come line's (waitlist_serve). Up to 20
--- offers a sweep, with room for their events.
-if k.waitlist and redis.call('XLEN', KEYS[5]) + 100 <= tonumber(ARGV[1]) then
+-- offers tried a sweep, with room for their events (each an offer and
+-- up to 20 passed over: 22 entries).
+if k.waitlist and redis.call('XLEN', KEYS[5]) + 20 * 22 <= tonumber(ARGV[1]) then
   if redis.call('HGET', KEYS[8], 'alloc') == 'lottery' then
     waitlist_offer_left(k, KEYS[10], now_ms, 20)
   else

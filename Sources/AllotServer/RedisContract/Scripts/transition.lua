@@ -14,8 +14,8 @@
 --       3 actor  4 stream entries max (the hand-off's bound)
 --       5 'series' for a series' campaign: a cancel leaves the citizen's
 --         ledger too (a redeem stays counted), else ''
---       6 the campaign's key prefix when it may have a waitlist (one
---         bucket), else ''
+--       6 the bucket's key prefix when the campaign may have a waitlist
+--         (not in a series), else ''
 -- A cancel gives the series' share back only for a reservation whose
 -- record the caller read: KEYS[7] is named from that record's citizen.
 -- A campaign that had left the hot set (retire.lua marked it 'retired')

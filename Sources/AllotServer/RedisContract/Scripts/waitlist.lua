@@ -29,7 +29,20 @@ local function waitlist_write(k, id, w, now_ms)
   return text
 end
 
--- A place of `slot` (at `site`) was just given back (its remaining +1):
+-- The queues entry `id` (its record read as `w`) waits in: a lottery
+-- entry's, one per preference (its registration's, under `prefix`);
+-- else its target's.
+local function waitlist_queues(prefix, id, w)
+  local registration = redis.call('HGET', prefix .. ':regs', id)
+  local preferences = registration and string.match(registration, '^[^|]*|([^|]*)|')
+  if not preferences then return {prefix .. ':wq:' .. w.target} end
+  local queues = {}
+  for preference in string.gmatch(preferences, '[^,]+') do queues[#queues + 1] = prefix .. ':wq:' .. preference end
+  return queues
+end
+
+-- A place of `slot` (at `site`) was just given back, or is on sale while
+-- some wait (waitlist_serve, waitlist_offer_left; its remaining >= 1):
 -- it is offered to whoever is first of the slot's and the site's queues,
 -- as a hold of the campaign's offer length, unless the campaign is not
 -- open (no offers after it closes: the place stays on sale). One who can
@@ -44,11 +57,13 @@ end
 -- status is open, and an offer is its registration's award.
 local function waitlist_offer(k, slot, site, now_ms)
   if not k.waitlist then return end
-  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes', 'wl_offer', 'limit', 'alloc')
+  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes', 'wl_offer', 'limit', 'alloc', 'opens')
   local offer_ms, closes, limit = tonumber(cfg[3] or '0'), tonumber(cfg[2]), tonumber(cfg[4])
   local lottery = cfg[5] == 'lottery'
   if not offer_ms or offer_ms <= 0 or cfg[1] ~= 'open' or not closes or not limit then return end
-  if now_ms >= closes and not lottery then return end
+  -- (A first-come campaign moved to open later makes no offers before
+  -- then, as it takes no reservations: waitlist_serve offers at opening.)
+  if (now_ms >= closes or now_ms < (tonumber(cfg[6]) or 0)) and not lottery then return end
   local queues = {k.prefix .. ':wq:' .. slot, k.prefix .. ':wq:site:' .. site}
   local passed, dropped = 0, 0
   while passed < 20 and dropped < 1000 do
@@ -62,6 +77,11 @@ local function waitlist_offer(k, slot, site, now_ms)
     if not first then return end
     redis.call('ZREM', first_queue, first)
     local w = waitlist_parse(redis.call('HGET', k.waitlist, first))
+    -- A lottery entry leaves all its queues at its turn (offered or passed
+    -- over), so a place in line counts only those still waiting.
+    if lottery and w then
+      for _, queue in ipairs(waitlist_queues(k.prefix, first, w)) do redis.call('ZREM', queue, first) end
+    end
     if w and w.status == 'waiting' then
       -- (An offer's id already in the records: offered before, its entry
       -- put back in line by a recovery; never written over.)
@@ -112,40 +132,47 @@ local function waitlist_offer_left(k, slots_key, now_ms, max)
 end
 
 -- A first-come line served from places on sale: a capacity raised, a
--- campaign resumed, places moved into this bucket for its line from
--- another (HoldSweeper.swift), or offers skipped while it was paused. Each
--- target with a queue (k.wtargets) is offered its slots' places here,
--- `max` offers at most. Returns how many were offered, and the targets
--- still waiting with no place of theirs in this bucket (a spread
--- campaign's node moves places here for them).
-local function waitlist_serve(k, now_ms, max)
+-- campaign resumed or opened, places moved into this bucket for its line
+-- from another (HoldSweeper.swift), offers skipped while it was paused,
+-- or a give-back whose offer passed over its 20. Each target with a queue
+-- (k.wtargets) is offered its slots' places here: `calls` offers tried
+-- at most (each passes over 20 at most). Returns how many were offered,
+-- and the targets still waiting with no place of theirs in this bucket (a
+-- spread campaign's node moves places here for them). Reads each hash
+-- once: it runs every sweep, in every bucket with a line.
+local function waitlist_serve(k, now_ms, calls)
   local offered, wanting = 0, {}
-  local cfg = redis.call('HMGET', k.cfg, 'status', 'closes')
-  if cfg[1] ~= 'open' or now_ms >= (tonumber(cfg[2]) or 0) then return 0, wanting end
-  local sites = nil
-  for _, target in ipairs(redis.call('SMEMBERS', k.wtargets)) do
+  local targets = redis.call('SMEMBERS', k.wtargets)
+  if #targets == 0 then return 0, wanting end
+  local cfg = redis.call('HMGET', k.cfg, 'status', 'opens', 'closes')
+  if cfg[1] ~= 'open' or now_ms < (tonumber(cfg[2]) or 0) or now_ms >= (tonumber(cfg[3]) or 0) then return 0, wanting end
+  local remaining, site_of, slots_of = {}, {}, {}
+  local pairs_ = redis.call('HGETALL', k.remaining)
+  for i = 1, #pairs_, 2 do remaining[pairs_[i]] = tonumber(pairs_[i + 1]) or 0 end
+  pairs_ = redis.call('HGETALL', k.wsites)
+  for i = 1, #pairs_, 2 do
+    local slot, site = pairs_[i], pairs_[i + 1]
+    site_of[slot] = site
+    slots_of[site] = slots_of[site] or {}
+    table.insert(slots_of[site], slot)
+  end
+  for _, target in ipairs(targets) do
     local queue = k.prefix .. ':wq:' .. target
     if redis.call('ZCARD', queue) == 0 then
       redis.call('SREM', k.wtargets, target)
     else
       local site = string.match(target, '^site:(.+)$')
-      local slots = {}
-      if site then
-        sites = sites or redis.call('HGETALL', k.wsites)
-        for i = 1, #sites, 2 do
-          if sites[i + 1] == site then slots[#slots + 1] = sites[i] end
-        end
-      else
-        slots[1] = target
-      end
+      local slots = site and (slots_of[site] or {}) or {target}
       local placed = false
       for _, slot in ipairs(slots) do
-        local slot_site = site or redis.call('HGET', k.wsites, slot)
-        while slot_site and offered < max and tonumber(redis.call('HGET', k.remaining, slot) or '0') > 0
-            and redis.call('ZCARD', queue) > 0 and waitlist_offer(k, slot, slot_site, now_ms) do
+        local slot_site = site or site_of[slot]
+        while slot_site and calls > 0 and (remaining[slot] or 0) > 0 do
+          calls = calls - 1
+          if not waitlist_offer(k, slot, slot_site, now_ms) then break end
+          remaining[slot] = remaining[slot] - 1
           offered = offered + 1
         end
-        if tonumber(redis.call('HGET', k.remaining, slot) or '0') > 0 then placed = true end
+        if (remaining[slot] or 0) > 0 then placed = true end
       end
       if not placed and redis.call('ZCARD', queue) > 0 then wanting[#wanting + 1] = target end
     end

@@ -10,8 +10,11 @@
 --       4 the target's slots, comma-separated  5 the offer's reservation id
 --       6 the offer's pickup code  7 stream entries max  8 the target's site
 -- In a spread campaign the line is the citizen's bucket's, and so is
--- 'places_left': places elsewhere are moved here for the line
+-- 'places_left' here (WaitlistDesk.swift answers it for places its
+-- snapshot sees elsewhere): places elsewhere are moved here for the line
 -- (HoldSweeper.swift), as they would be for a reservation.
+-- The queues are named from the bucket's prefix (KEYS[4]'s name without
+-- ':wl'), under its tag.
 -- Returns {'ok', joined ms, position} | {'not_found'} | {'no_waitlist'}
 --       | {'campaign_not_open'} | {'already_waiting'} | {'citizen_limit_reached', limit}
 --       | {'places_left'} | {'rate_limited', bucket, retry_after_s, rate, burst}
@@ -36,8 +39,14 @@ buckets_spend(spent)
 local prior = waitlist_parse(redis.call('HGET', KEYS[4], redis.call('HGET', KEYS[5], ckey) or ''))
 if prior and prior.status == 'waiting' then return {'already_waiting'} end
 if tonumber(redis.call('HGET', KEYS[3], ckey) or '0') >= limit then return {'citizen_limit_reached', limit} end
+-- A place on sale with nobody in line for it is booked, not waited for
+-- (while anyone waits for it, reserve.lua keeps it for the line: joining
+-- is the way to it).
+local prefix = string.sub(KEYS[4], 1, -4)
+local site_queue_empty = redis.call('ZCARD', prefix .. ':wq:site:' .. ARGV[8]) == 0
 for slot in string.gmatch(ARGV[4], '[^,]+') do
-  if tonumber(redis.call('HGET', KEYS[2], slot) or '0') > 0 then return {'places_left'} end
+  if tonumber(redis.call('HGET', KEYS[2], slot) or '0') > 0 and site_queue_empty
+      and redis.call('ZCARD', prefix .. ':wq:' .. slot) == 0 then return {'places_left'} end
 end
 
 local k = {waitlist = KEYS[4], stream = KEYS[6]}
