@@ -91,6 +91,11 @@ import Testing
         #expect(try stack.redis.command(["FLUSHALL"]) == .status("OK"))
         let blind = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment, logger: Logger(label: "recover-test")).run()
         #expect(blind.first?.leftOut?.contains("line") == true)
+        // Nor with another install's key, whose offer ids would lead nowhere.
+        #expect(try stack.redis.command(["FLUSHALL"]) == .status("OK"))
+        let wrong = try Recovery(databasePath: stack.databasePath, redis: stack.redisDeployment, logger: Logger(label: "recover-test"),
+                                 citizenSecret: Array("another-install-secret-0123456789-xyz".utf8)).run()
+        #expect(wrong.first?.leftOut?.contains("wrong key") == true)
     }
 
     @Test func fromCommitmentToAPublishedDrawAnyoneCanCheck() throws {

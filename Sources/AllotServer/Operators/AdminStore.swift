@@ -326,8 +326,7 @@ final class AdminStore {
     /// and debit.lua keep a slot's places for its site's line), so a slot
     /// added to a site, or moved to another, is served with it.
     private func pushWaitlistSites(_ layout: CampaignLayout, _ slots: [Slot]) throws {
-        let pairs = slots.flatMap { [$0.id, $0.siteID] }
-        try redis.checkedPipeline(layout.bucketKeys.map { RoutedCommand(slot: $0.slot, ["HSET", $0.waitSites] + pairs) })
+        try redis.checkedPipeline(RedisConfig.waitlistSiteCommands(layout, slots))
     }
 
     /// Where Redis kept a capacity above the one asked for (places already

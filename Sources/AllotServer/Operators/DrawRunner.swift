@@ -93,8 +93,8 @@ enum DrawRunner {
 
     /// Every registration: each bucket's, by HSCAN (bounded replies; an
     /// element HSCAN returns twice is kept once), and any SQLite has that
-    /// Redis no longer does (Redis lost and rebuilt: `allot recover` does
-    /// not bring registrations back). One per citizen, or the draw stops.
+    /// Redis no longer does (Redis lost with events SQLite had not got,
+    /// then rebuilt by `allot recover`). One per citizen, or the draw stops.
     private static func readRegistrations(_ layout: CampaignLayout, campaign: String, redis: any RedisSyncRouting,
                                           database: SQLiteDatabase) throws -> [LotteryDraw.Registration] {
         var byID: [String: LotteryDraw.Registration] = [:]

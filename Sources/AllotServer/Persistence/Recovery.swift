@@ -156,14 +156,16 @@ public struct Recovery {
                 try queue(keys, ["HSET", keys.registrations, row.text(0), "\(row.text(1))|\(row.text(2))|\(row.int(3))"])
                 try queue(keys, ["HSET", keys.registrants, row.text(1), row.text(0)])
             }
-        // The winners' reservations, and the offers the line made.
+        // Every reservation of a lottery is its citizen's award (the draw's,
+        // or an offer from the line; one registration per citizen), so the
+        // awards come back from the reservations themselves, whether or not
+        // the draw was published: a draw run again awards nobody twice. A
+        // citizen's latest counts (a lapsed offer, then another).
         try database.statement("""
-            SELECT d.registration_id, d.reservation_id, g.citizen_key FROM draw_entries d
-            JOIN registrations g ON g.id = d.registration_id WHERE d.campaign_id = ? AND d.reservation_id IS NOT NULL
-            UNION ALL
-            SELECT w.id, w.offer_reservation_id, w.citizen_key FROM waitlist w
-            JOIN reservations r ON r.id = w.offer_reservation_id WHERE w.campaign_id = ?
-            """).forEachRow([.text(campaign.id), .text(campaign.id)]) { row in
+            SELECT g.id, r.id, g.citizen_key FROM reservations r
+            JOIN registrations g ON g.campaign_id = r.campaign_id AND g.citizen_key = r.citizen_key
+            WHERE r.campaign_id = ? ORDER BY r.created_at, r.id
+            """).forEachRow([.text(campaign.id)]) { row in
                 let keys = layout.bucketKeys[layout.buckets.bucket(ofCitizenKey: row.text(2))]
                 try queue(keys, ["HSET", keys.awards, row.text(0), row.text(1)])
             }
@@ -171,19 +173,31 @@ public struct Recovery {
         let published = try database.statement("SELECT COUNT(*) FROM draws WHERE campaign_id = ? AND state = 'published'")
             .rows([.text(campaign.id)]) { $0.int(0) }.first ?? 0
         if campaign.holdSeconds != nil, published > 0 {
-            if let routes, let route {
+            if let routes, let route, try idsAreRouted(campaign.id, by: routes, to: route) {
                 try restoreLotteryLine(campaign, routes: routes, route: route, queue: queue)
-            } else {
+            } else if routes == nil {
                 leftOut = "the lottery's line (the servers' citizen secret makes its offers' ids: run with --data-dir)"
+            } else {
+                leftOut = "the lottery's line (the citizen secret given does not make this campaign's ids: a wrong key?)"
             }
         }
         try send(commands)
         return leftOut
     }
 
+    /// Whether `routes` reads the campaign's own route out of one of its
+    /// registration ids: the servers' key, not another's (whose offer ids
+    /// would lead nowhere).
+    private func idsAreRouted(_ campaign: String, by routes: RouteCipher, to route: UInt32) throws -> Bool {
+        let ids = try database.statement("SELECT id FROM registrations WHERE campaign_id = ? LIMIT 1").rows([.text(campaign)]) { $0.text(0) }
+        guard let text = ids.first else { return true }
+        return ReservationID(parsing: Substring(text)).map { $0.route(cipher: routes) == route } ?? false
+    }
+
     /// The line of a drawn lottery with holds, as lottery_line.lua makes
     /// it: each entry not drawn nor offered waits in the queue of each of
-    /// its preferences, by rank.
+    /// its preferences, by rank. (An offer whose reservation reached SQLite
+    /// before its waitlist row did was made: its entry waits no more.)
     private func restoreLotteryLine(_ campaign: Campaign, routes: RouteCipher, route: UInt32,
                                     queue: (CampaignKeys, [String]) throws -> Void) throws {
         let keys = campaign.layout.home
@@ -194,6 +208,7 @@ public struct Recovery {
             JOIN registrations g ON g.id = d.registration_id
             WHERE d.campaign_id = ? AND d.reservation_id IS NULL
               AND NOT EXISTS (SELECT 1 FROM waitlist w WHERE w.id = d.registration_id)
+              AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.campaign_id = d.campaign_id AND r.citizen_key = g.citizen_key)
             ORDER BY d.rank
             """).forEachRow([.text(campaign.id)]) { row in
                 let preferences = row.text(3).split(separator: ",").map(String.init)
@@ -327,17 +342,16 @@ public struct Recovery {
             }
         }
         // Each bucket's counter goes on from its line, whose targets are
-        // served again (waitlist_serve), their slots' sites with them.
+        // served again (waitlist_serve), with every slot's site.
         for (bucket, keys) in layout.bucketKeys.enumerated() {
             commands.append(RoutedCommand(slot: keys.slot, ["SET", keys.waitlistSequence, String(positions[bucket])]))
             guard !targets[bucket].isEmpty else { continue }
             commands.append(RoutedCommand(slot: keys.slot, ["SADD", keys.waitTargets] + targets[bucket].sorted()))
-            for batch in stride(from: 0, to: slots.count, by: 500) {
-                let pairs = slots[batch..<min(batch + 500, slots.count)].flatMap { [$0.id, $0.siteID] }
-                commands.append(RoutedCommand(slot: keys.slot, ["HSET", keys.waitSites] + pairs))
-            }
         }
         try send(commands)
+        for batch in stride(from: 0, to: slots.count, by: 500) {
+            try send(RedisConfig.waitlistSiteCommands(layout, Array(slots[batch..<min(batch + 500, slots.count)])))
+        }
     }
 
     /// HSETs field/value pairs into one of a bucket's hashes, and empties them.

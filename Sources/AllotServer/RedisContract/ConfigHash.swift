@@ -154,6 +154,21 @@ enum RedisConfig {
 
     // MARK: sites and slots
 
+    /// A campaign with a waitlist: each bucket's lines know every slot's
+    /// site (`wlsite`) and each site's slots (`wlss:<site>`), written as
+    /// slots are put and on recovery (waitlist.lua). A slot moved to
+    /// another site stays in its old site's set until a sweep drops it.
+    static func waitlistSiteCommands(_ layout: CampaignLayout, _ slots: [Slot]) -> [RoutedCommand] {
+        guard !slots.isEmpty else { return [] }
+        let bySite = Dictionary(grouping: slots, by: \.siteID)
+        return layout.bucketKeys.flatMap { keys in
+            [RoutedCommand(slot: keys.slot, ["HSET", keys.waitSites] + slots.flatMap { [$0.id, $0.siteID] })]
+                + bySite.keys.sorted().map { site in
+                    RoutedCommand(slot: keys.slot, ["SADD", keys.waitSiteSlots(site)] + bySite[site]!.map(\.id))
+                }
+        }
+    }
+
     static func siteMetadata(_ site: Site) -> String {
         var json = JSONWriter(capacity: 96)
         json.beginObject()

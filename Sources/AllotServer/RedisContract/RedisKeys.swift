@@ -40,8 +40,10 @@ struct CampaignKeys: Sendable {
     var waitQueuePrefix: String { prefix + ":wq:" }
     /// The targets with a queue (a set), served from places on sale.
     var waitTargets: String { prefix + ":wlq" }
-    /// Slot → its site, for the slots of those targets.
+    /// Slot → its site (every slot's, for the lines).
     var waitSites: String { prefix + ":wlsite" }
+    /// A site's slots (a set), for its line.
+    func waitSiteSlots(_ site: String) -> String { prefix + ":wlss:" + site }
 
     /// The campaign's home: its configuration, capacities, metadata and (when
     /// it has several buckets) the pool. With one bucket, the bucket too.

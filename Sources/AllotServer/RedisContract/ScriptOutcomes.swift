@@ -52,6 +52,9 @@ enum ReserveOutcome: Equatable {
     case slotNotFound
     case campaignNotOpen
     case slotFull
+    /// Refused `slot_full` as the slot's places in the citizen's bucket are
+    /// kept for its waitlist (reserve.lua): there may be places elsewhere.
+    case slotKeptForLine
     case citizenLimitReached(limit: Int)
     /// The series' rolling limit (the only rule reserve.lua decides).
     case notEligible(NotEligibleReason)
@@ -77,7 +80,7 @@ enum ReserveOutcome: Equatable {
         case "idempotency_conflict": self = .idempotencyConflict
         case "not_found": self = try parts.text(1) == "slot" ? .slotNotFound : .campaignNotFound
         case "campaign_not_open": self = .campaignNotOpen
-        case "slot_full": self = .slotFull
+        case "slot_full": self = parts.count > 1 && (try? parts.text(1)) == "line" ? .slotKeptForLine : .slotFull
         case "citizen_limit_reached": self = .citizenLimitReached(limit: Int(clamping: try parts.integer(1)))
         case "not_eligible":
             guard let reason = NotEligibleReason(rawValue: try parts.text(1)) else { throw parts.violation("unknown reason") }
@@ -119,7 +122,7 @@ enum ReserveOutcome: Equatable {
         // One hold at a time is a limit on the citizen too.
         case .citizenLimitReached, .holdPending: "rej_citizen_limit_reached"
         case .notEligible: "rej_not_eligible"
-        case .slotFull: "rej_slot_full"
+        case .slotFull, .slotKeptForLine: "rej_slot_full"
         case .confirmed, .held, .replay, .idempotencyConflict, .campaignNotFound, .backlogFull, .bucketEmpty: nil
         }
     }
@@ -133,7 +136,7 @@ enum ReserveOutcome: Equatable {
         case .idempotencyConflict: "idempotency_conflict"
         case .campaignNotFound, .slotNotFound: "not_found"
         case .campaignNotOpen: "campaign_not_open"
-        case .slotFull: "slot_full"
+        case .slotFull, .slotKeptForLine: "slot_full"
         case .citizenLimitReached: "citizen_limit_reached"
         case .notEligible: "not_eligible"
         case .rateLimited: "rate_limited"

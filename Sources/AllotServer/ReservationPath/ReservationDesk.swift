@@ -429,6 +429,8 @@ final class ReservationDesk {
         case .slotFull:
             catalog.slotIsFull(campaign: attempt.campaignID, slot: attempt.slot.id)
             return .refused(.slotFull(attempt.slot.id))
+        // (The snapshot is left as it is: other buckets may have places.)
+        case .slotKeptForLine: return .refused(.slotFull(attempt.slot.id))
         case .replay(.slotFull): return .refused(.slotFull(attempt.slot.id))
         case .replay(.citizenLimitReached(let limit)), .citizenLimitReached(let limit):
             return .refused(.citizenLimitReached(limit))

@@ -71,7 +71,8 @@ final class WaitlistDesk {
                          keys.waitQueuePrefix + target.text, keys.waitlistSequence, keys.globalBucket, keys.ipBucket(address),
                          keys.citizenBucket(citizen.key), keys.waitSites, keys.waitTargets],
                   arguments: [entry.id.text, citizen.key, target.text, entry.slotIDs.joined(separator: ","),
-                              entry.offer.text, entry.code, String(config.streamEntriesMax), entry.siteID]) { [self] result in
+                              entry.offer.text, entry.code, String(config.streamEntriesMax), entry.siteID,
+                              entry.elsewhere.joined(separator: ",")]) { [self] result in
             completion(outcome(result, entry: entry, target: target))
         }
     }
@@ -95,6 +96,7 @@ final class WaitlistDesk {
         let keys: CampaignKeys
         let slotIDs: [String]
         let siteID: String
+        let elsewhere: [String]
     }
 
     private func prepare(_ target: WaitlistTarget, _ citizen: Citizen, _ view: CampaignView) -> Result<PreparedJoin, Problem> {
@@ -121,12 +123,11 @@ final class WaitlistDesk {
             return .failure(.notEligible(refusal))
         }
         let bucket = view.layout.buckets.bucket(ofCitizenKey: citizen.key)
-        // Spread: places this loop saw in the pool or another bucket are
-        // booked, not waited for (a reservation's refill brings them); the
-        // script answers for the citizen's own bucket.
-        if view.layout.isSpread, slots.contains(where: { view.placesOutside(bucket: bucket, slot: $0.id) > 0 }) {
-            return .failure(.placesLeft)
-        }
+        // Spread: the slots this loop saw places of in the pool or another
+        // bucket (the script decides, with the line, whether they are left).
+        let elsewhere = !view.layout.isSpread ? [] : slots.filter {
+            (view.remaining[$0.id] ?? 0) > 0 && view.placesOutside(bucket: bucket, slot: $0.id) > 0
+        }.map(\.id)
         guard let route = view.route(ofBucket: bucket) else {
             return .failure(.unavailable("the campaign is being set up; try again shortly"))
         }
@@ -135,7 +136,7 @@ final class WaitlistDesk {
             id: ReservationID.make(millis: now, route: route, cipher: shared.routes, using: &random),
             offer: ReservationID.make(millis: now, route: route, cipher: shared.routes, using: &random),
             code: PickupCode.make(using: &random), campaignID: view.campaign.id, keys: view.layout.bucketKeys[bucket],
-            slotIDs: slots.map(\.id), siteID: siteID))
+            slotIDs: slots.map(\.id), siteID: siteID, elsewhere: elsewhere))
     }
 
     private func outcome(_ result: Result<RedisReply, RedisFailure>, entry: PreparedJoin, target: WaitlistTarget)

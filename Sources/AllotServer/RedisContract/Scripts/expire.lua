@@ -12,7 +12,7 @@
 --       11 the line's slots' sites  12 the line's targets (waitlist_serve)
 -- ARGV: 1 stream entries max  2 holds ended per call at most
 --       3 the series ledgers' prefix (`<tag>:sl:`) for a series' bucket, else ''
---       4 the campaign's key prefix when it may have a waitlist, else ''
+--       4 the bucket's key prefix when the campaign may have a waitlist, else ''
 -- Returns {holds ended, then the line's targets waiting with no place of
 -- theirs here}, or {-1} when the stream had no room for the holds due
 -- (nothing written: the next sweep tries again).
@@ -26,7 +26,9 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms, 'LIMIT', 0, ton
 local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
            holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4],
            wsites = KEYS[11], wtargets = KEYS[12]}
-if redis.call('XLEN', KEYS[5]) + #due > tonumber(ARGV[1]) then return {-1} end
+-- Each hold ended writes its event, and its place's offer may write up
+-- to 21 more (the offer, and 20 passed over).
+if redis.call('XLEN', KEYS[5]) + #due * (k.waitlist and 22 or 1) > tonumber(ARGV[1]) then return {-1} end
 local ended = 0
 for _, rid in ipairs(due) do
   local text = redis.call('HGET', KEYS[1], rid)

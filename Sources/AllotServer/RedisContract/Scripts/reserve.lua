@@ -28,6 +28,7 @@
 --       in one allocation, not four) | {'held', created_ms, expires_ms}
 --       | {'replay', stored answer} | {'idempotency_conflict'} | {'hold_pending'}
 --       | {'not_found', what} | {'campaign_not_open'} | {'slot_full'}
+--       | {'slot_full', 'line'} (places here kept for the waitlist)
 --       | {'citizen_limit_reached', limit} | {'not_eligible', 'series_limit'}
 --       | {'rate_limited', bucket, retry_after_s, rate, burst}
 --       | {'backlog_full'} | {'bucket_empty'} | {'misconfigured', what}
@@ -118,7 +119,7 @@ elseif tonumber(cfg[12] or '0') > 0
   -- slot or its site) is theirs: the sweep offers it within a period
   -- (waitlist.lua's waitlist_serve). The queues are named from the
   -- bucket's prefix (the cfg key's name without ':cfg'), under its tag.
-  outcome = 'slot_full'
+  outcome = 'line'
 elseif redis.call('XLEN', KEYS[6]) >= stream_max then
   -- The persister is this far behind: refuse rather than drop an entry
   -- SQLite has not got (a stream is never trimmed past what is acknowledged).
@@ -140,6 +141,9 @@ elseif outcome == 'hold_pending' then
 elseif outcome == 'slot_full' then
   remember('slot_full')
   return {'slot_full'}
+elseif outcome == 'line' then
+  remember('slot_full')
+  return {'slot_full', 'line'}
 end
 
 -- The record and the stream entry share one layout (RedisContract/ReservationRecord.swift):

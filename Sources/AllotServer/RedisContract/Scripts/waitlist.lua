@@ -8,8 +8,9 @@
 -- it under the bucket's tag: 'wl' (entry id -> record), 'wlby' (citizen
 -- key -> their latest entry), a queue per slot and per site,
 -- '<prefix>:wq:<slot>' and '<prefix>:wq:site:<site>' (entry ids by join
--- order), 'wlseq' (the join counter), 'wlq' (the targets with a queue)
--- and 'wlsite' (slot -> site, for the slots of those targets).
+-- order), 'wlseq' (the join counter), 'wlq' (the targets with a queue),
+-- 'wlsite' (slot -> site, every slot's: AdminStore.swift) and 'wlss:<site>'
+-- (each site's slots).
 -- A record (WaitlistRecord.swift): status|target|citizen key|joined ms|
 -- offer's reservation id|offer's pickup code|updated ms, status one of
 -- waiting, offered, left, passed. The offer's id and code are made at
@@ -138,41 +139,40 @@ end
 -- (k.wtargets) is offered its slots' places here: `calls` offers tried
 -- at most (each passes over 20 at most). Returns how many were offered,
 -- and the targets still waiting with no place of theirs in this bucket (a
--- spread campaign's node moves places here for them). Reads each hash
--- once: it runs every sweep, in every bucket with a line.
+-- spread campaign's node moves places here for them). It runs every
+-- sweep in every bucket with a line, so it reads only the targets' slots
+-- (a site's from its set, '<prefix>:wlss:<site>').
 local function waitlist_serve(k, now_ms, calls)
   local offered, wanting = 0, {}
   local targets = redis.call('SMEMBERS', k.wtargets)
   if #targets == 0 then return 0, wanting end
   local cfg = redis.call('HMGET', k.cfg, 'status', 'opens', 'closes')
   if cfg[1] ~= 'open' or now_ms < (tonumber(cfg[2]) or 0) or now_ms >= (tonumber(cfg[3]) or 0) then return 0, wanting end
-  local remaining, site_of, slots_of = {}, {}, {}
-  local pairs_ = redis.call('HGETALL', k.remaining)
-  for i = 1, #pairs_, 2 do remaining[pairs_[i]] = tonumber(pairs_[i + 1]) or 0 end
-  pairs_ = redis.call('HGETALL', k.wsites)
-  for i = 1, #pairs_, 2 do
-    local slot, site = pairs_[i], pairs_[i + 1]
-    site_of[slot] = site
-    slots_of[site] = slots_of[site] or {}
-    table.insert(slots_of[site], slot)
-  end
   for _, target in ipairs(targets) do
     local queue = k.prefix .. ':wq:' .. target
     if redis.call('ZCARD', queue) == 0 then
       redis.call('SREM', k.wtargets, target)
     else
       local site = string.match(target, '^site:(.+)$')
-      local slots = site and (slots_of[site] or {}) or {target}
+      local slots = site and redis.call('SMEMBERS', k.prefix .. ':wlss:' .. site) or {target}
       local placed = false
       for _, slot in ipairs(slots) do
-        local slot_site = site or site_of[slot]
-        while slot_site and calls > 0 and (remaining[slot] or 0) > 0 do
-          calls = calls - 1
-          if not waitlist_offer(k, slot, slot_site, now_ms) then break end
-          remaining[slot] = remaining[slot] - 1
-          offered = offered + 1
+        local left = tonumber(redis.call('HGET', k.remaining, slot) or '0') or 0
+        if left > 0 then
+          local slot_site = redis.call('HGET', k.wsites, slot)
+          if site and slot_site ~= site then
+            -- Moved to another site since: no longer this site's.
+            redis.call('SREM', k.prefix .. ':wlss:' .. site, slot)
+            left = 0
+          end
+          while slot_site and calls > 0 and left > 0 do
+            calls = calls - 1
+            if not waitlist_offer(k, slot, slot_site, now_ms) then break end
+            left = left - 1
+            offered = offered + 1
+          end
+          if left > 0 then placed = true end
         end
-        if (remaining[slot] or 0) > 0 then placed = true end
       end
       if not placed and redis.call('ZCARD', queue) > 0 then wanting[#wanting + 1] = target end
     end

@@ -9,10 +9,12 @@
 -- ARGV: 1 entry id  2 citizen key  3 target ('<slot>' or 'site:<site>')
 --       4 the target's slots, comma-separated  5 the offer's reservation id
 --       6 the offer's pickup code  7 stream entries max  8 the target's site
+--       9 the target's slots the node saw places of elsewhere (a spread
+--         campaign's pool or other buckets), comma-separated
 -- In a spread campaign the line is the citizen's bucket's, and so is
--- 'places_left' here (WaitlistDesk.swift answers it for places its
--- snapshot sees elsewhere): places elsewhere are moved here for the line
--- (HoldSweeper.swift), as they would be for a reservation.
+-- 'places_left' here, with the places the node saw elsewhere (ARGV 9):
+-- places elsewhere are moved here for the line (HoldSweeper.swift), as
+-- they would be for a reservation.
 -- The queues are named from the bucket's prefix (KEYS[4]'s name without
 -- ':wl'), under its tag.
 -- Returns {'ok', joined ms, position} | {'not_found'} | {'no_waitlist'}
@@ -48,21 +50,37 @@ for slot in string.gmatch(ARGV[4], '[^,]+') do
   if tonumber(redis.call('HGET', KEYS[2], slot) or '0') > 0 and site_queue_empty
       and redis.call('ZCARD', prefix .. ':wq:' .. slot) == 0 then return {'places_left'} end
 end
+-- So are places the node saw in the pool or another bucket (a spread
+-- campaign's; a reservation's refill brings them), unless this bucket's
+-- line waits for them too: then they come to the line.
+for slot in string.gmatch(ARGV[9] or '', '[^,]+') do
+  if site_queue_empty and redis.call('ZCARD', prefix .. ':wq:' .. slot) == 0 then return {'places_left'} end
+end
 
 local k = {waitlist = KEYS[4], stream = KEYS[6]}
 local seq = redis.call('INCR', KEYS[8])
 waitlist_write(k, id, {status = 'waiting', target = target, ckey = ckey, joined = now_ms, rid = ARGV[5], code = ARGV[6]}, now_ms)
 redis.call('HSET', KEYS[5], ckey, id)
 redis.call('ZADD', KEYS[7], seq, id)
--- A target new to the line has its slots' site noted (for waitlist_serve),
--- in batches: a site may have thousands of slots.
+-- A target new to the line has its slots' site noted (for waitlist_serve;
+-- AdminStore.swift notes every slot's as it is put), in batches: a site
+-- may have thousands of slots.
 if redis.call('SADD', KEYS[13], target) == 1 then
-  local sites = {}
+  local site_slots = prefix .. ':wlss:' .. ARGV[8]
+  local sites, slots = {}, {}
   for slot in string.gmatch(ARGV[4], '[^,]+') do
     sites[#sites + 1] = slot
     sites[#sites + 1] = ARGV[8]
-    if #sites >= 1000 then redis.call('HSET', KEYS[12], unpack(sites)); sites = {} end
+    slots[#slots + 1] = slot
+    if #slots >= 500 then
+      redis.call('HSET', KEYS[12], unpack(sites))
+      redis.call('SADD', site_slots, unpack(slots))
+      sites, slots = {}, {}
+    end
   end
-  if #sites > 0 then redis.call('HSET', KEYS[12], unpack(sites)) end
+  if #slots > 0 then
+    redis.call('HSET', KEYS[12], unpack(sites))
+    redis.call('SADD', site_slots, unpack(slots))
+  end
 end
 return {'ok', now_ms, redis.call('ZRANK', KEYS[7], id) + 1}
