@@ -14,6 +14,19 @@ import Testing
         return try client.request("POST", "/v1/campaigns/\(campaign)/waitlist", body: #"{"citizen_id":"\#(citizen)",\#(target)}"#)
     }
 
+    /// `count` citizens join at once, half for slot s0 and half for the
+    /// site; returns the ids of those who got in line.
+    static func joinAtOnce(_ stack: LiveStack, _ campaign: String, _ count: Int) -> [String] {
+        let port = stack.port
+        let joined = Locked<[String]>([])
+        concurrently(count) { citizen in
+            let answer = try? Self.join(HTTPClient(port: port), campaign, "w\(citizen)", slot: citizen % 2 == 0 ? "s0" : nil,
+                                        site: citizen % 2 == 0 ? nil : "hall")
+            if let id = answer?.json["id"] as? String { joined.withLock { $0.append(id) } }
+        }
+        return joined.withLock { $0 }
+    }
+
     static func makeWaitlistCampaign(_ stack: LiveStack, _ id: String, capacity: Int, offerSeconds: Int,
                                      closesAt: String = "2099-01-01T00:00:00Z", buckets: Int = 1) throws {
         let created = try stack.admin("POST", "/v1/admin/campaigns", """
@@ -100,13 +113,7 @@ import Testing
         }
         // 30 join at once: 30 distinct places in line.
         let port = stack.port
-        let joined = Locked<[String]>([])
-        concurrently(30) { citizen in
-            let answer = try? Self.join(HTTPClient(port: port), "wlc", "w\(citizen)", slot: citizen % 2 == 0 ? "s0" : nil,
-                                        site: citizen % 2 == 0 ? nil : "hall")
-            if let id = answer?.json["id"] as? String { joined.withLock { $0.append(id) } }
-        }
-        let entries = joined.withLock { $0 }
+        let entries = Self.joinAtOnce(stack, "wlc", 30)
         #expect(entries.count == 30)
         // 10 cancels at once: the first 10 in line are offered the places.
         let toCancel = booked
@@ -186,13 +193,7 @@ import Testing
         // until then a join may hear `places_left`, from places it saw.
         Thread.sleep(forTimeInterval: 0.6)
         let port = stack.port
-        let joined = Locked<[String]>([])
-        concurrently(40) { citizen in
-            let answer = try? Self.join(HTTPClient(port: port), "wls", "w\(citizen)", slot: citizen % 2 == 0 ? "s0" : nil,
-                                        site: citizen % 2 == 0 ? nil : "hall")
-            if let id = answer?.json["id"] as? String { joined.withLock { $0.append(id) } }
-        }
-        let entries = joined.withLock { $0 }
+        let entries = Self.joinAtOnce(stack, "wls", 40)
         #expect(entries.count == 40)
         let toCancel = booked
         concurrently(20) { index in _ = try? HTTPClient(port: port).request("DELETE", "/v1/reservations/\(toCancel[index])") }
