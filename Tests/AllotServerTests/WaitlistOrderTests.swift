@@ -23,6 +23,16 @@ import Testing
         redis.call('HINCRBY', k.remaining, 's0', 1)
         return waitlist_offer(k, 's0', 'hall', tonumber(ARGV[2])) and 1 or 0
         """
+    /// Calls waitlist_serve once (a sweep's): returns how many were
+    /// offered, then the targets still waiting with no place here.
+    static let serve = Scripts.resource("waitlist") + """
+
+        local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
+                   holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = KEYS[9], prefix = ARGV[1],
+                   wsites = ARGV[1] .. ':wlsite', wtargets = ARGV[1] .. ':wlq'}
+        local offered, wanting = waitlist_serve(k, tonumber(ARGV[2]), 20)
+        return {offered, unpack(wanting)}
+        """
     static let now: Int64 = 1_800_000_000_000
 
     final class Bucket {
@@ -64,6 +74,13 @@ import Testing
         }
 
         var remaining: Int { get throws { Int(try command(["HGET", WaitlistOrderTests.keys[1], "s0"]).text ?? "0") ?? -1 } }
+
+        func serve() throws -> (offered: Int, wanting: Set<String>) {
+            let reply = try command(["EVAL", WaitlistOrderTests.serve, String(WaitlistOrderTests.keys.count)] + WaitlistOrderTests.keys
+                                    + [WaitlistOrderTests.prefix, String(WaitlistOrderTests.now)])
+            let parts = try #require(reply.elements, "\(reply)")
+            return (Int(try #require(parts.first?.integer)), Set(parts.dropFirst().compactMap(\.text)))
+        }
     }
 
     @Test func theFirstWhoCanTakeItOfTheSlotsAndTheSitesQueuesIsOffered() throws {
@@ -117,6 +134,32 @@ import Testing
             #expect(try !bucket.offer(), "\(status)")
             #expect(try bucket.status("a") == "waiting" && bucket.remaining == 1, "\(status)")
         }
+    }
+
+    /// The sweep's serve: a place on sale goes to a line that waits for its
+    /// slot's site; a slot moved to another site since leaves the site's
+    /// set and is not offered; the targets left waiting are named.
+    @Test func aSweepServesPlacesOnSaleToTheirLinesAndNamesTheLinesStillWaiting() throws {
+        let bucket = try Bucket()
+        try bucket.command(["HSET", Self.keys[1], "s0", "1", "s1", "1", "s2", "0"])
+        try bucket.command(["HSET", Self.prefix + ":wlsite", "s0", "hall", "s1", "annex", "s2", "hall"])
+        try bucket.command(["SADD", Self.prefix + ":wlss:hall", "s0", "s1", "s2"])
+        try bucket.command(["SADD", Self.prefix + ":wlq", "site:hall", "s2", "gone"])
+        try bucket.join("a", ["site:hall"], score: 1)
+        try bucket.join("b", ["site:hall"], score: 2)
+        try bucket.join("c", ["s2"], score: 3)
+        let served = try bucket.serve()
+        #expect(served.offered == 1 && served.wanting == ["site:hall", "s2"], "\(served)")
+        #expect(try ["a", "b", "c"].map { try bucket.status($0) } == ["offered", "waiting", "waiting"])
+        #expect(try bucket.command(["HGET", Self.keys[0], "r-a"]).text.flatMap(ReservationRecord.init)?.slot == "s0")
+        // s1 is the annex's now; a target with nobody in line is dropped.
+        #expect(try bucket.command(["SMEMBERS", Self.prefix + ":wlss:hall"]).elements?.compactMap(\.text).sorted() == ["s0", "s2"])
+        #expect(try bucket.command(["SMEMBERS", Self.prefix + ":wlq"]).elements?.compactMap(\.text).sorted() == ["s2", "site:hall"])
+        #expect(try bucket.command(["HGET", Self.keys[1], "s1"]).text == "1")
+        // Paused, it serves nobody and names nothing.
+        try bucket.command(["HSET", Self.keys[7], "status", "paused"])
+        try bucket.command(["HSET", Self.keys[1], "s2", "1"])
+        #expect(try bucket.serve().offered == 0 && bucket.status("c") == "waiting")
     }
 
     @Test func aLotteryEntryLeavesAllItsQueuesAtItsTurn() throws {

@@ -208,9 +208,9 @@ public struct Recovery {
             JOIN registrations g ON g.id = d.registration_id
             WHERE d.campaign_id = ? AND d.reservation_id IS NULL
               AND NOT EXISTS (SELECT 1 FROM waitlist w WHERE w.id = d.registration_id)
-              AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.campaign_id = d.campaign_id AND r.citizen_key = g.citizen_key)
+              AND g.citizen_key NOT IN (SELECT citizen_key FROM reservations WHERE campaign_id = ?)
             ORDER BY d.rank
-            """).forEachRow([.text(campaign.id)]) { row in
+            """).forEachRow([.text(campaign.id), .text(campaign.id)]) { row in
                 let preferences = row.text(3).split(separator: ",").map(String.init)
                 guard let first = preferences.first else { return }
                 let id = row.text(1), citizen = row.text(2)

@@ -69,7 +69,7 @@ final class WaitlistDesk {
         redis.run(Scripts.waitlistJoin, slot: keys.slot,
                   keys: [keys.config, keys.remaining, keys.holdings, keys.waitlist, keys.waiters, keys.stream,
                          keys.waitQueuePrefix + target.text, keys.waitlistSequence, keys.globalBucket, keys.ipBucket(address),
-                         keys.citizenBucket(citizen.key), keys.waitSites, keys.waitTargets],
+                         keys.citizenBucket(citizen.key), keys.waitTargets],
                   arguments: [entry.id.text, citizen.key, target.text, entry.slotIDs.joined(separator: ","),
                               entry.offer.text, entry.code, String(config.streamEntriesMax), entry.siteID,
                               entry.elsewhere.joined(separator: ",")]) { [self] result in

@@ -14,7 +14,7 @@
 --       3 the series ledgers' prefix (`<tag>:sl:`) for a series' bucket, else ''
 --       4 the bucket's key prefix when the campaign may have a waitlist, else ''
 -- Returns {holds ended, then the line's targets waiting with no place of
--- theirs here}, or {-1} when the stream had no room for the holds due
+-- theirs here}, or {-1} when the stream had no room for any hold due
 -- (nothing written: the next sweep tries again).
 -- A series' ledgers are named from the records read here: the same hash
 -- tag as the declared keys, so the same cluster slot.
@@ -26,11 +26,14 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now_ms, 'LIMIT', 0, ton
 local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
            holds = KEYS[6], holders = KEYS[7], cfg = KEYS[8], waitlist = ARGV[4] ~= '' and KEYS[9] or nil, prefix = ARGV[4],
            wsites = KEYS[11], wtargets = KEYS[12]}
--- Each hold ended writes its event, and its place's offer may write up
--- to 21 more (the offer, and 20 passed over).
-if redis.call('XLEN', KEYS[5]) + #due * (k.waitlist and 22 or 1) > tonumber(ARGV[1]) then return {-1} end
+-- Each hold ended writes its event, and with a line its place's offer up
+-- to 21 more (20 passed over, or 19 and the offer's two): as many end as
+-- the stream has room for, the rest at the next sweep.
+local room = math.floor((tonumber(ARGV[1]) - redis.call('XLEN', KEYS[5])) / (k.waitlist and 22 or 1))
+if #due > 0 and room <= 0 then return {-1} end
 local ended = 0
-for _, rid in ipairs(due) do
+for index, rid in ipairs(due) do
+  if index > room then break end
   local text = redis.call('HGET', KEYS[1], rid)
   local r = text and record_parse(text)
   if r and r.status == 'held' then
@@ -45,8 +48,8 @@ end
 local out = {ended}
 -- Places on sale while some wait go to the line: a lottery's left over
 -- (waitlist_offer_left), a first-come line's (waitlist_serve). Up to 20
--- offers tried a sweep, with room for their events (each an offer and
--- up to 20 passed over: 22 entries).
+-- offers tried a sweep, with room for their events (22 entries each at
+-- most: up to 20 passed over, or 19 and the offer's two).
 if k.waitlist and redis.call('XLEN', KEYS[5]) + 20 * 22 <= tonumber(ARGV[1]) then
   if redis.call('HGET', KEYS[8], 'alloc') == 'lottery' then
     waitlist_offer_left(k, KEYS[10], now_ms, 20)

@@ -43,7 +43,8 @@ if not due then
     or (r.status == 'confirmed' and (target == 'cancelled' or target == 'redeemed'))
   if not allowed then return {'refused', r.status} end
 end
-if redis.call('XLEN', KEYS[5]) >= tonumber(ARGV[4]) then return {'backlog_full'} end
+-- Its event, and with a line the place's offer: up to 21 more entries.
+if redis.call('XLEN', KEYS[5]) + (ARGV[6] ~= '' and 22 or 1) > tonumber(ARGV[4]) then return {'backlog_full'} end
 
 local k = {records = KEYS[1], remaining = KEYS[2], holdings = KEYS[3], stats = KEYS[4], stream = KEYS[5],
            holds = KEYS[8], holders = KEYS[9], ledger = ARGV[5] == 'series' and KEYS[7] or nil,

@@ -5,7 +5,7 @@
 -- KEYS: 1 cfg  2 remaining  3 holdings  4 waitlist  5 waiters  6 stream
 --       7 the target's queue  8 the join counter
 --       9 bucket:global  10 bucket:ip  11 bucket:citizen
---       12 the line's slots' sites  13 the line's targets (waitlist_serve)
+--       12 the line's targets (waitlist_serve)
 -- ARGV: 1 entry id  2 citizen key  3 target ('<slot>' or 'site:<site>')
 --       4 the target's slots, comma-separated  5 the offer's reservation id
 --       6 the offer's pickup code  7 stream entries max  8 the target's site
@@ -62,25 +62,7 @@ local seq = redis.call('INCR', KEYS[8])
 waitlist_write(k, id, {status = 'waiting', target = target, ckey = ckey, joined = now_ms, rid = ARGV[5], code = ARGV[6]}, now_ms)
 redis.call('HSET', KEYS[5], ckey, id)
 redis.call('ZADD', KEYS[7], seq, id)
--- A target new to the line has its slots' site noted (for waitlist_serve;
--- AdminStore.swift notes every slot's as it is put), in batches: a site
--- may have thousands of slots.
-if redis.call('SADD', KEYS[13], target) == 1 then
-  local site_slots = prefix .. ':wlss:' .. ARGV[8]
-  local sites, slots = {}, {}
-  for slot in string.gmatch(ARGV[4], '[^,]+') do
-    sites[#sites + 1] = slot
-    sites[#sites + 1] = ARGV[8]
-    slots[#slots + 1] = slot
-    if #slots >= 500 then
-      redis.call('HSET', KEYS[12], unpack(sites))
-      redis.call('SADD', site_slots, unpack(slots))
-      sites, slots = {}, {}
-    end
-  end
-  if #slots > 0 then
-    redis.call('HSET', KEYS[12], unpack(sites))
-    redis.call('SADD', site_slots, unpack(slots))
-  end
-end
+-- The target is served from places on sale (waitlist_serve; every slot's
+-- site is noted as slots are put, AdminStore.swift).
+redis.call('SADD', KEYS[12], target)
 return {'ok', now_ms, redis.call('ZRANK', KEYS[7], id) + 1}
