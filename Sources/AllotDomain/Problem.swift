@@ -55,7 +55,7 @@ public struct Problem: Error, Equatable, Sendable {
     }
     public static func campaignNotOpen(_ campaign: String) -> Problem {
         Problem(status: 403, code: "campaign_not_open", title: "Campaign is not open",
-                detail: "campaign \(campaign) is not open for reservations")
+                detail: "campaign \(campaign) is not open now (for reservations, registrations or its waitlist)")
     }
     /// A campaign's eligibility rule refuses this citizen (EligibilityRules).
     public static func notEligible(_ reason: NotEligibleReason) -> Problem {
