@@ -27,9 +27,7 @@ local have = tonumber(redis.call('HGET', KEYS[1], slot) or '0') or 0
 -- ':xfer', under its tag; the pool has none.)
 if have > 0 then
   local prefix = string.sub(KEYS[2], 1, -6)
-  local site = redis.call('HGET', prefix .. ':wlsite', slot)
-  if redis.call('ZCARD', prefix .. ':wq:' .. slot) > 0
-      or (site and redis.call('ZCARD', prefix .. ':wq:site:' .. site) > 0) then have = 0 end
+  if waitlist_waits(prefix, slot, redis.call('HGET', prefix .. ':wlsite', slot) or nil) then have = 0 end
 end
 local places
 if wanted == 'half' then places = math.ceil(have / 2) else places = math.min(have, tonumber(wanted) or 0) end

@@ -112,9 +112,7 @@ elseif series_limit and in_window >= series_limit then outcome = 'series_limit'
 elseif tonumber(remaining) <= 0 then
   if may_refill then return {'bucket_empty'} end
   outcome = 'slot_full'
-elseif tonumber(cfg[12] or '0') > 0
-    and (redis.call('ZCARD', string.sub(KEYS[1], 1, -5) .. ':wq:' .. slot) > 0
-      or redis.call('ZCARD', string.sub(KEYS[1], 1, -5) .. ':wq:site:' .. site) > 0) then
+elseif tonumber(cfg[12] or '0') > 0 and waitlist_waits(string.sub(KEYS[1], 1, -5), slot, site) then
   -- A place on sale while some wait for it in this bucket's line (for the
   -- slot or its site) is theirs: the sweep offers it within a period
   -- (waitlist.lua's waitlist_serve). The queues are named from the

@@ -30,6 +30,15 @@ local function waitlist_write(k, id, w, now_ms)
   return text
 end
 
+-- Whether anyone waits in the line under `prefix` (a bucket's) for `slot`,
+-- or for its `site` when one is given: the places of that slot on sale
+-- there are theirs (reserve.lua and waitlist_join.lua refuse others,
+-- debit.lua moves none away).
+local function waitlist_waits(prefix, slot, site)
+  if redis.call('ZCARD', prefix .. ':wq:' .. slot) > 0 then return true end
+  return site ~= nil and redis.call('ZCARD', prefix .. ':wq:site:' .. site) > 0
+end
+
 -- The queues entry `id` (its record read as `w`) waits in: a lottery
 -- entry's, one per preference (its registration's, under `prefix`);
 -- else its target's.

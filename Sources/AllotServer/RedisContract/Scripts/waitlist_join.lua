@@ -45,16 +45,16 @@ if tonumber(redis.call('HGET', KEYS[3], ckey) or '0') >= limit then return {'cit
 -- (while anyone waits for it, reserve.lua keeps it for the line: joining
 -- is the way to it).
 local prefix = string.sub(KEYS[4], 1, -4)
-local site_queue_empty = redis.call('ZCARD', prefix .. ':wq:site:' .. ARGV[8]) == 0
 for slot in string.gmatch(ARGV[4], '[^,]+') do
-  if tonumber(redis.call('HGET', KEYS[2], slot) or '0') > 0 and site_queue_empty
-      and redis.call('ZCARD', prefix .. ':wq:' .. slot) == 0 then return {'places_left'} end
+  if tonumber(redis.call('HGET', KEYS[2], slot) or '0') > 0 and not waitlist_waits(prefix, slot, ARGV[8]) then
+    return {'places_left'}
+  end
 end
 -- So are places the node saw in the pool or another bucket (a spread
 -- campaign's; a reservation's refill brings them), unless this bucket's
 -- line waits for them too: then they come to the line.
 for slot in string.gmatch(ARGV[9] or '', '[^,]+') do
-  if site_queue_empty and redis.call('ZCARD', prefix .. ':wq:' .. slot) == 0 then return {'places_left'} end
+  if not waitlist_waits(prefix, slot, ARGV[8]) then return {'places_left'} end
 end
 
 local k = {waitlist = KEYS[4], stream = KEYS[6]}
